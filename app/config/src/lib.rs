@@ -1,0 +1,388 @@
+//! The typed configuration of every `harmony` role.
+//!
+//! Settings come from environment variables named after their path, sections
+//! joined by `__` (`POSTGRES__URL`, `TOPICS__MESSAGES__PARTITIONS`), optionally
+//! layered over a TOML file named by `HARMONY_CONFIG_FILE`. The operator renders
+//! container environments with [`env_name`], so a setting's name is written once.
+//! Defaults match the local services started by `scripts/services.sh`.
+
+mod secret;
+mod settings;
+
+use std::collections::BTreeMap;
+
+use figment::{
+    Figment,
+    providers::{Format, Serialized, Toml},
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use secret::Secret;
+pub use settings::{Kind, Setting, markdown_table, settings};
+
+/// Names the optional TOML file read before the environment.
+pub const CONFIG_FILE_ENV: &str = "HARMONY_CONFIG_FILE";
+
+/// The whole configuration. Each role reads only the sections it uses.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub app: AppConfig,
+    pub http: HttpConfig,
+    pub postgres: PostgresConfig,
+    pub redis: RedisConfig,
+    pub kafka: KafkaConfig,
+    pub topics: TopicsConfig,
+    pub dynamodb: DynamoDbConfig,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    #[default]
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// JSON in production, human-readable text in development.
+    #[default]
+    Auto,
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct AppConfig {
+    /// `development` or `production`. Production refuses insecure defaults.
+    pub env: Environment,
+    /// Log line format: `auto`, `json` or `text`.
+    pub log_format: LogFormat,
+    /// Log filter in `tracing` syntax (`RUST_LOG` overrides it).
+    pub log_filter: String,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        Self {
+            env: Environment::Development,
+            log_format: LogFormat::Auto,
+            log_filter: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address the role's HTTP server listens on (API, health, readiness, metrics).
+    pub bind: String,
+    /// URL people use to reach the platform; printed by `harmony dev`.
+    pub public_url: String,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8000".into(),
+            public_url: "http://127.0.0.1:8000".into(),
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// Connection URL of the source-of-truth database (may hold a password).
+    pub url: Secret,
+    /// Upper bound of pooled connections per process.
+    pub max_connections: u32,
+    /// Milliseconds to wait for a connection before failing a request.
+    pub acquire_timeout_ms: u64,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        Self {
+            url: Secret::new("postgres://postgres@127.0.0.1:15432/harmony"),
+            max_connections: 20,
+            acquire_timeout_ms: 3000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    /// Connection URL of the cache (may hold a password).
+    pub url: Secret,
+    /// Milliseconds a cache call may take before it counts as a miss.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: Secret::new("redis://127.0.0.1:16379/0"),
+            request_timeout_ms: 250,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Comma-separated `host:port` list of brokers.
+    pub bootstrap_servers: String,
+    /// `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl`.
+    pub security_protocol: String,
+    /// SASL mechanism (`PLAIN`, `SCRAM-SHA-512`, ...) when SASL is used.
+    pub sasl_mechanism: Option<String>,
+    /// SASL user name.
+    pub sasl_username: Option<String>,
+    /// SASL password.
+    pub sasl_password: Option<Secret>,
+    /// Milliseconds a produce may wait for the broker's acknowledgement.
+    pub message_timeout_ms: u64,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            bootstrap_servers: "127.0.0.1:19092".into(),
+            security_protocol: "plaintext".into(),
+            sasl_mechanism: None,
+            sasl_username: None,
+            sasl_password: None,
+            message_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl KafkaConfig {
+    /// librdkafka properties shared by every client the app creates.
+    pub fn client_properties(&self) -> BTreeMap<&'static str, String> {
+        let mut props = BTreeMap::from([
+            ("bootstrap.servers", self.bootstrap_servers.clone()),
+            ("security.protocol", self.security_protocol.clone()),
+        ]);
+        if let Some(mechanism) = &self.sasl_mechanism {
+            props.insert("sasl.mechanism", mechanism.clone());
+        }
+        if let Some(username) = &self.sasl_username {
+            props.insert("sasl.username", username.clone());
+        }
+        if let Some(password) = &self.sasl_password {
+            props.insert("sasl.password", password.expose().to_owned());
+        }
+        props
+    }
+}
+
+/// One Kafka topic the platform owns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TopicConfig {
+    /// Topic name.
+    pub name: String,
+    /// Partitions created by `harmony migrate`; per-key order holds within one.
+    pub partitions: i32,
+    /// Replicas of each partition.
+    pub replication_factor: i32,
+}
+
+impl TopicConfig {
+    fn new(name: &str, partitions: i32) -> Self {
+        Self {
+            name: name.into(),
+            partitions,
+            replication_factor: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct TopicsConfig {
+    /// Chat messages: key chat id, the log that feeds DynamoDB and live subscribers.
+    pub messages: TopicConfig,
+    /// Outbox events of chats (aggregate type `chat`).
+    pub chat_events: TopicConfig,
+    /// Outbox events of users (aggregate type `user`).
+    pub user_events: TopicConfig,
+}
+
+impl Default for TopicsConfig {
+    fn default() -> Self {
+        Self {
+            messages: TopicConfig::new("chat_messages", 6),
+            chat_events: TopicConfig::new("chat_events", 3),
+            user_events: TopicConfig::new("user_events", 3),
+        }
+    }
+}
+
+impl TopicsConfig {
+    pub fn all(&self) -> [&TopicConfig; 3] {
+        [&self.messages, &self.chat_events, &self.user_events]
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct DynamoDbConfig {
+    /// Endpoint override (a local DynamoDB-compatible server); empty means AWS.
+    pub url: String,
+    /// AWS region of the table.
+    pub region: String,
+    /// Table holding chat history, keyed `chat_id` (S) / `ulid` (S).
+    pub chat_history_table_name: String,
+    /// Static credentials; when unset the AWS default chain (pod identity) is used.
+    pub access_key_id: Option<String>,
+    /// Secret of the static credentials.
+    pub secret_access_key: Option<Secret>,
+}
+
+impl Default for DynamoDbConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:18000".into(),
+            region: "us-east-1".into(),
+            chat_history_table_name: "ChatHistory".into(),
+            access_key_id: None,
+            secret_access_key: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Reads the optional file named by `HARMONY_CONFIG_FILE`, then the process environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Ok(path) = std::env::var(CONFIG_FILE_ENV) {
+            if !std::path::Path::new(&path).is_file() {
+                return Err(ConfigError(format!(
+                    "{CONFIG_FILE_ENV}={path}: no such file"
+                )));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        let env = env_provider(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+        Self::extract(figment.merge(env))
+    }
+
+    /// Reads the given variables only: how the operator proves its rendered
+    /// container environments are accepted.
+    pub fn from_env_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ConfigError> {
+        Self::extract(
+            Figment::from(Serialized::defaults(Config::default())).merge(env_provider(pairs)?),
+        )
+    }
+
+    fn extract(figment: Figment) -> Result<Self, ConfigError> {
+        figment.extract().map_err(|error| {
+            let messages: Vec<String> = error
+                .into_iter()
+                .map(|e| match e.path.is_empty() {
+                    true => e.kind.to_string(),
+                    false => format!("{}: {}", env_name(&e.path.join(".")), e.kind),
+                })
+                .collect();
+            ConfigError(messages.join("; "))
+        })
+    }
+}
+
+const SECTIONS: [&str; 7] = [
+    "app", "http", "postgres", "redis", "kafka", "topics", "dynamodb",
+];
+
+/// Turns `NAME=value` pairs into nested settings, typed by the schema: a
+/// numeric password stays text, and a bad value names its variable.
+fn env_provider<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<Serialized<figment::value::Dict>, ConfigError> {
+    use figment::value::{Dict, Value};
+    let mut root = Dict::new();
+    let mut errors = Vec::new();
+    for (name, raw) in pairs {
+        let Some(setting) = settings().iter().find(|s| s.env == name) else {
+            let section = name
+                .split("__")
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            if name.contains("__") && SECTIONS.contains(&section.as_str()) {
+                errors.push(format!(
+                    "{name} is not a setting (see docs/configuration.md)"
+                ));
+            }
+            continue;
+        };
+        let value = match &setting.kind {
+            Kind::Integer => raw
+                .trim()
+                .parse::<i64>()
+                .map(Value::from)
+                .map_err(|_| "an integer".to_owned()),
+            Kind::Boolean => raw
+                .trim()
+                .parse::<bool>()
+                .map(Value::from)
+                .map_err(|_| "true or false".to_owned()),
+            Kind::OneOf(allowed) if !allowed.iter().any(|a| a == raw) => {
+                Err(format!("one of {}", allowed.join(", ")))
+            }
+            _ => Ok(Value::from(raw)),
+        };
+        match value {
+            Ok(value) => insert(&mut root, &setting.path, value),
+            Err(expected) => errors.push(format!("{name}={raw:?} must be {expected}")),
+        }
+    }
+    if errors.is_empty() {
+        Ok(Serialized::defaults(root))
+    } else {
+        Err(ConfigError(errors.join("; ")))
+    }
+}
+
+fn insert(root: &mut figment::value::Dict, path: &str, value: figment::value::Value) {
+    use figment::value::{Dict, Value};
+    let mut parts: Vec<&str> = path.split('.').collect();
+    let Some(leaf) = parts.pop() else { return };
+    let mut dict = root;
+    for part in parts {
+        let entry = dict
+            .entry(part.to_owned())
+            .or_insert_with(|| Value::from(Dict::new()));
+        if !matches!(entry, Value::Dict(..)) {
+            *entry = Value::from(Dict::new());
+        }
+        let Value::Dict(_, inner) = entry else { return };
+        dict = inner;
+    }
+    dict.insert(leaf.to_owned(), value);
+}
+
+/// The environment variable name of a dotted settings path: `topics.messages.name` -> `TOPICS__MESSAGES__NAME`.
+pub fn env_name(path: &str) -> String {
+    path.replace('.', "__").to_ascii_uppercase()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,73 @@
+use super::*;
+
+#[test]
+fn environment_overrides_nested_settings_and_keeps_strings_as_strings() {
+    let config = Config::from_env_pairs([
+        ("POSTGRES__URL", "postgres://u:1234@db:5432/x"),
+        ("TOPICS__MESSAGES__PARTITIONS", "12"),
+        ("TOPICS__MESSAGES__NAME", "12345"),
+        ("KAFKA__SASL_PASSWORD", "987"),
+        ("APP__ENV", "production"),
+        ("PATH", "/usr/bin"),
+    ])
+    .unwrap();
+    assert_eq!(config.postgres.url.expose(), "postgres://u:1234@db:5432/x");
+    assert_eq!(config.topics.messages.partitions, 12);
+    assert_eq!(config.topics.messages.name, "12345");
+    assert_eq!(config.kafka.sasl_password.unwrap().expose(), "987");
+    assert_eq!(config.app.env, Environment::Production);
+    assert_eq!(
+        config.topics.chat_events,
+        TopicsConfig::default().chat_events
+    );
+}
+
+#[test]
+fn a_bad_value_names_the_variable() {
+    let error = Config::from_env_pairs([("TOPICS__MESSAGES__PARTITIONS", "many")]).unwrap_err();
+    assert!(
+        error.to_string().contains("TOPICS__MESSAGES__PARTITIONS"),
+        "{error}"
+    );
+    let error = Config::from_env_pairs([("POSTGRES__URLL", "x")]).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("POSTGRES__URLL is not a setting"),
+        "{error}"
+    );
+    let error = Config::from_env_pairs([("APP__ENV", "prod")]).unwrap_err();
+    assert!(error.to_string().contains("APP__ENV"), "{error}");
+}
+
+#[test]
+fn secrets_never_print() {
+    let config = Config::from_env_pairs([("POSTGRES__URL", "postgres://u:hunter2@db/x")]).unwrap();
+    assert!(!format!("{config:?}").contains("hunter2"));
+    assert!(!serde_json::to_string(&config).unwrap().contains("hunter2"));
+}
+
+#[test]
+fn the_settings_table_lists_every_leaf_setting() {
+    let table = markdown_table();
+    for name in [
+        "POSTGRES__URL",
+        "TOPICS__USER_EVENTS__PARTITIONS",
+        "DYNAMODB__SECRET_ACCESS_KEY",
+        "APP__ENV",
+    ] {
+        assert!(
+            table.contains(&format!("`{name}`")),
+            "{name} missing from\n{table}"
+        );
+    }
+}
+
+#[test]
+fn docs_configuration_md_is_up_to_date() {
+    let docs = include_str!("../../../docs/configuration.md");
+    assert!(
+        docs.contains(&markdown_table()),
+        "docs/configuration.md is stale: run `cargo run -p harmony -- config docs` and paste the table"
+    );
+}

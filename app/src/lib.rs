@@ -1,0 +1,11 @@
+//! Harmony: the event-driven chat platform.
+//!
+//! One binary, many roles (`harmony <role>`). Each role is wiring over the
+//! adapters in [`store`] and the ops endpoints of [`ops`].
+
+pub mod ops;
+pub mod roles;
+pub mod store;
+pub mod telemetry;
+
+pub use harmony_config as config;

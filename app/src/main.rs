@@ -1,0 +1,113 @@
+//! The `harmony` command line: one subcommand per role.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use harmony::{
+    config::{Config, markdown_table},
+    roles::{self, NotBuilt, migrate},
+    telemetry,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "harmony",
+    version,
+    about = "Harmony: the event-driven chat platform. One binary, one role per subcommand."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// REST API under /api/v1, browser sessions, Centrifugo proxy endpoints, OpenAPI, web UI.
+    Api,
+    /// Moves outbox events from Postgres to Kafka (one active instance).
+    Relay,
+    /// Consumes outbox topics: idempotent handlers, cache invalidation, history purge.
+    Cdc,
+    /// Writes the message topic to DynamoDB in idempotent batches.
+    Sink,
+    /// Embedded real-time gateway speaking Centrifugo's client protocol.
+    Gateway,
+    /// Applies Postgres migrations, creates the DynamoDB table and Kafka topics.
+    Migrate {
+        /// Limit the run to these stores (default: all).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        only: Vec<migrate::Target>,
+    },
+    /// Everything in one process against local services (see scripts/dev.sh).
+    Dev,
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration as JSON, secrets redacted.
+    Show,
+    /// Print the markdown table of every setting (docs/configuration.md).
+    Docs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Config(ConfigCommand::Docs) = cli.command {
+        print!("{}", markdown_table());
+        return ExitCode::SUCCESS;
+    }
+    let config = match Config::load() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("harmony: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init_logging(&config.app);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("harmony: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("harmony: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    let not_built = |role, tracking| Err(NotBuilt { role, tracking }.into());
+    match command {
+        Command::Api => not_built("api", "issue #3"),
+        Command::Relay => not_built("relay", "issue #4"),
+        Command::Cdc => not_built("cdc", "issue #4"),
+        Command::Sink => not_built("sink", "issue #3"),
+        Command::Gateway => not_built("gateway", "a later issue"),
+        Command::Migrate { only } => {
+            let targets = if only.is_empty() {
+                migrate::ALL.to_vec()
+            } else {
+                only
+            };
+            migrate::run(&config, &targets).await
+        }
+        Command::Dev => roles::dev::run(&config).await,
+        Command::Config(ConfigCommand::Show) => {
+            println!("{}", serde_json::to_string_pretty(&config)?);
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Docs) => Ok(()),
+    }
+}

@@ -1,0 +1,36 @@
+//! Adapters for the backing services: one module per service.
+
+pub mod dynamodb;
+pub mod kafka;
+pub mod postgres;
+pub mod redis;
+
+/// A backing service a role depends on, checked by `/readyz`.
+#[derive(Clone)]
+pub enum Dependency {
+    Postgres(sqlx::PgPool),
+    Redis(::redis::aio::ConnectionManager),
+    Kafka(kafka::Admin),
+    DynamoDb(dynamodb::ChatHistoryTable),
+}
+
+impl Dependency {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Dependency::Postgres(_) => "postgres",
+            Dependency::Redis(_) => "redis",
+            Dependency::Kafka(_) => "kafka",
+            Dependency::DynamoDb(_) => "dynamodb",
+        }
+    }
+
+    /// A cheap round trip that proves the service answers.
+    pub async fn check(&self) -> Result<(), String> {
+        match self {
+            Dependency::Postgres(pool) => postgres::ping(pool).await,
+            Dependency::Redis(conn) => redis::ping(conn.clone()).await,
+            Dependency::Kafka(admin) => admin.ping().await,
+            Dependency::DynamoDb(table) => table.ping().await,
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! Postgres: the source of truth. Pool set-up, migrations, health.
+
+use std::time::Duration;
+
+use harmony_config::PostgresConfig;
+use sqlx::{PgPool, postgres::PgPoolOptions};
+
+/// The embedded migrations of `migrations/`, applied by `harmony migrate`.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum PostgresError {
+    #[error("postgres: cannot connect ({0}); is it running? (scripts/services.sh status)")]
+    Connect(#[source] sqlx::Error),
+    #[error("postgres: migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Opens a pool and proves the database answers, so start-up fails fast and by name.
+pub async fn connect(config: &PostgresConfig) -> Result<PgPool, PostgresError> {
+    PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))
+        .connect(config.url.expose())
+        .await
+        .map_err(PostgresError::Connect)
+}
+
+pub async fn migrate(pool: &PgPool) -> Result<(), PostgresError> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+pub async fn ping(pool: &PgPool) -> Result<(), String> {
+    sqlx::query("SELECT 1")
+        .execute(pool)
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
