@@ -134,13 +134,13 @@ impl Admin {
             .iter()
             .zip(self.client.delete_topics(names, &options).await?)
         {
-            if let Err((_, code)) = result {
-                if code != RDKafkaErrorCode::UnknownTopicOrPartition {
-                    return Err(KafkaError::Topic {
-                        topic: (*name).to_owned(),
-                        message: code.to_string(),
-                    });
-                }
+            if let Err((_, code)) = result
+                && code != RDKafkaErrorCode::UnknownTopicOrPartition
+            {
+                return Err(KafkaError::Topic {
+                    topic: (*name).to_owned(),
+                    message: code.to_string(),
+                });
             }
         }
         Ok(())
@@ -164,13 +164,13 @@ fn check(
     tolerated: &[RDKafkaErrorCode],
 ) -> Result<(), KafkaError> {
     for result in results {
-        if let Err((_, code)) = result {
-            if !tolerated.contains(&code) {
-                return Err(KafkaError::Topic {
-                    topic: topic.to_owned(),
-                    message: code.to_string(),
-                });
-            }
+        if let Err((_, code)) = result
+            && !tolerated.contains(&code)
+        {
+            return Err(KafkaError::Topic {
+                topic: topic.to_owned(),
+                message: code.to_string(),
+            });
         }
     }
     Ok(())

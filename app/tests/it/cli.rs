@@ -1,0 +1,125 @@
+//! The `harmony` binary as people run it.
+
+use std::{
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use crate::support::TestEnv;
+
+fn harmony() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_harmony"))
+}
+
+#[test]
+fn help_lists_every_role() {
+    let output = harmony().arg("--help").output().unwrap();
+    let help = String::from_utf8(output.stdout).unwrap();
+    for role in ["api", "relay", "cdc", "sink", "gateway", "migrate", "dev"] {
+        assert!(
+            help.contains(&format!("  {role} ")),
+            "`{role}` missing from:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn an_unbuilt_role_says_so_and_fails() {
+    let output = harmony().arg("gateway").output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("not built yet"), "{stderr}");
+}
+
+#[test]
+fn a_bad_setting_is_named() {
+    let output = harmony()
+        .args(["config", "show"])
+        .env("TOPICS__MESSAGES__PARTITIONS", "lots")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("TOPICS__MESSAGES__PARTITIONS"), "{stderr}");
+}
+
+#[test]
+fn an_unreachable_service_fails_fast_by_name() {
+    for (variable, value, name) in [
+        (
+            "POSTGRES__URL",
+            "postgres://postgres@127.0.0.1:1/harmony",
+            "postgres",
+        ),
+        ("KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:1", "kafka"),
+        ("DYNAMODB__URL", "http://127.0.0.1:1", "dynamodb"),
+    ] {
+        let started = Instant::now();
+        let output = harmony()
+            .args(["migrate", "--only", name])
+            .env(variable, value)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{name}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(
+            stderr.contains(&format!("harmony: {name}")),
+            "{name}: {stderr}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{name} took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[tokio::test]
+async fn migrate_is_idempotent() {
+    let env = TestEnv::new().await;
+    let mut vars: Vec<(String, String)> = vec![
+        (
+            "POSTGRES__URL".into(),
+            env.config.postgres.url.expose().to_owned(),
+        ),
+        (
+            "DYNAMODB__CHAT_HISTORY_TABLE_NAME".into(),
+            env.config.dynamodb.chat_history_table_name.clone(),
+        ),
+    ];
+    for (key, topic) in [
+        ("MESSAGES", &env.config.topics.messages),
+        ("CHAT_EVENTS", &env.config.topics.chat_events),
+        ("USER_EVENTS", &env.config.topics.user_events),
+    ] {
+        vars.push((format!("TOPICS__{key}__NAME"), topic.name.clone()));
+    }
+    // TestEnv already migrated everything once; twice more must change nothing and succeed.
+    for _ in 0..2 {
+        let output = harmony()
+            .arg("migrate")
+            .envs(vars.iter().cloned())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        applied,
+        harmony::store::postgres::MIGRATOR.iter().count() as i64
+    );
+    assert_eq!(
+        env.admin
+            .partitions(&env.config.topics.messages.name)
+            .await
+            .unwrap(),
+        Some(6)
+    );
+}

@@ -1,0 +1,136 @@
+//! `TestEnv`: an isolated slice of the local services for one test, removed on drop.
+
+use std::time::Duration;
+
+use harmony::{
+    config::{Config, Secret},
+    store::{dynamodb::ChatHistoryTable, kafka::Admin, postgres, redis},
+};
+use sqlx::{Connection, PgConnection, PgPool};
+
+pub struct TestEnv {
+    pub id: String,
+    pub config: Config,
+    pub pool: PgPool,
+    pub cache: ::redis::aio::ConnectionManager,
+    pub admin: Admin,
+    pub table: ChatHistoryTable,
+    server_url: String,
+    database: String,
+}
+
+impl TestEnv {
+    /// A fresh database (migrated), unique topic names (created) and a unique table (created).
+    pub async fn new() -> Self {
+        let mut config = Config::load().expect("configuration from the environment");
+        let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let server_url = config.postgres.url.expose().to_owned();
+        let database = format!("test_{id}");
+        let mut admin_conn = PgConnection::connect(&server_url)
+            .await
+            .expect("postgres reachable: run scripts/services.sh start");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
+            .execute(&mut admin_conn)
+            .await
+            .expect("create test database");
+        config.postgres.url = Secret::new(with_database(&server_url, &database));
+        config.postgres.max_connections = 5;
+        for topic in [
+            &mut config.topics.messages,
+            &mut config.topics.chat_events,
+            &mut config.topics.user_events,
+        ] {
+            topic.name = format!("{}_{id}", topic.name);
+        }
+        config.dynamodb.chat_history_table_name = format!("ChatHistory_{id}");
+
+        let pool = postgres::connect(&config.postgres)
+            .await
+            .expect("connect test database");
+        postgres::migrate(&pool).await.expect("migrations apply");
+        let cache = redis::connect(&config.redis)
+            .await
+            .expect("redis reachable");
+        let admin = Admin::new(&config.kafka).expect("kafka admin client");
+        admin
+            .ensure_topics(&config.topics.all())
+            .await
+            .expect("create topics");
+        let table = ChatHistoryTable::new(&config.dynamodb).await;
+        table.ensure().await.expect("create table");
+        Self {
+            id,
+            config,
+            pool,
+            cache,
+            admin,
+            table,
+            server_url,
+            database,
+        }
+    }
+}
+
+/// Replaces the database name of a Postgres URL.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let base = base.rsplit_once('/').map_or(base, |(prefix, _)| prefix);
+    match query {
+        Some(query) => format!("{base}/{database}?{query}"),
+        None => format!("{base}/{database}"),
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        // Cleanup needs async clients but Drop is sync: run it on its own thread and
+        // runtime, with its own connections (the test's are tied to the test runtime).
+        // DROP DATABASE ... WITH (FORCE) ends the test pool's sessions.
+        let server_url = self.server_url.clone();
+        let database = self.database.clone();
+        let topics: Vec<String> = self
+            .config
+            .topics
+            .all()
+            .iter()
+            .map(|t| t.name.clone())
+            .collect();
+        let admin = self.admin.clone();
+        // A fresh client: the test's one pools connections driven by the (now blocked) test runtime.
+        let dynamodb = self.config.dynamodb.clone();
+        let cleanup = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                // Every step is bounded: cleanup must never hang a test run.
+                let limit = Duration::from_secs(10);
+                let _ = tokio::time::timeout(limit, drop_database(&server_url, &database)).await;
+                let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+                let _ = tokio::time::timeout(limit, admin.delete_topics(&names)).await;
+                let table = ChatHistoryTable::new(&dynamodb).await;
+                let _ = tokio::time::timeout(limit, table.delete()).await;
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+async fn drop_database(server_url: &str, database: &str) {
+    if let Ok(mut conn) = PgConnection::connect(server_url).await {
+        let statement = format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)");
+        let _ = sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&mut conn)
+            .await;
+    }
+}
+
+/// Drops a Kafka consumer off the runtime: closing one with unread data can block (see docs/testing.md).
+pub fn drop_detached<T: Send + 'static>(value: T) {
+    std::thread::spawn(move || drop(value));
+}

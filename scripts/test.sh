@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs every test against the real local services. Installs and starts
+# whatever is missing first (scripts/services.sh), so it works on a fresh machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/cargo-env.sh
+
+scripts/services.sh start
+eval "$(scripts/services.sh env)"
+
+if ! command -v cargo-nextest >/dev/null; then
+  echo "harmony test: installing cargo-nextest"
+  cargo install cargo-nextest --locked
+fi
+# The services' state is shared; each test isolates itself (own database, topics, table).
+cargo nextest run --workspace --no-fail-fast "$@"
