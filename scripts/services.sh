@@ -193,7 +193,12 @@ install_kafka() {
 }
 
 start_kafka() {
-  already_running kafka "$KAFKA_PID" tansu "$KAFKA_PORT" && return 0
+  if already_running kafka "$KAFKA_PID" tansu "$KAFKA_PORT"; then
+    # A storage panic inside tansu leaves the process listening but unable to serve.
+    kafka_ready >/dev/null 2>&1 && return 0
+    say "kafka: running but not answering; restarting it"
+    stop_kafka
+  fi
   check_free kafka "$KAFKA_PID" "$KAFKA_PORT" HARMONY_KAFKA_PORT
   [[ -x $TANSU ]] || die "kafka: $TANSU not found (run: $0 install)"
   mkdir -p "$KAFKA_DIR"
@@ -269,6 +274,23 @@ cmd_env() {
   echo "export DYNAMODB__URL=http://127.0.0.1:$DYNAMODB_PORT"
 }
 
+# Removes what integration tests leave behind: their databases (test_*) and
+# topics (t_<id>_*). Topics are swept here, before a run, rather than by each
+# test: deleting a topic while a consumer group still heartbeats on it can
+# crash tansu's storage.
+cmd_sweep_tests() {
+  local db topics
+  for db in $("$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "SELECT datname FROM pg_database WHERE datname ~ '^test_[0-9a-f]{12}$'"); do
+    "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"
+  done
+  topics=$(timeout 10 "$TANSU" topic list --broker "tcp://127.0.0.1:$KAFKA_PORT" |
+    python3 -c 'import json,re,sys; [print(t["name"]) for t in json.load(sys.stdin) if re.match(r"^t_[0-9a-f]{12}_", t["name"])]')
+  for topic in $topics; do
+    timeout 10 "$TANSU" topic delete --broker "tcp://127.0.0.1:$KAFKA_PORT" "$topic" >/dev/null
+  done
+  say "swept leftovers of earlier test runs ($(wc -w <<<"$topics") topics)"
+}
+
 main() {
   local cmd=${1:-} svc services=("${ALL_SERVICES[@]}")
   shift || true
@@ -284,7 +306,8 @@ main() {
       [[ $cmd == install ]] || for svc in "${services[@]}"; do "${cmd}_$svc"; done ;;
     status) cmd_status ;;
     env) cmd_env ;;
-    *) echo "usage: $0 install|start|stop|status|env [service...]   (services: ${ALL_SERVICES[*]})" >&2; exit 2 ;;
+    sweep-tests) cmd_sweep_tests ;;
+    *) echo "usage: $0 install|start|stop|status|env|sweep-tests [service...]   (services: ${ALL_SERVICES[*]})" >&2; exit 2 ;;
   esac
 }
 

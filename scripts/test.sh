@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib/cargo-env.sh
 
 scripts/services.sh start
+scripts/services.sh sweep-tests
 eval "$(scripts/services.sh env)"
 
 if ! command -v cargo-nextest >/dev/null; then

@@ -90,10 +90,10 @@ fn main() -> ExitCode {
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     let not_built = |role, tracking| Err(NotBuilt { role, tracking }.into());
     match command {
-        Command::Api => not_built("api", "issue #3"),
+        Command::Api => roles::api::run(&config).await,
         Command::Relay => not_built("relay", "issue #4"),
         Command::Cdc => not_built("cdc", "issue #4"),
-        Command::Sink => not_built("sink", "issue #3"),
+        Command::Sink => roles::sink::run(&config).await,
         Command::Gateway => not_built("gateway", "a later issue"),
         Command::Migrate { only } => {
             let targets = if only.is_empty() {

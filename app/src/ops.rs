@@ -120,20 +120,37 @@ pub struct ServeError {
     source: std::io::Error,
 }
 
+pub async fn bind(bind: &str) -> Result<tokio::net::TcpListener, ServeError> {
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|source| ServeError {
+            bind: bind.to_owned(),
+            source,
+        })?;
+    tracing::info!(address = %bind, "listening");
+    Ok(listener)
+}
+
 /// Serves `router` on `bind` until `shutdown`, then lets in-flight requests finish.
 pub async fn serve(
-    bind: &str,
+    bind: String,
     router: Router,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
-    let error = |source| ServeError {
-        bind: bind.to_owned(),
-        source,
-    };
-    let listener = tokio::net::TcpListener::bind(bind).await.map_err(error)?;
-    tracing::info!(address = %bind, "listening");
+    serve_on(self::bind(&bind).await?, router, shutdown).await
+}
+
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    let bind = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
-        .map_err(error)
+        .map_err(|source| ServeError { bind, source })
 }

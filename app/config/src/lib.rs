@@ -35,6 +35,11 @@ pub struct Config {
     pub kafka: KafkaConfig,
     pub topics: TopicsConfig,
     pub dynamodb: DynamoDbConfig,
+    pub auth: AuthConfig,
+    pub chat: ChatConfig,
+    pub user: UserConfig,
+    pub cache: CacheConfig,
+    pub sink: SinkConfig,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -262,6 +267,135 @@ impl Default for DynamoDbConfig {
     }
 }
 
+/// Only for development: production refuses to start with it.
+pub const DEVELOPMENT_SECRET_KEY: &str =
+    "harmony-development-only-secret-key-do-not-use-in-production";
+/// Only for development: production refuses to start with it.
+pub const DEVELOPMENT_PROXY_SECRET: &str = "harmony-development-only-proxy-secret";
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// HMAC key signing access tokens and deriving refresh-token successors (at least 32 bytes in production).
+    pub secret_key: Secret,
+    /// JWT algorithm: `HS256`, `HS384` or `HS512`.
+    pub algorithm: String,
+    /// Name of the access token (its `token_type` and its cookie).
+    pub access_token_name: String,
+    /// Minutes an access token stays valid.
+    pub access_token_expire_minutes: i64,
+    /// Name of the refresh token (its `token_type` and its cookie).
+    pub refresh_token_name: String,
+    /// Days a refresh token stays valid.
+    pub refresh_token_expire_days: i64,
+    /// Seconds a rotated refresh token still yields the same successor (parallel refreshes agree); later use revokes the family.
+    pub refresh_token_grace_period_seconds: i64,
+    /// Shared secret Centrifugo sends in `X-Harmony-Proxy-Secret` when calling the proxy endpoints.
+    pub proxy_secret: Secret,
+    /// Argon2id memory cost in KiB for new password hashes.
+    pub argon2_memory_kib: u32,
+    /// Argon2id iterations for new password hashes.
+    pub argon2_iterations: u32,
+    /// Argon2id parallelism for new password hashes.
+    pub argon2_parallelism: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            secret_key: Secret::new(DEVELOPMENT_SECRET_KEY),
+            algorithm: "HS256".into(),
+            access_token_name: "access_token".into(),
+            access_token_expire_minutes: 15,
+            refresh_token_name: "refresh_token".into(),
+            refresh_token_expire_days: 7,
+            refresh_token_grace_period_seconds: 2,
+            proxy_secret: Secret::new(DEVELOPMENT_PROXY_SECRET),
+            argon2_memory_kib: 65_536,
+            argon2_iterations: 3,
+            argon2_parallelism: 4,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChatConfig {
+    /// Most members one chat creation or addition may involve (creator included).
+    pub max_users_per_operation: usize,
+    /// History page size when `limit` is absent; also its maximum.
+    pub default_pagination_limit: usize,
+    /// Longest message content, in characters.
+    pub max_content_length: usize,
+    /// Seconds a `client_uuid` is remembered for idempotent sends.
+    pub idempotency_ttl_seconds: u64,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        Self {
+            max_users_per_operation: 10,
+            default_pagination_limit: 50,
+            max_content_length: 4000,
+            idempotency_ttl_seconds: 86_400,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct UserConfig {
+    /// User search page size when `limit` is absent; also its maximum.
+    pub default_user_search_limit: usize,
+}
+
+impl Default for UserConfig {
+    fn default() -> Self {
+        Self {
+            default_user_search_limit: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Seconds a cached user profile lives.
+    pub user_ttl_seconds: u64,
+    /// Seconds a cached membership answer lives (commands overwrite it at once).
+    pub membership_ttl_seconds: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            user_ttl_seconds: 300,
+            membership_ttl_seconds: 300,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct SinkConfig {
+    /// Consumer group of the DynamoDB sink.
+    pub group_id: String,
+    /// Most records written per batch (DynamoDB takes 25 per request; larger batches run requests in parallel).
+    pub max_batch: usize,
+    /// Milliseconds a batch waits to fill before it is written.
+    pub linger_ms: u64,
+}
+
+impl Default for SinkConfig {
+    fn default() -> Self {
+        Self {
+            group_id: "harmony-sink".into(),
+            max_batch: 500,
+            linger_ms: 5,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
 pub struct ConfigError(String);
@@ -293,8 +427,37 @@ impl Config {
         )
     }
 
+    /// Refuses settings that are unsafe for the configured environment.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        if !["HS256", "HS384", "HS512"].contains(&self.auth.algorithm.as_str()) {
+            problems.push(format!(
+                "AUTH__ALGORITHM={} must be HS256, HS384 or HS512",
+                self.auth.algorithm
+            ));
+        }
+        if self.app.env == Environment::Production {
+            let key = self.auth.secret_key.expose();
+            if key == DEVELOPMENT_SECRET_KEY || key.len() < 32 {
+                problems.push("AUTH__SECRET_KEY must be set to a random value of at least 32 bytes in production".into());
+            }
+            let proxy = self.auth.proxy_secret.expose();
+            if proxy == DEVELOPMENT_PROXY_SECRET || proxy.len() < 16 {
+                problems.push("AUTH__PROXY_SECRET must be set to a random value of at least 16 bytes in production".into());
+            }
+        }
+        if self.chat.default_pagination_limit == 0 || self.user.default_user_search_limit == 0 {
+            problems.push("page limits must be at least 1".into());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(problems.join("; ")))
+        }
+    }
+
     fn extract(figment: Figment) -> Result<Self, ConfigError> {
-        figment.extract().map_err(|error| {
+        let config: Self = figment.extract().map_err(|error| {
             let messages: Vec<String> = error
                 .into_iter()
                 .map(|e| match e.path.is_empty() {
@@ -303,12 +466,15 @@ impl Config {
                 })
                 .collect();
             ConfigError(messages.join("; "))
-        })
+        })?;
+        config.validate()?;
+        Ok(config)
     }
 }
 
-const SECTIONS: [&str; 7] = [
-    "app", "http", "postgres", "redis", "kafka", "topics", "dynamodb",
+const SECTIONS: [&str; 12] = [
+    "app", "http", "postgres", "redis", "kafka", "topics", "dynamodb", "auth", "chat", "user",
+    "cache", "sink",
 ];
 
 /// Turns `NAME=value` pairs into nested settings, typed by the schema: a

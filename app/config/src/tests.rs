@@ -7,7 +7,6 @@ fn environment_overrides_nested_settings_and_keeps_strings_as_strings() {
         ("TOPICS__MESSAGES__PARTITIONS", "12"),
         ("TOPICS__MESSAGES__NAME", "12345"),
         ("KAFKA__SASL_PASSWORD", "987"),
-        ("APP__ENV", "production"),
         ("PATH", "/usr/bin"),
     ])
     .unwrap();
@@ -15,7 +14,6 @@ fn environment_overrides_nested_settings_and_keeps_strings_as_strings() {
     assert_eq!(config.topics.messages.partitions, 12);
     assert_eq!(config.topics.messages.name, "12345");
     assert_eq!(config.kafka.sasl_password.unwrap().expose(), "987");
-    assert_eq!(config.app.env, Environment::Production);
     assert_eq!(
         config.topics.chat_events,
         TopicsConfig::default().chat_events
@@ -70,4 +68,17 @@ fn docs_configuration_md_is_up_to_date() {
         docs.contains(&markdown_table()),
         "docs/configuration.md is stale: run `cargo run -p harmony -- config docs` and paste the table"
     );
+}
+
+#[test]
+fn production_refuses_the_development_keys() {
+    let error = Config::from_env_pairs([("APP__ENV", "production")]).unwrap_err();
+    assert!(error.to_string().contains("AUTH__SECRET_KEY"), "{error}");
+    assert!(error.to_string().contains("AUTH__PROXY_SECRET"), "{error}");
+    let config = Config::from_env_pairs([
+        ("APP__ENV", "production"),
+        ("AUTH__SECRET_KEY", "0123456789abcdef0123456789abcdef"),
+        ("AUTH__PROXY_SECRET", "0123456789abcdef"),
+    ]);
+    assert!(config.is_ok(), "{config:?}");
 }

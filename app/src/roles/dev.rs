@@ -5,20 +5,22 @@ use harmony_config::Config;
 use crate::{ops, roles};
 
 pub async fn run(config: &Config) -> anyhow::Result<()> {
-    let dependencies = roles::connect_all(config).await?;
     roles::migrate::run(config, &roles::migrate::ALL).await?;
+    let (app, dependencies) = roles::api::build(config).await?;
+    let sink = roles::sink::Sink::new(config).await?;
     let shutdown = ops::shutdown_token();
-    let router = ops::router(dependencies);
-    let server = tokio::spawn({
-        let bind = config.http.bind.clone();
-        let shutdown = shutdown.clone();
-        async move { ops::serve(&bind, router, shutdown).await }
-    });
+    let listener = ops::bind(&config.http.bind).await?;
     println!(
-        "Harmony is up: {} (readiness: {}/readyz). Ctrl-C stops it.",
-        config.http.public_url, config.http.public_url
+        "Harmony is up: {url} (API {url}/api/v1, readiness {url}/readyz). Ctrl-C stops it.",
+        url = config.http.public_url
     );
-    server.await??;
+    let sink = tokio::spawn(sink.run(shutdown.clone()));
+    tokio::spawn(roles::api::purge_expired_sessions(
+        app.clone(),
+        shutdown.clone(),
+    ));
+    ops::serve_on(listener, roles::api::router(app, dependencies), shutdown).await?;
+    sink.await?;
     tracing::info!("stopped");
     Ok(())
 }

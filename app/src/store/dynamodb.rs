@@ -1,6 +1,6 @@
 //! DynamoDB: the long-term message store (table keyed `chat_id`/`ulid`, ref §3.2).
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use aws_config::{BehaviorVersion, Region, timeout::TimeoutConfig};
 use aws_sdk_dynamodb::{
@@ -8,11 +8,18 @@ use aws_sdk_dynamodb::{
     config::Credentials,
     error::{DisplayErrorContext, SdkError},
     types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-        TableStatus,
+        AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
+        ScalarAttributeType, TableStatus, WriteRequest,
     },
 };
 use harmony_config::DynamoDbConfig;
+use uuid::Uuid;
+
+use crate::domain::message::ChatMessage;
+
+/// DynamoDB takes at most 25 items per BatchWriteItem.
+const BATCH_LIMIT: usize = 25;
+const WRITE_ATTEMPTS: u32 = 8;
 
 #[derive(Debug, thiserror::Error)]
 #[error("dynamodb: {0}")]
@@ -186,5 +193,156 @@ impl ChatHistoryTable {
             )),
             Err(e) => Err(e.to_string()),
         }
+    }
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Item = the message's top-level fields, `null` as the NULL type (ref §3.2).
+pub fn to_item(message: &ChatMessage) -> Item {
+    let text = |s: String| AttributeValue::S(s);
+    HashMap::from([
+        ("chat_id".to_owned(), text(message.chat_id.to_string())),
+        ("ulid".to_owned(), text(message.ulid.clone())),
+        (
+            "client_uuid".to_owned(),
+            message
+                .client_uuid
+                .map_or(AttributeValue::Null(true), |id| text(id.to_string())),
+        ),
+        ("timestamp".to_owned(), text(message.timestamp.clone())),
+        ("user_id".to_owned(), text(message.user_id.to_string())),
+        ("content".to_owned(), text(message.content.clone())),
+    ])
+}
+
+pub fn from_item(item: &Item) -> Option<ChatMessage> {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    let uuid = |name: &str| text(name).and_then(|s| Uuid::parse_str(&s).ok());
+    Some(ChatMessage {
+        chat_id: uuid("chat_id")?,
+        ulid: text("ulid")?,
+        client_uuid: uuid("client_uuid"),
+        timestamp: text("timestamp")?,
+        user_id: uuid("user_id")?,
+        content: text("content")?,
+    })
+}
+
+/// One page of history, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryPage {
+    pub messages: Vec<ChatMessage>,
+    /// True when older messages exist beyond this page.
+    pub more: bool,
+}
+
+impl ChatHistoryTable {
+    /// Up to `limit` messages older than `before` (a ULID), newest first. It asks
+    /// for one extra item to know whether another page exists, so a page never
+    /// promises a next page that turns out empty (ref §9.14).
+    pub async fn page(
+        &self,
+        chat_id: Uuid,
+        limit: usize,
+        before: Option<&str>,
+    ) -> Result<HistoryPage, DynamoDbError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.name)
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+            .expression_attribute_values(":c", AttributeValue::S(chat_id.to_string()));
+        query = match before {
+            Some(ulid) => query
+                .key_condition_expression("chat_id = :c AND ulid < :before")
+                .expression_attribute_values(":before", AttributeValue::S(ulid.to_owned())),
+            None => query.key_condition_expression("chat_id = :c"),
+        };
+        let output = query.send().await?;
+        let mut messages: Vec<ChatMessage> = output.items().iter().filter_map(from_item).collect();
+        let more = messages.len() > limit;
+        messages.truncate(limit);
+        Ok(HistoryPage { messages, more })
+    }
+
+    /// Writes every message (puts are idempotent by key), 25 per request,
+    /// retrying unprocessed items with exponential backoff.
+    pub async fn write(&self, messages: &[ChatMessage]) -> Result<(), DynamoDbError> {
+        // One request may not hold the same key twice; the later copy is identical.
+        let mut unique: Vec<&ChatMessage> = Vec::with_capacity(messages.len());
+        let mut seen = std::collections::HashSet::new();
+        for message in messages {
+            if seen.insert((message.chat_id, message.ulid.as_str())) {
+                unique.push(message);
+            }
+        }
+        let writes = unique
+            .chunks(BATCH_LIMIT)
+            .map(|chunk| self.write_chunk(chunk));
+        for result in futures::future::join_all(writes).await {
+            result?;
+        }
+        Ok(())
+    }
+
+    async fn write_chunk(&self, chunk: &[&ChatMessage]) -> Result<(), DynamoDbError> {
+        let mut pending: Vec<WriteRequest> = chunk
+            .iter()
+            .map(|m| {
+                let put = PutRequest::builder()
+                    .set_item(Some(to_item(m)))
+                    .build()
+                    .map_err(|e| DynamoDbError(e.to_string()))?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<_, DynamoDbError>>()?;
+        let mut backoff = Duration::from_millis(25);
+        for attempt in 1..=WRITE_ATTEMPTS {
+            let result = self
+                .client
+                .batch_write_item()
+                .request_items(self.name.clone(), std::mem::take(&mut pending))
+                .send()
+                .await;
+            match result {
+                Ok(output) => {
+                    pending = output
+                        .unprocessed_items()
+                        .and_then(|items| items.get(&self.name))
+                        .cloned()
+                        .unwrap_or_default();
+                    if pending.is_empty() {
+                        return Ok(());
+                    }
+                    tracing::debug!(
+                        attempt,
+                        unprocessed = pending.len(),
+                        "dynamodb throttled part of a batch"
+                    );
+                }
+                Err(error) if attempt < WRITE_ATTEMPTS => {
+                    tracing::warn!(attempt, error = %DisplayErrorContext(&error), "dynamodb batch write failed; retrying");
+                    pending = chunk
+                        .iter()
+                        .filter_map(|m| {
+                            PutRequest::builder()
+                                .set_item(Some(to_item(m)))
+                                .build()
+                                .ok()
+                        })
+                        .map(|put| WriteRequest::builder().put_request(put).build())
+                        .collect();
+                }
+                Err(error) => return Err(error.into()),
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+        Err(DynamoDbError(format!(
+            "{} items still unprocessed after {WRITE_ATTEMPTS} attempts",
+            pending.len()
+        )))
     }
 }

@@ -1,9 +1,15 @@
 //! Adapters for the backing services: one module per service.
 
+pub mod cache;
+pub mod chats;
 pub mod dynamodb;
 pub mod kafka;
+pub mod messages;
+pub mod outbox;
 pub mod postgres;
 pub mod redis;
+pub mod sessions;
+pub mod users;
 
 /// A backing service a role depends on, checked by `/readyz`.
 #[derive(Clone)]

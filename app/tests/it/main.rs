@@ -2,7 +2,13 @@
 //! One binary; each test gets its own database, topics and table.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
+mod api_auth;
+mod api_chats;
+mod api_messages;
+mod api_users;
+mod api_ws;
 mod cli;
+mod client;
 mod ops;
 mod services;
 mod support;

@@ -40,7 +40,8 @@ impl TestEnv {
             &mut config.topics.chat_events,
             &mut config.topics.user_events,
         ] {
-            topic.name = format!("{}_{id}", topic.name);
+            // Swept by `scripts/services.sh sweep-tests` before the next run, not on drop.
+            topic.name = format!("t_{id}_{}", topic.name);
         }
         config.dynamodb.chat_history_table_name = format!("ChatHistory_{id}");
 
@@ -90,14 +91,6 @@ impl Drop for TestEnv {
         // DROP DATABASE ... WITH (FORCE) ends the test pool's sessions.
         let server_url = self.server_url.clone();
         let database = self.database.clone();
-        let topics: Vec<String> = self
-            .config
-            .topics
-            .all()
-            .iter()
-            .map(|t| t.name.clone())
-            .collect();
-        let admin = self.admin.clone();
         // A fresh client: the test's one pools connections driven by the (now blocked) test runtime.
         let dynamodb = self.config.dynamodb.clone();
         let cleanup = std::thread::spawn(move || {
@@ -111,8 +104,6 @@ impl Drop for TestEnv {
                 // Every step is bounded: cleanup must never hang a test run.
                 let limit = Duration::from_secs(10);
                 let _ = tokio::time::timeout(limit, drop_database(&server_url, &database)).await;
-                let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-                let _ = tokio::time::timeout(limit, admin.delete_topics(&names)).await;
                 let table = ChatHistoryTable::new(&dynamodb).await;
                 let _ = tokio::time::timeout(limit, table.delete()).await;
             });

@@ -1,0 +1,7 @@
+//! Authentication: password hashing, access tokens, refresh-token crypto.
+
+pub mod password;
+pub mod tokens;
+
+pub use password::Passwords;
+pub use tokens::{AccessClaims, IssuedToken, TokenError, Tokens};

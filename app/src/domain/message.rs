@@ -1,0 +1,146 @@
+//! Chat messages: identifiers, the record on the Kafka topic, the API shape.
+
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use ulid::Ulid;
+use uuid::Uuid;
+
+use super::{Invalid, check_length, user::UserMeta};
+
+/// `ChatMessage` of ref §1.3: what the API returns and DynamoDB stores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub chat_id: Uuid,
+    pub ulid: String,
+    pub client_uuid: Option<Uuid>,
+    pub timestamp: String,
+    pub user_id: Uuid,
+    pub content: String,
+}
+
+/// The Kafka record value (ref §4.1): the message plus its author's metadata,
+/// fields in the original's order so Centrifugo subscribers see the same JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    #[serde(flatten)]
+    pub message: ChatMessage,
+    pub author_metadata: Option<UserMeta>,
+}
+
+/// The Centrifugo channel of a chat, also sent as the record's
+/// `x-centrifugo-channels` header.
+pub fn channel(chat_id: Uuid) -> String {
+    format!("chat:{chat_id}")
+}
+
+/// Monotonic ULIDs: strictly increasing within this process, even inside one
+/// millisecond, so per-chat order from one API instance is total (ref §9.12).
+#[derive(Default)]
+pub struct MessageIds(Mutex<ulid::Generator>);
+
+impl MessageIds {
+    pub fn next(&self) -> Ulid {
+        let mut generator = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Overflow needs 2^80 ids in one millisecond; fall back to a fresh ULID.
+        generator.generate().unwrap_or_else(|_| Ulid::new())
+    }
+}
+
+/// ISO-8601 UTC of the ULID's millisecond, formatted like the original:
+/// six fractional digits unless the millisecond part is zero.
+pub fn timestamp_of(id: Ulid) -> String {
+    let ms = i64::try_from(id.timestamp_ms()).unwrap_or(i64::MAX);
+    let time = DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default();
+    let millis = time.timestamp_subsec_millis();
+    if millis == 0 {
+        time.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    } else {
+        format!("{}.{:06}Z", time.format("%Y-%m-%dT%H:%M:%S"), millis * 1000)
+    }
+}
+
+/// Content must say something and fit the configured limit.
+pub fn check_content(content: &str, max: usize) -> Result<(), Invalid> {
+    check_length("content", content, 1, max)?;
+    if content.trim().is_empty() {
+        return Err(Invalid::body(
+            "content",
+            "value_error",
+            "Content must not be blank",
+            content,
+        ));
+    }
+    Ok(())
+}
+
+/// History cursors are the ULID of the oldest message of the previous page.
+pub fn parse_cursor(cursor: &str) -> Result<Ulid, Invalid> {
+    Ulid::from_string(cursor).map_err(|_| Invalid {
+        kind: "value_error",
+        loc: vec!["query".into(), "cursor".into()],
+        msg: "Cursor must be the next_cursor of a previous page (a 26-character ULID)".into(),
+        input: cursor.chars().take(64).collect::<String>().into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_increase_within_one_millisecond() {
+        let ids = MessageIds::default();
+        let many: Vec<Ulid> = (0..1000).map(|_| ids.next()).collect();
+        assert!(many.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn timestamps_match_the_original_format() {
+        let at = |ms: u64| Ulid::from_parts(ms, 0);
+        assert_eq!(
+            timestamp_of(at(1_795_707_964_970)),
+            "2026-11-26T15:46:04.970000Z"
+        );
+        assert_eq!(timestamp_of(at(1_795_707_964_000)), "2026-11-26T15:46:04Z");
+    }
+
+    #[test]
+    fn the_record_keeps_the_original_field_order() {
+        let record = MessageRecord {
+            message: ChatMessage {
+                chat_id: Uuid::nil(),
+                ulid: "01J".into(),
+                client_uuid: None,
+                timestamp: "t".into(),
+                user_id: Uuid::nil(),
+                content: "hi".into(),
+            },
+            author_metadata: Some(UserMeta {
+                username: "ann".into(),
+            }),
+        };
+        let json = serde_json::to_string(&record).unwrap();
+        let nil = Uuid::nil();
+        assert_eq!(
+            json,
+            format!(
+                r#"{{"chat_id":"{nil}","ulid":"01J","client_uuid":null,"timestamp":"t","user_id":"{nil}","content":"hi","author_metadata":{{"username":"ann"}}}}"#
+            )
+        );
+    }
+
+    #[test]
+    fn content_and_cursors_are_checked() {
+        assert!(check_content("   ", 10).is_err());
+        assert!(check_content("", 10).is_err());
+        assert!(check_content("hello", 4).is_err());
+        assert!(check_content("hello", 5).is_ok());
+        assert!(parse_cursor("nope").is_err());
+        assert!(parse_cursor(&Ulid::new().to_string()).is_ok());
+    }
+}

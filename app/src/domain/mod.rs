@@ -1,0 +1,70 @@
+//! Pure types and rules of the chat domain: no IO here.
+
+pub mod chat;
+pub mod events;
+pub mod message;
+pub mod user;
+
+/// One rejected input field, in the shape FastAPI clients already parse
+/// (`{"type", "loc", "msg", "input"}`, ref §1.1).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Invalid {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub loc: Vec<serde_json::Value>,
+    pub msg: String,
+    pub input: serde_json::Value,
+}
+
+impl Invalid {
+    pub fn body(
+        field: &str,
+        kind: &'static str,
+        msg: impl Into<String>,
+        input: impl serde::Serialize,
+    ) -> Self {
+        Self {
+            kind,
+            loc: vec!["body".into(), field.into()],
+            msg: msg.into(),
+            input: serde_json::to_value(input).unwrap_or_default(),
+        }
+    }
+
+    pub fn at(mut self, location: &str) -> Self {
+        if let Some(first) = self.loc.first_mut() {
+            *first = location.into();
+        }
+        self
+    }
+}
+
+/// Length limits count characters, as people do, not bytes.
+pub fn check_length(field: &str, value: &str, min: usize, max: usize) -> Result<(), Invalid> {
+    let length = value.chars().count();
+    if length < min {
+        return Err(Invalid::body(
+            field,
+            "string_too_short",
+            format!(
+                "String should have at least {min} character{}",
+                if min == 1 { "" } else { "s" }
+            ),
+            value,
+        ));
+    }
+    if length > max {
+        return Err(Invalid::body(
+            field,
+            "string_too_long",
+            format!("String should have at most {max} characters"),
+            truncate_for_echo(value),
+        ));
+    }
+    Ok(())
+}
+
+/// Error bodies echo input; a 1 MB string should not be echoed whole.
+fn truncate_for_echo(value: &str) -> String {
+    value.chars().take(64).collect()
+}

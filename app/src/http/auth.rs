@@ -1,0 +1,185 @@
+//! `/api/v1/auth`: login (OAuth2 password form), refresh rotation, logout.
+
+use axum::{Json, extract::State, http::StatusCode};
+use chrono::{Duration, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{
+    App,
+    error::{ApiError, ApiResult},
+    extract::{ApiForm, ApiJson},
+};
+use crate::{
+    auth::{IssuedToken, tokens::refresh_token_hash},
+    domain::{Invalid, user::Email},
+    store::{sessions, users},
+};
+
+/// `Token` of ref §1.3; `token_type` is the configured token name.
+#[derive(Debug, Serialize)]
+pub struct Token {
+    token: String,
+    token_type: String,
+    expiration: i64,
+}
+
+fn token_pair(app: &App, access: IssuedToken, refresh: IssuedToken) -> Json<Vec<Token>> {
+    let auth = &app.config.auth;
+    Json(vec![
+        Token {
+            token: access.token,
+            token_type: auth.access_token_name.clone(),
+            expiration: access.expiration,
+        },
+        Token {
+            token: refresh.token,
+            token_type: auth.refresh_token_name.clone(),
+            expiration: refresh.expiration,
+        },
+    ])
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    grant_type: Option<String>,
+}
+
+fn bad_credentials() -> ApiError {
+    ApiError::Unauthorized("Invalid email or password.".into())
+}
+
+pub async fn login(
+    State(app): State<App>,
+    ApiForm(form): ApiForm<LoginForm>,
+) -> ApiResult<Json<Vec<Token>>> {
+    if let Some(grant_type) = form
+        .grant_type
+        .as_deref()
+        .filter(|g| !g.is_empty() && *g != "password")
+    {
+        return Err(ApiError::invalid(Invalid {
+            kind: "string_pattern_mismatch",
+            loc: vec!["body".into(), "grant_type".into()],
+            msg: "String should match pattern '^password$'".into(),
+            input: grant_type.into(),
+        }));
+    }
+    let email = Email::parse(&form.username).map_err(|_| bad_credentials())?;
+    let account = users::credentials(&app.db, &email).await?;
+    // Verify even without an account so response time does not reveal which e-mails exist.
+    let hash = account.as_ref().map(|(_, hash, _)| hash.clone());
+    let matches = app.passwords.verify(form.password, hash).await;
+    let Some((user_id, _, false)) = account.filter(|_| matches) else {
+        return Err(bad_credentials());
+    };
+    let refresh = start_session(&app, user_id).await?;
+    Ok(token_pair(&app, app.tokens.issue_access(user_id), refresh))
+}
+
+/// A new refresh-token family for a fresh login.
+async fn start_session(app: &App, user_id: Uuid) -> ApiResult<IssuedToken> {
+    let token = crate::auth::Tokens::new_refresh_token();
+    let expires_at = Utc::now() + Duration::seconds(app.tokens.refresh_seconds());
+    let mut conn = app.db.acquire().await?;
+    sessions::insert(
+        &mut conn,
+        &refresh_token_hash(&token),
+        user_id,
+        Uuid::new_v4(),
+        expires_at,
+    )
+    .await?;
+    Ok(IssuedToken {
+        token,
+        expiration: expires_at.timestamp(),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct RefreshBody {
+    refresh_token: String,
+}
+
+fn invalid_refresh() -> ApiError {
+    ApiError::Unauthorized("Invalid or expired refresh token.".into())
+}
+
+/// Rotates the refresh token. Inside the grace window a rotated token yields
+/// the same successor (parallel refreshes agree); after it, reuse means the
+/// token leaked, so the whole family is revoked (ref §9.1).
+pub async fn refresh(
+    State(app): State<App>,
+    ApiJson(body): ApiJson<RefreshBody>,
+) -> ApiResult<Json<Vec<Token>>> {
+    let presented = refresh_token_hash(&body.refresh_token);
+    let mut tx = app.db.begin().await?;
+    let Some(row) = sessions::lock(&mut tx, &presented).await? else {
+        return Err(invalid_refresh());
+    };
+    let now = Utc::now();
+    if row.revoked_at.is_some() || row.expires_at <= now {
+        return Err(invalid_refresh());
+    }
+    if row.tombstone {
+        sessions::revoke_family(&mut tx, row.family_id).await?;
+        tx.commit().await?;
+        return Err(invalid_refresh());
+    }
+    let successor = app.tokens.successor_of(&body.refresh_token);
+    let successor_hash = refresh_token_hash(&successor);
+    let grace = Duration::seconds(app.config.auth.refresh_token_grace_period_seconds);
+    let expires_at = match row.rotated_at {
+        None => {
+            let expires_at = now + Duration::seconds(app.tokens.refresh_seconds());
+            sessions::insert(
+                &mut tx,
+                &successor_hash,
+                row.user_id,
+                row.family_id,
+                expires_at,
+            )
+            .await?;
+            sessions::mark_rotated(&mut tx, &presented, &successor_hash).await?;
+            expires_at
+        }
+        Some(rotated_at) if now - rotated_at <= grace => {
+            rotated_at + Duration::seconds(app.tokens.refresh_seconds())
+        }
+        Some(_) => {
+            sessions::revoke_family(&mut tx, row.family_id).await?;
+            tx.commit().await?;
+            tracing::warn!(user_id = %row.user_id, "refresh token reused after rotation; session family revoked");
+            return Err(ApiError::Unauthorized(
+                "Refresh token was already used; sign in again.".into(),
+            ));
+        }
+    };
+    tx.commit().await?;
+    let refresh = IssuedToken {
+        token: successor,
+        expiration: expires_at.timestamp(),
+    };
+    Ok(token_pair(
+        &app,
+        app.tokens.issue_access(row.user_id),
+        refresh,
+    ))
+}
+
+/// Ends the session the refresh token belongs to. Unknown tokens succeed too:
+/// logging out twice is not an error.
+pub async fn logout(
+    State(app): State<App>,
+    ApiJson(body): ApiJson<RefreshBody>,
+) -> ApiResult<StatusCode> {
+    if let Some(family) =
+        sessions::family_of(&app.db, &refresh_token_hash(&body.refresh_token)).await?
+    {
+        let mut conn = app.db.acquire().await?;
+        sessions::revoke_family(&mut conn, family).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,425 @@
+//! `/api/v1/chats`: create, send, history, delete, leave, members.
+
+use std::collections::{BTreeSet, HashMap};
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+};
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{
+    App,
+    error::{ApiError, ApiResult},
+    extract::{ApiJson, ApiQuery, AuthUser, path_uuid},
+};
+use crate::{
+    domain::{
+        Invalid,
+        chat::ChatMeta,
+        events::OutboxEvent,
+        message::{ChatMessage, MessageRecord, check_content, parse_cursor, timestamp_of},
+        user::{UserMeta, UserProfile},
+    },
+    store::{cache::SendClaim, chats, outbox, users},
+};
+
+const NOT_A_MEMBER: &str = "You must be a member of the chat to perform this action.";
+
+#[derive(Serialize)]
+pub struct ChatResponse {
+    chat_id: Uuid,
+    /// Naive ISO time, as the original serialised it.
+    created_at: NaiveDateTime,
+    meta: ChatMeta,
+}
+
+#[derive(Deserialize)]
+pub struct CreateChat {
+    title: Option<String>,
+    description: Option<String>,
+    user_id_list: Vec<Uuid>,
+}
+
+/// Distinct members in request order, after `first`.
+fn distinct(first: Option<Uuid>, rest: &[Uuid]) -> Vec<Uuid> {
+    let mut seen = BTreeSet::new();
+    first
+        .into_iter()
+        .chain(rest.iter().copied())
+        .filter(|id| seen.insert(*id))
+        .collect()
+}
+
+fn check_member_list(app: &App, list: &[Uuid]) -> ApiResult<()> {
+    let max = app.config.chat.max_users_per_operation;
+    if list.len() > max {
+        return Err(ApiError::invalid(Invalid::body(
+            "user_id_list",
+            "too_long",
+            format!(
+                "List should have at most {max} items after validation, not {}",
+                list.len()
+            ),
+            serde_json::Value::Null,
+        )));
+    }
+    Ok(())
+}
+
+/// 404 naming the ids that are not active accounts.
+fn missing_users(wanted: &[Uuid], found: &[Uuid]) -> ApiResult<()> {
+    let missing: Vec<String> = wanted
+        .iter()
+        .filter(|id| !found.contains(id))
+        .map(Uuid::to_string)
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound(format!(
+            "User does not exist: {}",
+            missing.join(", ")
+        )))
+    }
+}
+
+pub async fn create(
+    State(app): State<App>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<CreateChat>,
+) -> ApiResult<(StatusCode, Json<ChatResponse>)> {
+    check_member_list(&app, &body.user_id_list)?;
+    let meta = ChatMeta::new(body.title, body.description).map_err(ApiError::Invalid)?;
+    let members = distinct(Some(user.user_id), &body.user_id_list);
+    let max = app.config.chat.max_users_per_operation;
+    if members.len() > max {
+        return Err(ApiError::Limit(format!("Limit of {max} users exceeded.")));
+    }
+    let mut tx = app.db.begin().await?;
+    missing_users(&members, &users::active_among(&mut tx, &members).await?)?;
+    let chat = chats::create(&mut tx, &meta, user.user_id).await?;
+    chats::add_members(&mut tx, chat.chat_id, &members).await?;
+    outbox::append(
+        &mut tx,
+        &[OutboxEvent::chat_created(
+            chat.chat_id,
+            user.user_id,
+            &members,
+        )],
+    )
+    .await?;
+    tx.commit().await?;
+    remember_memberships(&app, chat.chat_id, &members, true).await;
+    Ok((
+        StatusCode::CREATED,
+        Json(ChatResponse {
+            chat_id: chat.chat_id,
+            created_at: chat.created_at,
+            meta: chat.meta,
+        }),
+    ))
+}
+
+/// Writes the committed answer to the cache at once, so the very next request
+/// sees it; should Redis fail, the cdc consumer invalidates later.
+async fn remember_memberships(app: &App, chat_id: Uuid, user_ids: &[Uuid], member: bool) {
+    if let Err(error) = app.cache.set_memberships(chat_id, user_ids, member).await {
+        tracing::warn!(%error, %chat_id, "could not update cached memberships");
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SendBody {
+    content: String,
+    client_uuid: Option<Uuid>,
+}
+
+/// Publishes a message to the chat's Kafka log and answers once the broker
+/// acknowledged it. A retry with the same `client_uuid` returns the original.
+pub async fn send(
+    State(app): State<App>,
+    user: AuthUser,
+    Path(raw): Path<String>,
+    ApiJson(body): ApiJson<SendBody>,
+) -> ApiResult<(StatusCode, Json<ChatMessage>)> {
+    let chat_id = path_uuid("chat_id", &raw)?;
+    check_content(&body.content, app.config.chat.max_content_length).map_err(ApiError::invalid)?;
+    if !app.is_member(chat_id, user.user_id).await? {
+        return Err(ApiError::Forbidden(
+            "User is not a member of this chat.".into(),
+        ));
+    }
+    let ttl = app.config.chat.idempotency_ttl_seconds;
+    let claim = match body.client_uuid {
+        Some(client_uuid) => Some((
+            client_uuid,
+            app.cache
+                .claim_send(chat_id, user.user_id, client_uuid, ttl)
+                .await,
+        )),
+        None => None,
+    };
+    match &claim {
+        Some((_, SendClaim::Done(original))) => {
+            let message: ChatMessage =
+                serde_json::from_str(original).map_err(|e| ApiError::Internal(e.to_string()))?;
+            return Ok((StatusCode::CREATED, Json(message)));
+        }
+        Some((_, SendClaim::InFlight)) => {
+            return Err(ApiError::Conflict(
+                "A message with this client_uuid is still being sent; retry shortly.".into(),
+            ));
+        }
+        _ => {}
+    }
+    let id = app.ids.next();
+    let message = ChatMessage {
+        chat_id,
+        ulid: id.to_string(),
+        client_uuid: body.client_uuid,
+        timestamp: timestamp_of(id),
+        user_id: user.user_id,
+        content: body.content,
+    };
+    let record = MessageRecord {
+        message,
+        author_metadata: Some(user.profile.meta),
+    };
+    if let Err(error) = app.messages.publish(&record).await {
+        if let Some((client_uuid, SendClaim::Fresh)) = claim {
+            app.cache
+                .release_send(chat_id, user.user_id, client_uuid)
+                .await;
+        }
+        tracing::error!(%error, %chat_id, "message not acknowledged by kafka");
+        return Err(ApiError::Unavailable("Failed to send message.".into()));
+    }
+    metrics::counter!("harmony_messages_sent_total").increment(1);
+    if let Some((client_uuid, SendClaim::Fresh)) = claim
+        && let Ok(json) = serde_json::to_string(&record.message)
+    {
+        app.cache
+            .complete_send(chat_id, user.user_id, client_uuid, &json, ttl)
+            .await;
+    }
+    Ok((StatusCode::CREATED, Json(record.message)))
+}
+
+#[derive(Deserialize)]
+pub struct HistoryQuery {
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct HistoryResponse {
+    messages: Vec<MessageRecord>,
+    next_cursor: Option<String>,
+}
+
+/// Newest first; `next_cursor` is set only when older messages exist.
+pub async fn history(
+    State(app): State<App>,
+    user: AuthUser,
+    Path(raw): Path<String>,
+    ApiQuery(query): ApiQuery<HistoryQuery>,
+) -> ApiResult<Json<HistoryResponse>> {
+    let chat_id = path_uuid("chat_id", &raw)?;
+    let max = app.config.chat.default_pagination_limit;
+    let limit = match query.limit {
+        None => max,
+        Some(limit) if limit < 1 => {
+            return Err(ApiError::invalid(Invalid {
+                kind: "greater_than_equal",
+                loc: vec!["query".into(), "limit".into()],
+                msg: "Input should be greater than or equal to 1".into(),
+                input: limit.into(),
+            }));
+        }
+        Some(limit) => usize::try_from(limit).unwrap_or(usize::MAX),
+    };
+    if limit > max {
+        return Err(ApiError::Limit(format!(
+            "Limit cannot be greater than {max}"
+        )));
+    }
+    let cursor = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
+        Some(cursor) => Some(parse_cursor(cursor).map_err(ApiError::invalid)?.to_string()),
+        None => None,
+    };
+    if !app.is_member(chat_id, user.user_id).await? {
+        return Err(ApiError::Forbidden(
+            "You must be a member of the chat to view history.".into(),
+        ));
+    }
+    let page = app
+        .history
+        .page(chat_id, limit, cursor.as_deref())
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "history query failed");
+            ApiError::Unavailable("Failed to retrieve chat history.".into())
+        })?;
+    let authors = authors(&app, &page.messages).await?;
+    let next_cursor = page
+        .more
+        .then(|| page.messages.last().map(|m| m.ulid.clone()))
+        .flatten();
+    let messages = page
+        .messages
+        .into_iter()
+        .map(|message| {
+            let author_metadata = authors.get(&message.user_id).cloned();
+            MessageRecord {
+                message,
+                author_metadata,
+            }
+        })
+        .collect();
+    Ok(Json(HistoryResponse {
+        messages,
+        next_cursor,
+    }))
+}
+
+/// Author metadata for a page: one MGET, then one SQL query for the misses.
+async fn authors(app: &App, messages: &[ChatMessage]) -> ApiResult<HashMap<Uuid, UserMeta>> {
+    let ids: Vec<Uuid> = distinct(
+        None,
+        &messages.iter().map(|m| m.user_id).collect::<Vec<_>>(),
+    );
+    let cached = app.cache.users(&ids).await;
+    let mut found: HashMap<Uuid, UserMeta> = HashMap::new();
+    let mut misses = Vec::new();
+    for (id, profile) in ids.iter().zip(cached) {
+        match profile {
+            Some(profile) => {
+                found.insert(*id, profile.meta);
+            }
+            None => misses.push(*id),
+        }
+    }
+    if !misses.is_empty() {
+        let loaded: Vec<UserProfile> = users::profiles(&app.db, &misses).await?;
+        app.cache.put_users(&loaded).await;
+        found.extend(loaded.into_iter().map(|p| (p.user_id, p.meta)));
+    }
+    Ok(found)
+}
+
+/// Deletes the chat for everyone; any member may. History is purged by the cdc consumer.
+pub async fn delete(
+    State(app): State<App>,
+    user: AuthUser,
+    Path(raw): Path<String>,
+) -> ApiResult<StatusCode> {
+    let chat_id = path_uuid("chat_id", &raw)?;
+    let mut tx = app.db.begin().await?;
+    if !chats::lock_membership(&mut tx, chat_id, user.user_id).await? {
+        return Err(ApiError::Forbidden(NOT_A_MEMBER.into()));
+    }
+    let members = chats::member_ids(&mut tx, chat_id).await?;
+    chats::delete(&mut tx, chat_id).await?;
+    outbox::append(
+        &mut tx,
+        &[OutboxEvent::chat_deleted(chat_id, user.user_id, &members)],
+    )
+    .await?;
+    tx.commit().await?;
+    remember_memberships(&app, chat_id, &members, false).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn leave(
+    State(app): State<App>,
+    user: AuthUser,
+    Path(raw): Path<String>,
+) -> ApiResult<StatusCode> {
+    let chat_id = path_uuid("chat_id", &raw)?;
+    let mut tx = app.db.begin().await?;
+    if !chats::leave(&mut tx, chat_id, user.user_id).await? {
+        return Err(ApiError::Forbidden(NOT_A_MEMBER.into()));
+    }
+    outbox::append(
+        &mut tx,
+        &[
+            OutboxEvent::user_left(chat_id, user.user_id),
+            OutboxEvent::left_chat(user.user_id, chat_id),
+        ],
+    )
+    .await?;
+    tx.commit().await?;
+    remember_memberships(&app, chat_id, &[user.user_id], false).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+pub struct MemberResponse {
+    #[serde(flatten)]
+    user: UserProfile,
+    joined_at: NaiveDateTime,
+}
+
+#[derive(Serialize)]
+pub struct MembersResponse {
+    members: Vec<MemberResponse>,
+}
+
+pub async fn members(
+    State(app): State<App>,
+    user: AuthUser,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<MembersResponse>> {
+    let chat_id = path_uuid("chat_id", &raw)?;
+    if !app.is_member(chat_id, user.user_id).await? {
+        return Err(ApiError::Forbidden(NOT_A_MEMBER.into()));
+    }
+    let members = chats::members(&app.db, chat_id)
+        .await?
+        .into_iter()
+        .map(|m| MemberResponse {
+            user: m.user,
+            joined_at: m.joined_at,
+        })
+        .collect();
+    Ok(Json(MembersResponse { members }))
+}
+
+#[derive(Deserialize)]
+pub struct AddMembers {
+    user_id_list: Vec<Uuid>,
+}
+
+/// Adds members (ref §9.18: implemented but never routed in the original).
+pub async fn add_members(
+    State(app): State<App>,
+    user: AuthUser,
+    Path(raw): Path<String>,
+    ApiJson(body): ApiJson<AddMembers>,
+) -> ApiResult<Json<MembersResponse>> {
+    let chat_id = path_uuid("chat_id", &raw)?;
+    check_member_list(&app, &body.user_id_list)?;
+    let wanted = distinct(None, &body.user_id_list);
+    let mut tx = app.db.begin().await?;
+    if !chats::lock_membership(&mut tx, chat_id, user.user_id).await? {
+        return Err(ApiError::Forbidden(NOT_A_MEMBER.into()));
+    }
+    missing_users(&wanted, &users::active_among(&mut tx, &wanted).await?)?;
+    let added = chats::add_members(&mut tx, chat_id, &wanted).await?;
+    if !added.is_empty() {
+        let mut events = vec![OutboxEvent::users_added(chat_id, user.user_id, &added)];
+        events.extend(
+            added
+                .iter()
+                .map(|id| OutboxEvent::added_to_chat(*id, chat_id, user.user_id)),
+        );
+        outbox::append(&mut tx, &events).await?;
+    }
+    tx.commit().await?;
+    remember_memberships(&app, chat_id, &added, true).await;
+    members(State(app), user, Path(raw)).await
+}

@@ -1,0 +1,135 @@
+//! The REST API under `/api/v1` (wire-compatible with the original, ref §1),
+//! the Centrifugo proxy endpoints, and the layers every request passes.
+
+mod auth;
+mod chats;
+pub mod error;
+pub mod extract;
+mod users;
+mod ws;
+
+use std::{sync::Arc, time::Instant};
+
+use axum::{
+    Json, Router,
+    extract::{MatchedPath, Request},
+    http::{HeaderName, StatusCode},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use harmony_config::Config;
+use serde_json::json;
+use sqlx::PgPool;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
+use uuid::Uuid;
+
+use crate::{
+    auth::{Passwords, Tokens},
+    domain::{message::MessageIds, user::UserProfile},
+    store::{self, cache::Cache, dynamodb::ChatHistoryTable, messages::MessageLog},
+};
+use error::{ApiError, ApiResult};
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Everything a request handler may use.
+pub struct AppState {
+    pub config: Config,
+    pub db: PgPool,
+    pub cache: Cache,
+    pub messages: MessageLog,
+    pub history: ChatHistoryTable,
+    pub passwords: Passwords,
+    pub tokens: Tokens,
+    pub ids: MessageIds,
+}
+
+pub type App = Arc<AppState>;
+
+impl AppState {
+    /// Cache-aside read of a user's public profile.
+    pub async fn user_profile(&self, user_id: Uuid) -> ApiResult<Option<UserProfile>> {
+        if let Some(profile) = self.cache.user(user_id).await {
+            return Ok(Some(profile));
+        }
+        let profile = store::users::profile(&self.db, user_id).await?;
+        if let Some(profile) = &profile {
+            self.cache.put_users(std::slice::from_ref(profile)).await;
+        }
+        Ok(profile)
+    }
+
+    /// Cache-aside membership check; commands keep the cache authoritative.
+    pub async fn is_member(&self, chat_id: Uuid, user_id: Uuid) -> ApiResult<bool> {
+        if let Some(member) = self.cache.membership(chat_id, user_id).await {
+            return Ok(member);
+        }
+        let member = store::chats::is_member(&self.db, chat_id, user_id).await?;
+        self.cache.fill_membership(chat_id, user_id, member).await;
+        Ok(member)
+    }
+}
+
+pub fn router(app: App) -> Router {
+    let api = Router::new()
+        .route("/users/", post(users::sign_up))
+        .route("/users", post(users::sign_up))
+        .route("/users/me", get(users::me).delete(users::deactivate))
+        .route("/users/me/chats", get(users::my_chats))
+        .route("/users/lookup", get(users::lookup))
+        .route("/users/{user_id}", get(users::by_id))
+        .route("/auth/token", post(auth::login))
+        .route("/auth/refresh", post(auth::refresh))
+        .route("/auth/logout", post(auth::logout))
+        .route("/chats/", post(chats::create))
+        .route("/chats", post(chats::create))
+        .route(
+            "/chats/{chat_id}",
+            post(chats::send).get(chats::history).delete(chats::delete),
+        )
+        .route("/chats/{chat_id}/leave", post(chats::leave))
+        .route(
+            "/chats/{chat_id}/members",
+            get(chats::members).post(chats::add_members),
+        )
+        .route("/ws/connect", post(ws::connect))
+        .route("/ws/subscribe", post(ws::subscribe));
+    Router::new()
+        .route("/", get(|| async { Json(json!({ "message": "Harmony API is running." })) }))
+        .nest("/api/v1", api)
+        .fallback(|| async { (StatusCode::NOT_FOUND, Json(json!({ "detail": "Not Found" }))) })
+        .method_not_allowed_fallback(|| async {
+            (StatusCode::METHOD_NOT_ALLOWED, Json(json!({ "detail": "Method Not Allowed" })))
+        })
+        .with_state(app)
+        .layer(middleware::from_fn(record_metrics))
+        .layer(CatchPanicLayer::custom(|_| ApiError::Internal("a handler panicked".into()).into_response()))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
+            tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
+        }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Request count and latency per route template and status.
+async fn record_metrics(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    let labels = [("route", route), ("method", method), ("status", status)];
+    metrics::counter!("harmony_http_requests_total", &labels).increment(1);
+    metrics::histogram!("harmony_http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    response
+}

@@ -1,0 +1,148 @@
+//! `/api/v1/users`: sign-up, profile, deactivation, chat list, lookup.
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{
+    App,
+    error::{ApiError, ApiResult},
+    extract::{ApiJson, ApiQuery, AuthUser, path_uuid},
+};
+use crate::{
+    domain::{
+        Invalid,
+        chat::ChatMeta,
+        events::OutboxEvent,
+        user::{Email, UserMeta, UserProfile, check_password, username_or_email},
+    },
+    store::{chats, outbox, sessions, users},
+};
+
+#[derive(Deserialize)]
+pub struct SignUp {
+    username: String,
+    email: String,
+    password: String,
+}
+
+pub async fn sign_up(
+    State(app): State<App>,
+    ApiJson(body): ApiJson<SignUp>,
+) -> ApiResult<(StatusCode, Json<UserProfile>)> {
+    let email = Email::parse(&body.email);
+    let mut problems: Vec<Invalid> = Vec::new();
+    let username = match &email {
+        Ok(email) => username_or_email(&body.username, email)
+            .map_err(|e| problems.push(e))
+            .ok(),
+        Err(e) => {
+            problems.push(e.clone());
+            None
+        }
+    };
+    if let Err(e) = check_password(&body.password) {
+        problems.push(e);
+    }
+    let (Ok(email), Some(username), true) = (email, username, problems.is_empty()) else {
+        return Err(ApiError::Invalid(problems));
+    };
+    if users::credentials(&app.db, &email).await?.is_some() {
+        return Err(ApiError::Conflict(
+            "A user with this email already exists.".into(),
+        ));
+    }
+    let hash = app.passwords.hash(body.password).await?;
+    let profile = users::create(&app.db, &email, &hash, &UserMeta { username }).await?;
+    Ok((StatusCode::CREATED, Json(profile)))
+}
+
+pub async fn me(user: AuthUser) -> Json<UserProfile> {
+    Json(user.profile)
+}
+
+/// Closes the account: tombstone, every session revoked, one outbox event.
+pub async fn deactivate(State(app): State<App>, user: AuthUser) -> ApiResult<StatusCode> {
+    let mut tx = app.db.begin().await?;
+    users::tombstone(&mut tx, user.user_id).await?;
+    sessions::revoke_user(&mut tx, user.user_id).await?;
+    outbox::append(&mut tx, &[OutboxEvent::tombstoned(user.user_id)]).await?;
+    tx.commit().await?;
+    if let Err(error) = app.cache.forget_user(user.user_id).await {
+        tracing::warn!(%error, "could not drop the closed account from the cache; the cdc consumer will");
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+pub struct ChatItem {
+    chat_id: Uuid,
+    meta: ChatMeta,
+}
+
+#[derive(Serialize)]
+pub struct ChatList {
+    chats: Vec<ChatItem>,
+}
+
+pub async fn my_chats(State(app): State<App>, user: AuthUser) -> ApiResult<Json<ChatList>> {
+    let rows = chats::chats_of(&app.db, user.user_id).await?;
+    let chats = rows
+        .into_iter()
+        .map(|(chat_id, meta)| ChatItem {
+            chat_id,
+            meta: meta.0,
+        })
+        .collect();
+    Ok(Json(ChatList { chats }))
+}
+
+#[derive(Deserialize)]
+pub struct Lookup {
+    email: String,
+    limit: Option<i64>,
+}
+
+/// Searches e-mails; now behind authentication (ref §9.4).
+pub async fn lookup(
+    State(app): State<App>,
+    _user: AuthUser,
+    ApiQuery(query): ApiQuery<Lookup>,
+) -> ApiResult<Json<Vec<UserProfile>>> {
+    let max = i64::try_from(app.config.user.default_user_search_limit).unwrap_or(i64::MAX);
+    let limit = query.limit.unwrap_or(max);
+    if limit < 1 {
+        return Err(ApiError::invalid(Invalid {
+            kind: "greater_than_equal",
+            loc: vec!["query".into(), "limit".into()],
+            msg: "Input should be greater than or equal to 1".into(),
+            input: limit.into(),
+        }));
+    }
+    if limit > max {
+        return Err(ApiError::Limit(format!(
+            "Limit cannot be greater than {max}"
+        )));
+    }
+    let term = query.email.trim().to_lowercase();
+    if term.chars().count() < 2 {
+        return Ok(Json(Vec::new()));
+    }
+    Ok(Json(users::search(&app.db, &term, limit).await?))
+}
+
+pub async fn by_id(
+    State(app): State<App>,
+    _user: AuthUser,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<UserProfile>> {
+    let user_id = path_uuid("user_id", &raw)?;
+    app.user_profile(user_id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound("User does not exist.".into()))
+}

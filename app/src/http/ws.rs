@@ -1,0 +1,115 @@
+//! Centrifugo proxy endpoints (ref §1.5): Centrifugo asks whether a connection
+//! may open and whether a user may subscribe to `chat:<id>`. Only callers
+//! holding the shared proxy secret are answered.
+
+use axum::{
+    Json,
+    extract::{FromRequestParts, State},
+    http::{HeaderMap, request::Parts},
+};
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{
+    App,
+    error::{ApiError, ApiResult},
+    extract::{ApiJson, constant_time_eq},
+};
+
+/// The header Centrifugo is configured to send (`proxy_static_http_headers`).
+pub const PROXY_SECRET_HEADER: &str = "x-harmony-proxy-secret";
+
+/// Proof that the caller holds the proxy secret; checked before the body is read.
+pub struct ProxyCaller;
+
+impl FromRequestParts<App> for ProxyCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let sent = parts
+            .headers
+            .get(PROXY_SECRET_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if constant_time_eq(
+            sent.as_bytes(),
+            app.config.auth.proxy_secret.expose().as_bytes(),
+        ) {
+            Ok(ProxyCaller)
+        } else {
+            Err(ApiError::Unauthorized(format!(
+                "Proxy calls must carry the `{PROXY_SECRET_HEADER}` header."
+            )))
+        }
+    }
+}
+
+fn refuse(code: u32, message: &str) -> Json<Value> {
+    Json(json!({ "result": null, "error": { "code": code, "message": message } }))
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)] // required by the protocol; only their presence is checked
+pub struct ConnectRequest {
+    client: String,
+    transport: String,
+    protocol: String,
+    encoding: String,
+}
+
+/// Authenticates the browser by its `access_token` cookie; the session expires with the token.
+pub async fn connect(
+    State(app): State<App>,
+    _caller: ProxyCaller,
+    headers: HeaderMap,
+    ApiJson(_): ApiJson<ConnectRequest>,
+) -> ApiResult<Json<Value>> {
+    let jar = CookieJar::from_headers(&headers);
+    let Some(token) = jar.get(&app.config.auth.access_token_name) else {
+        return Ok(refuse(1001, "Authentication required"));
+    };
+    let Ok(claims) = app.tokens.verify_access(token.value()) else {
+        return Ok(refuse(1001, "Authentication required"));
+    };
+    let Some(user_id) = claims.user_id() else {
+        return Ok(refuse(1001, "Authentication required"));
+    };
+    match app.user_profile(user_id).await? {
+        Some(profile) if !profile.tombstone => Ok(Json(
+            json!({ "result": { "user": user_id, "expire_at": claims.exp }, "error": null }),
+        )),
+        _ => Ok(refuse(1001, "Authentication required")),
+    }
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)] // required by the protocol; only their presence is checked
+pub struct SubscribeRequest {
+    client: String,
+    transport: String,
+    protocol: String,
+    user: String,
+    channel: String,
+}
+
+pub async fn subscribe(
+    State(app): State<App>,
+    _caller: ProxyCaller,
+    ApiJson(request): ApiJson<SubscribeRequest>,
+) -> ApiResult<Json<Value>> {
+    let chat_id = request
+        .channel
+        .strip_prefix("chat:")
+        .and_then(|id| Uuid::parse_str(id).ok());
+    let user_id = Uuid::parse_str(&request.user).ok();
+    let (Some(chat_id), Some(user_id)) = (chat_id, user_id) else {
+        return Ok(refuse(1000, "Invalid channel format"));
+    };
+    if app.is_member(chat_id, user_id).await? {
+        Ok(Json(json!({ "result": {}, "error": null })))
+    } else {
+        Ok(refuse(1001, "Not a member of this chat"))
+    }
+}

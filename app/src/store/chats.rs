@@ -1,0 +1,127 @@
+//! Chats and memberships in Postgres.
+
+use chrono::NaiveDateTime;
+use sqlx::{PgConnection, PgPool, types::Json};
+use uuid::Uuid;
+
+use crate::domain::{chat::ChatMeta, user::UserProfile};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ChatRow {
+    pub chat_id: Uuid,
+    pub created_at: NaiveDateTime,
+    #[sqlx(json)]
+    pub meta: ChatMeta,
+}
+
+pub async fn create(
+    conn: &mut PgConnection,
+    meta: &ChatMeta,
+    created_by: Uuid,
+) -> sqlx::Result<ChatRow> {
+    sqlx::query_as(
+        "INSERT INTO chats (meta, created_by) VALUES ($1, $2) RETURNING chat_id, created_at, meta",
+    )
+    .bind(Json(meta.to_stored()))
+    .bind(created_by)
+    .fetch_one(conn)
+    .await
+}
+
+/// Adds members; returns those who were not members before.
+pub async fn add_members(
+    conn: &mut PgConnection,
+    chat_id: Uuid,
+    user_ids: &[Uuid],
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "INSERT INTO user_chats (user_id, chat_id) SELECT unnest($1::uuid[]), $2
+         ON CONFLICT DO NOTHING RETURNING user_id",
+    )
+    .bind(user_ids)
+    .bind(chat_id)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn is_member(pool: &PgPool, chat_id: Uuid, user_id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM user_chats WHERE chat_id = $1 AND user_id = $2)",
+    )
+    .bind(chat_id)
+    .bind(user_id)
+    .fetch_one(pool)
+    .await
+}
+
+/// Membership read under a row lock, for commands that must not race a leave.
+pub async fn lock_membership(
+    conn: &mut PgConnection,
+    chat_id: Uuid,
+    user_id: Uuid,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar::<_, i32>(
+        "SELECT 1 FROM user_chats WHERE chat_id = $1 AND user_id = $2 FOR SHARE",
+    )
+    .bind(chat_id)
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await
+    .map(|row| row.is_some())
+}
+
+pub async fn member_ids(conn: &mut PgConnection, chat_id: Uuid) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "SELECT user_id FROM user_chats WHERE chat_id = $1 ORDER BY joined_at, user_id",
+    )
+    .bind(chat_id)
+    .fetch_all(conn)
+    .await
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Member {
+    #[sqlx(flatten)]
+    pub user: UserProfile,
+    pub joined_at: NaiveDateTime,
+}
+
+pub async fn members(pool: &PgPool, chat_id: Uuid) -> sqlx::Result<Vec<Member>> {
+    sqlx::query_as(
+        "SELECT u.user_id, u.email, u.tombstone, u.meta, m.joined_at
+         FROM user_chats m JOIN users u USING (user_id)
+         WHERE m.chat_id = $1 ORDER BY m.joined_at, u.user_id",
+    )
+    .bind(chat_id)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn delete(conn: &mut PgConnection, chat_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM chats WHERE chat_id = $1")
+        .bind(chat_id)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Removes the membership; false when there was none.
+pub async fn leave(conn: &mut PgConnection, chat_id: Uuid, user_id: Uuid) -> sqlx::Result<bool> {
+    let removed = sqlx::query("DELETE FROM user_chats WHERE chat_id = $1 AND user_id = $2")
+        .bind(chat_id)
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(removed.rows_affected() > 0)
+}
+
+/// The user's chats, most recently joined first.
+pub async fn chats_of(pool: &PgPool, user_id: Uuid) -> sqlx::Result<Vec<(Uuid, Json<ChatMeta>)>> {
+    sqlx::query_as(
+        "SELECT c.chat_id, c.meta FROM user_chats m JOIN chats c USING (chat_id)
+         WHERE m.user_id = $1 ORDER BY m.joined_at DESC, c.chat_id",
+    )
+    .bind(user_id)
+    .fetch_all(pool)
+    .await
+}

@@ -1,0 +1,81 @@
+//! Users in Postgres.
+
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::domain::user::{Email, UserMeta, UserProfile};
+
+pub async fn create(
+    pool: &PgPool,
+    email: &Email,
+    password_hash: &str,
+    meta: &UserMeta,
+) -> sqlx::Result<UserProfile> {
+    sqlx::query_as(
+        "INSERT INTO users (email, hashed_password, meta) VALUES ($1, $2, $3)
+         RETURNING user_id, email, tombstone, meta",
+    )
+    .bind(email.as_str())
+    .bind(password_hash)
+    .bind(sqlx::types::Json(meta))
+    .fetch_one(pool)
+    .await
+}
+
+/// What login needs: the id, the hash, and whether the account is closed.
+pub async fn credentials(
+    pool: &PgPool,
+    email: &Email,
+) -> sqlx::Result<Option<(Uuid, String, bool)>> {
+    sqlx::query_as("SELECT user_id, hashed_password, tombstone FROM users WHERE email = $1")
+        .bind(email.as_str())
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn profile(pool: &PgPool, user_id: Uuid) -> sqlx::Result<Option<UserProfile>> {
+    sqlx::query_as("SELECT user_id, email, tombstone, meta FROM users WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn profiles(pool: &PgPool, user_ids: &[Uuid]) -> sqlx::Result<Vec<UserProfile>> {
+    sqlx::query_as("SELECT user_id, email, tombstone, meta FROM users WHERE user_id = ANY($1)")
+        .bind(user_ids)
+        .fetch_all(pool)
+        .await
+}
+
+/// Case-insensitive substring search on e-mails, wildcards escaped, closed
+/// accounts left out, ordered (ref §9.4).
+pub async fn search(pool: &PgPool, query: &str, limit: i64) -> sqlx::Result<Vec<UserProfile>> {
+    let escaped = query
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    sqlx::query_as(
+        "SELECT user_id, email, tombstone, meta FROM users
+         WHERE NOT tombstone AND email ILIKE '%' || $1 || '%' ESCAPE '\\' ORDER BY email LIMIT $2",
+    )
+    .bind(escaped)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Active users among `user_ids`: the ones a chat may take as members.
+pub async fn active_among(conn: &mut PgConnection, user_ids: &[Uuid]) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar("SELECT user_id FROM users WHERE user_id = ANY($1) AND NOT tombstone")
+        .bind(user_ids)
+        .fetch_all(conn)
+        .await
+}
+
+pub async fn tombstone(conn: &mut PgConnection, user_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET tombstone = true WHERE user_id = $1")
+        .bind(user_id)
+        .execute(conn)
+        .await
+        .map(drop)
+}

@@ -1,0 +1,293 @@
+//! Chats: create, list, members, leave, delete, and the immediate denial after them.
+
+use axum::http::StatusCode;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::client::TestApp;
+
+async fn events(t: &TestApp, aggregate_id: Uuid) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT event_type FROM outbox_events WHERE aggregate_id = $1 ORDER BY position",
+    )
+    .bind(aggregate_id.to_string())
+    .fetch_all(&t.env.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn create_answers_the_original_shape_and_lists_the_chat() {
+    let t = TestApp::spawn().await;
+    let ann = t.user("ann").await;
+    let bob = t.user("bob").await;
+    for path in ["/api/v1/chats/", "/api/v1/chats"] {
+        let reply = t
+            .post(path)
+            .bearer(&ann.access)
+            .json(json!({ "title": "Team", "user_id_list": [bob.id, ann.id, bob.id] }))
+            .send()
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        assert_eq!(
+            reply.body["meta"],
+            json!({ "title": "Team", "description": null })
+        );
+        let created_at = reply.body["created_at"].as_str().unwrap();
+        assert!(
+            chrono::NaiveDateTime::parse_from_str(created_at, "%Y-%m-%dT%H:%M:%S%.f").is_ok(),
+            "{created_at}"
+        );
+        let chat: Uuid = reply.body["chat_id"].as_str().unwrap().parse().unwrap();
+        assert_eq!(events(&t, chat).await, ["CHAT_CREATED"]);
+    }
+    let reply = t
+        .get("/api/v1/users/me/chats")
+        .bearer(&bob.access)
+        .send()
+        .await;
+    assert_eq!(reply.body["chats"].as_array().unwrap().len(), 2);
+    assert_eq!(reply.body["chats"][0]["meta"]["title"], "Team");
+}
+
+#[tokio::test]
+async fn create_refuses_unknown_members_limits_and_bad_metadata() {
+    let t = TestApp::spawn().await;
+    let ann = t.user("ann").await;
+    let ghost = Uuid::new_v4();
+    let reply = t
+        .post("/api/v1/chats/")
+        .bearer(&ann.access)
+        .json(json!({ "user_id_list": [ghost] }))
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert!(reply.detail().contains(&ghost.to_string()));
+
+    let ten: Vec<Uuid> = (0..10).map(|_| Uuid::new_v4()).collect();
+    let reply = t
+        .post("/api/v1/chats/")
+        .bearer(&ann.access)
+        .json(json!({ "user_id_list": ten }))
+        .send()
+        .await;
+    assert_eq!(
+        (reply.status, reply.detail()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Limit of 10 users exceeded."
+        )
+    );
+    let eleven: Vec<Uuid> = (0..11).map(|_| Uuid::new_v4()).collect();
+    let reply = t
+        .post("/api/v1/chats/")
+        .bearer(&ann.access)
+        .json(json!({ "user_id_list": eleven }))
+        .send()
+        .await;
+    assert_eq!(
+        (reply.status, reply.loc()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec!["body".to_owned(), "user_id_list".into()]
+        )
+    );
+
+    let cases = [
+        (
+            json!({ "title": "", "user_id_list": [] }),
+            vec!["body", "title"],
+        ),
+        (
+            json!({ "title": "t".repeat(101), "user_id_list": [] }),
+            vec!["body", "title"],
+        ),
+        (
+            json!({ "description": "d".repeat(501), "user_id_list": [] }),
+            vec!["body", "description"],
+        ),
+        (json!({ "title": "t" }), vec!["body", "user_id_list"]),
+        (
+            json!({ "user_id_list": ["not-a-uuid"] }),
+            vec!["body", "user_id_list", "0"],
+        ),
+    ];
+    for (body, loc) in cases {
+        let reply = t
+            .post("/api/v1/chats/")
+            .bearer(&ann.access)
+            .json(body.clone())
+            .send()
+            .await;
+        assert_eq!(
+            (reply.status, reply.loc()),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                loc.iter().map(|s| s.to_string()).collect()
+            ),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        t.post("/api/v1/chats/")
+            .json(json!({ "user_id_list": [] }))
+            .send()
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn members_are_listed_and_added_by_members_only() {
+    let t = TestApp::spawn().await;
+    let ann = t.user("ann").await;
+    let bob = t.user("bob").await;
+    let cat = t.user("cat").await;
+    let chat = t.chat(&ann, &[]).await;
+    let path = format!("/api/v1/chats/{chat}/members");
+    let reply = t
+        .post(&path)
+        .bearer(&bob.access)
+        .json(json!({ "user_id_list": [bob.id] }))
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        t.get(&path).bearer(&bob.access).send().await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    let reply = t
+        .post(&path)
+        .bearer(&ann.access)
+        .json(json!({ "user_id_list": [bob.id, cat.id] }))
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let ids: Vec<&str> = reply.body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    // Bob was denied a moment ago (and that answer cached); the addition overrides it at once.
+    assert_eq!(
+        t.get(&path).bearer(&bob.access).send().await.status,
+        StatusCode::OK
+    );
+    assert_eq!(events(&t, chat).await, ["CHAT_CREATED", "USERS_ADDED"]);
+    assert_eq!(events(&t, bob.id).await, ["ADDED_TO_CHAT"]);
+
+    let reply = t
+        .post(&path)
+        .bearer(&ann.access)
+        .json(json!({ "user_id_list": [Uuid::new_v4()] }))
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn leaving_denies_the_very_next_request() {
+    let t = TestApp::spawn().await;
+    let ann = t.user("ann").await;
+    let bob = t.user("bob").await;
+    let chat = t.chat(&ann, &[&bob]).await;
+    // Warm the membership cache with a positive answer first.
+    assert_eq!(
+        t.get(&format!("/api/v1/chats/{chat}/members"))
+            .bearer(&bob.access)
+            .send()
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let leave = t
+        .post(&format!("/api/v1/chats/{chat}/leave"))
+        .bearer(&bob.access)
+        .send()
+        .await;
+    assert_eq!(leave.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        t.send(&bob, chat, "still here?").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let again = t
+        .post(&format!("/api/v1/chats/{chat}/leave"))
+        .bearer(&bob.access)
+        .send()
+        .await;
+    assert_eq!(
+        again.status,
+        StatusCode::FORBIDDEN,
+        "leaving needs membership"
+    );
+    assert_eq!(events(&t, chat).await, ["CHAT_CREATED", "USER_LEFT"]);
+    assert_eq!(events(&t, bob.id).await, ["LEFT_CHAT"]);
+}
+
+#[tokio::test]
+async fn deleting_denies_every_member_at_once() {
+    let t = TestApp::spawn().await;
+    let ann = t.user("ann").await;
+    let bob = t.user("bob").await;
+    let eve = t.user("eve").await;
+    let chat = t.chat(&ann, &[&bob]).await;
+    assert_eq!(
+        t.get(&format!("/api/v1/chats/{chat}"))
+            .bearer(&bob.access)
+            .send()
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        t.delete(&format!("/api/v1/chats/{chat}"))
+            .bearer(&eve.access)
+            .send()
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        t.delete(&format!("/api/v1/chats/{chat}"))
+            .bearer(&ann.access)
+            .send()
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let reply = t
+        .get(&format!("/api/v1/chats/{chat}"))
+        .bearer(&bob.access)
+        .send()
+        .await;
+    assert_eq!(
+        (reply.status, reply.detail()),
+        (
+            StatusCode::FORBIDDEN,
+            "You must be a member of the chat to view history."
+        )
+    );
+    assert_eq!(
+        t.send(&ann, chat, "anyone?").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        t.delete(&format!("/api/v1/chats/{chat}"))
+            .bearer(&ann.access)
+            .send()
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(events(&t, chat).await, ["CHAT_CREATED", "CHAT_DELETED"]);
+    let listed = t
+        .get("/api/v1/users/me/chats")
+        .bearer(&bob.access)
+        .send()
+        .await;
+    assert_eq!(listed.body["chats"], json!([]));
+}

@@ -1,0 +1,301 @@
+//! Sending, the Kafka record, idempotency, history through the sink.
+
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use futures::StreamExt;
+use rdkafka::{
+    Message,
+    consumer::{Consumer, StreamConsumer},
+    message::Headers,
+};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::{client::TestApp, support::drop_detached};
+
+/// Every record on the test's message topic, read until `count` arrived.
+async fn records(t: &TestApp, count: usize) -> Vec<(String, Value, String)> {
+    let consumer: StreamConsumer = harmony::store::kafka::client_config(&t.env.config.kafka)
+        .set("group.id", format!("reader-{}", Uuid::new_v4()))
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .unwrap();
+    consumer
+        .subscribe(&[&t.env.config.topics.messages.name])
+        .unwrap();
+    let mut out = Vec::new();
+    while out.len() < count {
+        let message = tokio::time::timeout(Duration::from_secs(30), consumer.stream().next())
+            .await
+            .expect("records within 30 s")
+            .unwrap()
+            .unwrap();
+        let key = String::from_utf8(message.key().unwrap().to_vec()).unwrap();
+        let value: Value = serde_json::from_slice(message.payload().unwrap()).unwrap();
+        let header = message
+            .headers()
+            .unwrap()
+            .iter()
+            .find(|h| h.key == "x-centrifugo-channels")
+            .unwrap();
+        out.push((
+            key,
+            value,
+            String::from_utf8(header.value.unwrap().to_vec()).unwrap(),
+        ));
+    }
+    drop_detached(consumer);
+    out
+}
+
+#[tokio::test]
+async fn a_sent_message_is_acknowledged_in_the_original_shape_and_record() {
+    let t = TestApp::spawn().await;
+    let ann = t.user("ann").await;
+    let chat = t.chat(&ann, &[]).await;
+    let client_uuid = Uuid::new_v4();
+    let reply = t
+        .post(&format!("/api/v1/chats/{chat}"))
+        .bearer(&ann.access)
+        .json(json!({ "content": "hello", "client_uuid": client_uuid }))
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let keys: Vec<&str> = reply
+        .body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys.len(), 6, "no author_metadata in the reply: {keys:?}");
+    assert_eq!(reply.body["client_uuid"], client_uuid.to_string());
+    assert_eq!(reply.body["ulid"].as_str().unwrap().len(), 26);
+    assert!(reply.body["timestamp"].as_str().unwrap().ends_with('Z'));
+
+    let found = records(&t, 1).await;
+    let (key, value, channels) = &found[0];
+    assert_eq!(key, &chat.to_string());
+    assert_eq!(channels, &format!("chat:{chat}"));
+    assert_eq!(value["author_metadata"], json!({ "username": "ann" }));
+    assert_eq!(value["ulid"], reply.body["ulid"]);
+    assert_eq!(value["content"], "hello");
+}
+
+#[tokio::test]
+async fn a_retried_send_returns_the_original_and_publishes_once() {
+    let t = TestApp::spawn().await;
+    let ann = t.user("ann").await;
+    let chat = t.chat(&ann, &[]).await;
+    let body = json!({ "content": "once", "client_uuid": Uuid::new_v4() });
+    let first = t
+        .post(&format!("/api/v1/chats/{chat}"))
+        .bearer(&ann.access)
+        .json(body.clone())
+        .send()
+        .await;
+    let retry = t
+        .post(&format!("/api/v1/chats/{chat}"))
+        .bearer(&ann.access)
+        .json(body)
+        .send()
+        .await;
+    assert_eq!(
+        (first.status, retry.status),
+        (StatusCode::CREATED, StatusCode::CREATED)
+    );
+    assert_eq!(first.body, retry.body);
+    let other = t.send(&ann, chat, "different").await;
+    assert_eq!(other.status, StatusCode::CREATED);
+    let found = records(&t, 2).await;
+    let contents: Vec<&str> = found
+        .iter()
+        .map(|(_, v, _)| v["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        contents,
+        ["once", "different"],
+        "the retry published nothing"
+    );
+}
+
+#[tokio::test]
+async fn sending_refuses_non_members_and_bad_content() {
+    let t = TestApp::spawn().await;
+    let ann = t.user("ann").await;
+    let eve = t.user("eve").await;
+    let chat = t.chat(&ann, &[]).await;
+    let reply = t.send(&eve, chat, "hi").await;
+    assert_eq!(
+        (reply.status, reply.detail()),
+        (StatusCode::FORBIDDEN, "User is not a member of this chat.")
+    );
+    assert_eq!(
+        t.send(&ann, Uuid::new_v4(), "hi").await.status,
+        StatusCode::FORBIDDEN,
+        "unknown chat"
+    );
+    let path = format!("/api/v1/chats/{chat}");
+    for (body, kind) in [
+        (json!({ "content": "" }), "string_too_short"),
+        (json!({ "content": "   " }), "value_error"),
+        (json!({ "content": "x".repeat(4001) }), "string_too_long"),
+        (json!({ "content": 5 }), "value_error"),
+        (
+            json!({ "content": "hi", "client_uuid": "nope" }),
+            "value_error",
+        ),
+        (json!({}), "missing"),
+    ] {
+        let reply = t
+            .post(&path)
+            .bearer(&ann.access)
+            .json(body.clone())
+            .send()
+            .await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(
+            reply.body["detail"][0]["type"], kind,
+            "{body}: {}",
+            reply.body
+        );
+    }
+    let reply = t
+        .post("/api/v1/chats/not-a-uuid")
+        .bearer(&ann.access)
+        .json(json!({ "content": "hi" }))
+        .send()
+        .await;
+    assert_eq!(
+        (reply.status, reply.loc()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec!["path".to_owned(), "chat_id".into()]
+        )
+    );
+}
+
+#[tokio::test]
+async fn history_is_readable_right_after_sending_and_pages_newest_first() {
+    let t = TestApp::with_sink().await;
+    let ann = t.user("ann").await;
+    let bob = t.user("bob").await;
+    let chat = t.chat(&ann, &[&bob]).await;
+    let path = format!("/api/v1/chats/{chat}");
+
+    let sent = t.send(&ann, chat, "first").await;
+    let started = Instant::now();
+    loop {
+        let reply = t.get(&path).bearer(&bob.access).send().await;
+        if reply.body["messages"]
+            .as_array()
+            .is_some_and(|m| !m.is_empty())
+        {
+            assert_eq!(reply.body["messages"][0]["ulid"], sent.body["ulid"]);
+            assert_eq!(
+                reply.body["messages"][0]["author_metadata"],
+                json!({ "username": "ann" })
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "not in history within 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    for i in 1..5 {
+        assert_eq!(
+            t.send(if i % 2 == 0 { &ann } else { &bob }, chat, &format!("m{i}"))
+                .await
+                .status,
+            StatusCode::CREATED
+        );
+    }
+    let mut contents = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    let started = Instant::now();
+    loop {
+        let url = match &cursor {
+            Some(c) => format!("{path}?limit=2&cursor={c}"),
+            None => format!("{path}?limit=2"),
+        };
+        let reply = t.get(&url).bearer(&ann.access).send().await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        let page: Vec<String> = reply.body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["content"].as_str().unwrap().to_owned())
+            .collect();
+        if cursor.is_none() && page.first().map(String::as_str) != Some("m4") {
+            // The sink has not written the latest yet: start over.
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "history never caught up"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        }
+        assert!(!page.is_empty(), "no trailing empty page");
+        contents.extend(page);
+        pages += 1;
+        match reply.body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(contents, ["m4", "m3", "m2", "m1", "first"]);
+    assert_eq!(pages, 3);
+}
+
+#[tokio::test]
+async fn history_refuses_bad_queries_and_non_members() {
+    let t = TestApp::spawn().await;
+    let ann = t.user("ann").await;
+    let eve = t.user("eve").await;
+    let chat = t.chat(&ann, &[]).await;
+    let path = format!("/api/v1/chats/{chat}");
+    let reply = t
+        .get(&format!("{path}?limit=51"))
+        .bearer(&ann.access)
+        .send()
+        .await;
+    assert_eq!(
+        (reply.status, reply.detail()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Limit cannot be greater than 50"
+        )
+    );
+    let reply = t
+        .get(&format!("{path}?limit=0"))
+        .bearer(&ann.access)
+        .send()
+        .await;
+    assert_eq!(reply.loc(), ["query", "limit"]);
+    let reply = t
+        .get(&format!("{path}?cursor=not-a-ulid"))
+        .bearer(&ann.access)
+        .send()
+        .await;
+    assert_eq!(
+        (reply.status, reply.loc()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec!["query".to_owned(), "cursor".into()]
+        )
+    );
+    let reply = t
+        .get(&format!("{path}?cursor="))
+        .bearer(&ann.access)
+        .send()
+        .await;
+    assert_eq!(reply.body, json!({ "messages": [], "next_cursor": null }));
+    let reply = t.get(&path).bearer(&eve.access).send().await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+}
