@@ -40,6 +40,8 @@ enum Command {
     },
     /// Everything in one process against local services (see scripts/dev.sh).
     Dev,
+    /// Print the OpenAPI document of the REST API (docs/openapi.json).
+    Openapi,
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -55,9 +57,16 @@ enum ConfigCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Config(ConfigCommand::Docs) = cli.command {
-        print!("{}", markdown_table());
-        return ExitCode::SUCCESS;
+    match cli.command {
+        Command::Config(ConfigCommand::Docs) => {
+            print!("{}", markdown_table());
+            return ExitCode::SUCCESS;
+        }
+        Command::Openapi => {
+            println!("{}", harmony::http::openapi::document());
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
     }
     let config = match Config::load() {
         Ok(config) => config,
@@ -108,6 +117,6 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&config)?);
             Ok(())
         }
-        Command::Config(ConfigCommand::Docs) => Ok(()),
+        Command::Config(ConfigCommand::Docs) | Command::Openapi => Ok(()),
     }
 }

@@ -8,7 +8,8 @@ pub const TITLE_MAX: usize = 100;
 pub const DESCRIPTION_MAX: usize = 500;
 
 /// `ChatMetaData` of ref §1.3: both keys always present in responses.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ChatMetaData)]
 pub struct ChatMeta {
     #[serde(default)]
     pub title: Option<String>,

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::{Invalid, check_length, user::UserMeta};
 
 /// `ChatMessage` of ref §1.3: what the API returns and DynamoDB stores.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChatMessage {
     pub chat_id: Uuid,
     pub ulid: String,
@@ -22,7 +22,8 @@ pub struct ChatMessage {
 
 /// The Kafka record value (ref §4.1): the message plus its author's metadata,
 /// fields in the original's order so Centrifugo subscribers see the same JSON.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ChatMessageResponse)]
 pub struct MessageRecord {
     #[serde(flatten)]
     pub message: ChatMessage,

@@ -67,13 +67,15 @@ pub fn username_or_email(username: &str, email: &Email) -> Result<String, Invali
     })
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UserMeta {
     pub username: String,
 }
 
 /// `UserResponse` of ref §1.3; also the cached value of `user:<id>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+/// `UserResponse`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = UserResponse)]
 pub struct UserProfile {
     pub user_id: Uuid,
     pub email: String,

@@ -9,6 +9,7 @@ use super::{
     App,
     error::{ApiError, ApiResult},
     extract::{ApiForm, ApiJson},
+    openapi::ErrorBody,
 };
 use crate::{
     auth::{IssuedToken, tokens::refresh_token_hash},
@@ -17,7 +18,7 @@ use crate::{
 };
 
 /// `Token` of ref §1.3; `token_type` is the configured token name.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Token {
     token: String,
     token_type: String,
@@ -40,7 +41,7 @@ fn token_pair(app: &App, access: IssuedToken, refresh: IssuedToken) -> Json<Vec<
     ])
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct LoginForm {
     username: String,
     password: String,
@@ -51,6 +52,7 @@ fn bad_credentials() -> ApiError {
     ApiError::Unauthorized("Invalid email or password.".into())
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth", request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "`[access_token, refresh_token]`", body = Vec<Token>), (status = 401, description = "Invalid email or password.", body = ErrorBody), (status = 422, description = "Invalid input: `detail` lists each problem (FastAPI shape) or states a limit", body = ErrorBody)))]
 pub async fn login(
     State(app): State<App>,
     ApiForm(form): ApiForm<LoginForm>,
@@ -98,7 +100,7 @@ async fn start_session(app: &App, user_id: Uuid) -> ApiResult<IssuedToken> {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RefreshBody {
     refresh_token: String,
 }
@@ -110,6 +112,7 @@ fn invalid_refresh() -> ApiError {
 /// Rotates the refresh token. Inside the grace window a rotated token yields
 /// the same successor (parallel refreshes agree); after it, reuse means the
 /// token leaked, so the whole family is revoked (ref §9.1).
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshBody, responses((status = 200, description = "`[access_token, refresh_token]`", body = Vec<Token>), (status = 401, description = "Unknown, expired, revoked or reused refresh token", body = ErrorBody), (status = 422, description = "Invalid input: `detail` lists each problem (FastAPI shape) or states a limit", body = ErrorBody)))]
 pub async fn refresh(
     State(app): State<App>,
     ApiJson(body): ApiJson<RefreshBody>,
@@ -171,6 +174,7 @@ pub async fn refresh(
 
 /// Ends the session the refresh token belongs to. Unknown tokens succeed too:
 /// logging out twice is not an error.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshBody, responses((status = 204, description = "The session (token family) is revoked"), (status = 422, description = "Invalid input: `detail` lists each problem (FastAPI shape) or states a limit", body = ErrorBody)))]
 pub async fn logout(
     State(app): State<App>,
     ApiJson(body): ApiJson<RefreshBody>,

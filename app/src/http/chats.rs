@@ -15,6 +15,7 @@ use super::{
     App,
     error::{ApiError, ApiResult},
     extract::{ApiJson, ApiQuery, AuthUser, path_uuid},
+    openapi::ErrorBody,
 };
 use crate::{
     domain::{
@@ -29,7 +30,7 @@ use crate::{
 
 const NOT_A_MEMBER: &str = "You must be a member of the chat to perform this action.";
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ChatResponse {
     chat_id: Uuid,
     /// Naive ISO time, as the original serialised it.
@@ -37,7 +38,7 @@ pub struct ChatResponse {
     meta: ChatMeta,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateChat {
     title: Option<String>,
     description: Option<String>,
@@ -87,6 +88,7 @@ fn missing_users(wanted: &[Uuid], found: &[Uuid]) -> ApiResult<()> {
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/chats/", tag = "chat", security(("bearer" = []), ("cookie" = [])), request_body = CreateChat, responses((status = 201, body = ChatResponse), (status = 404, description = "A member does not exist", body = ErrorBody), (status = 401, description = "Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed", body = ErrorBody), (status = 422, description = "Invalid input: `detail` lists each problem (FastAPI shape) or states a limit", body = ErrorBody)))]
 pub async fn create(
     State(app): State<App>,
     user: AuthUser,
@@ -132,7 +134,7 @@ async fn remember_memberships(app: &App, chat_id: Uuid, user_ids: &[Uuid], membe
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct SendBody {
     content: String,
     client_uuid: Option<Uuid>,
@@ -140,6 +142,7 @@ pub struct SendBody {
 
 /// Publishes a message to the chat's Kafka log and answers once the broker
 /// acknowledged it. A retry with the same `client_uuid` returns the original.
+#[utoipa::path(post, path = "/api/v1/chats/{chat_id}", tag = "chat", security(("bearer" = []), ("cookie" = [])), params(("chat_id" = Uuid, Path)), request_body = SendBody, responses((status = 201, description = "Acknowledged by Kafka; a retry with the same client_uuid returns the original", body = ChatMessage), (status = 409, description = "The same client_uuid is still being sent", body = ErrorBody), (status = 503, description = "Failed to send message.", body = ErrorBody), (status = 401, description = "Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed", body = ErrorBody), (status = 403, description = "Not a member of the chat (or the chat does not exist)", body = ErrorBody), (status = 422, description = "Invalid input: `detail` lists each problem (FastAPI shape) or states a limit", body = ErrorBody)))]
 pub async fn send(
     State(app): State<App>,
     user: AuthUser,
@@ -209,19 +212,20 @@ pub async fn send(
     Ok((StatusCode::CREATED, Json(record.message)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 pub struct HistoryQuery {
     limit: Option<i64>,
     cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct HistoryResponse {
     messages: Vec<MessageRecord>,
     next_cursor: Option<String>,
 }
 
 /// Newest first; `next_cursor` is set only when older messages exist.
+#[utoipa::path(get, path = "/api/v1/chats/{chat_id}", tag = "chat", security(("bearer" = []), ("cookie" = [])), params(("chat_id" = Uuid, Path), HistoryQuery), responses((status = 200, body = HistoryResponse), (status = 401, description = "Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed", body = ErrorBody), (status = 403, description = "Not a member of the chat (or the chat does not exist)", body = ErrorBody), (status = 422, description = "Invalid input: `detail` lists each problem (FastAPI shape) or states a limit", body = ErrorBody)))]
 pub async fn history(
     State(app): State<App>,
     user: AuthUser,
@@ -312,6 +316,7 @@ async fn authors(app: &App, messages: &[ChatMessage]) -> ApiResult<HashMap<Uuid,
 }
 
 /// Deletes the chat for everyone; any member may. History is purged by the cdc consumer.
+#[utoipa::path(delete, path = "/api/v1/chats/{chat_id}", tag = "chat", security(("bearer" = []), ("cookie" = [])), params(("chat_id" = Uuid, Path)), responses((status = 204, description = "Deleted for every member"), (status = 401, description = "Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed", body = ErrorBody), (status = 403, description = "Not a member of the chat (or the chat does not exist)", body = ErrorBody), (status = 422, description = "Invalid input: `detail` lists each problem (FastAPI shape) or states a limit", body = ErrorBody)))]
 pub async fn delete(
     State(app): State<App>,
     user: AuthUser,
@@ -334,6 +339,7 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/api/v1/chats/{chat_id}/leave", tag = "chat", security(("bearer" = []), ("cookie" = [])), params(("chat_id" = Uuid, Path)), responses((status = 204, description = "Left"), (status = 401, description = "Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed", body = ErrorBody), (status = 403, description = "Not a member of the chat (or the chat does not exist)", body = ErrorBody), (status = 422, description = "Invalid input: `detail` lists each problem (FastAPI shape) or states a limit", body = ErrorBody)))]
 pub async fn leave(
     State(app): State<App>,
     user: AuthUser,
@@ -357,18 +363,19 @@ pub async fn leave(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct MemberResponse {
     #[serde(flatten)]
     user: UserProfile,
     joined_at: NaiveDateTime,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct MembersResponse {
     members: Vec<MemberResponse>,
 }
 
+#[utoipa::path(get, path = "/api/v1/chats/{chat_id}/members", tag = "chat", security(("bearer" = []), ("cookie" = [])), params(("chat_id" = Uuid, Path)), responses((status = 200, body = MembersResponse), (status = 401, description = "Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed", body = ErrorBody), (status = 403, description = "Not a member of the chat (or the chat does not exist)", body = ErrorBody), (status = 422, description = "Invalid input: `detail` lists each problem (FastAPI shape) or states a limit", body = ErrorBody)))]
 pub async fn members(
     State(app): State<App>,
     user: AuthUser,
@@ -389,12 +396,13 @@ pub async fn members(
     Ok(Json(MembersResponse { members }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct AddMembers {
     user_id_list: Vec<Uuid>,
 }
 
 /// Adds members (ref §9.18: implemented but never routed in the original).
+#[utoipa::path(post, path = "/api/v1/chats/{chat_id}/members", tag = "chat", security(("bearer" = []), ("cookie" = [])), params(("chat_id" = Uuid, Path)), request_body = AddMembers, responses((status = 200, body = MembersResponse), (status = 404, description = "A user does not exist", body = ErrorBody), (status = 401, description = "Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed", body = ErrorBody), (status = 403, description = "Not a member of the chat (or the chat does not exist)", body = ErrorBody), (status = 422, description = "Invalid input: `detail` lists each problem (FastAPI shape) or states a limit", body = ErrorBody)))]
 pub async fn add_members(
     State(app): State<App>,
     user: AuthUser,

@@ -5,6 +5,7 @@ mod auth;
 mod chats;
 pub mod error;
 pub mod extract;
+pub mod openapi;
 mod users;
 mod ws;
 
@@ -98,7 +99,8 @@ pub fn router(app: App) -> Router {
             get(chats::members).post(chats::add_members),
         )
         .route("/ws/connect", post(ws::connect))
-        .route("/ws/subscribe", post(ws::subscribe));
+        .route("/ws/subscribe", post(ws::subscribe))
+        .merge(openapi::routes());
     Router::new()
         .route("/", get(|| async { Json(json!({ "message": "Harmony API is running." })) }))
         .nest("/api/v1", api)

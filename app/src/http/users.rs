@@ -12,6 +12,7 @@ use super::{
     App,
     error::{ApiError, ApiResult},
     extract::{ApiJson, ApiQuery, AuthUser, path_uuid},
+    openapi::ErrorBody,
 };
 use crate::{
     domain::{
@@ -23,13 +24,14 @@ use crate::{
     store::{chats, outbox, sessions, users},
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct SignUp {
     username: String,
     email: String,
     password: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/users/", tag = "user", request_body = SignUp, responses((status = 201, body = UserProfile), (status = 409, description = "E-mail already registered", body = ErrorBody), (status = 422, description = "Invalid input: `detail` lists each problem (FastAPI shape) or states a limit", body = ErrorBody)))]
 pub async fn sign_up(
     State(app): State<App>,
     ApiJson(body): ApiJson<SignUp>,
@@ -61,11 +63,13 @@ pub async fn sign_up(
     Ok((StatusCode::CREATED, Json(profile)))
 }
 
+#[utoipa::path(get, path = "/api/v1/users/me", tag = "user", security(("bearer" = []), ("cookie" = [])), responses((status = 200, body = UserProfile), (status = 401, description = "Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed", body = ErrorBody)))]
 pub async fn me(user: AuthUser) -> Json<UserProfile> {
     Json(user.profile)
 }
 
 /// Closes the account: tombstone, every session revoked, one outbox event.
+#[utoipa::path(delete, path = "/api/v1/users/me", tag = "user", security(("bearer" = []), ("cookie" = [])), responses((status = 204, description = "Account closed; every session revoked"), (status = 401, description = "Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed", body = ErrorBody)))]
 pub async fn deactivate(State(app): State<App>, user: AuthUser) -> ApiResult<StatusCode> {
     let mut tx = app.db.begin().await?;
     users::tombstone(&mut tx, user.user_id).await?;
@@ -78,17 +82,18 @@ pub async fn deactivate(State(app): State<App>, user: AuthUser) -> ApiResult<Sta
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ChatItem {
     chat_id: Uuid,
     meta: ChatMeta,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ChatList {
     chats: Vec<ChatItem>,
 }
 
+#[utoipa::path(get, path = "/api/v1/users/me/chats", tag = "user", security(("bearer" = []), ("cookie" = [])), responses((status = 200, body = ChatList), (status = 401, description = "Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed", body = ErrorBody)))]
 pub async fn my_chats(State(app): State<App>, user: AuthUser) -> ApiResult<Json<ChatList>> {
     let rows = chats::chats_of(&app.db, user.user_id).await?;
     let chats = rows
@@ -101,13 +106,14 @@ pub async fn my_chats(State(app): State<App>, user: AuthUser) -> ApiResult<Json<
     Ok(Json(ChatList { chats }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 pub struct Lookup {
     email: String,
     limit: Option<i64>,
 }
 
 /// Searches e-mails; now behind authentication (ref §9.4).
+#[utoipa::path(get, path = "/api/v1/users/lookup", tag = "user", security(("bearer" = []), ("cookie" = [])), params(Lookup), responses((status = 200, body = Vec<UserProfile>), (status = 401, description = "Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed", body = ErrorBody), (status = 422, description = "Invalid input: `detail` lists each problem (FastAPI shape) or states a limit", body = ErrorBody)))]
 pub async fn lookup(
     State(app): State<App>,
     _user: AuthUser,
@@ -135,6 +141,7 @@ pub async fn lookup(
     Ok(Json(users::search(&app.db, &term, limit).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/users/{user_id}", tag = "user", security(("bearer" = []), ("cookie" = [])), params(("user_id" = Uuid, Path)), responses((status = 200, body = UserProfile), (status = 404, body = ErrorBody), (status = 401, description = "Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed", body = ErrorBody), (status = 422, description = "Invalid input: `detail` lists each problem (FastAPI shape) or states a limit", body = ErrorBody)))]
 pub async fn by_id(
     State(app): State<App>,
     _user: AuthUser,

@@ -16,6 +16,7 @@ use super::{
     App,
     error::{ApiError, ApiResult},
     extract::{ApiJson, constant_time_eq},
+    openapi::ErrorBody,
 };
 
 /// The header Centrifugo is configured to send (`proxy_static_http_headers`).
@@ -50,7 +51,7 @@ fn refuse(code: u32, message: &str) -> Json<Value> {
     Json(json!({ "result": null, "error": { "code": code, "message": message } }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[allow(dead_code)] // required by the protocol; only their presence is checked
 pub struct ConnectRequest {
     client: String,
@@ -60,6 +61,7 @@ pub struct ConnectRequest {
 }
 
 /// Authenticates the browser by its `access_token` cookie; the session expires with the token.
+#[utoipa::path(post, path = "/api/v1/ws/connect", tag = "pubsub", security(("proxy_secret" = [])), request_body = ConnectRequest, responses((status = 200, description = "Centrifugo connect proxy reply: `result.user` and `result.expire_at`, or `error.code` 1001"), (status = 401, description = "Missing proxy secret", body = ErrorBody)))]
 pub async fn connect(
     State(app): State<App>,
     _caller: ProxyCaller,
@@ -84,7 +86,7 @@ pub async fn connect(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[allow(dead_code)] // required by the protocol; only their presence is checked
 pub struct SubscribeRequest {
     client: String,
@@ -94,6 +96,7 @@ pub struct SubscribeRequest {
     channel: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/ws/subscribe", tag = "pubsub", security(("proxy_secret" = [])), request_body = SubscribeRequest, responses((status = 200, description = "Centrifugo subscribe proxy reply: `result: {}` or `error.code` 1000/1001"), (status = 401, description = "Missing proxy secret", body = ErrorBody)))]
 pub async fn subscribe(
     State(app): State<App>,
     _caller: ProxyCaller,

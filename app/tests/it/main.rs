@@ -4,6 +4,7 @@
 
 mod api_auth;
 mod api_chats;
+mod api_fuzz;
 mod api_messages;
 mod api_users;
 mod api_ws;
