@@ -100,8 +100,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     let not_built = |role, tracking| Err(NotBuilt { role, tracking }.into());
     match command {
         Command::Api => roles::api::run(&config).await,
-        Command::Relay => not_built("relay", "issue #4"),
-        Command::Cdc => not_built("cdc", "issue #4"),
+        Command::Relay => roles::relay::run(&config).await,
+        Command::Cdc => roles::cdc::run(&config).await,
         Command::Sink => roles::sink::run(&config).await,
         Command::Gateway => not_built("gateway", "a later issue"),
         Command::Migrate { only } => {

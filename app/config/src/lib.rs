@@ -40,6 +40,8 @@ pub struct Config {
     pub user: UserConfig,
     pub cache: CacheConfig,
     pub sink: SinkConfig,
+    pub relay: RelayConfig,
+    pub cdc: CdcConfig,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -204,6 +206,15 @@ pub struct TopicConfig {
 }
 
 impl TopicConfig {
+    /// Where records that cannot be processed go, with the error: `<name>.dlq`.
+    pub fn dead_letter(&self) -> TopicConfig {
+        TopicConfig {
+            name: format!("{}.dlq", self.name),
+            partitions: 1,
+            replication_factor: self.replication_factor,
+        }
+    }
+
     fn new(name: &str, partitions: i32) -> Self {
         Self {
             name: name.into(),
@@ -237,6 +248,14 @@ impl Default for TopicsConfig {
 impl TopicsConfig {
     pub fn all(&self) -> [&TopicConfig; 3] {
         [&self.messages, &self.chat_events, &self.user_events]
+    }
+
+    /// Every topic `harmony migrate` creates: the three logs and their dead-letter topics.
+    pub fn with_dead_letters(&self) -> Vec<TopicConfig> {
+        self.all()
+            .iter()
+            .flat_map(|t| [(*t).clone(), t.dead_letter()])
+            .collect()
     }
 }
 
@@ -396,6 +415,48 @@ impl Default for SinkConfig {
     }
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RelayConfig {
+    /// Most outbox rows published per round.
+    pub batch_size: i64,
+    /// Hours published outbox rows are kept before deletion.
+    pub retention_hours: i64,
+    /// Milliseconds between polls when no NOTIFY arrives (a safety net; commits wake the relay at once).
+    pub poll_interval_ms: u64,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 500,
+            retention_hours: 24,
+            poll_interval_ms: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct CdcConfig {
+    /// Consumer group of the cdc consumer.
+    pub group_id: String,
+    /// Attempts per event before it goes to the dead-letter topic.
+    pub max_attempts: u32,
+    /// Milliseconds before the first retry; doubled each time.
+    pub retry_backoff_ms: u64,
+}
+
+impl Default for CdcConfig {
+    fn default() -> Self {
+        Self {
+            group_id: "harmony-cdc".into(),
+            max_attempts: 4,
+            retry_backoff_ms: 100,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
 pub struct ConfigError(String);
@@ -472,9 +533,9 @@ impl Config {
     }
 }
 
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 14] = [
     "app", "http", "postgres", "redis", "kafka", "topics", "dynamodb", "auth", "chat", "user",
-    "cache", "sink",
+    "cache", "sink", "relay", "cdc",
 ];
 
 /// Turns `NAME=value` pairs into nested settings, typed by the schema: a

@@ -1,5 +1,6 @@
 //! Pure types and rules of the chat domain: no IO here.
 
+pub mod cdc;
 pub mod chat;
 pub mod events;
 pub mod message;

@@ -1,4 +1,5 @@
-//! `harmony dev`: the whole platform in one process against local services.
+//! `harmony dev`: the whole platform in one process against local services:
+//! api, sink, relay and cdc share one runtime and one HTTP port.
 
 use harmony_config::Config;
 
@@ -8,6 +9,8 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     roles::migrate::run(config, &roles::migrate::ALL).await?;
     let (app, dependencies) = roles::api::build(config).await?;
     let sink = roles::sink::Sink::new(config).await?;
+    let cdc = roles::cdc::Cdc::new(config).await?;
+    let relay = roles::relay::Relay::new(config, app.db.clone())?;
     let shutdown = ops::shutdown_token();
     let listener = ops::bind(&config.http.bind).await?;
     println!(
@@ -15,12 +18,16 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         url = config.http.public_url
     );
     let sink = tokio::spawn(sink.run(shutdown.clone()));
+    let cdc = tokio::spawn(cdc.run(shutdown.clone()));
+    let relay = tokio::spawn(relay.run(shutdown.clone()));
     tokio::spawn(roles::api::purge_expired_sessions(
         app.clone(),
         shutdown.clone(),
     ));
     ops::serve_on(listener, roles::api::router(app, dependencies), shutdown).await?;
     sink.await?;
+    cdc.await?;
+    relay.await??;
     tracing::info!("stopped");
     Ok(())
 }

@@ -34,7 +34,8 @@ pub async fn run(config: &Config, targets: &[Target]) -> anyhow::Result<()> {
             }
             Target::Kafka => {
                 let admin = Admin::new(&config.kafka)?;
-                let topics = config.topics.all();
+                let owned = config.topics.with_dead_letters();
+                let topics: Vec<&_> = owned.iter().collect();
                 let outcomes = admin.ensure_topics(&topics).await?;
                 for (topic, outcome) in topics.iter().zip(outcomes) {
                     tracing::info!(topic = %topic.name, partitions = topic.partitions, ?outcome, "kafka topic ready");

@@ -1,8 +1,10 @@
 //! One module per role: wiring only. `harmony <role>` runs one of them.
 
 pub mod api;
+pub mod cdc;
 pub mod dev;
 pub mod migrate;
+pub mod relay;
 pub mod sink;
 
 /// Roles whose work is not built yet refuse to start instead of pretending.

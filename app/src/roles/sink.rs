@@ -1,59 +1,78 @@
 //! `harmony sink`: writes the message topic to DynamoDB in idempotent batches
 //! (ref §4.2). Offsets are committed only after DynamoDB accepted the batch,
 //! so a crash replays rather than loses; replays overwrite identical items.
+//! Backpressure is natural: the next batch is fetched only after this one is
+//! written. Messages of deleted chats are dropped, and writes that raced a
+//! deletion are undone, so in-flight messages never bring history back.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use harmony_config::Config;
-use rdkafka::{
-    Message, Offset, TopicPartitionList,
-    consumer::{CommitMode, Consumer, StreamConsumer},
-    message::OwnedMessage,
-};
+use rdkafka::{Message, consumer::StreamConsumer, message::OwnedMessage};
+use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use crate::{
     domain::message::{ChatMessage, MessageRecord},
     ops,
     store::{
-        Dependency,
+        Dependency, chats,
         dynamodb::ChatHistoryTable,
-        kafka::{self, Admin},
+        kafka::{self, Admin, DeadLetters},
+        postgres,
     },
 };
 
 pub struct Sink {
-    consumer: StreamConsumer,
+    consumer: Arc<StreamConsumer>,
+    group: String,
     table: ChatHistoryTable,
+    pool: PgPool,
+    dead_letters: DeadLetters,
     max_batch: usize,
     linger: Duration,
 }
 
 impl Sink {
     pub async fn new(config: &Config) -> anyhow::Result<Self> {
-        let consumer: StreamConsumer = kafka::client_config(&config.kafka)
-            .set("group.id", &config.sink.group_id)
-            .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("fetch.wait.max.ms", "10")
-            .create()?;
-        consumer.subscribe(&[&config.topics.messages.name])?;
+        let consumer = kafka::group_consumer(
+            &config.kafka,
+            &config.sink.group_id,
+            &[&config.topics.messages.name],
+        )?;
         Ok(Self {
-            consumer,
+            consumer: Arc::new(consumer),
+            group: config.sink.group_id.clone(),
             table: ChatHistoryTable::new(&config.dynamodb).await,
+            pool: postgres::connect(&config.postgres).await?,
+            dead_letters: DeadLetters::new(&config.kafka)?,
             max_batch: config.sink.max_batch.max(1),
             linger: Duration::from_millis(config.sink.linger_ms),
         })
     }
 
+    pub fn dependencies(&self) -> Vec<Dependency> {
+        vec![
+            Dependency::DynamoDb(self.table.clone()),
+            Dependency::Postgres(self.pool.clone()),
+        ]
+    }
+
     /// Consumes until `shutdown`; the batch in hand is written and committed first.
     pub async fn run(self, shutdown: CancellationToken) {
+        kafka::report_lag(self.consumer.clone(), self.group.clone(), shutdown.clone());
         loop {
             let batch = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                batch = self.next_batch() => batch,
+                batch = kafka::next_batch(&self.consumer, self.max_batch, self.linger) => batch,
             };
-            self.write_and_commit(&batch, &shutdown).await;
+            if !self.store(&batch, &shutdown).await {
+                break;
+            }
+            if let Err(error) = kafka::commit_after(&self.consumer, &batch) {
+                tracing::warn!(%error, "offset commit failed; the batch will be replayed (writes are idempotent)");
+            }
         }
         tracing::info!("sink stopped");
         // Closing a consumer with unread records can block for long against some
@@ -62,84 +81,100 @@ impl Sink {
         std::thread::spawn(move || drop(consumer));
     }
 
-    /// Waits for one record, then gathers more for at most `linger`.
-    async fn next_batch(&self) -> Vec<OwnedMessage> {
-        let mut batch = Vec::new();
-        let deadline = loop {
-            match self.consumer.recv().await {
-                Ok(message) => {
-                    batch.push(message.detach());
-                    break tokio::time::Instant::now() + self.linger;
+    /// Writes a batch durably; false only when shutdown interrupted it (then
+    /// nothing is committed and the batch is replayed).
+    async fn store(&self, batch: &[OwnedMessage], shutdown: &CancellationToken) -> bool {
+        let mut messages = Vec::with_capacity(batch.len());
+        for record in batch {
+            match decode(record) {
+                Ok(message) => messages.push(message),
+                Err(reason) => {
+                    if !self.dead_letter(record, &reason, shutdown).await {
+                        return false;
+                    }
                 }
-                Err(error) => {
-                    tracing::warn!(%error, "kafka consume error");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            }
-        };
-        while batch.len() < self.max_batch {
-            match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
-                Ok(Ok(message)) => batch.push(message.detach()),
-                Ok(Err(error)) => tracing::warn!(%error, "kafka consume error"),
-                Err(_) => break,
             }
         }
-        batch
-    }
-
-    async fn write_and_commit(&self, batch: &[OwnedMessage], shutdown: &CancellationToken) {
-        let messages: Vec<ChatMessage> = batch.iter().filter_map(decode).collect();
         let mut backoff = Duration::from_millis(100);
-        // DynamoDB outages are waited out: committing without writing would lose messages.
-        while let Err(error) = self.table.write(&messages).await {
-            tracing::error!(%error, records = messages.len(), "sink write failed; retrying");
-            metrics::counter!("harmony_sink_write_failures_total").increment(1);
+        loop {
+            match self.write_live(&messages).await {
+                Ok(written) => {
+                    metrics::counter!("harmony_sink_messages_written_total")
+                        .increment(written as u64);
+                    return true;
+                }
+                Err(error) => {
+                    // Outages are waited out: committing without writing would lose messages.
+                    tracing::error!(%error, records = messages.len(), "sink write failed; retrying");
+                    metrics::counter!("harmony_sink_write_failures_total").increment(1);
+                }
+            }
             tokio::select! {
-                _ = shutdown.cancelled() => return,
+                _ = shutdown.cancelled() => return false,
                 _ = tokio::time::sleep(backoff) => {}
             }
             backoff = (backoff * 2).min(Duration::from_secs(10));
         }
-        metrics::counter!("harmony_sink_messages_written_total").increment(messages.len() as u64);
-        let mut offsets = TopicPartitionList::new();
-        for message in batch {
-            // Later records of a partition overwrite earlier ones: the highest offset + 1 wins.
-            let next = Offset::Offset(message.offset() + 1);
-            if offsets
-                .add_partition_offset(message.topic(), message.partition(), next)
-                .is_err()
-            {
-                tracing::warn!("could not record an offset to commit");
+    }
+
+    /// Check, write, re-check: a chat deleted before the write is skipped; one
+    /// deleted during it has the just-written items removed again. A deletion
+    /// after the re-check is covered by the cdc purge, which runs after it.
+    async fn write_live(&self, messages: &[ChatMessage]) -> anyhow::Result<usize> {
+        let chat_ids = |messages: &[ChatMessage]| -> Vec<Uuid> {
+            messages.iter().map(|m| m.chat_id).collect()
+        };
+        let deleted = chats::deleted_among(&self.pool, &chat_ids(messages)).await?;
+        let live: Vec<ChatMessage> = messages
+            .iter()
+            .filter(|m| !deleted.contains(&m.chat_id))
+            .cloned()
+            .collect();
+        if live.is_empty() {
+            return Ok(0);
+        }
+        self.table.write(&live).await?;
+        let deleted_meanwhile = chats::deleted_among(&self.pool, &chat_ids(&live)).await?;
+        if !deleted_meanwhile.is_empty() {
+            let undo: Vec<&ChatMessage> = live
+                .iter()
+                .filter(|m| deleted_meanwhile.contains(&m.chat_id))
+                .collect();
+            self.table.delete_messages(&undo).await?;
+        }
+        Ok(live.len())
+    }
+
+    async fn dead_letter(
+        &self,
+        record: &OwnedMessage,
+        reason: &str,
+        shutdown: &CancellationToken,
+    ) -> bool {
+        while let Err(error) = self.dead_letters.send(record, reason).await {
+            tracing::error!(%error, "dead-letter topic unavailable; retrying");
+            tokio::select! {
+                _ = shutdown.cancelled() => return false,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }
-        if let Err(error) = self.consumer.commit(&offsets, CommitMode::Async) {
-            tracing::warn!(%error, "offset commit failed; the batch will be replayed (writes are idempotent)");
-        }
+        true
     }
 }
 
-/// The record minus `author_metadata` (ref §4.2). Undecodable records are
-/// logged and skipped: they can never be written.
-fn decode(message: &OwnedMessage) -> Option<ChatMessage> {
-    let payload = message.payload()?;
-    match serde_json::from_slice::<MessageRecord>(payload) {
-        Ok(record) => Some(record.message),
-        Err(error) => {
-            tracing::error!(%error, partition = message.partition(), offset = message.offset(), "undecodable message record skipped");
-            metrics::counter!("harmony_sink_undecodable_total").increment(1);
-            None
-        }
-    }
+/// The record minus `author_metadata` (ref §4.2).
+fn decode(record: &OwnedMessage) -> Result<ChatMessage, String> {
+    let payload = record.payload().ok_or("empty record")?;
+    serde_json::from_slice::<MessageRecord>(payload)
+        .map(|record| record.message)
+        .map_err(|e| format!("undecodable message record: {e}"))
 }
 
 pub async fn run(config: &Config) -> anyhow::Result<()> {
     let sink = Sink::new(config).await?;
-    let table = sink.table.clone();
+    let mut dependencies = sink.dependencies();
+    dependencies.push(Dependency::Kafka(Admin::new(&config.kafka)?));
     let shutdown = ops::shutdown_token();
-    let dependencies = vec![
-        Dependency::Kafka(Admin::new(&config.kafka)?),
-        Dependency::DynamoDb(table),
-    ];
     let server = tokio::spawn(ops::serve(
         config.http.bind.clone(),
         ops::router(dependencies),

@@ -143,6 +143,46 @@ impl Cache {
         pipe.query_async(&mut self.conn.clone()).await
     }
 
+    /// Drops cached membership answers; the next read asks Postgres.
+    pub async fn forget_memberships(
+        &self,
+        chat_id: Uuid,
+        user_ids: &[Uuid],
+    ) -> Result<(), redis::RedisError> {
+        if user_ids.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = user_ids
+            .iter()
+            .map(|id| membership_key(chat_id, *id))
+            .collect();
+        self.conn.clone().del(keys).await
+    }
+
+    /// Drops every cached membership answer of a chat (SCAN, then DEL in batches).
+    pub async fn forget_chat(&self, chat_id: Uuid) -> Result<(), redis::RedisError> {
+        let mut conn = self.conn.clone();
+        let pattern = format!("chat:{chat_id}:members:*");
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(100)
+                .query_async(&mut conn)
+                .await?;
+            if !keys.is_empty() {
+                let _: () = conn.del(keys).await?;
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+
     pub async fn claim_send(
         &self,
         chat_id: Uuid,

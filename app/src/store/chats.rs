@@ -97,12 +97,25 @@ pub async fn members(pool: &PgPool, chat_id: Uuid) -> sqlx::Result<Vec<Member>> 
     .await
 }
 
+/// Deletes the chat and remembers it, so the sink drops its in-flight messages.
 pub async fn delete(conn: &mut PgConnection, chat_id: Uuid) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM chats WHERE chat_id = $1")
+        .bind(chat_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("INSERT INTO deleted_chats (chat_id) VALUES ($1) ON CONFLICT DO NOTHING")
         .bind(chat_id)
         .execute(conn)
         .await
         .map(drop)
+}
+
+/// Which of `chat_ids` have been deleted.
+pub async fn deleted_among(pool: &PgPool, chat_ids: &[Uuid]) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar("SELECT chat_id FROM deleted_chats WHERE chat_id = ANY($1)")
+        .bind(chat_ids)
+        .fetch_all(pool)
+        .await
 }
 
 /// Removes the membership; false when there was none.

@@ -8,8 +8,8 @@ use aws_sdk_dynamodb::{
     config::Credentials,
     error::{DisplayErrorContext, SdkError},
     types::{
-        AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
-        ScalarAttributeType, TableStatus, WriteRequest,
+        AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, KeySchemaElement, KeyType,
+        PutRequest, ScalarAttributeType, TableStatus, WriteRequest,
     },
 };
 use harmony_config::DynamoDbConfig;
@@ -288,7 +288,7 @@ impl ChatHistoryTable {
     }
 
     async fn write_chunk(&self, chunk: &[&ChatMessage]) -> Result<(), DynamoDbError> {
-        let mut pending: Vec<WriteRequest> = chunk
+        let requests = chunk
             .iter()
             .map(|m| {
                 let put = PutRequest::builder()
@@ -298,6 +298,72 @@ impl ChatHistoryTable {
                 Ok(WriteRequest::builder().put_request(put).build())
             })
             .collect::<Result<_, DynamoDbError>>()?;
+        self.batch(requests).await
+    }
+
+    /// Deletes every message of a chat (ref §3.2: query keys, delete 25 at a time).
+    pub async fn purge_chat(&self, chat_id: Uuid) -> Result<usize, DynamoDbError> {
+        let mut deleted = 0;
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.name)
+                .key_condition_expression("chat_id = :c")
+                .expression_attribute_values(":c", AttributeValue::S(chat_id.to_string()))
+                .projection_expression("chat_id, ulid")
+                .set_exclusive_start_key(start)
+                .send()
+                .await?;
+            let keys: Vec<Item> = page.items().to_vec();
+            deleted += keys.len();
+            self.delete_keys(keys).await?;
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok(deleted);
+            }
+        }
+    }
+
+    /// Deletes the given messages (the sink undoing writes for a chat deleted meanwhile).
+    pub async fn delete_messages(&self, messages: &[&ChatMessage]) -> Result<(), DynamoDbError> {
+        let keys = messages
+            .iter()
+            .map(|m| {
+                HashMap::from([
+                    (
+                        "chat_id".to_owned(),
+                        AttributeValue::S(m.chat_id.to_string()),
+                    ),
+                    ("ulid".to_owned(), AttributeValue::S(m.ulid.clone())),
+                ])
+            })
+            .collect();
+        self.delete_keys(keys).await
+    }
+
+    async fn delete_keys(&self, keys: Vec<Item>) -> Result<(), DynamoDbError> {
+        for chunk in keys.chunks(BATCH_LIMIT) {
+            let requests = chunk
+                .iter()
+                .map(|key| {
+                    let delete = DeleteRequest::builder()
+                        .set_key(Some(key.clone()))
+                        .build()
+                        .map_err(|e| DynamoDbError(e.to_string()))?;
+                    Ok(WriteRequest::builder().delete_request(delete).build())
+                })
+                .collect::<Result<_, DynamoDbError>>()?;
+            self.batch(requests).await?;
+        }
+        Ok(())
+    }
+
+    /// One BatchWriteItem of at most 25 requests, retrying unprocessed items
+    /// and failed calls with exponential backoff.
+    async fn batch(&self, requests: Vec<WriteRequest>) -> Result<(), DynamoDbError> {
+        let mut pending = requests.clone();
         let mut backoff = Duration::from_millis(25);
         for attempt in 1..=WRITE_ATTEMPTS {
             let result = self
@@ -324,16 +390,8 @@ impl ChatHistoryTable {
                 }
                 Err(error) if attempt < WRITE_ATTEMPTS => {
                     tracing::warn!(attempt, error = %DisplayErrorContext(&error), "dynamodb batch write failed; retrying");
-                    pending = chunk
-                        .iter()
-                        .filter_map(|m| {
-                            PutRequest::builder()
-                                .set_item(Some(to_item(m)))
-                                .build()
-                                .ok()
-                        })
-                        .map(|put| WriteRequest::builder().put_request(put).build())
-                        .collect();
+                    // A failed call gives no account of what it applied: resend all (idempotent).
+                    pending = requests.clone();
                 }
                 Err(error) => return Err(error.into()),
             }

@@ -37,6 +37,207 @@ pub fn client_config(config: &KafkaConfig) -> ClientConfig {
     client
 }
 
+/// A producer whose acknowledgement means the record is durable: acks=all,
+/// idempotent (no duplicates or reordering on retry), short linger for batching.
+pub fn reliable_producer(
+    config: &KafkaConfig,
+) -> Result<rdkafka::producer::FutureProducer, KafkaError> {
+    Ok(client_config(config)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "2")
+        .set("message.timeout.ms", config.message_timeout_ms.to_string())
+        .create()?)
+}
+
+/// A consumer-group member that commits only what the caller says it finished.
+pub fn group_consumer(
+    config: &KafkaConfig,
+    group: &str,
+    topics: &[&str],
+) -> Result<rdkafka::consumer::StreamConsumer, KafkaError> {
+    use rdkafka::consumer::Consumer;
+    let consumer: rdkafka::consumer::StreamConsumer = client_config(config)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "10")
+        .create()?;
+    consumer.subscribe(topics)?;
+    Ok(consumer)
+}
+
+/// Waits for one record, then gathers more for at most `linger`, up to `max`.
+/// Consume errors are logged and waited out (the broker may be restarting).
+pub async fn next_batch(
+    consumer: &rdkafka::consumer::StreamConsumer,
+    max: usize,
+    linger: Duration,
+) -> Vec<rdkafka::message::OwnedMessage> {
+    let mut batch = Vec::new();
+    let deadline = loop {
+        match consumer.recv().await {
+            Ok(message) => {
+                batch.push(message.detach());
+                break tokio::time::Instant::now() + linger;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "kafka consume error");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    while batch.len() < max.max(1) {
+        match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Ok(Ok(message)) => batch.push(message.detach()),
+            Ok(Err(error)) => tracing::warn!(%error, "kafka consume error"),
+            Err(_) => break,
+        }
+    }
+    batch
+}
+
+/// Commits, per partition, the offset after the last of `messages`.
+pub fn commit_after(
+    consumer: &rdkafka::consumer::StreamConsumer,
+    messages: &[rdkafka::message::OwnedMessage],
+) -> Result<(), KafkaError> {
+    use rdkafka::{
+        Message, Offset, TopicPartitionList,
+        consumer::{CommitMode, Consumer},
+    };
+    let mut offsets = TopicPartitionList::new();
+    for message in messages {
+        // A later record of the same partition overwrites an earlier one.
+        offsets.add_partition_offset(
+            message.topic(),
+            message.partition(),
+            Offset::Offset(message.offset() + 1),
+        )?;
+    }
+    if offsets.count() > 0 {
+        consumer.commit(&offsets, CommitMode::Async)?;
+    }
+    Ok(())
+}
+
+/// Publishes `harmony_consumer_lag{group,topic,partition}` (high watermark
+/// minus position) every few seconds until `shutdown`.
+pub fn report_lag(
+    consumer: std::sync::Arc<rdkafka::consumer::StreamConsumer>,
+    group: String,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    use rdkafka::{Offset, consumer::Consumer};
+    tokio::spawn(async move {
+        while !shutdown.is_cancelled() {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+            let consumer = consumer.clone();
+            let group = group.clone();
+            let measured = tokio::task::spawn_blocking(move || {
+                let Ok(positions) = consumer.position() else {
+                    return;
+                };
+                for element in positions.elements() {
+                    let Ok((_, high)) = consumer.fetch_watermarks(
+                        element.topic(),
+                        element.partition(),
+                        Duration::from_secs(1),
+                    ) else {
+                        continue;
+                    };
+                    let position = match element.offset() {
+                        Offset::Offset(offset) => offset,
+                        _ => continue,
+                    };
+                    metrics::gauge!(
+                        "harmony_consumer_lag",
+                        "group" => group.clone(),
+                        "topic" => element.topic().to_owned(),
+                        "partition" => element.partition().to_string()
+                    )
+                    .set((high - position).max(0) as f64);
+                }
+            });
+            let _ = measured.await;
+        }
+    });
+}
+
+/// Sends records that cannot be processed to `<topic>.dlq`, with the error.
+#[derive(Clone)]
+pub struct DeadLetters {
+    producer: rdkafka::producer::FutureProducer,
+    timeout: Duration,
+}
+
+impl DeadLetters {
+    pub fn new(config: &KafkaConfig) -> Result<Self, KafkaError> {
+        Ok(Self {
+            producer: reliable_producer(config)?,
+            timeout: Duration::from_millis(config.message_timeout_ms),
+        })
+    }
+
+    pub async fn send(
+        &self,
+        original: &rdkafka::message::OwnedMessage,
+        error: &str,
+    ) -> Result<(), KafkaError> {
+        use rdkafka::{
+            Message,
+            message::{Header, OwnedHeaders},
+            producer::FutureRecord,
+        };
+        let topic = format!("{}.dlq", original.topic());
+        let (partition, offset) = (
+            original.partition().to_string(),
+            original.offset().to_string(),
+        );
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "x-error",
+                value: Some(error),
+            })
+            .insert(Header {
+                key: "x-original-topic",
+                value: Some(original.topic()),
+            })
+            .insert(Header {
+                key: "x-original-partition",
+                value: Some(partition.as_str()),
+            })
+            .insert(Header {
+                key: "x-original-offset",
+                value: Some(offset.as_str()),
+            });
+        let mut record = FutureRecord::to(&topic).headers(headers);
+        if let Some(key) = original.key() {
+            record = record.key(key);
+        }
+        if let Some(payload) = original.payload() {
+            record = record.payload(payload);
+        }
+        self.producer
+            .send(record, self.timeout)
+            .await
+            .map_err(|(error, _)| KafkaError::Client(error))?;
+        metrics::counter!("harmony_dead_letters_total", "topic" => original.topic().to_owned())
+            .increment(1);
+        tracing::error!(
+            topic = original.topic(),
+            partition = original.partition(),
+            offset = original.offset(),
+            error,
+            "record sent to the dead-letter topic"
+        );
+        Ok(())
+    }
+}
+
 /// What `ensure_topics` did with one topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TopicOutcome {

@@ -9,7 +9,7 @@ use rdkafka::{
     producer::{FutureProducer, FutureRecord},
 };
 
-use super::kafka::{KafkaError, client_config};
+use super::kafka::{KafkaError, reliable_producer};
 use crate::domain::message::{MessageRecord, channel};
 
 pub const CHANNELS_HEADER: &str = "x-centrifugo-channels";
@@ -24,12 +24,7 @@ pub struct MessageLog {
 impl MessageLog {
     /// An idempotent producer waiting for every in-sync replica (acks=all).
     pub fn new(config: &KafkaConfig, topic: &str) -> Result<Self, KafkaError> {
-        let producer = client_config(config)
-            .set("acks", "all")
-            .set("enable.idempotence", "true")
-            .set("linger.ms", "2")
-            .set("message.timeout.ms", config.message_timeout_ms.to_string())
-            .create()?;
+        let producer = reliable_producer(config)?;
         Ok(Self {
             producer,
             topic: topic.to_owned(),

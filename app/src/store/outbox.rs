@@ -32,3 +32,57 @@ pub async fn append(conn: &mut PgConnection, events: &[OutboxEvent]) -> sqlx::Re
         .await?;
     Ok(())
 }
+
+/// An outbox row as the relay publishes it (the Kafka record value).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
+pub struct OutboxRecord {
+    pub event_id: uuid::Uuid,
+    #[serde(skip)]
+    pub position: i64,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub event_type: String,
+    pub payload: serde_json::Value,
+    pub created_at: chrono::NaiveDateTime,
+}
+
+/// Unpublished rows, oldest first, from transactions that can no longer be
+/// overtaken: every transaction older than the snapshot's xmin has ended, so
+/// no row with a smaller position can still appear (docs/events.md).
+pub async fn ready(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<OutboxRecord>> {
+    sqlx::query_as(
+        "SELECT event_id, position, aggregate_type, aggregate_id, event_type, payload, created_at
+         FROM outbox_events
+         WHERE published_at IS NULL AND txid < pg_snapshot_xmin(pg_current_snapshot())
+         ORDER BY position LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Whether unpublished rows exist that are still waiting on an older transaction.
+pub async fn pending(conn: &mut PgConnection) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM outbox_events WHERE published_at IS NULL)")
+        .fetch_one(conn)
+        .await
+}
+
+pub async fn mark_published(conn: &mut PgConnection, event_ids: &[uuid::Uuid]) -> sqlx::Result<()> {
+    sqlx::query("UPDATE outbox_events SET published_at = now() WHERE event_id = ANY($1)")
+        .bind(event_ids)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Published rows are kept `hours` for inspection and replay, then deleted.
+pub async fn purge_published(conn: &mut PgConnection, hours: i64) -> sqlx::Result<u64> {
+    sqlx::query(
+        "DELETE FROM outbox_events WHERE published_at < now() - make_interval(hours => $1::int)",
+    )
+    .bind(hours)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected())
+}

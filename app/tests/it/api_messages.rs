@@ -3,51 +3,24 @@
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use futures::StreamExt;
-use rdkafka::{
-    Message,
-    consumer::{Consumer, StreamConsumer},
-    message::Headers,
-};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::{client::TestApp, support::drop_detached};
+use crate::{client::TestApp, support::read_topic};
 
-/// Every record on the test's message topic, read until `count` arrived.
 async fn records(t: &TestApp, count: usize) -> Vec<(String, Value, String)> {
-    let consumer: StreamConsumer = harmony::store::kafka::client_config(&t.env.config.kafka)
-        .set("group.id", format!("reader-{}", Uuid::new_v4()))
-        .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "10")
-        .create()
-        .unwrap();
-    consumer
-        .subscribe(&[&t.env.config.topics.messages.name])
-        .unwrap();
-    let mut out = Vec::new();
-    while out.len() < count {
-        let message = tokio::time::timeout(Duration::from_secs(30), consumer.stream().next())
-            .await
-            .expect("records within 30 s")
-            .unwrap()
-            .unwrap();
-        let key = String::from_utf8(message.key().unwrap().to_vec()).unwrap();
-        let value: Value = serde_json::from_slice(message.payload().unwrap()).unwrap();
-        let header = message
-            .headers()
-            .unwrap()
-            .iter()
-            .find(|h| h.key == "x-centrifugo-channels")
-            .unwrap();
-        out.push((
-            key,
-            value,
-            String::from_utf8(header.value.unwrap().to_vec()).unwrap(),
-        ));
-    }
-    drop_detached(consumer);
-    out
+    read_topic(
+        &t.env.config.kafka,
+        &t.env.config.topics.messages.name,
+        count,
+    )
+    .await
+    .into_iter()
+    .map(|record| {
+        let channels = record.header("x-centrifugo-channels").unwrap_or_default();
+        (record.key, record.value, channels)
+    })
+    .collect()
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ mod api_users;
 mod api_ws;
 mod cli;
 mod client;
+mod events;
 mod ops;
 mod services;
 mod support;

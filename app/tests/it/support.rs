@@ -53,8 +53,9 @@ impl TestEnv {
             .await
             .expect("redis reachable");
         let admin = Admin::new(&config.kafka).expect("kafka admin client");
+        let topics = config.topics.with_dead_letters();
         admin
-            .ensure_topics(&config.topics.all())
+            .ensure_topics(&topics.iter().collect::<Vec<_>>())
             .await
             .expect("create topics");
         let table = ChatHistoryTable::new(&config.dynamodb).await;
@@ -124,4 +125,67 @@ async fn drop_database(server_url: &str, database: &str) {
 /// Drops a Kafka consumer off the runtime: closing one with unread data can block (see docs/testing.md).
 pub fn drop_detached<T: Send + 'static>(value: T) {
     std::thread::spawn(move || drop(value));
+}
+
+/// One record read back from a topic.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub key: String,
+    pub value: serde_json::Value,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Record {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+/// Reads `count` records of `topic` from the beginning (a fresh group), in
+/// partition order; fails the test after 30 s.
+pub async fn read_topic(
+    kafka: &harmony::config::KafkaConfig,
+    topic: &str,
+    count: usize,
+) -> Vec<Record> {
+    use futures::StreamExt;
+    use rdkafka::{Message, message::Headers};
+    let consumer = harmony::store::kafka::group_consumer(
+        kafka,
+        &format!("reader-{}", uuid::Uuid::new_v4()),
+        &[topic],
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    while out.len() < count {
+        let message = tokio::time::timeout(Duration::from_secs(30), consumer.stream().next())
+            .await
+            .unwrap_or_else(|_| panic!("{count} records on {topic} within 30 s; got {}", out.len()))
+            .unwrap()
+            .unwrap();
+        let headers = message
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| {
+                        (
+                            h.key.to_owned(),
+                            String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(Record {
+            key: String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned(),
+            value: serde_json::from_slice(message.payload().unwrap_or_default())
+                .unwrap_or(serde_json::Value::Null),
+            headers,
+        });
+    }
+    drop_detached(consumer);
+    out
 }

@@ -1,0 +1,215 @@
+//! `harmony cdc`: consumes the outbox topics and applies each event once in
+//! effect. The processed-events ledger row is written in the same Postgres
+//! transaction that is open while the (naturally idempotent) effects run, so
+//! a replayed event is recognised and skipped. Failures are retried with
+//! backoff, then the record goes to its dead-letter topic with the error and
+//! consumption goes on. Events of different keys run in parallel.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use harmony_config::Config;
+use rdkafka::{Message, message::OwnedMessage};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    domain::cdc::{Effect, Envelope, effects},
+    ops,
+    store::{
+        Dependency,
+        cache::Cache,
+        dynamodb::ChatHistoryTable,
+        kafka::{self, Admin, DeadLetters},
+        postgres, redis,
+    },
+};
+
+const MAX_BATCH: usize = 500;
+
+pub struct Cdc {
+    consumer: Arc<rdkafka::consumer::StreamConsumer>,
+    group: String,
+    handler: Handler,
+    dead_letters: DeadLetters,
+    max_attempts: u32,
+    backoff: Duration,
+}
+
+/// Applies events: the ledger and the effects.
+#[derive(Clone)]
+struct Handler {
+    pool: PgPool,
+    cache: Cache,
+    history: ChatHistoryTable,
+}
+
+/// Why an event failed: worth retrying, or never going to work.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("{0}")]
+    Transient(String),
+    #[error("{0}")]
+    Poison(String),
+}
+
+impl Handler {
+    /// Ok(true) when applied now, Ok(false) when the ledger shows it was applied before.
+    async fn apply(&self, message: &OwnedMessage) -> Result<bool, Failure> {
+        let payload = message
+            .payload()
+            .ok_or_else(|| Failure::Poison("empty record".into()))?;
+        let event: Envelope = serde_json::from_slice(payload)
+            .map_err(|e| Failure::Poison(format!("undecodable event: {e}")))?;
+        let effects = effects(&event).map_err(|e| Failure::Poison(e.to_string()))?;
+        let transient = |e: &dyn std::fmt::Display| Failure::Transient(e.to_string());
+        let mut tx = self.pool.begin().await.map_err(|e| transient(&e))?;
+        let fresh = sqlx::query("INSERT INTO processed_events (event_id, event_type) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(event.event_id)
+            .bind(&event.event_type)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| transient(&e))?
+            .rows_affected()
+            == 1;
+        if !fresh {
+            metrics::counter!("harmony_cdc_duplicates_total").increment(1);
+            return Ok(false);
+        }
+        for effect in effects {
+            self.run(effect)
+                .await
+                .map_err(|e| Failure::Transient(e.to_string()))?;
+        }
+        tx.commit().await.map_err(|e| transient(&e))?;
+        metrics::counter!("harmony_cdc_events_applied_total", "event_type" => event.event_type)
+            .increment(1);
+        Ok(true)
+    }
+
+    async fn run(&self, effect: Effect) -> anyhow::Result<()> {
+        match effect {
+            Effect::ForgetMemberships { chat_id, user_ids } => {
+                self.cache.forget_memberships(chat_id, &user_ids).await?
+            }
+            Effect::ForgetChat(chat_id) => self.cache.forget_chat(chat_id).await?,
+            Effect::PurgeHistory(chat_id) => {
+                let purged = self.history.purge_chat(chat_id).await?;
+                tracing::info!(%chat_id, purged, "history of a deleted chat purged");
+            }
+            Effect::ForgetUser(user_id) => self.cache.forget_user(user_id).await?,
+        }
+        Ok(())
+    }
+}
+
+impl Cdc {
+    pub async fn new(config: &Config) -> anyhow::Result<Self> {
+        let topics = [
+            config.topics.chat_events.name.as_str(),
+            config.topics.user_events.name.as_str(),
+        ];
+        let consumer = kafka::group_consumer(&config.kafka, &config.cdc.group_id, &topics)?;
+        let handler = Handler {
+            pool: postgres::connect(&config.postgres).await?,
+            cache: Cache::new(redis::connect(&config.redis).await?, &config.cache),
+            history: ChatHistoryTable::new(&config.dynamodb).await,
+        };
+        Ok(Self {
+            consumer: Arc::new(consumer),
+            group: config.cdc.group_id.clone(),
+            handler,
+            dead_letters: DeadLetters::new(&config.kafka)?,
+            max_attempts: config.cdc.max_attempts.max(1),
+            backoff: Duration::from_millis(config.cdc.retry_backoff_ms),
+        })
+    }
+
+    pub fn dependencies(&self) -> Vec<Dependency> {
+        vec![
+            Dependency::Postgres(self.handler.pool.clone()),
+            Dependency::DynamoDb(self.handler.history.clone()),
+        ]
+    }
+
+    pub async fn run(self, shutdown: CancellationToken) {
+        kafka::report_lag(self.consumer.clone(), self.group.clone(), shutdown.clone());
+        loop {
+            let batch = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                batch = kafka::next_batch(&self.consumer, MAX_BATCH, Duration::from_millis(5)) => batch,
+            };
+            // Per key (so per aggregate) in order; different keys in parallel.
+            let mut by_key: BTreeMap<Vec<u8>, Vec<&OwnedMessage>> = BTreeMap::new();
+            for message in &batch {
+                by_key
+                    .entry(message.key().unwrap_or_default().to_vec())
+                    .or_default()
+                    .push(message);
+            }
+            let this = &self;
+            let stop = &shutdown;
+            let lanes = by_key.into_values().map(|lane| async move {
+                for message in lane {
+                    this.process(message, stop).await;
+                }
+            });
+            futures::future::join_all(lanes).await;
+            if shutdown.is_cancelled() {
+                // Unfinished records are not committed; they are replayed after restart.
+                break;
+            }
+            if let Err(error) = kafka::commit_after(&self.consumer, &batch) {
+                tracing::warn!(%error, "offset commit failed; events will be replayed (the ledger skips them)");
+            }
+        }
+        tracing::info!("cdc stopped");
+        let consumer = self.consumer;
+        std::thread::spawn(move || drop(consumer));
+    }
+
+    /// Applies one record with bounded retries; a poison record or one that
+    /// keeps failing goes to the dead-letter topic.
+    async fn process(&self, message: &OwnedMessage, shutdown: &CancellationToken) {
+        let mut backoff = self.backoff;
+        let mut attempt = 1;
+        let error = loop {
+            match self.handler.apply(message).await {
+                Ok(_) => return,
+                Err(Failure::Poison(reason)) => break reason,
+                Err(Failure::Transient(reason)) if attempt >= self.max_attempts => break reason,
+                Err(Failure::Transient(reason)) => {
+                    tracing::warn!(attempt, %reason, "event failed; retrying");
+                    attempt += 1;
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff *= 2;
+                }
+            }
+        };
+        // The record must end somewhere: keep trying the dead-letter topic.
+        while let Err(dlq_error) = self.dead_letters.send(message, &error).await {
+            tracing::error!(%dlq_error, "dead-letter topic unavailable; retrying");
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+}
+
+pub async fn run(config: &Config) -> anyhow::Result<()> {
+    let cdc = Cdc::new(config).await?;
+    let mut dependencies = cdc.dependencies();
+    dependencies.push(Dependency::Kafka(Admin::new(&config.kafka)?));
+    let shutdown = ops::shutdown_token();
+    let server = tokio::spawn(ops::serve(
+        config.http.bind.clone(),
+        ops::router(dependencies),
+        shutdown.clone(),
+    ));
+    cdc.run(shutdown).await;
+    server.await??;
+    Ok(())
+}

@@ -1,0 +1,192 @@
+//! `harmony relay`: the built-in CDC connector. Moves outbox rows from
+//! Postgres to Kafka (topic per aggregate type, key `aggregate_id`), at least
+//! once and in commit order per aggregate. Exactly one instance is active: it
+//! holds a Postgres advisory lock; standbys wait for it and take over within
+//! a second when the holder's session ends.
+
+use std::time::Duration;
+
+use harmony_config::Config;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use sqlx::{PgPool, postgres::PgListener};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    ops,
+    store::{
+        Dependency,
+        kafka::{self, Admin},
+        outbox::{self, NOTIFY_CHANNEL, OutboxRecord},
+        postgres,
+    },
+};
+
+/// Advisory lock key of the active relay ("harmony-relay" as a number).
+const LEADER_LOCK: i64 = 0x0068_6172_6d6f_6e79;
+/// How often a standby retries the lock, and how soon it takes over.
+const STANDBY_RETRY: Duration = Duration::from_millis(500);
+
+pub struct Relay {
+    pool: PgPool,
+    producer: FutureProducer,
+    chat_topic: String,
+    user_topic: String,
+    batch_size: i64,
+    retention_hours: i64,
+    poll: Duration,
+    timeout: Duration,
+}
+
+impl Relay {
+    pub fn new(config: &Config, pool: PgPool) -> anyhow::Result<Self> {
+        Ok(Self {
+            pool,
+            producer: kafka::reliable_producer(&config.kafka)?,
+            chat_topic: config.topics.chat_events.name.clone(),
+            user_topic: config.topics.user_events.name.clone(),
+            batch_size: config.relay.batch_size.max(1),
+            retention_hours: config.relay.retention_hours,
+            poll: Duration::from_millis(config.relay.poll_interval_ms.max(10)),
+            timeout: Duration::from_millis(config.kafka.message_timeout_ms),
+        })
+    }
+
+    /// Waits to become the active relay, then relays until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        // The lock lives as long as this session; a crash releases it.
+        let mut leader = self.pool.acquire().await?.detach();
+        loop {
+            let acquired: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(LEADER_LOCK)
+                .fetch_one(&mut leader)
+                .await?;
+            if acquired {
+                break;
+            }
+            metrics::gauge!("harmony_relay_active").set(0.0);
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(STANDBY_RETRY) => {}
+            }
+        }
+        tracing::info!("relay is active");
+        metrics::gauge!("harmony_relay_active").set(1.0);
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(NOTIFY_CHANNEL).await?;
+        let mut last_purge = tokio::time::Instant::now();
+        while !shutdown.is_cancelled() {
+            let (published, blocked) = match self.publish_ready().await {
+                Ok(outcome) => outcome,
+                Err(error) => {
+                    tracing::error!(%error, "relay round failed; retrying");
+                    metrics::counter!("harmony_relay_failures_total").increment(1);
+                    (0, true)
+                }
+            };
+            if published as i64 == self.batch_size {
+                continue; // more rows are waiting
+            }
+            // Rows held back by an older open transaction are re-checked soon;
+            // otherwise sleep until a commit notifies us (or the safety poll).
+            let wait = if blocked {
+                Duration::from_millis(20)
+            } else {
+                self.poll
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                notification = listener.recv() => {
+                    if let Err(error) = notification {
+                        tracing::warn!(%error, "outbox listener interrupted; it reconnects");
+                    }
+                }
+                _ = tokio::time::sleep(wait) => {}
+            }
+            if last_purge.elapsed() > Duration::from_secs(300) {
+                last_purge = tokio::time::Instant::now();
+                self.purge().await;
+            }
+        }
+        // Dropping `leader` closes the session and releases the lock for a standby.
+        drop(leader);
+        tracing::info!("relay stopped");
+        Ok(())
+    }
+
+    /// Publishes one batch of ready rows; returns how many, and whether
+    /// unpublished rows remain that are not ready yet.
+    async fn publish_ready(&self) -> anyhow::Result<(usize, bool)> {
+        let mut conn = self.pool.acquire().await?;
+        let rows = outbox::ready(&mut conn, self.batch_size).await?;
+        if rows.is_empty() {
+            return Ok((0, outbox::pending(&mut conn).await?));
+        }
+        // All sends are in flight at once; the idempotent producer keeps
+        // per-partition (so per-aggregate) order.
+        let sends = rows.iter().map(|row| self.send(row));
+        for result in futures::future::join_all(sends).await {
+            result?;
+        }
+        let ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.event_id).collect();
+        outbox::mark_published(&mut conn, &ids).await?;
+        let now = chrono::Utc::now().naive_utc();
+        for row in &rows {
+            let lag = (now - row.created_at).num_microseconds().unwrap_or(0) as f64 / 1e6;
+            metrics::histogram!("harmony_relay_commit_to_kafka_seconds").record(lag);
+        }
+        metrics::counter!("harmony_relay_events_published_total").increment(rows.len() as u64);
+        Ok((rows.len(), false))
+    }
+
+    async fn send(&self, row: &OutboxRecord) -> anyhow::Result<()> {
+        let topic = match row.aggregate_type.as_str() {
+            "chat" => &self.chat_topic,
+            "user" => &self.user_topic,
+            other => {
+                // No topic can take it; retrying would stall every later event.
+                tracing::error!(event_id = %row.event_id, aggregate_type = other, "outbox row has an unknown aggregate type; skipped");
+                metrics::counter!("harmony_relay_unroutable_total").increment(1);
+                return Ok(());
+            }
+        };
+        let value = serde_json::to_vec(row)?;
+        let record = FutureRecord::to(topic)
+            .key(&row.aggregate_id)
+            .payload(&value);
+        self.producer
+            .send(record, self.timeout)
+            .await
+            .map_err(|(error, _)| anyhow::anyhow!("kafka: {error}"))?;
+        Ok(())
+    }
+
+    async fn purge(&self) {
+        let purged = match self.pool.acquire().await {
+            Ok(mut conn) => outbox::purge_published(&mut conn, self.retention_hours).await,
+            Err(error) => Err(error),
+        };
+        match purged {
+            Ok(0) => {}
+            Ok(rows) => tracing::info!(rows, "published outbox rows purged"),
+            Err(error) => tracing::warn!(%error, "could not purge published outbox rows"),
+        }
+    }
+}
+
+pub async fn run(config: &Config) -> anyhow::Result<()> {
+    let pool = postgres::connect(&config.postgres).await?;
+    let relay = Relay::new(config, pool.clone())?;
+    let shutdown = ops::shutdown_token();
+    let dependencies = vec![
+        Dependency::Postgres(pool),
+        Dependency::Kafka(Admin::new(&config.kafka)?),
+    ];
+    let server = tokio::spawn(ops::serve(
+        config.http.bind.clone(),
+        ops::router(dependencies),
+        shutdown.clone(),
+    ));
+    relay.run(shutdown).await?;
+    server.await??;
+    Ok(())
+}

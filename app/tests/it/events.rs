@@ -1,0 +1,437 @@
+//! The event backbone in-process: relay ordering and wake-up, cdc effects,
+//! idempotency and dead letters, the sink's deleted-chat guard.
+
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use harmony::{
+    domain::events::OutboxEvent,
+    roles::{cdc::Cdc, relay::Relay},
+    store::{kafka::reliable_producer, outbox},
+};
+use rdkafka::producer::FutureRecord;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::{client::TestApp, support::read_topic};
+
+/// A counter of this process's metrics registry (0 when absent).
+fn metric(name: &str) -> f64 {
+    harmony::telemetry::metrics()
+        .render()
+        .lines()
+        .filter(|line| line.starts_with(name))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn spawn_relay(t: &TestApp, shutdown: &CancellationToken) {
+    let relay = Relay::new(&t.env.config, t.env.pool.clone()).unwrap();
+    tokio::spawn(relay.run(shutdown.clone()));
+}
+
+async fn spawn_cdc(t: &TestApp, shutdown: &CancellationToken) {
+    let mut config = t.env.config.clone();
+    config.cdc.group_id = format!("cdc-{}", t.env.id);
+    config.cdc.retry_backoff_ms = 10;
+    let cdc = Cdc::new(&config).await.unwrap();
+    tokio::spawn(cdc.run(shutdown.clone()));
+}
+
+#[tokio::test]
+async fn the_relay_publishes_every_event_keyed_by_aggregate_soon_after_commit() {
+    let t = TestApp::spawn().await;
+    let shutdown = CancellationToken::new();
+    spawn_relay(&t, &shutdown);
+    let ann = t.user("ann").await;
+    let bob = t.user("bob").await;
+    let started = Instant::now();
+    let chat = t.chat(&ann, &[&bob]).await;
+    assert_eq!(
+        t.post(&format!("/api/v1/chats/{chat}/leave"))
+            .bearer(&bob.access)
+            .send()
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+
+    let chat_events = read_topic(
+        &t.env.config.kafka,
+        &t.env.config.topics.chat_events.name,
+        2,
+    )
+    .await;
+    let elapsed = started.elapsed();
+    let types: Vec<&str> = chat_events
+        .iter()
+        .map(|r| r.value["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["CHAT_CREATED", "USER_LEFT"], "per-aggregate order");
+    assert!(chat_events.iter().all(|r| r.key == chat.to_string()));
+    assert!(chat_events.iter().all(|r| {
+        r.value["event_id"]
+            .as_str()
+            .is_some_and(|id| Uuid::parse_str(id).is_ok())
+    }));
+    assert!(chat_events[0].value["created_at"].is_string());
+    assert_eq!(
+        chat_events[1].value["payload"],
+        json!({ "user_id": bob.id })
+    );
+    let user_events = read_topic(
+        &t.env.config.kafka,
+        &t.env.config.topics.user_events.name,
+        1,
+    )
+    .await;
+    assert_eq!(
+        (
+            user_events[0].key.as_str(),
+            user_events[0].value["event_type"].as_str()
+        ),
+        (bob.id.to_string().as_str(), Some("LEFT_CHAT"))
+    );
+    // Woken by NOTIFY, not the 1 s safety poll.
+    assert!(elapsed < Duration::from_secs(3), "relay took {elapsed:?}");
+    let unpublished: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox_events WHERE published_at IS NULL")
+            .fetch_one(&t.env.pool)
+            .await
+            .unwrap();
+    assert_eq!(unpublished, 0);
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_transaction_that_commits_late_is_not_overtaken() {
+    let t = TestApp::spawn().await;
+    let shutdown = CancellationToken::new();
+    let chat = Uuid::new_v4();
+    // A takes the earlier position but commits after B.
+    let mut early = t.env.pool.begin().await.unwrap();
+    outbox::append(&mut early, &[OutboxEvent::user_left(chat, Uuid::new_v4())])
+        .await
+        .unwrap();
+    let mut late = t.env.pool.begin().await.unwrap();
+    outbox::append(
+        &mut late,
+        &[OutboxEvent::chat_deleted(chat, Uuid::new_v4(), &[])],
+    )
+    .await
+    .unwrap();
+    late.commit().await.unwrap();
+    // B is committed but not ready while the older A is open: publishing it
+    // now could let A's event land after it.
+    let mut conn = t.env.pool.acquire().await.unwrap();
+    assert!(
+        outbox::ready(&mut conn, 100).await.unwrap().is_empty(),
+        "B was ready before the older transaction A ended"
+    );
+    assert!(outbox::pending(&mut conn).await.unwrap());
+    early.commit().await.unwrap();
+    spawn_relay(&t, &shutdown);
+    let records = read_topic(
+        &t.env.config.kafka,
+        &t.env.config.topics.chat_events.name,
+        2,
+    )
+    .await;
+    let types: Vec<&str> = records
+        .iter()
+        .map(|r| r.value["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["USER_LEFT", "CHAT_DELETED"]);
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_standby_relay_waits_and_takes_over() {
+    let t = TestApp::spawn().await;
+    let first = CancellationToken::new();
+    let second = CancellationToken::new();
+    let active = tokio::spawn(
+        Relay::new(&t.env.config, t.env.pool.clone())
+            .unwrap()
+            .run(first.clone()),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let standby = tokio::spawn(
+        Relay::new(&t.env.config, t.env.pool.clone())
+            .unwrap()
+            .run(second.clone()),
+    );
+    let ann = t.user("ann").await;
+    t.chat(&ann, &[]).await;
+    read_topic(
+        &t.env.config.kafka,
+        &t.env.config.topics.chat_events.name,
+        1,
+    )
+    .await;
+    first.cancel();
+    active.await.unwrap().unwrap();
+    let started = Instant::now();
+    t.chat(&ann, &[]).await;
+    read_topic(
+        &t.env.config.kafka,
+        &t.env.config.topics.chat_events.name,
+        2,
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "takeover took {:?}",
+        started.elapsed()
+    );
+    assert!(!standby.is_finished());
+    second.cancel();
+}
+
+#[tokio::test]
+async fn cdc_applies_events_once_and_dead_letters_poison() {
+    let t = TestApp::with_sink().await;
+    let shutdown = CancellationToken::new();
+    spawn_relay(&t, &shutdown);
+    spawn_cdc(&t, &shutdown).await;
+    let ann = t.user("ann").await;
+    let bob = t.user("bob").await;
+    let chat = t.chat(&ann, &[&bob]).await;
+    assert_eq!(
+        t.send(&ann, chat, "to be purged").await.status,
+        StatusCode::CREATED
+    );
+    // Wait for the sink so there is history to purge.
+    let history = t.env.table.clone();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while history
+        .page(chat, 10, None)
+        .await
+        .unwrap()
+        .messages
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "sink never wrote the message");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A poison record on each outbox topic, between real events.
+    let producer = reliable_producer(&t.env.config.kafka).unwrap();
+    for topic in [
+        &t.env.config.topics.chat_events.name,
+        &t.env.config.topics.user_events.name,
+    ] {
+        producer
+            .send(
+                FutureRecord::to(topic).key("poison").payload("{not json"),
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        t.delete(&format!("/api/v1/chats/{chat}"))
+            .bearer(&ann.access)
+            .send()
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        t.delete("/api/v1/users/me")
+            .bearer(&bob.access)
+            .send()
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+
+    for topic in [
+        &t.env.config.topics.chat_events,
+        &t.env.config.topics.user_events,
+    ] {
+        let dead = read_topic(&t.env.config.kafka, &topic.dead_letter().name, 1).await;
+        assert_eq!(dead[0].key, "poison");
+        assert!(
+            dead[0].header("x-error").unwrap().contains("undecodable"),
+            "{:?}",
+            dead[0].headers
+        );
+    }
+    // Processing went on past the poison: the deletion purged history, the tombstone was applied.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let applied: Vec<String> =
+            sqlx::query_scalar("SELECT event_type FROM processed_events ORDER BY event_type")
+                .fetch_all(&t.env.pool)
+                .await
+                .unwrap();
+        if applied.iter().any(|e| e == "CHAT_DELETED") && applied.iter().any(|e| e == "TOMBSTONED")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "events not applied: {applied:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        history
+            .page(chat, 10, None)
+            .await
+            .unwrap()
+            .messages
+            .is_empty(),
+        "history purged"
+    );
+
+    // Replaying every event changes nothing: the ledger already has them.
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events")
+        .fetch_one(&t.env.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE outbox_events SET published_at = NULL")
+        .execute(&t.env.pool)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_notify('harmony_outbox', '')")
+        .execute(&t.env.pool)
+        .await
+        .unwrap();
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox_events")
+        .fetch_one(&t.env.pool)
+        .await
+        .unwrap();
+    let chat_rows: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox_events WHERE aggregate_type = 'chat'")
+            .fetch_one(&t.env.pool)
+            .await
+            .unwrap();
+    // Every chat event twice, plus the poison record.
+    read_topic(
+        &t.env.config.kafka,
+        &t.env.config.topics.chat_events.name,
+        2 * chat_rows as usize + 1,
+    )
+    .await;
+    // Wait until the cdc consumer has seen every replayed event (it counts the duplicates it skips).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric("harmony_cdc_duplicates_total") < events as f64 {
+        assert!(
+            Instant::now() < deadline,
+            "cdc skipped {} of {events} replays",
+            metric("harmony_cdc_duplicates_total")
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events")
+        .fetch_one(&t.env.pool)
+        .await
+        .unwrap();
+    assert_eq!(before, after, "replayed events were applied again");
+    assert_eq!(after, events, "every outbox event applied exactly once");
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn the_sink_never_writes_history_back_for_a_deleted_chat() {
+    let t = TestApp::spawn().await;
+    let ann = t.user("ann").await;
+    let chat = t.chat(&ann, &[]).await;
+    // Messages in flight: acknowledged, but the sink is not running yet.
+    for i in 0..5 {
+        assert_eq!(
+            t.send(&ann, chat, &format!("in flight {i}")).await.status,
+            StatusCode::CREATED
+        );
+    }
+    assert_eq!(
+        t.delete(&format!("/api/v1/chats/{chat}"))
+            .bearer(&ann.access)
+            .send()
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let other = t.chat(&ann, &[]).await;
+    assert_eq!(
+        t.send(&ann, other, "after").await.status,
+        StatusCode::CREATED
+    );
+    let shutdown = CancellationToken::new();
+    let sink = harmony::roles::sink::Sink::new(&t.env.config)
+        .await
+        .unwrap();
+    tokio::spawn(sink.run(shutdown.clone()));
+    // Once the later message is written, the earlier ones have been handled.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while t
+        .env
+        .table
+        .page(other, 10, None)
+        .await
+        .unwrap()
+        .messages
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "sink never caught up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        t.env
+            .table
+            .page(chat, 10, None)
+            .await
+            .unwrap()
+            .messages
+            .is_empty()
+    );
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn the_sink_dead_letters_undecodable_records_and_goes_on() {
+    let t = TestApp::with_sink().await;
+    let ann = t.user("ann").await;
+    let chat = t.chat(&ann, &[]).await;
+    let producer = reliable_producer(&t.env.config.kafka).unwrap();
+    let topic = &t.env.config.topics.messages.name;
+    producer
+        .send(
+            FutureRecord::to(topic)
+                .key(&chat.to_string())
+                .payload("garbage"),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        t.send(&ann, chat, "after the garbage").await.status,
+        StatusCode::CREATED
+    );
+    let dead = read_topic(
+        &t.env.config.kafka,
+        &t.env.config.topics.messages.dead_letter().name,
+        1,
+    )
+    .await;
+    assert_eq!(
+        dead[0].header("x-original-topic").as_deref(),
+        Some(topic.as_str())
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while t
+        .env
+        .table
+        .page(chat, 10, None)
+        .await
+        .unwrap()
+        .messages
+        .is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the sink stopped at the poison record"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

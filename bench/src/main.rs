@@ -1,0 +1,343 @@
+//! `harmony-bench`: drives a running Harmony API over HTTP and reports
+//! throughput and latency percentiles.
+//!
+//! Fixed-rate runs are open-loop: each request's latency is measured from the
+//! moment it was scheduled, so a slow server cannot hide its queueing
+//! (coordinated omission). Saturation runs keep `--concurrency` requests in flight.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use clap::{Parser, ValueEnum};
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+#[derive(Parser)]
+#[command(about = "Load generator for the Harmony API")]
+struct Args {
+    /// What to exercise.
+    #[arg(value_enum)]
+    scenario: Scenario,
+    /// Base URL of the API.
+    #[arg(long, default_value = "http://127.0.0.1:8000")]
+    url: String,
+    /// Requests per second (open loop). Omit for a saturation run.
+    #[arg(long)]
+    rate: Option<u64>,
+    /// Requests in flight for a saturation run.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Seconds of measurement (after a 2 s warm-up).
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Chats the load is spread over (one sender each).
+    #[arg(long, default_value_t = 16)]
+    chats: usize,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Scenario {
+    /// POST /api/v1/chats/{id}: message sends (API acknowledgement latency).
+    Send,
+    /// GET /api/v1/chats/{id}?limit=50: full history pages.
+    History,
+}
+
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+struct Target {
+    client: HttpClient,
+    url: String,
+}
+
+impl Target {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&str, String)>,
+    ) -> anyhow::Result<(StatusCode, Bytes)> {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.url));
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some((content_type, body)) => {
+                request = request.header("content-type", content_type);
+                Full::new(Bytes::from(body))
+            }
+            None => Full::new(Bytes::new()),
+        };
+        let response = self.client.request(request.body(body)?).await?;
+        let status = response.status();
+        Ok((status, response.into_body().collect().await?.to_bytes()))
+    }
+
+    async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> anyhow::Result<Value> {
+        let (status, bytes) = self
+            .call(
+                method,
+                path,
+                token,
+                Some(("application/json", body.to_string())),
+            )
+            .await?;
+        if !status.is_success() {
+            bail!("{path}: {status} {}", String::from_utf8_lossy(&bytes));
+        }
+        Ok(serde_json::from_slice(&bytes)?)
+    }
+}
+
+/// One user and one chat per lane of load.
+struct Lane {
+    token: String,
+    chat: String,
+}
+
+async fn prepare(target: &Target, lanes: usize, history: bool) -> anyhow::Result<Vec<Lane>> {
+    let mut prepared = Vec::with_capacity(lanes);
+    for _ in 0..lanes {
+        let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
+        let password = "benchmark password";
+        target
+            .json(
+                Method::POST,
+                "/api/v1/users/",
+                None,
+                json!({ "username": "bench", "email": email, "password": password }),
+            )
+            .await?;
+        let form = format!("username={email}&password=benchmark+password");
+        let (status, bytes) = target
+            .call(
+                Method::POST,
+                "/api/v1/auth/token",
+                None,
+                Some(("application/x-www-form-urlencoded", form)),
+            )
+            .await?;
+        anyhow::ensure!(status.is_success(), "login failed: {status}");
+        let tokens: Value = serde_json::from_slice(&bytes)?;
+        let token = tokens[0]["token"]
+            .as_str()
+            .context("access token")?
+            .to_owned();
+        let chat = target
+            .json(
+                Method::POST,
+                "/api/v1/chats/",
+                Some(&token),
+                json!({ "title": "bench", "user_id_list": [] }),
+            )
+            .await?;
+        let chat = chat["chat_id"].as_str().context("chat id")?.to_owned();
+        if history {
+            for i in 0..60 {
+                target
+                    .json(
+                        Method::POST,
+                        &format!("/api/v1/chats/{chat}"),
+                        Some(&token),
+                        json!({ "content": format!("seed {i}") }),
+                    )
+                    .await?;
+            }
+        }
+        prepared.push(Lane { token, chat });
+    }
+    if history {
+        // Wait until the sink wrote the seeds, so every page is a full 50.
+        let lane = &prepared[prepared.len() - 1];
+        for _ in 0..500 {
+            let page = target
+                .json(
+                    Method::GET,
+                    &format!("/api/v1/chats/{}?limit=50", lane.chat),
+                    Some(&lane.token),
+                    Value::Null,
+                )
+                .await;
+            if page.is_ok_and(|p| p["messages"].as_array().is_some_and(|m| m.len() == 50)) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    Ok(prepared)
+}
+
+async fn one(target: &Target, scenario: Scenario, lane: &Lane) -> bool {
+    let path = format!("/api/v1/chats/{}", lane.chat);
+    let result = match scenario {
+        Scenario::Send => {
+            let body =
+                json!({ "content": "benchmark message", "client_uuid": uuid::Uuid::new_v4() })
+                    .to_string();
+            target
+                .call(
+                    Method::POST,
+                    &path,
+                    Some(&lane.token),
+                    Some(("application/json", body)),
+                )
+                .await
+        }
+        Scenario::History => {
+            target
+                .call(
+                    Method::GET,
+                    &format!("{path}?limit=50"),
+                    Some(&lane.token),
+                    None,
+                )
+                .await
+        }
+    };
+    matches!(result, Ok((status, _)) if status.is_success())
+}
+
+#[derive(Default)]
+struct Tally {
+    ok: u64,
+    failed: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.set_nodelay(true);
+    let client = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(1024)
+        .build(connector);
+    let target = Arc::new(Target {
+        client,
+        url: args.url.trim_end_matches('/').to_owned(),
+    });
+    let lanes = Arc::new(
+        prepare(
+            &target,
+            args.chats,
+            matches!(args.scenario, Scenario::History),
+        )
+        .await?,
+    );
+    let histogram = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
+        1, 60_000_000, 3,
+    )?));
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let warmup = Duration::from_secs(2);
+    let measure = Duration::from_secs(args.duration);
+    let started = Instant::now();
+    let measuring_from = started + warmup;
+    let end = measuring_from + measure;
+
+    let record = {
+        let histogram = histogram.clone();
+        let tally = tally.clone();
+        move |scheduled: Instant, ok: bool| {
+            let histogram = histogram.clone();
+            let tally = tally.clone();
+            async move {
+                if scheduled < measuring_from {
+                    return;
+                }
+                let micros = u64::try_from(scheduled.elapsed().as_micros()).unwrap_or(u64::MAX);
+                let mut tally = tally.lock().await;
+                if ok {
+                    tally.ok += 1;
+                    let _ = histogram.lock().await.record(micros.max(1));
+                } else {
+                    tally.failed += 1;
+                }
+            }
+        }
+    };
+
+    match args.rate {
+        Some(rate) => {
+            let interval = Duration::from_secs_f64(1.0 / rate as f64);
+            let mut tasks = Vec::new();
+            let mut n: u64 = 0;
+            loop {
+                let scheduled = started + interval.mul_f64(n as f64);
+                if scheduled >= end {
+                    break;
+                }
+                tokio::time::sleep_until(scheduled.into()).await;
+                let (target, lanes, record) = (target.clone(), lanes.clone(), record.clone());
+                let lane = usize::try_from(n).unwrap_or(0) % lanes.len();
+                tasks.push(tokio::spawn(async move {
+                    let ok = one(&target, args.scenario, &lanes[lane]).await;
+                    record(scheduled, ok).await;
+                }));
+                n += 1;
+            }
+            futures::future::join_all(tasks).await;
+        }
+        None => {
+            let workers = (0..args.concurrency).map(|worker| {
+                let (target, lanes, record) = (target.clone(), lanes.clone(), record.clone());
+                tokio::spawn(async move {
+                    let lane = &lanes[worker % lanes.len()];
+                    while Instant::now() < end {
+                        let scheduled = Instant::now();
+                        let ok = one(&target, args.scenario, lane).await;
+                        record(scheduled, ok).await;
+                    }
+                })
+            });
+            futures::future::join_all(workers).await;
+        }
+    }
+
+    let histogram = histogram.lock().await;
+    let tally = tally.lock().await;
+    let seconds = measure.as_secs_f64();
+    let mode = args.rate.map_or_else(
+        || format!("saturation, {} in flight", args.concurrency),
+        |r| format!("fixed rate {r}/s"),
+    );
+    println!(
+        "scenario: {}  mode: {mode}  duration: {}s",
+        match args.scenario {
+            Scenario::Send => "send",
+            Scenario::History => "history",
+        },
+        args.duration
+    );
+    println!(
+        "ok: {}  failed: {}  throughput: {:.0} req/s",
+        tally.ok,
+        tally.failed,
+        tally.ok as f64 / seconds
+    );
+    let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
+        ms(0.5),
+        ms(0.9),
+        ms(0.99),
+        ms(0.999),
+        histogram.max() as f64 / 1000.0
+    );
+    Ok(())
+}
