@@ -1,0 +1,240 @@
+//! Centrifugo v6 (ref §4.3): a Kafka consumer in publication-data mode on
+//! the message topic, the Redis engine, connect and subscribe proxies to the
+//! API, and the `chat` namespace with history and presence.
+//!
+//! Secret values never enter the ConfigMap: the proxy header reads
+//! `${CENTRIFUGO_VAR_PROXY_SECRET}` (expanded by Centrifugo >= 6.3), and the
+//! Redis address, API key, admin credentials and SASL credentials are
+//! Centrifugo environment overrides filled from Secrets.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ConfigMapVolumeSource, Container, EnvVar, Volume, VolumeMount,
+};
+use serde_json::{Value, json};
+
+use super::deployment::{
+    container_security_context, default_resources, http_get_probe, named_port, pod_spec,
+};
+use super::env::{HTTP_PORT, from_secret};
+use super::meta::{CONFIG_CHECKSUM_ANNOTATION, Component, Instance};
+use super::secrets::{
+    AUTH_PROXY_SECRET_KEY, CENTRIFUGO_ADMIN_PASSWORD_KEY, CENTRIFUGO_ADMIN_SECRET_KEY,
+    CENTRIFUGO_API_KEY_KEY,
+};
+use super::sha256_hex;
+
+pub const CENTRIFUGO_PORT: i32 = 8000;
+pub const CONFIG_FILE: &str = "config.json";
+const CONFIG_DIR: &str = "/etc/centrifugo";
+/// Header the API checks on `/api/v1/ws/*` (app `http::ws::PROXY_SECRET_HEADER`).
+pub const PROXY_SECRET_HEADER: &str = "x-harmony-proxy-secret";
+/// Header the API puts on each message record (ref §4.1).
+pub const CHANNELS_HEADER: &str = "x-centrifugo-channels";
+/// Name of the Kafka consumer; Centrifugo's env overrides are keyed by it.
+const CONSUMER_NAME: &str = "messages";
+const PROXY_SECRET_VAR: &str = "CENTRIFUGO_VAR_PROXY_SECRET";
+
+/// The Centrifugo configuration, as pretty JSON.
+pub fn config_json(instance: &Instance<'_>) -> String {
+    let spec = &instance.hc.spec;
+    let centrifugo = &spec.centrifugo;
+    let api = format!(
+        "http://{}:{HTTP_PORT}/api/v1/ws",
+        instance.child_name(Component::Api)
+    );
+    let static_headers = json!({ PROXY_SECRET_HEADER: format!("${{{PROXY_SECRET_VAR}}}") });
+    let brokers: Vec<&str> = spec
+        .kafka
+        .bootstrap_servers
+        .split(',')
+        .map(str::trim)
+        .filter(|broker| !broker.is_empty())
+        .collect();
+    let mut kafka = json!({
+        "brokers": brokers,
+        "topics": [spec.kafka.topics.messages.name],
+        "consumer_group": instance.consumer_group(Component::Centrifugo),
+        "tls": { "enabled": spec.kafka.tls },
+        "publication_data_mode": {
+            "enabled": true,
+            "channels_header": CHANNELS_HEADER,
+        },
+    });
+    if let (Some(auth), Value::Object(fields)) = (&spec.kafka.auth, &mut kafka) {
+        fields.insert(
+            "sasl_mechanism".to_owned(),
+            auth.mechanism.as_str().to_ascii_lowercase().into(),
+        );
+    }
+    let config = json!({
+        "http_server": { "port": CENTRIFUGO_PORT },
+        "health": { "enabled": true },
+        "prometheus": { "enabled": true },
+        "admin": { "enabled": false },
+        "engine": {
+            "type": "redis",
+            "redis": { "prefix": format!("{}.centrifugo", instance.name) },
+        },
+        "client": {
+            "allowed_origins": centrifugo.allowed_origins,
+            "proxy": {
+                "connect": {
+                    "enabled": true,
+                    "endpoint": format!("{api}/connect"),
+                    "timeout": "1s",
+                    "http_headers": ["Cookie"],
+                    "http": { "static_headers": static_headers },
+                },
+            },
+        },
+        "channel": {
+            "proxy": {
+                "subscribe": {
+                    "endpoint": format!("{api}/subscribe"),
+                    "timeout": "1s",
+                    "http": { "static_headers": static_headers },
+                },
+            },
+            "namespaces": [{
+                "name": "chat",
+                "presence": true,
+                "history_size": centrifugo.history_size,
+                "history_ttl": format!("{}s", centrifugo.history_ttl_seconds),
+                "subscribe_proxy_enabled": true,
+            }],
+        },
+        "consumers": [{
+            "name": CONSUMER_NAME,
+            "enabled": true,
+            "type": "kafka",
+            "kafka": kafka,
+        }],
+    });
+    // Serialising a json! value cannot fail; an empty config would fail loudly at start.
+    serde_json::to_string_pretty(&config).unwrap_or_default()
+}
+
+pub fn config_map(instance: &Instance<'_>) -> ConfigMap {
+    ConfigMap {
+        metadata: instance.component_metadata(Component::Centrifugo),
+        data: Some(BTreeMap::from([(
+            CONFIG_FILE.to_owned(),
+            config_json(instance),
+        )])),
+        ..ConfigMap::default()
+    }
+}
+
+/// SHA-256 of a ConfigMap's data, for the pod template annotation.
+pub fn checksum(config: &ConfigMap) -> String {
+    let mut hashed = String::new();
+    for (key, value) in config.data.iter().flatten() {
+        hashed.push_str(key);
+        hashed.push('\0');
+        hashed.push_str(value);
+        hashed.push('\0');
+    }
+    sha256_hex(hashed.as_bytes())
+}
+
+fn env(instance: &Instance<'_>) -> Vec<EnvVar> {
+    let spec = &instance.hc.spec;
+    let own_secret = instance.child_name(Component::Centrifugo);
+    let mut env = vec![
+        from_secret(
+            PROXY_SECRET_VAR,
+            &instance.auth_secret_name(),
+            AUTH_PROXY_SECRET_KEY,
+        ),
+        from_secret(
+            "CENTRIFUGO_ENGINE_REDIS_ADDRESS",
+            &spec.redis.url_secret_ref.name,
+            &spec.redis.url_secret_ref.key,
+        ),
+        from_secret(
+            "CENTRIFUGO_HTTP_API_KEY",
+            &own_secret,
+            CENTRIFUGO_API_KEY_KEY,
+        ),
+        from_secret(
+            "CENTRIFUGO_ADMIN_PASSWORD",
+            &own_secret,
+            CENTRIFUGO_ADMIN_PASSWORD_KEY,
+        ),
+        from_secret(
+            "CENTRIFUGO_ADMIN_SECRET",
+            &own_secret,
+            CENTRIFUGO_ADMIN_SECRET_KEY,
+        ),
+    ];
+    if let Some(auth) = &spec.kafka.auth {
+        let prefix = format!(
+            "CENTRIFUGO_CONSUMERS_{}_KAFKA",
+            CONSUMER_NAME.to_ascii_uppercase()
+        );
+        let secret = &auth.secret_ref;
+        env.push(from_secret(
+            format!("{prefix}_SASL_USER"),
+            &secret.name,
+            &secret.username_key,
+        ));
+        env.push(from_secret(
+            format!("{prefix}_SASL_PASSWORD"),
+            &secret.name,
+            &secret.password_key,
+        ));
+    }
+    env
+}
+
+pub fn deployment(instance: &Instance<'_>, config: &ConfigMap) -> Deployment {
+    let spec = &instance.hc.spec.centrifugo;
+    let container = Container {
+        name: "centrifugo".to_owned(),
+        image: Some(spec.image.clone()),
+        command: Some(vec!["centrifugo".to_owned()]),
+        args: Some(vec![
+            "--config".to_owned(),
+            format!("{CONFIG_DIR}/{CONFIG_FILE}"),
+        ]),
+        env: Some(env(instance)),
+        ports: Some(vec![named_port("http", CENTRIFUGO_PORT)]),
+        liveness_probe: Some(http_get_probe("/health", "http", 10)),
+        readiness_probe: Some(http_get_probe("/health", "http", 5)),
+        resources: Some(spec.resources.clone().unwrap_or_else(default_resources)),
+        security_context: Some(container_security_context()),
+        volume_mounts: Some(vec![VolumeMount {
+            name: "config".to_owned(),
+            mount_path: CONFIG_DIR.to_owned(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        }]),
+        ..Container::default()
+    };
+    let mut pod = pod_spec(vec![container], None);
+    pod.volumes = Some(vec![config_volume(config)]);
+    let annotations = BTreeMap::from([(CONFIG_CHECKSUM_ANNOTATION.to_owned(), checksum(config))]);
+    super::deployment::deployment(
+        instance,
+        Component::Centrifugo,
+        &spec.scaling(),
+        pod,
+        Some(annotations),
+        None,
+    )
+}
+
+/// A volume named `config` holding the ConfigMap.
+pub fn config_volume(config: &ConfigMap) -> Volume {
+    Volume {
+        name: "config".to_owned(),
+        config_map: Some(ConfigMapVolumeSource {
+            name: config.metadata.name.clone().unwrap_or_default(),
+            ..ConfigMapVolumeSource::default()
+        }),
+        ..Volume::default()
+    }
+}

@@ -1,0 +1,226 @@
+//! The environment of `harmony` containers. Names come from
+//! `harmony_config::env_name`, so the app and the operator spell each
+//! setting once; a test feeds every rendered environment to the app's own
+//! `Config::from_env_pairs`.
+
+use harmony_config::env_name;
+use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
+
+use super::meta::{Component, Instance};
+use super::secrets::{
+    AUTH_PROXY_SECRET_KEY, AUTH_SECRET_KEY_KEY, DYNAMODB_ACCESS_KEY_ID_KEY,
+    DYNAMODB_SECRET_ACCESS_KEY_KEY,
+};
+use crate::crd::HarmonyChat;
+
+/// Port every role serves `/healthz`, `/readyz`, `/metrics` (and the API) on.
+pub const HTTP_PORT: i32 = 8000;
+
+/// A `harmony` role the operator runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Api,
+    Relay,
+    Cdc,
+    Sink,
+    Migrate,
+}
+
+impl Role {
+    /// The subcommand of `harmony`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Api => "api",
+            Role::Relay => "relay",
+            Role::Cdc => "cdc",
+            Role::Sink => "sink",
+            Role::Migrate => "migrate",
+        }
+    }
+
+    pub fn component(self) -> Component {
+        match self {
+            Role::Api => Component::Api,
+            Role::Relay => Component::Relay,
+            Role::Cdc => Component::Cdc,
+            Role::Sink => Component::Sink,
+            Role::Migrate => Component::Migrate,
+        }
+    }
+
+    /// Serves HTTP (health, readiness, metrics) for as long as it runs.
+    pub fn serves_http(self) -> bool {
+        self != Role::Migrate
+    }
+
+    // Each role gets only the sections it reads (see app/src/roles/*.rs):
+    // fewer secrets per pod. The sink reads Postgres to drop messages of
+    // deleted chats.
+    fn uses_postgres(self) -> bool {
+        matches!(
+            self,
+            Role::Api | Role::Relay | Role::Cdc | Role::Sink | Role::Migrate
+        )
+    }
+
+    fn uses_redis(self) -> bool {
+        matches!(self, Role::Api | Role::Cdc)
+    }
+
+    fn uses_kafka(self) -> bool {
+        matches!(self, Role::Api | Role::Relay | Role::Cdc | Role::Sink)
+    }
+
+    fn uses_dynamodb(self) -> bool {
+        matches!(self, Role::Api | Role::Cdc | Role::Sink | Role::Migrate)
+    }
+
+    /// Whether the pod needs the AWS identity (DynamoDB).
+    pub fn uses_aws(self) -> bool {
+        self.uses_dynamodb()
+    }
+}
+
+pub fn plain(name: impl Into<String>, value: impl Into<String>) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        value_from: None,
+    }
+}
+
+pub fn from_secret(name: impl Into<String>, secret: &str, key: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value: None,
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.to_owned(),
+                key: key.to_owned(),
+                optional: Some(false),
+            }),
+            ..EnvVarSource::default()
+        }),
+    }
+}
+
+fn setting(path: &str, value: impl Into<String>) -> EnvVar {
+    plain(env_name(path), value)
+}
+
+fn secret_setting(path: &str, secret: &str, key: &str) -> EnvVar {
+    from_secret(env_name(path), secret, key)
+}
+
+/// librdkafka's `security.protocol` for the spec's TLS and SASL choice.
+pub fn kafka_security_protocol(hc: &HarmonyChat) -> &'static str {
+    match (hc.spec.kafka.tls, hc.spec.kafka.auth.is_some()) {
+        (false, false) => "plaintext",
+        (true, false) => "ssl",
+        (false, true) => "sasl_plaintext",
+        (true, true) => "sasl_ssl",
+    }
+}
+
+/// The whole environment of one `harmony` container.
+pub fn harmony(instance: &Instance<'_>, role: Role) -> Vec<EnvVar> {
+    let spec = &instance.hc.spec;
+    let mut env = vec![setting("app.env", spec.environment.as_str())];
+    if role.serves_http() {
+        // The default binds loopback only; probes and Services need all interfaces.
+        env.push(setting("http.bind", format!("0.0.0.0:{HTTP_PORT}")));
+    }
+    if role.uses_postgres() {
+        let url = &spec.postgres.url_secret_ref;
+        env.push(secret_setting("postgres.url", &url.name, &url.key));
+    }
+    if role.uses_redis() {
+        let url = &spec.redis.url_secret_ref;
+        env.push(secret_setting("redis.url", &url.name, &url.key));
+    }
+    if role.uses_kafka() {
+        let kafka = &spec.kafka;
+        env.push(setting("kafka.bootstrap_servers", &kafka.bootstrap_servers));
+        env.push(setting(
+            "kafka.security_protocol",
+            kafka_security_protocol(instance.hc),
+        ));
+        if let Some(auth) = &kafka.auth {
+            let secret = &auth.secret_ref;
+            env.push(setting("kafka.sasl_mechanism", auth.mechanism.as_str()));
+            env.push(secret_setting(
+                "kafka.sasl_username",
+                &secret.name,
+                &secret.username_key,
+            ));
+            env.push(secret_setting(
+                "kafka.sasl_password",
+                &secret.name,
+                &secret.password_key,
+            ));
+        }
+        for (path, topic) in [
+            ("topics.messages", &kafka.topics.messages),
+            ("topics.chat_events", &kafka.topics.chat_events),
+            ("topics.user_events", &kafka.topics.user_events),
+        ] {
+            env.push(setting(&format!("{path}.name"), &topic.name));
+            env.push(setting(
+                &format!("{path}.partitions"),
+                topic.partitions.to_string(),
+            ));
+            env.push(setting(
+                &format!("{path}.replication_factor"),
+                topic.replication_factor.to_string(),
+            ));
+        }
+    }
+    if role.uses_dynamodb() {
+        let dynamodb = &spec.dynamodb;
+        // Empty means AWS itself; the app's default points at a local server.
+        env.push(setting(
+            "dynamodb.url",
+            dynamodb.endpoint.clone().unwrap_or_default(),
+        ));
+        env.push(setting("dynamodb.region", &dynamodb.region));
+        env.push(setting("dynamodb.chat_history_table_name", &dynamodb.table));
+        if let Some(credentials) = &dynamodb.credentials_secret_ref {
+            env.push(secret_setting(
+                "dynamodb.access_key_id",
+                &credentials.name,
+                DYNAMODB_ACCESS_KEY_ID_KEY,
+            ));
+            env.push(secret_setting(
+                "dynamodb.secret_access_key",
+                &credentials.name,
+                DYNAMODB_SECRET_ACCESS_KEY_KEY,
+            ));
+        }
+    }
+    if role == Role::Api {
+        let secret = instance.auth_secret_name();
+        env.push(secret_setting(
+            "auth.secret_key",
+            &secret,
+            AUTH_SECRET_KEY_KEY,
+        ));
+        env.push(secret_setting(
+            "auth.proxy_secret",
+            &secret,
+            AUTH_PROXY_SECRET_KEY,
+        ));
+    }
+    // Groups are per instance so two HarmonyChats on one Kafka never share partitions.
+    match role {
+        Role::Sink => env.push(setting(
+            "sink.group_id",
+            instance.consumer_group(Component::Sink),
+        )),
+        Role::Cdc => env.push(setting(
+            "cdc.group_id",
+            instance.consumer_group(Component::Cdc),
+        )),
+        _ => {}
+    }
+    env
+}

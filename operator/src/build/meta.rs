@@ -1,0 +1,145 @@
+//! Names, labels and owner references shared by every child.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::{Resource, ResourceExt};
+
+use super::BuildError;
+use crate::crd::HarmonyChat;
+
+pub const MANAGED_BY: &str = "harmony-operator";
+pub const APP_NAME: &str = "harmony";
+/// Pod template annotation holding the SHA-256 of the mounted configuration,
+/// so a configuration change rolls the pods.
+pub const CONFIG_CHECKSUM_ANNOTATION: &str = "harmony.chat/config-checksum";
+
+/// What a child is for; also its name suffix and `app.kubernetes.io/component`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Component {
+    Api,
+    Relay,
+    Cdc,
+    Sink,
+    Centrifugo,
+    Conduit,
+    RedpandaConnect,
+    Migrate,
+    Auth,
+    Workload,
+}
+
+impl Component {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Component::Api => "api",
+            Component::Relay => "relay",
+            Component::Cdc => "cdc",
+            Component::Sink => "sink",
+            Component::Centrifugo => "centrifugo",
+            Component::Conduit => "conduit",
+            Component::RedpandaConnect => "redpanda-connect",
+            Component::Migrate => "migrate",
+            Component::Auth => "auth",
+            Component::Workload => "workload",
+        }
+    }
+}
+
+/// The HarmonyChat being built, with the metadata every child needs.
+#[derive(Debug, Clone)]
+pub struct Instance<'a> {
+    pub hc: &'a HarmonyChat,
+    pub name: String,
+    pub namespace: String,
+    owner: OwnerReference,
+}
+
+impl<'a> Instance<'a> {
+    pub fn new(hc: &'a HarmonyChat) -> Result<Self, BuildError> {
+        let name = hc
+            .metadata
+            .name
+            .clone()
+            .ok_or(BuildError::MissingMetadata("name"))?;
+        let namespace = hc
+            .namespace()
+            .ok_or(BuildError::MissingMetadata("namespace"))?;
+        let owner = hc
+            .controller_owner_ref(&())
+            .ok_or(BuildError::MissingMetadata("uid"))?;
+        Ok(Self {
+            hc,
+            name,
+            namespace,
+            owner,
+        })
+    }
+
+    /// `<name>-<component>`: the name of that component's objects.
+    pub fn child_name(&self, component: Component) -> String {
+        format!("{}-{}", self.name, component.as_str())
+    }
+
+    /// Labels that select a component's pods; they never change.
+    pub fn selector_labels(&self, component: Component) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("app.kubernetes.io/name".to_owned(), APP_NAME.to_owned()),
+            ("app.kubernetes.io/instance".to_owned(), self.name.clone()),
+            (
+                "app.kubernetes.io/component".to_owned(),
+                component.as_str().to_owned(),
+            ),
+        ])
+    }
+
+    /// Labels of every child: the orphan sweep lists by these.
+    pub fn labels(&self, component: Component) -> BTreeMap<String, String> {
+        let mut labels = self.selector_labels(component);
+        labels.insert(
+            "app.kubernetes.io/managed-by".to_owned(),
+            MANAGED_BY.to_owned(),
+        );
+        labels
+    }
+
+    /// Metadata of a child called `name`, owned by the HarmonyChat.
+    pub fn metadata(&self, name: String, component: Component) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name),
+            namespace: Some(self.namespace.clone()),
+            labels: Some(self.labels(component)),
+            owner_references: Some(vec![self.owner.clone()]),
+            ..ObjectMeta::default()
+        }
+    }
+
+    /// Metadata of the component's main object, named `<name>-<component>`.
+    pub fn component_metadata(&self, component: Component) -> ObjectMeta {
+        self.metadata(self.child_name(component), component)
+    }
+
+    /// The ServiceAccount of pods that reach AWS.
+    pub fn workload_service_account(&self) -> String {
+        self.hc
+            .spec
+            .dynamodb
+            .service_account_name
+            .clone()
+            .unwrap_or_else(|| self.child_name(Component::Workload))
+    }
+
+    /// Secret with `secret-key` and `proxy-secret`: referenced or generated.
+    pub fn auth_secret_name(&self) -> String {
+        match &self.hc.spec.auth.secret_ref {
+            Some(reference) => reference.name.clone(),
+            None => self.child_name(Component::Auth),
+        }
+    }
+
+    /// `<namespace>.<name>.<component>`: per instance, so two HarmonyChats
+    /// sharing a Kafka cluster never take each other's partitions.
+    pub fn consumer_group(&self, component: Component) -> String {
+        format!("{}.{}.{}", self.namespace, self.name, component.as_str())
+    }
+}

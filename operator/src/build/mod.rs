@@ -1,0 +1,198 @@
+//! The pure build step: a `HarmonyChat` (plus secret material chosen
+//! elsewhere) in, every child object out. No client, no IO, no clock and no
+//! randomness, so the controller and `harmony-operator render` produce the
+//! same objects and tests can compare them byte for byte.
+
+pub mod centrifugo;
+pub mod connectors;
+pub mod deployment;
+pub mod env;
+pub mod hpa;
+pub mod job;
+pub mod meta;
+pub mod secrets;
+pub mod service;
+pub mod service_account;
+pub mod validate;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
+use sha2::{Digest, Sha256};
+
+use crate::crd::{CdcConnector, HarmonyChat, Scaling, SinkConnector};
+pub use meta::{Component, Instance};
+pub use secrets::GeneratedSecrets;
+
+/// Why a `HarmonyChat` cannot be built into children.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum BuildError {
+    #[error("the HarmonyChat has no metadata.{0}")]
+    MissingMetadata(&'static str),
+    #[error("invalid spec: {}", .0.join("; "))]
+    InvalidSpec(Vec<String>),
+}
+
+/// Every object the operator owns for one `HarmonyChat`, by kind.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Children {
+    pub service_accounts: Vec<ServiceAccount>,
+    pub secrets: Vec<Secret>,
+    pub config_maps: Vec<ConfigMap>,
+    pub jobs: Vec<Job>,
+    pub deployments: Vec<Deployment>,
+    pub services: Vec<Service>,
+    pub autoscalers: Vec<HorizontalPodAutoscaler>,
+}
+
+impl Children {
+    /// Every child as JSON (with apiVersion and kind), in the order the
+    /// controller applies them: identities and configuration before the
+    /// workloads that read them.
+    pub fn manifests(&self) -> Result<Vec<serde_json::Value>, serde_json::Error> {
+        let mut out = Vec::with_capacity(self.len());
+        push_all(&mut out, &self.service_accounts)?;
+        push_all(&mut out, &self.secrets)?;
+        push_all(&mut out, &self.config_maps)?;
+        push_all(&mut out, &self.jobs)?;
+        push_all(&mut out, &self.deployments)?;
+        push_all(&mut out, &self.services)?;
+        push_all(&mut out, &self.autoscalers)?;
+        Ok(out)
+    }
+
+    pub fn len(&self) -> usize {
+        self.service_accounts.len()
+            + self.secrets.len()
+            + self.config_maps.len()
+            + self.jobs.len()
+            + self.deployments.len()
+            + self.services.len()
+            + self.autoscalers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn push_all<T: serde::Serialize>(
+    out: &mut Vec<serde_json::Value>,
+    objects: &[T],
+) -> Result<(), serde_json::Error> {
+    for object in objects {
+        out.push(serde_json::to_value(object)?);
+    }
+    Ok(())
+}
+
+/// Builds every child of `hc`. Secrets are rendered only where the spec
+/// references none; their values come from `secrets`.
+pub fn build(hc: &HarmonyChat, secrets: &GeneratedSecrets) -> Result<Children, BuildError> {
+    let instance = Instance::new(hc)?;
+    validate::validate(hc)?;
+    let spec = &hc.spec;
+    let mut children = Children::default();
+
+    children
+        .service_accounts
+        .extend(service_account::workload(&instance));
+    children.secrets.extend(secrets::auth(&instance, secrets));
+    children
+        .secrets
+        .push(secrets::centrifugo(&instance, secrets));
+    children.jobs.push(job::migration(&instance));
+
+    let api = deployment::harmony(
+        &instance,
+        env::Role::Api,
+        &spec.api.scaling(),
+        spec.api.resources.as_ref(),
+    );
+    children.deployments.push(api);
+    children.services.push(service::api(&instance));
+    children.autoscalers.extend(hpa::for_scaling(
+        &instance,
+        Component::Api,
+        &spec.api.scaling(),
+    ));
+
+    match spec.connectors.cdc {
+        CdcConnector::Builtin => children.deployments.push(deployment::harmony(
+            &instance,
+            env::Role::Relay,
+            &Scaling::Fixed(1),
+            spec.relay.resources.as_ref(),
+        )),
+        CdcConnector::Conduit => {
+            let pipeline = connectors::conduit_pipeline(&instance);
+            children
+                .deployments
+                .push(connectors::conduit_deployment(&instance, &pipeline));
+            children.config_maps.push(pipeline);
+        }
+    }
+
+    children.deployments.push(deployment::harmony(
+        &instance,
+        env::Role::Cdc,
+        &spec.cdc.scaling(),
+        spec.cdc.resources.as_ref(),
+    ));
+    children.autoscalers.extend(hpa::for_scaling(
+        &instance,
+        Component::Cdc,
+        &spec.cdc.scaling(),
+    ));
+
+    match spec.connectors.sink {
+        SinkConnector::Builtin => {
+            children.deployments.push(deployment::harmony(
+                &instance,
+                env::Role::Sink,
+                &spec.sink.scaling(),
+                spec.sink.resources.as_ref(),
+            ));
+            children.autoscalers.extend(hpa::for_scaling(
+                &instance,
+                Component::Sink,
+                &spec.sink.scaling(),
+            ));
+        }
+        SinkConnector::RedpandaConnect => {
+            let config = connectors::redpanda_connect_config(&instance);
+            children
+                .deployments
+                .push(connectors::redpanda_connect_deployment(&instance, &config));
+            children.config_maps.push(config);
+            children.autoscalers.extend(hpa::for_scaling(
+                &instance,
+                Component::RedpandaConnect,
+                &spec.sink.scaling(),
+            ));
+        }
+    }
+
+    let centrifugo_config = centrifugo::config_map(&instance);
+    children
+        .deployments
+        .push(centrifugo::deployment(&instance, &centrifugo_config));
+    children.config_maps.push(centrifugo_config);
+    children.services.push(service::centrifugo(&instance));
+    children.autoscalers.extend(hpa::for_scaling(
+        &instance,
+        Component::Centrifugo,
+        &spec.centrifugo.scaling(),
+    ));
+
+    Ok(children)
+}
+
+/// Hex SHA-256 of `data`: config checksums and the migration Job's image hash.
+pub fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
