@@ -197,7 +197,9 @@ pub fn harmony(instance: &Instance<'_>, role: Role) -> Vec<EnvVar> {
             ));
         }
     }
-    if role == Role::Api {
+    // Only the API signs tokens, but the app refuses to start in production
+    // without both auth secrets whatever the role, so every role gets them.
+    {
         let secret = instance.auth_secret_name();
         env.push(secret_setting(
             "auth.secret_key",

@@ -196,3 +196,6 @@ pub fn sha256_hex(data: &[u8]) -> String {
         .map(|byte| format!("{byte:02x}"))
         .collect()
 }
+
+#[cfg(test)]
+mod tests;

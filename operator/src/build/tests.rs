@@ -1,0 +1,765 @@
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Container, PodSpec};
+use serde_json::Value;
+
+use super::*;
+use crate::crd::{CdcConnector, SinkConnector};
+use crate::render;
+
+const SAMPLE: &str = include_str!("../../examples/harmonychat.yaml");
+const PRODUCTION: &str = include_str!("../../tests/fixtures/production.yaml");
+
+fn secrets() -> GeneratedSecrets {
+    GeneratedSecrets {
+        auth_secret_key: "generated-signing-key-0123456789abcdef0123456789abcdef".into(),
+        auth_proxy_secret: "generated-proxy-secret-0123456789abcdef".into(),
+        centrifugo_api_key: "generated-centrifugo-api-key".into(),
+        centrifugo_admin_password: "generated-centrifugo-admin-password".into(),
+        centrifugo_admin_secret: "generated-centrifugo-admin-secret".into(),
+    }
+}
+
+fn stored(text: &str) -> HarmonyChat {
+    let mut hc = render::parse(text).unwrap();
+    hc.metadata
+        .uid
+        .get_or_insert_with(|| "11111111-2222-3333-4444-555555555555".into());
+    hc
+}
+
+fn sample() -> HarmonyChat {
+    stored(SAMPLE)
+}
+
+fn production() -> HarmonyChat {
+    stored(PRODUCTION)
+}
+
+/// The sample with every alternative and option the production fixture does not cover.
+fn variants() -> Vec<HarmonyChat> {
+    let mut builtin_with_sasl = production();
+    builtin_with_sasl.spec.connectors.cdc = CdcConnector::Builtin;
+    builtin_with_sasl.spec.connectors.sink = SinkConnector::Builtin;
+    builtin_with_sasl.spec.auth.secret_ref = None;
+    builtin_with_sasl.spec.kafka.tls = false;
+    let mut development = sample();
+    development.spec.kafka.tls = true;
+    vec![sample(), production(), builtin_with_sasl, development]
+}
+
+fn deployment<'a>(children: &'a Children, name: &str) -> &'a Deployment {
+    children
+        .deployments
+        .iter()
+        .find(|d| d.metadata.name.as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("no Deployment {name}"))
+}
+
+fn pod(deployment: &Deployment) -> &PodSpec {
+    deployment
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+}
+
+/// Every container running the `harmony` image, with where it came from.
+fn harmony_containers(hc: &HarmonyChat, children: &Children) -> Vec<(String, Container)> {
+    let deployments = children.deployments.iter().map(|d| {
+        (
+            d.metadata.name.clone().unwrap(),
+            d.spec.clone().unwrap().template.spec.unwrap(),
+        )
+    });
+    let jobs = children.jobs.iter().map(|j| {
+        (
+            j.metadata.name.clone().unwrap(),
+            j.spec.clone().unwrap().template.spec.unwrap(),
+        )
+    });
+    deployments
+        .chain(jobs)
+        .flat_map(|(owner, pod)| pod.containers.into_iter().map(move |c| (owner.clone(), c)))
+        .filter(|(_, c)| c.image.as_deref() == Some(hc.spec.image.as_str()))
+        .collect()
+}
+
+/// The container's environment as the app would see it: secret references
+/// become long placeholders, so production checks on secrets pass only
+/// because the value comes from a Secret, never from an insecure default.
+fn resolved_env(container: &Container) -> Vec<(String, String)> {
+    container
+        .env
+        .iter()
+        .flatten()
+        .map(|var| match (&var.value, &var.value_from) {
+            (Some(value), None) => (var.name.clone(), value.clone()),
+            (None, Some(source)) => {
+                let secret = source.secret_key_ref.as_ref().unwrap();
+                (
+                    var.name.clone(),
+                    format!(
+                        "from-secret-{}-{}-padding-to-be-long-enough",
+                        secret.name, secret.key
+                    ),
+                )
+            }
+            other => panic!(
+                "{}: neither a value nor a secret reference: {other:?}",
+                var.name
+            ),
+        })
+        .collect()
+}
+
+#[test]
+fn every_harmony_environment_is_accepted_by_the_app_config() {
+    for hc in variants() {
+        let children = build(&hc, &secrets()).unwrap();
+        let containers = harmony_containers(&hc, &children);
+        // api, cdc and the migration Job always; relay and sink unless replaced.
+        assert!(
+            containers.len() >= 3,
+            "{} harmony containers",
+            containers.len()
+        );
+        for (owner, container) in containers {
+            let env = resolved_env(&container);
+            for (name, _) in &env {
+                assert!(
+                    harmony_config::settings().iter().any(|s| &s.env == name),
+                    "{owner}: {name} is not a harmony setting"
+                );
+            }
+            let mut production = env.clone();
+            production.retain(|(name, _)| name != "APP__ENV");
+            production.push(("APP__ENV".into(), "production".into()));
+            let pairs = production.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+            let config = harmony_config::Config::from_env_pairs(pairs)
+                .unwrap_or_else(|e| panic!("{owner}/{}: {e}", container.name));
+            // Values the app would otherwise default to a loopback address.
+            assert!(
+                config.postgres.url.expose().starts_with("from-secret-"),
+                "{owner}"
+            );
+            if container.name != "relay" {
+                assert_eq!(
+                    config.dynamodb.chat_history_table_name, hc.spec.dynamodb.table,
+                    "{owner}"
+                );
+            }
+            if container.name != "migrate" {
+                assert_eq!(config.http.bind, "0.0.0.0:8000");
+                assert_eq!(
+                    config.kafka.bootstrap_servers,
+                    hc.spec.kafka.bootstrap_servers
+                );
+                assert_eq!(
+                    config.topics.messages.name,
+                    hc.spec.kafka.topics.messages.name
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_api_reads_auth_secrets_from_the_auth_secret() {
+    for hc in [sample(), production()] {
+        let children = build(&hc, &secrets()).unwrap();
+        let api = deployment(
+            &children,
+            &format!("{}-api", hc.metadata.name.clone().unwrap()),
+        );
+        let env = pod(api).containers[0].env.clone().unwrap();
+        let expected_secret = match &hc.spec.auth.secret_ref {
+            Some(reference) => reference.name.clone(),
+            None => format!("{}-auth", hc.metadata.name.clone().unwrap()),
+        };
+        for (name, key) in [
+            ("AUTH__SECRET_KEY", "secret-key"),
+            ("AUTH__PROXY_SECRET", "proxy-secret"),
+        ] {
+            let var = env.iter().find(|v| v.name == name).unwrap();
+            let reference = var
+                .value_from
+                .as_ref()
+                .unwrap()
+                .secret_key_ref
+                .as_ref()
+                .unwrap();
+            assert_eq!(
+                (reference.name.as_str(), reference.key.as_str()),
+                (expected_secret.as_str(), key)
+            );
+        }
+    }
+}
+
+#[test]
+fn production_environment_without_auth_secrets_is_refused_by_the_app() {
+    // Proves the acceptance test above can fail: drop the secret references.
+    let hc = production();
+    let children = build(&hc, &secrets()).unwrap();
+    let api = deployment(&children, "harmony-prod-api");
+    let env: Vec<(String, String)> = resolved_env(&pod(api).containers[0])
+        .into_iter()
+        .filter(|(name, _)| !name.starts_with("AUTH__"))
+        .collect();
+    let pairs = env.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    assert!(harmony_config::Config::from_env_pairs(pairs).is_err());
+}
+
+#[test]
+fn every_child_is_labelled_and_owned_by_the_harmony_chat() {
+    for hc in variants() {
+        let children = build(&hc, &secrets()).unwrap();
+        let name = hc.metadata.name.clone().unwrap();
+        for manifest in children.manifests().unwrap() {
+            let what = format!("{} {}", manifest["kind"], manifest["metadata"]["name"]);
+            let labels = &manifest["metadata"]["labels"];
+            assert_eq!(labels["app.kubernetes.io/name"], "harmony", "{what}");
+            assert_eq!(
+                labels["app.kubernetes.io/instance"],
+                name.as_str(),
+                "{what}"
+            );
+            assert_eq!(
+                labels["app.kubernetes.io/managed-by"], "harmony-operator",
+                "{what}"
+            );
+            assert!(labels["app.kubernetes.io/component"].is_string(), "{what}");
+            assert_eq!(
+                manifest["metadata"]["namespace"],
+                hc.metadata.namespace.clone().unwrap().as_str()
+            );
+            let owners = manifest["metadata"]["ownerReferences"].as_array().unwrap();
+            assert_eq!(owners.len(), 1, "{what}");
+            assert_eq!(owners[0]["kind"], "HarmonyChat");
+            assert_eq!(owners[0]["apiVersion"], "harmony.chat/v1alpha1");
+            assert_eq!(owners[0]["name"], name.as_str());
+            assert_eq!(owners[0]["uid"], hc.metadata.uid.clone().unwrap().as_str());
+            assert_eq!(owners[0]["controller"], true, "{what}");
+            assert!(
+                manifest["metadata"]["name"].as_str().unwrap().len() <= 63,
+                "{what}"
+            );
+        }
+    }
+}
+
+#[test]
+fn builtin_connectors_render_relay_and_sink() {
+    let children = build(&sample(), &secrets()).unwrap();
+    let names: Vec<&str> = children
+        .deployments
+        .iter()
+        .filter_map(|d| d.metadata.name.as_deref())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "harmony-dev-api",
+            "harmony-dev-relay",
+            "harmony-dev-cdc",
+            "harmony-dev-sink",
+            "harmony-dev-centrifugo"
+        ]
+    );
+    let relay = deployment(&children, "harmony-dev-relay")
+        .spec
+        .as_ref()
+        .unwrap();
+    assert_eq!(relay.replicas, Some(1));
+    assert_eq!(
+        relay.strategy.as_ref().unwrap().type_.as_deref(),
+        Some("Recreate")
+    );
+    assert!(children.autoscalers.is_empty());
+    let services: Vec<&str> = children
+        .services
+        .iter()
+        .filter_map(|s| s.metadata.name.as_deref())
+        .collect();
+    assert_eq!(services, ["harmony-dev-api", "harmony-dev-centrifugo"]);
+}
+
+#[test]
+fn alternative_connectors_replace_relay_and_sink() {
+    let children = build(&production(), &secrets()).unwrap();
+    let names: Vec<&str> = children
+        .deployments
+        .iter()
+        .filter_map(|d| d.metadata.name.as_deref())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "harmony-prod-api",
+            "harmony-prod-conduit",
+            "harmony-prod-cdc",
+            "harmony-prod-redpanda-connect",
+            "harmony-prod-centrifugo"
+        ]
+    );
+    let config_maps: Vec<&str> = children
+        .config_maps
+        .iter()
+        .filter_map(|c| c.metadata.name.as_deref())
+        .collect();
+    assert_eq!(
+        config_maps,
+        [
+            "harmony-prod-conduit",
+            "harmony-prod-redpanda-connect",
+            "harmony-prod-centrifugo"
+        ]
+    );
+    let pipeline =
+        &children.config_maps[0].data.as_ref().unwrap()[connectors::CONDUIT_PIPELINE_FILE];
+    let pipeline: Value = serde_yaml::from_str(pipeline).unwrap();
+    let settings = &pipeline["pipelines"][0]["connectors"][1]["settings"];
+    assert!(
+        settings["topic"]
+            .as_str()
+            .unwrap()
+            .contains("prod_chat_events")
+    );
+    assert!(
+        settings["topic"]
+            .as_str()
+            .unwrap()
+            .contains("prod_user_events")
+    );
+    assert_eq!(settings["saslPassword"], "${KAFKA_SASL_PASSWORD}");
+    assert_eq!(
+        pipeline["pipelines"][0]["connectors"][0]["settings"]["url"],
+        "${POSTGRES_URL}"
+    );
+    let stream = &children.config_maps[1].data.as_ref().unwrap()[connectors::REDPANDA_CONNECT_FILE];
+    let stream: Value = serde_yaml::from_str(stream).unwrap();
+    assert_eq!(
+        stream["input"]["kafka_franz"]["topics"][0],
+        "prod_chat_messages"
+    );
+    assert_eq!(
+        stream["input"]["kafka_franz"]["consumer_group"],
+        "chat.harmony-prod.sink"
+    );
+    assert_eq!(
+        stream["output"]["aws_dynamodb"]["table"],
+        "chat_history_prod"
+    );
+    assert_eq!(
+        stream["pipeline"]["processors"][0]["mapping"],
+        "root = this.without(\"author_metadata\")"
+    );
+}
+
+#[test]
+fn an_autoscaled_deployment_leaves_replicas_to_its_hpa() {
+    let children = build(&production(), &secrets()).unwrap();
+    let autoscaled: Vec<&str> = children
+        .autoscalers
+        .iter()
+        .map(|hpa| hpa.spec.as_ref().unwrap().scale_target_ref.name.as_str())
+        .collect();
+    assert_eq!(
+        autoscaled,
+        [
+            "harmony-prod-api",
+            "harmony-prod-redpanda-connect",
+            "harmony-prod-centrifugo"
+        ]
+    );
+    for deployment in &children.deployments {
+        let name = deployment.metadata.name.as_deref().unwrap();
+        let replicas = deployment.spec.as_ref().unwrap().replicas;
+        if autoscaled.contains(&name) {
+            assert_eq!(replicas, None, "{name}");
+        } else {
+            assert!(replicas.is_some(), "{name}");
+        }
+    }
+    let api = &children.autoscalers[0].spec.as_ref().unwrap();
+    assert_eq!((api.min_replicas, api.max_replicas), (Some(3), 20));
+    let metric = &api.metrics.as_ref().unwrap()[0].resource.as_ref().unwrap();
+    assert_eq!(
+        (metric.name.as_str(), metric.target.average_utilization),
+        ("cpu", Some(70))
+    );
+    assert_eq!(
+        deployment(&children, "harmony-prod-cdc")
+            .spec
+            .as_ref()
+            .unwrap()
+            .replicas,
+        Some(2)
+    );
+}
+
+#[test]
+fn every_pod_is_restricted_and_probed() {
+    for hc in variants() {
+        let children = build(&hc, &secrets()).unwrap();
+        let pods = children
+            .deployments
+            .iter()
+            .map(|d| {
+                (
+                    d.metadata.name.clone().unwrap(),
+                    d.spec.clone().unwrap().template.spec.unwrap(),
+                    true,
+                )
+            })
+            .chain(children.jobs.iter().map(|j| {
+                (
+                    j.metadata.name.clone().unwrap(),
+                    j.spec.clone().unwrap().template.spec.unwrap(),
+                    false,
+                )
+            }));
+        for (name, pod, long_running) in pods {
+            let pod_security = pod.security_context.as_ref().unwrap();
+            assert_eq!(pod_security.run_as_non_root, Some(true), "{name}");
+            assert_eq!(
+                pod_security.seccomp_profile.as_ref().unwrap().type_,
+                "RuntimeDefault"
+            );
+            assert_eq!(pod.automount_service_account_token, Some(false), "{name}");
+            for container in &pod.containers {
+                let security = container.security_context.as_ref().unwrap();
+                assert_eq!(security.read_only_root_filesystem, Some(true), "{name}");
+                assert_eq!(security.allow_privilege_escalation, Some(false), "{name}");
+                assert_eq!(security.run_as_non_root, Some(true), "{name}");
+                assert_eq!(
+                    security.capabilities.as_ref().unwrap().drop,
+                    Some(vec!["ALL".to_owned()])
+                );
+                let requests = container
+                    .resources
+                    .as_ref()
+                    .unwrap()
+                    .requests
+                    .as_ref()
+                    .unwrap();
+                assert!(
+                    requests.contains_key("cpu") && requests.contains_key("memory"),
+                    "{name}"
+                );
+                assert_eq!(container.liveness_probe.is_some(), long_running, "{name}");
+                assert_eq!(container.readiness_probe.is_some(), long_running, "{name}");
+            }
+        }
+    }
+}
+
+#[test]
+fn harmony_roles_probe_healthz_and_readyz() {
+    let children = build(&sample(), &secrets()).unwrap();
+    for role in ["api", "relay", "cdc", "sink"] {
+        let container = &pod(deployment(&children, &format!("harmony-dev-{role}"))).containers[0];
+        assert_eq!(container.args, Some(vec![role.to_owned()]));
+        let path = |probe: &Option<k8s_openapi::api::core::v1::Probe>| {
+            probe
+                .as_ref()
+                .unwrap()
+                .http_get
+                .as_ref()
+                .unwrap()
+                .path
+                .clone()
+                .unwrap()
+        };
+        assert_eq!(path(&container.liveness_probe), "/healthz");
+        assert_eq!(path(&container.readiness_probe), "/readyz");
+    }
+}
+
+#[test]
+fn the_migration_job_is_named_after_the_image() {
+    let hc = sample();
+    let first = build(&hc, &secrets()).unwrap().jobs.remove(0);
+    let name = first.metadata.name.clone().unwrap();
+    assert_eq!(
+        name,
+        format!("harmony-dev-migrate-{}", &sha256_hex(b"harmony:local")[..8])
+    );
+    let container = &first
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0];
+    assert_eq!(
+        container.args,
+        Some(vec![
+            "migrate".into(),
+            "--only".into(),
+            "postgres,dynamodb".into()
+        ])
+    );
+    let mut upgraded = hc.clone();
+    upgraded.spec.image = "harmony:next".into();
+    let second = build(&upgraded, &secrets()).unwrap().jobs.remove(0);
+    assert_ne!(second.metadata.name, first.metadata.name);
+    let mut rescaled = hc.clone();
+    rescaled.spec.api.replicas = Some(5);
+    assert_eq!(
+        build(&rescaled, &secrets()).unwrap().jobs[0].metadata.name,
+        first.metadata.name
+    );
+}
+
+fn centrifugo_config(children: &Children) -> Value {
+    let config = children
+        .config_maps
+        .iter()
+        .find(|c| {
+            c.metadata.labels.as_ref().unwrap()["app.kubernetes.io/component"] == "centrifugo"
+        })
+        .unwrap();
+    serde_json::from_str(&config.data.as_ref().unwrap()[centrifugo::CONFIG_FILE]).unwrap()
+}
+
+#[test]
+fn centrifugo_consumes_the_message_topic_in_publication_data_mode() {
+    let children = build(&production(), &secrets()).unwrap();
+    let config = centrifugo_config(&children);
+    let consumer = &config["consumers"][0];
+    assert_eq!(consumer["type"], "kafka");
+    assert_eq!(consumer["enabled"], true);
+    let kafka = &consumer["kafka"];
+    assert_eq!(
+        kafka["brokers"],
+        serde_json::json!(["b-1.kafka.internal:9096", "b-2.kafka.internal:9096"])
+    );
+    assert_eq!(kafka["topics"], serde_json::json!(["prod_chat_messages"]));
+    assert_eq!(kafka["publication_data_mode"]["enabled"], true);
+    assert_eq!(
+        kafka["publication_data_mode"]["channels_header"],
+        "x-centrifugo-channels"
+    );
+    assert_eq!(kafka["sasl_mechanism"], "scram-sha-512");
+    assert_eq!(kafka["tls"]["enabled"], true);
+    assert_eq!(config["engine"]["type"], "redis");
+    let connect = &config["client"]["proxy"]["connect"];
+    assert_eq!(connect["enabled"], true);
+    assert_eq!(
+        connect["endpoint"],
+        "http://harmony-prod-api:8000/api/v1/ws/connect"
+    );
+    assert_eq!(connect["http_headers"], serde_json::json!(["Cookie"]));
+    assert_eq!(
+        connect["http"]["static_headers"]["x-harmony-proxy-secret"],
+        "${CENTRIFUGO_VAR_PROXY_SECRET}"
+    );
+    let subscribe = &config["channel"]["proxy"]["subscribe"];
+    assert_eq!(
+        subscribe["endpoint"],
+        "http://harmony-prod-api:8000/api/v1/ws/subscribe"
+    );
+    assert_eq!(
+        subscribe["http"]["static_headers"]["x-harmony-proxy-secret"],
+        "${CENTRIFUGO_VAR_PROXY_SECRET}"
+    );
+    let chat = &config["channel"]["namespaces"][0];
+    assert_eq!(chat["name"], "chat");
+    assert_eq!(chat["presence"], true);
+    assert_eq!(chat["history_size"], 200);
+    assert_eq!(chat["history_ttl"], "7200s");
+    assert_eq!(chat["subscribe_proxy_enabled"], true);
+    assert_eq!(
+        config["client"]["allowed_origins"],
+        serde_json::json!(["https://chat.example.com"])
+    );
+
+    // The variable the header names is filled from the proxy secret of the auth Secret.
+    let env = pod(deployment(&children, "harmony-prod-centrifugo")).containers[0]
+        .env
+        .clone()
+        .unwrap();
+    let var = env
+        .iter()
+        .find(|v| v.name == "CENTRIFUGO_VAR_PROXY_SECRET")
+        .unwrap();
+    let reference = var
+        .value_from
+        .as_ref()
+        .unwrap()
+        .secret_key_ref
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        (reference.name.as_str(), reference.key.as_str()),
+        ("harmony-auth", "proxy-secret")
+    );
+    let names: Vec<&str> = env.iter().map(|v| v.name.as_str()).collect();
+    assert!(
+        names.contains(&"CENTRIFUGO_CONSUMERS_MESSAGES_KAFKA_SASL_PASSWORD"),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"CENTRIFUGO_ENGINE_REDIS_ADDRESS"),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn a_centrifugo_config_change_changes_the_pod_checksum() {
+    let checksum = |hc: &HarmonyChat| {
+        let children = build(hc, &secrets()).unwrap();
+        let annotations: BTreeMap<String, String> = deployment(&children, "harmony-dev-centrifugo")
+            .spec
+            .clone()
+            .unwrap()
+            .template
+            .metadata
+            .unwrap()
+            .annotations
+            .unwrap();
+        let config = children
+            .config_maps
+            .iter()
+            .find(|c| c.metadata.name.as_deref() == Some("harmony-dev-centrifugo"))
+            .unwrap();
+        assert_eq!(
+            annotations[meta::CONFIG_CHECKSUM_ANNOTATION],
+            centrifugo::checksum(config)
+        );
+        annotations[meta::CONFIG_CHECKSUM_ANNOTATION].clone()
+    };
+    let hc = sample();
+    let mut more_history = hc.clone();
+    more_history.spec.centrifugo.history_size = 500;
+    let mut more_pods = hc.clone();
+    more_pods.spec.centrifugo.replicas = Some(3);
+    assert_eq!(checksum(&hc), checksum(&hc));
+    assert_ne!(checksum(&hc), checksum(&more_history));
+    assert_eq!(checksum(&hc), checksum(&more_pods));
+}
+
+#[test]
+fn secrets_are_generated_only_when_not_referenced_and_never_leak_into_config_maps() {
+    let generated = secrets();
+    let sample_children = build(&sample(), &generated).unwrap();
+    let names: Vec<&str> = sample_children
+        .secrets
+        .iter()
+        .filter_map(|s| s.metadata.name.as_deref())
+        .collect();
+    assert_eq!(names, ["harmony-dev-auth", "harmony-dev-centrifugo"]);
+    let auth = &sample_children.secrets[0].data.as_ref().unwrap();
+    assert_eq!(auth["secret-key"].0, generated.auth_secret_key.as_bytes());
+    assert_eq!(
+        auth["proxy-secret"].0,
+        generated.auth_proxy_secret.as_bytes()
+    );
+
+    let production_children = build(&production(), &generated).unwrap();
+    let names: Vec<&str> = production_children
+        .secrets
+        .iter()
+        .filter_map(|s| s.metadata.name.as_deref())
+        .collect();
+    assert_eq!(names, ["harmony-prod-centrifugo"]);
+
+    for children in [&sample_children, &production_children] {
+        let text = serde_json::to_string(&children.config_maps).unwrap()
+            + &serde_json::to_string(&children.deployments).unwrap()
+            + &serde_json::to_string(&children.jobs).unwrap();
+        for value in [
+            &generated.auth_secret_key,
+            &generated.auth_proxy_secret,
+            &generated.centrifugo_api_key,
+            &generated.centrifugo_admin_password,
+            &generated.centrifugo_admin_secret,
+        ] {
+            assert!(
+                !text.contains(value.as_str()),
+                "a secret value reached a non-Secret object"
+            );
+        }
+    }
+}
+
+#[test]
+fn service_accounts_carry_the_role_or_are_left_to_the_user() {
+    let production_children = build(&production(), &secrets()).unwrap();
+    let account = &production_children.service_accounts[0];
+    assert_eq!(
+        account.metadata.name.as_deref(),
+        Some("harmony-prod-workload")
+    );
+    assert_eq!(
+        account.metadata.annotations.as_ref().unwrap()[service_account::IRSA_ROLE_ANNOTATION],
+        "arn:aws:iam::123456789012:role/harmony-prod"
+    );
+    let api = pod(deployment(&production_children, "harmony-prod-api"));
+    assert_eq!(
+        api.service_account_name.as_deref(),
+        Some("harmony-prod-workload")
+    );
+    let centrifugo = pod(deployment(&production_children, "harmony-prod-centrifugo"));
+    assert_eq!(centrifugo.service_account_name, None);
+
+    let mut own_account = production();
+    own_account.spec.dynamodb.role_arn = None;
+    own_account.spec.dynamodb.service_account_name = Some("pod-identity".into());
+    let children = build(&own_account, &secrets()).unwrap();
+    assert!(children.service_accounts.is_empty());
+    assert_eq!(
+        pod(deployment(&children, "harmony-prod-cdc"))
+            .service_account_name
+            .as_deref(),
+        Some("pod-identity")
+    );
+    assert_eq!(
+        pod(deployment(&children, "harmony-prod-redpanda-connect"))
+            .service_account_name
+            .as_deref(),
+        Some("pod-identity")
+    );
+}
+
+#[test]
+fn the_build_is_deterministic() {
+    for hc in variants() {
+        assert_eq!(
+            build(&hc, &secrets()).unwrap(),
+            build(&hc, &secrets()).unwrap()
+        );
+    }
+}
+
+#[test]
+fn invalid_specs_are_refused_with_every_problem() {
+    let mut hc = production();
+    hc.spec.api.replicas = Some(2);
+    if let Some(autoscaling) = hc.spec.centrifugo.autoscaling.as_mut() {
+        autoscaling.min_replicas = 50;
+    }
+    hc.spec.api.resources.as_mut().unwrap().requests = None;
+    match build(&hc, &secrets()) {
+        Err(BuildError::InvalidSpec(problems)) => assert_eq!(problems.len(), 3, "{problems:?}"),
+        other => panic!("expected InvalidSpec, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_unstored_harmony_chat_has_no_owner_to_reference() {
+    let mut hc = sample();
+    hc.metadata.uid = None;
+    assert_eq!(
+        build(&hc, &secrets()).unwrap_err(),
+        BuildError::MissingMetadata("uid")
+    );
+}
