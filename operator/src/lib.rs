@@ -3,5 +3,6 @@
 
 pub mod build;
 pub mod crd;
+pub mod reconcile;
 pub mod render;
 pub mod secret_material;

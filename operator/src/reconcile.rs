@@ -1,0 +1,126 @@
+//! Applying a HarmonyChat's children to a cluster: read what must be kept
+//! (generated secret values), build (pure), then server-side apply every
+//! child in a fixed order under one field manager.
+//!
+//! Not complete: status conditions, Events, waiting for the migration Job,
+//! the orphan sweep, topics and the controller loop are still to come (see
+//! docs/operator.md); `harmony-operator run` says so.
+
+use std::fmt::Debug;
+
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::build::{self, BuildError, Children, Component, GeneratedSecrets, Instance};
+use crate::crd::HarmonyChat;
+use crate::secret_material::RandomError;
+
+/// The one field manager of everything the operator applies.
+pub const FIELD_MANAGER: &str = "harmony-operator";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error(transparent)]
+    Random(#[from] RandomError),
+    #[error("reading Secret {name}: {source}")]
+    ReadSecret {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("applying {kind} {name}: {source}")]
+    Apply {
+        kind: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// Secret values the cluster already holds for the generated Secrets, with
+/// fresh ones only where a key is missing: reconciling never rotates them.
+pub async fn generated_secrets(
+    client: &Client,
+    hc: &HarmonyChat,
+) -> Result<GeneratedSecrets, ReconcileError> {
+    let instance = Instance::new(hc)?;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &instance.namespace);
+    let read = |name: String| {
+        let secrets = secrets.clone();
+        async move {
+            secrets
+                .get_opt(&name)
+                .await
+                .map_err(|source| ReconcileError::ReadSecret { name, source })
+        }
+    };
+    let auth = match hc.spec.auth.secret_ref {
+        Some(_) => None,
+        None => read(instance.child_name(Component::Auth)).await?,
+    };
+    let centrifugo = read(instance.child_name(Component::Centrifugo)).await?;
+    Ok(GeneratedSecrets::reusing(
+        auth.as_ref(),
+        centrifugo.as_ref(),
+    )?)
+}
+
+/// Builds and applies every child of `hc`; returns what was applied.
+pub async fn apply_all(client: &Client, hc: &HarmonyChat) -> Result<Children, ReconcileError> {
+    let secrets = generated_secrets(client, hc).await?;
+    let children = build::build(hc, &secrets)?;
+    let namespace = hc.namespace().unwrap_or_default();
+    apply_children(client, &namespace, &children).await?;
+    Ok(children)
+}
+
+/// Server-side applies `children` in the order of `Children::manifests`:
+/// identities and configuration before the workloads that read them.
+pub async fn apply_children(
+    client: &Client,
+    namespace: &str,
+    children: &Children,
+) -> Result<(), ReconcileError> {
+    apply_each(client, namespace, &children.service_accounts).await?;
+    apply_each(client, namespace, &children.secrets).await?;
+    apply_each(client, namespace, &children.config_maps).await?;
+    apply_each(client, namespace, &children.jobs).await?;
+    apply_each(client, namespace, &children.deployments).await?;
+    apply_each(client, namespace, &children.services).await?;
+    apply_each(client, namespace, &children.autoscalers).await?;
+    Ok(())
+}
+
+async fn apply_each<K>(
+    client: &Client,
+    namespace: &str,
+    objects: &[K],
+) -> Result<(), ReconcileError>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + Debug
+        + DeserializeOwned
+        + Serialize,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    // Forced: the operator owns these fields even if someone edited them by hand.
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    for object in objects {
+        let name = object.name_any();
+        api.patch(&name, &params, &Patch::Apply(object))
+            .await
+            .map_err(|source| ReconcileError::Apply {
+                kind: K::kind(&()).into_owned(),
+                name,
+                source,
+            })?;
+    }
+    Ok(())
+}
