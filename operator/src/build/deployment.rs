@@ -96,6 +96,9 @@ pub fn pod_spec(containers: Vec<Container>, service_account: Option<String>) -> 
         containers,
         service_account_name: service_account,
         automount_service_account_token: Some(false),
+        // Service links would add `<SERVICE>_PORT`-style variables that
+        // Centrifugo (CENTRIFUGO_* prefix) may mistake for its own settings.
+        enable_service_links: Some(false),
         security_context: Some(pod_security_context()),
         // The app drains for HTTP__SHUTDOWN_GRACE_SECS (20 s) after SIGTERM.
         termination_grace_period_seconds: Some(30),
