@@ -14,4 +14,8 @@ if ! command -v cargo-nextest >/dev/null; then
   cargo install cargo-nextest --locked
 fi
 # The services' state is shared; each test isolates itself (own database, topics, table).
-cargo nextest run --workspace --no-fail-fast "$@"
+# The fault tests kill workers and restart the broker, so they run afterwards, alone.
+cargo nextest run --workspace --no-fail-fast -E 'not test(/^fault::/)' "$@"
+cargo nextest run -p harmony --no-fail-fast --test-threads 1 -E 'test(/^fault::/)' "$@"
+# Every rendered Kubernetes manifest against the 1.33 schemas, offline.
+bash scripts/validate-manifests.sh

@@ -158,6 +158,12 @@ pub struct KafkaConfig {
     pub sasl_password: Option<Secret>,
     /// Milliseconds a produce may wait for the broker's acknowledgement.
     pub message_timeout_ms: u64,
+    /// Use Kafka's idempotent producer (no duplicates on retry). When off,
+    /// one request is in flight per connection so retries cannot reorder.
+    pub idempotence: bool,
+    /// Milliseconds without heartbeats before a consumer is dropped from its
+    /// group and its partitions reassigned (how fast a crashed worker is replaced).
+    pub session_timeout_ms: u64,
 }
 
 impl Default for KafkaConfig {
@@ -169,6 +175,8 @@ impl Default for KafkaConfig {
             sasl_username: None,
             sasl_password: None,
             message_timeout_ms: 10_000,
+            idempotence: true,
+            session_timeout_ms: 10_000,
         }
     }
 }

@@ -42,12 +42,20 @@ pub fn client_config(config: &KafkaConfig) -> ClientConfig {
 pub fn reliable_producer(
     config: &KafkaConfig,
 ) -> Result<rdkafka::producer::FutureProducer, KafkaError> {
-    Ok(client_config(config)
+    let mut producer = client_config(config);
+    producer
         .set("acks", "all")
-        .set("enable.idempotence", "true")
         .set("linger.ms", "2")
-        .set("message.timeout.ms", config.message_timeout_ms.to_string())
-        .create()?)
+        .set("message.timeout.ms", config.message_timeout_ms.to_string());
+    if config.idempotence {
+        producer.set("enable.idempotence", "true");
+    } else {
+        // Consumers de-duplicate (sink by key, cdc by event id); order must still hold.
+        producer
+            .set("enable.idempotence", "false")
+            .set("max.in.flight.requests.per.connection", "1");
+    }
+    Ok(producer.create()?)
 }
 
 /// A consumer-group member that commits only what the caller says it finished.
@@ -62,6 +70,11 @@ pub fn group_consumer(
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("fetch.wait.max.ms", "10")
+        .set("session.timeout.ms", config.session_timeout_ms.to_string())
+        .set(
+            "heartbeat.interval.ms",
+            (config.session_timeout_ms / 3).max(100).to_string(),
+        )
         .create()?;
     consumer.subscribe(topics)?;
     Ok(consumer)

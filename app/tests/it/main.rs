@@ -11,6 +11,7 @@ mod api_ws;
 mod cli;
 mod client;
 mod events;
+mod fault;
 mod ops;
 mod services;
 mod support;
