@@ -1,8 +1,14 @@
 //! The Harmony operator: the `HarmonyChat` CRD, the pure build of its
-//! children, and (not yet complete) the controller that applies them.
+//! children, and the controller that applies them, manages the Kafka topics
+//! and reports status.
 
 pub mod build;
+pub mod controller;
 pub mod crd;
+pub mod leader;
 pub mod reconcile;
 pub mod render;
 pub mod secret_material;
+pub mod server;
+pub mod status;
+pub mod topics;

@@ -42,8 +42,29 @@ enum Command {
         #[arg(short = 'f', long = "file")]
         file: Option<String>,
     },
-    /// Run the controller (not complete yet: exits non-zero).
-    Run,
+    /// Run the controller: leader election, then the watch loop; serves /healthz and /metrics.
+    Run(RunArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Watch HarmonyChats in this namespace only (all namespaces when unset).
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    watch_namespace: Option<String>,
+    /// Address of /healthz and /metrics.
+    #[arg(long, env = "METRICS_BIND", default_value = "0.0.0.0:8080")]
+    metrics_bind: std::net::SocketAddr,
+    /// Namespace of the leader election Lease (the operator's own).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+    #[arg(long, env = "LEASE_NAME", default_value = "harmony-operator")]
+    lease_name: String,
+    /// This replica's name in the Lease and in Events.
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+    /// Seconds a failing topic deletion is retried before the finalizer is released anyway.
+    #[arg(long, env = "TOPIC_DELETION_GRACE_SECONDS", default_value_t = 300)]
+    topic_deletion_grace_seconds: u64,
 }
 
 /// The sample every subcommand can fall back on, also `operator/examples/harmonychat.yaml`.
@@ -58,12 +79,7 @@ fn main() -> ExitCode {
         Command::Crd => crd(),
         Command::Render { file, namespace } => render_file(&file, &namespace),
         Command::BenchRender { count, file } => bench_render(count, file.as_deref()),
-        Command::Run => {
-            eprintln!(
-                "harmony-operator run: the controller is not complete yet (apply, status, orphan sweep, topics and leader election are tracked in docs/operator.md); nothing was done. Use `render` to preview children."
-            );
-            return ExitCode::from(2);
-        }
+        Command::Run(args) => run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -72,6 +88,94 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn run(args: RunArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,kube=warn".into()),
+        )
+        .json()
+        .init();
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(run_controller(args))
+}
+
+async fn run_controller(args: RunArgs) -> anyhow::Result<()> {
+    use harmony_operator::controller::{self, Context, Settings};
+    use harmony_operator::leader::{self, LeaseConfig};
+    use k8s_openapi::api::coordination::v1::Lease;
+    use kube::runtime::events::{Recorder, Reporter};
+
+    let metrics =
+        harmony_operator::server::install_metrics().context("installing the metrics recorder")?;
+    let listener = tokio::net::TcpListener::bind(args.metrics_bind)
+        .await
+        .with_context(|| format!("binding {}", args.metrics_bind))?;
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, harmony_operator::server::router(metrics)).await {
+            tracing::error!(%error, "the /healthz and /metrics server stopped");
+        }
+    });
+
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API")?;
+    let identity = match args.identity {
+        Some(identity) => identity,
+        None => std::env::var("HOSTNAME").unwrap_or_else(|_| "harmony-operator".into()),
+    };
+    let lease = LeaseConfig {
+        name: args.lease_name,
+        namespace: args.lease_namespace,
+        identity: identity.clone(),
+        duration: std::time::Duration::from_secs(15),
+        renew_every: std::time::Duration::from_secs(5),
+    };
+    let leases: kube::Api<Lease> = kube::Api::namespaced(client.clone(), &lease.namespace);
+    tracing::info!(identity = %lease.identity, lease = %lease.name, "waiting for leadership");
+    metrics::gauge!("harmony_operator_leader").set(0.0);
+    tokio::select! {
+        () = leader::acquire(&leases, &lease) => {}
+        _ = tokio::signal::ctrl_c() => return Ok(()),
+    }
+    tracing::info!("leading: starting the controller");
+    metrics::gauge!("harmony_operator_leader").set(1.0);
+
+    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
+    let holder = tokio::spawn(async move {
+        leader::hold(&leases, &lease).await;
+        let _ = lost_tx.send(());
+    });
+    let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let lost_flag = lost.clone();
+    let shutdown = async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = lost_rx => lost_flag.store(true, std::sync::atomic::Ordering::SeqCst),
+        }
+    };
+    let reporter = Reporter {
+        controller: "harmony-operator".into(),
+        instance: Some(identity),
+    };
+    let ctx = std::sync::Arc::new(Context {
+        client: client.clone(),
+        topics: harmony_operator::topics::KafkaTopics,
+        recorder: Recorder::new(client, reporter),
+        settings: Settings {
+            deletion_grace: std::time::Duration::from_secs(args.topic_deletion_grace_seconds),
+            ..Settings::default()
+        },
+    });
+    controller::run(ctx, args.watch_namespace.as_deref(), shutdown).await;
+    holder.abort();
+    if lost.load(std::sync::atomic::Ordering::SeqCst) {
+        // Exit so the pod restarts and contends again from a clean state.
+        anyhow::bail!("lost the leader election Lease; stopped reconciling");
+    }
+    Ok(())
 }
 
 fn crd() -> anyhow::Result<()> {

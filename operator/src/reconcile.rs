@@ -2,9 +2,8 @@
 //! (generated secret values), build (pure), then server-side apply every
 //! child in a fixed order under one field manager.
 //!
-//! Not complete: status conditions, Events, waiting for the migration Job,
-//! the orphan sweep, topics and the controller loop are still to come (see
-//! docs/operator.md); `harmony-operator run` says so.
+//! The controller (`controller.rs`) wraps this with topics, status, Events
+//! and the orphan sweep.
 
 use std::fmt::Debug;
 
@@ -71,13 +70,13 @@ pub async fn generated_secrets(
     )?)
 }
 
-/// Builds and applies every child of `hc`; returns what was applied.
+/// Builds and applies every child of `hc`; returns the children as the
+/// apiserver returned them (with their live status).
 pub async fn apply_all(client: &Client, hc: &HarmonyChat) -> Result<Children, ReconcileError> {
     let secrets = generated_secrets(client, hc).await?;
     let children = build::build(hc, &secrets)?;
     let namespace = hc.namespace().unwrap_or_default();
-    apply_children(client, &namespace, &children).await?;
-    Ok(children)
+    apply_children(client, &namespace, &children).await
 }
 
 /// Server-side applies `children` in the order of `Children::manifests`:
@@ -86,22 +85,23 @@ pub async fn apply_children(
     client: &Client,
     namespace: &str,
     children: &Children,
-) -> Result<(), ReconcileError> {
-    apply_each(client, namespace, &children.service_accounts).await?;
-    apply_each(client, namespace, &children.secrets).await?;
-    apply_each(client, namespace, &children.config_maps).await?;
-    apply_each(client, namespace, &children.jobs).await?;
-    apply_each(client, namespace, &children.deployments).await?;
-    apply_each(client, namespace, &children.services).await?;
-    apply_each(client, namespace, &children.autoscalers).await?;
-    Ok(())
+) -> Result<Children, ReconcileError> {
+    Ok(Children {
+        service_accounts: apply_each(client, namespace, &children.service_accounts).await?,
+        secrets: apply_each(client, namespace, &children.secrets).await?,
+        config_maps: apply_each(client, namespace, &children.config_maps).await?,
+        jobs: apply_each(client, namespace, &children.jobs).await?,
+        deployments: apply_each(client, namespace, &children.deployments).await?,
+        services: apply_each(client, namespace, &children.services).await?,
+        autoscalers: apply_each(client, namespace, &children.autoscalers).await?,
+    })
 }
 
 async fn apply_each<K>(
     client: &Client,
     namespace: &str,
     objects: &[K],
-) -> Result<(), ReconcileError>
+) -> Result<Vec<K>, ReconcileError>
 where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
         + Clone
@@ -112,15 +112,18 @@ where
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
     // Forced: the operator owns these fields even if someone edited them by hand.
     let params = PatchParams::apply(FIELD_MANAGER).force();
+    let mut applied = Vec::with_capacity(objects.len());
     for object in objects {
         let name = object.name_any();
-        api.patch(&name, &params, &Patch::Apply(object))
+        let live = api
+            .patch(&name, &params, &Patch::Apply(object))
             .await
             .map_err(|source| ReconcileError::Apply {
                 kind: K::kind(&()).into_owned(),
                 name,
                 source,
             })?;
+        applied.push(live);
     }
-    Ok(())
+    Ok(applied)
 }

@@ -111,13 +111,23 @@ fn render_refuses_an_invalid_spec_with_every_problem() {
 }
 
 #[test]
-fn run_says_it_is_not_complete_and_fails() {
-    let output = operator().arg("run").output().unwrap();
-    assert_eq!(output.status.code(), Some(2));
+fn run_without_a_cluster_fails_with_a_clear_message() {
+    let home = std::env::temp_dir().join(format!("harmony-operator-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    let output = operator()
+        .args(["run", "--metrics-bind", "127.0.0.1:0"])
+        .env("HOME", &home)
+        .env("KUBECONFIG", home.join("missing-kubeconfig"))
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("KUBERNETES_SERVICE_PORT")
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&home).unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(
-        String::from_utf8(output.stderr)
-            .unwrap()
-            .contains("not complete")
+        stderr.contains("connecting to the Kubernetes API"),
+        "{stderr}"
     );
 }
 

@@ -1,0 +1,570 @@
+//! The controller loop: one reconcile per HarmonyChat change (or change of a
+//! child it owns), in a fixed order:
+//!
+//! 1. management: the `harmony.chat/managed: "false"` annotation stops
+//!    everything (a finalizer of ours is released so deletion never waits);
+//! 2. deletion: topics deleted with `reclaimPolicy: Delete`, then the
+//!    finalizer removed (given up after `Settings::deletion_grace`);
+//! 3. the finalizer: present only with `reclaimPolicy: Delete`;
+//! 4. validate (pure): an invalid spec is a `Degraded` condition, no retry;
+//! 5. topics (Kafka admin API), then build (pure) and apply every child;
+//! 6. status (pure `status::next`), written only when it changed, and Events;
+//! 7. the orphan sweep: labelled children the spec no longer produces.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::watcher;
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::build::meta::MANAGED_BY;
+use crate::build::{Children, Instance};
+use crate::crd::{HarmonyChat, HarmonyChatStatus, ReclaimPolicy};
+use crate::reconcile::{FIELD_MANAGER, ReconcileError, apply_children, generated_secrets};
+use crate::status::{self, Observation};
+use crate::topics::{
+    KafkaAccess, SaslCredentials, TopicAdmin, TopicChange, TopicsReport, topics_by_role,
+};
+
+/// Held only while topics must be deleted with the HarmonyChat.
+pub const FINALIZER: &str = "harmony.chat/topics";
+/// `"false"` stops all management of that HarmonyChat.
+pub const MANAGED_ANNOTATION: &str = "harmony.chat/managed";
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long after deletion was requested failing topic deletions are
+    /// retried before the finalizer is released anyway (never wedge a namespace).
+    pub deletion_grace: Duration,
+    /// Pause between topic deletion attempts.
+    pub deletion_retry: Duration,
+    /// Resync of a Ready HarmonyChat (topics are not watched).
+    pub requeue_ready: Duration,
+    /// Next look while something is rolling out or degraded.
+    pub requeue_busy: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            deletion_grace: Duration::from_secs(300),
+            deletion_retry: Duration::from_secs(30),
+            requeue_ready: Duration::from_secs(300),
+            requeue_busy: Duration::from_secs(15),
+        }
+    }
+}
+
+pub struct Context<T> {
+    pub client: Client,
+    pub topics: T,
+    pub recorder: Recorder,
+    pub settings: Settings,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    #[error(transparent)]
+    Reconcile(#[from] ReconcileError),
+    #[error("{action}: {source}")]
+    Kube {
+        action: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+fn kube_error(action: impl Into<String>) -> impl FnOnce(kube::Error) -> ControllerError {
+    let action = action.into();
+    move |source| ControllerError::Kube { action, source }
+}
+
+/// False only with the annotation set to `"false"`.
+pub fn is_managed(hc: &HarmonyChat) -> bool {
+    hc.annotations()
+        .get(MANAGED_ANNOTATION)
+        .is_none_or(|value| value != "false")
+}
+
+/// Whether a failing topic deletion has been retried long enough.
+pub fn give_up_deletion(deleted_at: Timestamp, now: Timestamp, grace: Duration) -> bool {
+    let grace = SignedDuration::try_from(grace).unwrap_or(SignedDuration::MAX);
+    now.duration_since(deleted_at) >= grace
+}
+
+pub async fn reconcile<T: TopicAdmin>(
+    hc: Arc<HarmonyChat>,
+    ctx: Arc<Context<T>>,
+) -> Result<Action, ControllerError> {
+    let started = Instant::now();
+    let outcome = reconcile_one(&hc, &ctx).await;
+    let result = if outcome.is_ok() { "ok" } else { "error" };
+    metrics::counter!("harmony_operator_reconciliations_total", "result" => result).increment(1);
+    metrics::histogram!("harmony_operator_reconcile_duration_seconds")
+        .record(started.elapsed().as_secs_f64());
+    outcome
+}
+
+async fn reconcile_one<T: TopicAdmin>(
+    hc: &HarmonyChat,
+    ctx: &Context<T>,
+) -> Result<Action, ControllerError> {
+    if !is_managed(hc) {
+        set_finalizer(hc, ctx, false).await?;
+        return Ok(Action::await_change());
+    }
+    if let Some(deleted_at) = &hc.metadata.deletion_timestamp {
+        return finalize(hc, ctx, deleted_at.0).await;
+    }
+    let delete_topics = hc.spec.kafka.reclaim_policy == ReclaimPolicy::Delete;
+    set_finalizer(hc, ctx, delete_topics).await?;
+
+    let mut observed = Observation {
+        generation: hc.metadata.generation,
+        ..Observation::default()
+    };
+    let validity = crate::build::validate::validate(hc).and_then(|()| Instance::new(hc).map(drop));
+    if let Err(invalid) = validity {
+        // Retrying cannot help: the next spec change triggers a reconcile.
+        observed.invalid_spec = Some(invalid.to_string());
+        write_status(hc, ctx, &observed, &TopicsReport::default()).await?;
+        return Ok(Action::await_change());
+    }
+
+    let topics = match kafka_access(&ctx.client, hc).await {
+        Ok(access) => ctx
+            .topics
+            .ensure(&access, &hc.spec.kafka.topics)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(error) => Err(error),
+    };
+    let topics = topics.unwrap_or_else(|error| {
+        observed.topic_error = Some(error);
+        TopicsReport::default()
+    });
+    observed.topics = topics.statuses.clone();
+
+    let applied = apply(hc, ctx).await;
+    match &applied {
+        Ok(children) => observed.components = component_statuses(children),
+        Err(error) => observed.apply_error = Some(error.to_string()),
+    }
+    let status = write_status(hc, ctx, &observed, &topics).await?;
+    let applied = applied?;
+    sweep_orphans(hc, ctx, &applied).await?;
+    Ok(match status.phase {
+        Some(crate::crd::Phase::Ready) => Action::requeue(ctx.settings.requeue_ready),
+        _ => Action::requeue(ctx.settings.requeue_busy),
+    })
+}
+
+async fn apply<T>(hc: &HarmonyChat, ctx: &Context<T>) -> Result<Children, ReconcileError> {
+    let secrets = generated_secrets(&ctx.client, hc).await?;
+    let children = crate::build::build(hc, &secrets)?;
+    let namespace = hc.namespace().unwrap_or_default();
+    apply_children(&ctx.client, &namespace, &children).await
+}
+
+fn component_statuses(applied: &Children) -> Vec<crate::crd::ComponentStatus> {
+    applied
+        .jobs
+        .iter()
+        .map(status::job_status)
+        .chain(applied.deployments.iter().map(status::deployment_status))
+        .collect()
+}
+
+/// The brokers of `hc`, with SASL credentials read from their Secret.
+async fn kafka_access(client: &Client, hc: &HarmonyChat) -> Result<KafkaAccess, String> {
+    let kafka = &hc.spec.kafka;
+    let sasl = match &kafka.auth {
+        None => None,
+        Some(auth) => {
+            let namespace = hc.namespace().unwrap_or_default();
+            let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+            let reference = &auth.secret_ref;
+            let secret = secrets
+                .get(&reference.name)
+                .await
+                .map_err(|e| format!("reading Secret {}: {e}", reference.name))?;
+            let value = |key: &str| -> Result<String, String> {
+                secret
+                    .data
+                    .as_ref()
+                    .and_then(|data| data.get(key))
+                    .and_then(|bytes| String::from_utf8(bytes.0.clone()).ok())
+                    .ok_or_else(|| format!("Secret {} has no key {key}", reference.name))
+            };
+            Some(SaslCredentials {
+                mechanism: auth.mechanism,
+                username: value(&reference.username_key)?,
+                password: value(&reference.password_key)?,
+            })
+        }
+    };
+    Ok(KafkaAccess {
+        bootstrap_servers: kafka.bootstrap_servers.clone(),
+        tls: kafka.tls,
+        sasl,
+    })
+}
+
+/// Adds or removes our finalizer; a merge patch carrying the
+/// resourceVersion, so a concurrent change makes it fail and retry.
+async fn set_finalizer<T>(
+    hc: &HarmonyChat,
+    ctx: &Context<T>,
+    wanted: bool,
+) -> Result<(), ControllerError> {
+    let present = hc.finalizers().iter().any(|f| f == FINALIZER);
+    if present == wanted {
+        return Ok(());
+    }
+    let mut finalizers: Vec<&String> = hc.finalizers().iter().filter(|f| *f != FINALIZER).collect();
+    let ours = FINALIZER.to_owned();
+    if wanted {
+        finalizers.push(&ours);
+    }
+    let patch = json!({
+        "metadata": { "finalizers": finalizers, "resourceVersion": hc.resource_version() }
+    });
+    let api: Api<HarmonyChat> =
+        Api::namespaced(ctx.client.clone(), &hc.namespace().unwrap_or_default());
+    api.patch(
+        &hc.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .map_err(kube_error(if wanted {
+        "adding the finalizer"
+    } else {
+        "removing the finalizer"
+    }))?;
+    Ok(())
+}
+
+async fn finalize<T: TopicAdmin>(
+    hc: &HarmonyChat,
+    ctx: &Context<T>,
+    deleted_at: Timestamp,
+) -> Result<Action, ControllerError> {
+    if !hc.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    if hc.spec.kafka.reclaim_policy == ReclaimPolicy::Retain {
+        // A stale finalizer (the policy changed to Retain): nothing to delete.
+        set_finalizer(hc, ctx, false).await?;
+        return Ok(Action::await_change());
+    }
+    let names: Vec<String> = topics_by_role(&hc.spec.kafka.topics)
+        .iter()
+        .map(|(_, topic)| topic.name.clone())
+        .collect();
+    let deleted = match kafka_access(&ctx.client, hc).await {
+        Ok(access) => ctx
+            .topics
+            .delete(&access, &names)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(error) => Err(error),
+    };
+    match deleted {
+        Ok(()) => {
+            publish(
+                ctx,
+                hc,
+                EventType::Normal,
+                "TopicsDeleted",
+                format!("deleted topics {}", names.join(", ")),
+            )
+            .await;
+        }
+        Err(error)
+            if give_up_deletion(deleted_at, Timestamp::now(), ctx.settings.deletion_grace) =>
+        {
+            publish(
+                ctx,
+                hc,
+                EventType::Warning,
+                "TopicsLeftBehind",
+                format!(
+                    "gave up deleting topics {} after {:?}: {error}",
+                    names.join(", "),
+                    ctx.settings.deletion_grace
+                ),
+            )
+            .await;
+        }
+        Err(error) => {
+            publish(ctx, hc, EventType::Warning, "TopicDeletionFailed", error).await;
+            return Ok(Action::requeue(ctx.settings.deletion_retry));
+        }
+    }
+    set_finalizer(hc, ctx, false).await?;
+    Ok(Action::await_change())
+}
+
+/// Computes the next status, writes it when it differs (server-side apply of
+/// the status subresource) and announces what changed.
+async fn write_status<T>(
+    hc: &HarmonyChat,
+    ctx: &Context<T>,
+    observed: &Observation,
+    topics: &TopicsReport,
+) -> Result<HarmonyChatStatus, ControllerError> {
+    let previous = hc.status.as_ref();
+    let next = status::next(previous, observed, Timestamp::now());
+    if previous != Some(&next) {
+        let api: Api<HarmonyChat> =
+            Api::namespaced(ctx.client.clone(), &hc.namespace().unwrap_or_default());
+        let patch = json!({
+            "apiVersion": HarmonyChat::api_version(&()),
+            "kind": HarmonyChat::kind(&()),
+            "status": next,
+        });
+        api.patch_status(
+            &hc.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await
+        .map_err(kube_error("writing the status"))?;
+    }
+    for change in &topics.changes {
+        let note = match change {
+            TopicChange::Created { name, partitions } => {
+                format!("created topic {name} with {partitions} partitions")
+            }
+            TopicChange::PartitionsIncreased { name, from, to } => {
+                format!("topic {name}: partitions {from} -> {to}")
+            }
+            TopicChange::RetentionSet { name, retention_ms } => {
+                format!("topic {name}: retention.ms = {retention_ms}")
+            }
+        };
+        publish(ctx, hc, EventType::Normal, "TopicChanged", note).await;
+    }
+    for condition in status::changed_conditions(previous, &next) {
+        let event = match (condition.type_.as_str(), condition.status.as_str()) {
+            (status::READY, "True") => Some((EventType::Normal, "Ready")),
+            (status::PROGRESSING, "True") => Some((EventType::Normal, "RollingOut")),
+            (status::DEGRADED, "True") => Some((EventType::Warning, condition.reason.as_str())),
+            _ => None,
+        };
+        if let Some((type_, reason)) = event {
+            publish(ctx, hc, type_, reason, condition.message.clone()).await;
+        }
+    }
+    Ok(next)
+}
+
+/// Events are best effort: a refused Event must not fail the reconcile.
+async fn publish<T>(
+    ctx: &Context<T>,
+    hc: &HarmonyChat,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
+    let event = Event {
+        type_,
+        reason: reason.to_owned(),
+        note: Some(note),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(error) = ctx.recorder.publish(&event, &hc.object_ref(&())).await {
+        tracing::warn!(%error, reason, "could not publish an Event");
+    }
+}
+
+/// Deletes children labelled as this HarmonyChat's and controlled by it
+/// that the spec no longer produces (the relay after switching to Conduit,
+/// migration Jobs of older images, an HPA after autoscaling is turned off).
+async fn sweep_orphans<T>(
+    hc: &HarmonyChat,
+    ctx: &Context<T>,
+    keep: &Children,
+) -> Result<(), ControllerError> {
+    let namespace = hc.namespace().unwrap_or_default();
+    let uid = hc.uid().unwrap_or_default();
+    let selector = format!(
+        "app.kubernetes.io/instance={},app.kubernetes.io/managed-by={MANAGED_BY}",
+        hc.name_any()
+    );
+    let sweep = Sweep {
+        client: &ctx.client,
+        namespace: &namespace,
+        selector: &selector,
+        uid: &uid,
+    };
+    let mut deleted = Vec::new();
+    deleted.extend(sweep.run(&keep.service_accounts).await?);
+    deleted.extend(sweep.run(&keep.secrets).await?);
+    deleted.extend(sweep.run(&keep.config_maps).await?);
+    deleted.extend(sweep.run(&keep.jobs).await?);
+    deleted.extend(sweep.run(&keep.deployments).await?);
+    deleted.extend(sweep.run(&keep.services).await?);
+    deleted.extend(sweep.run(&keep.autoscalers).await?);
+    for orphan in deleted {
+        publish(
+            ctx,
+            hc,
+            EventType::Normal,
+            "OrphanDeleted",
+            format!("deleted {orphan}, which the spec no longer produces"),
+        )
+        .await;
+    }
+    Ok(())
+}
+
+struct Sweep<'a> {
+    client: &'a Client,
+    namespace: &'a str,
+    selector: &'a str,
+    uid: &'a str,
+}
+
+impl Sweep<'_> {
+    async fn run<K>(&self, keep: &[K]) -> Result<Vec<String>, ControllerError>
+    where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + Debug
+            + DeserializeOwned
+            + Serialize,
+    {
+        let kind = K::kind(&()).into_owned();
+        let api: Api<K> = Api::namespaced(self.client.clone(), self.namespace);
+        let existing = api
+            .list_metadata(&ListParams::default().labels(self.selector))
+            .await
+            .map_err(kube_error(format!("listing {kind}s")))?;
+        let mut deleted = Vec::new();
+        for object in existing {
+            let name = object.name_any();
+            let ours = object
+                .owner_references()
+                .iter()
+                .any(|o| o.controller == Some(true) && o.uid == self.uid);
+            if !ours || keep.iter().any(|k| k.name_any() == name) {
+                continue;
+            }
+            // Background: a Job's pods and a Deployment's ReplicaSets go too.
+            api.delete(&name, &DeleteParams::background())
+                .await
+                .map_err(kube_error(format!("deleting orphan {kind} {name}")))?;
+            deleted.push(format!("{kind} {name}"));
+        }
+        Ok(deleted)
+    }
+}
+
+pub fn error_policy<T>(
+    hc: Arc<HarmonyChat>,
+    error: &ControllerError,
+    ctx: Arc<Context<T>>,
+) -> Action {
+    tracing::warn!(harmonychat = %hc.name_any(), %error, "reconcile failed");
+    Action::requeue(ctx.settings.requeue_busy.max(Duration::from_secs(30)))
+}
+
+fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Runs the controller until `shutdown` resolves.
+pub async fn run<T: TopicAdmin>(
+    ctx: Arc<Context<T>>,
+    namespace: Option<&str>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let client = &ctx.client;
+    // Only our children are cached (and watched for drift).
+    let children =
+        watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
+    Controller::new(
+        scoped::<HarmonyChat>(client, namespace),
+        watcher::Config::default(),
+    )
+    .owns(scoped::<Deployment>(client, namespace), children.clone())
+    .owns(scoped::<Service>(client, namespace), children.clone())
+    .owns(
+        scoped::<HorizontalPodAutoscaler>(client, namespace),
+        children.clone(),
+    )
+    .owns(scoped::<ConfigMap>(client, namespace), children.clone())
+    .owns(scoped::<Secret>(client, namespace), children.clone())
+    .owns(scoped::<Job>(client, namespace), children.clone())
+    .owns(scoped::<ServiceAccount>(client, namespace), children)
+    .graceful_shutdown_on(shutdown)
+    .run(reconcile, error_policy, ctx)
+    .for_each(|outcome| async move {
+        match outcome {
+            Ok((object, _)) => tracing::debug!(harmonychat = %object.name, "reconciled"),
+            Err(error) => tracing::warn!(%error, "controller"),
+        }
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn deletion_is_given_up_after_the_grace_period() {
+        let deleted = Timestamp::from_second(1_800_000_000).unwrap();
+        let grace = Duration::from_secs(300);
+        let later = |s: i64| deleted.checked_add(SignedDuration::from_secs(s)).unwrap();
+        assert!(!give_up_deletion(deleted, later(0), grace));
+        assert!(!give_up_deletion(deleted, later(299), grace));
+        assert!(give_up_deletion(deleted, later(300), grace));
+    }
+
+    #[test]
+    fn only_the_false_annotation_stops_management() {
+        let mut hc = HarmonyChat::new(
+            "x",
+            serde_json::from_value(json!({
+                "image": "i", "kafka": {"bootstrapServers": "k:9092"},
+                "postgres": {"urlSecretRef": {"name": "p", "key": "url"}},
+                "redis": {"urlSecretRef": {"name": "r", "key": "url"}},
+                "dynamodb": {"table": "messages"}
+            }))
+            .unwrap(),
+        );
+        assert!(is_managed(&hc));
+        hc.annotations_mut()
+            .insert(MANAGED_ANNOTATION.into(), "true".into());
+        assert!(is_managed(&hc));
+        hc.annotations_mut()
+            .insert(MANAGED_ANNOTATION.into(), "false".into());
+        assert!(!is_managed(&hc));
+    }
+}

@@ -1,0 +1,466 @@
+//! The status of a HarmonyChat, derived purely from what one reconcile
+//! observed: no client, no clock (the caller passes `now`), so every rule
+//! here is unit-tested.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+
+use crate::crd::{ComponentStatus, HarmonyChatStatus, Phase, TopicStatus};
+
+pub const READY: &str = "Ready";
+pub const PROGRESSING: &str = "Progressing";
+pub const DEGRADED: &str = "Degraded";
+
+/// What one reconcile learned, the only input of the status.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observation {
+    /// `metadata.generation` of the HarmonyChat that was reconciled.
+    pub generation: Option<i64>,
+    /// Why the spec cannot be built (a check the schema cannot express).
+    pub invalid_spec: Option<String>,
+    /// Why applying the children failed.
+    pub apply_error: Option<String>,
+    /// Why the topics could not be reconciled at all (e.g. brokers unreachable).
+    pub topic_error: Option<String>,
+    pub components: Vec<ComponentStatus>,
+    pub topics: Vec<TopicStatus>,
+}
+
+/// The next status: conditions keep their `lastTransitionTime` unless their
+/// status flips. Components and topics not observed this time (an invalid
+/// spec, a failed apply) keep their previous values.
+pub fn next(
+    previous: Option<&HarmonyChatStatus>,
+    observed: &Observation,
+    now: Timestamp,
+) -> HarmonyChatStatus {
+    let previous_conditions = previous.map(|s| s.conditions.as_slice()).unwrap_or(&[]);
+    let components = if observed.components.is_empty() {
+        previous.map(|s| s.components.clone()).unwrap_or_default()
+    } else {
+        observed.components.clone()
+    };
+    let topics = if observed.topics.is_empty() {
+        previous.map(|s| s.topics.clone()).unwrap_or_default()
+    } else {
+        observed.topics.clone()
+    };
+
+    let (phase, ready, progressing, degraded) = judge(observed);
+    let generation = observed.generation;
+    let conditions = [ready, progressing, degraded]
+        .into_iter()
+        .map(|wanted| condition(previous_conditions, wanted, generation, now))
+        .collect();
+    HarmonyChatStatus {
+        observed_generation: generation,
+        phase: Some(phase),
+        conditions,
+        components,
+        topics,
+    }
+}
+
+/// Type, status, reason, message of a condition before times are attached.
+type Wanted = (&'static str, bool, &'static str, String);
+
+fn judge(observed: &Observation) -> (Phase, Wanted, Wanted, Wanted) {
+    if let Some(message) = &observed.invalid_spec {
+        return (
+            Phase::Failed,
+            (READY, false, "InvalidSpec", message.clone()),
+            (
+                PROGRESSING,
+                false,
+                "InvalidSpec",
+                "nothing is applied until the spec is fixed".into(),
+            ),
+            (DEGRADED, true, "InvalidSpec", message.clone()),
+        );
+    }
+    let mut problems: Vec<String> = Vec::new();
+    let mut reason = "AsExpected";
+    if let Some(error) = &observed.apply_error {
+        problems.push(error.clone());
+        reason = "ApplyFailed";
+    }
+    if let Some(error) = &observed.topic_error {
+        problems.push(format!("topics: {error}"));
+        reason = if observed.apply_error.is_some() {
+            reason
+        } else {
+            "TopicsNotReady"
+        };
+    }
+    for topic in &observed.topics {
+        if !topic.ready || topic.message.is_some() {
+            let why = topic.message.as_deref().unwrap_or("not ready");
+            problems.push(format!("topic {}: {why}", topic.name));
+            if reason == "AsExpected" {
+                reason = "TopicsNotReady";
+            }
+        }
+    }
+    let rolling: Vec<String> = observed
+        .components
+        .iter()
+        .filter(|c| c.ready_replicas < c.desired_replicas)
+        .map(|c| format!("{} {}/{}", c.name, c.ready_replicas, c.desired_replicas))
+        .collect();
+
+    let degraded = !problems.is_empty();
+    let progressing = !rolling.is_empty();
+    let phase = if degraded {
+        Phase::Degraded
+    } else if progressing {
+        Phase::Progressing
+    } else {
+        Phase::Ready
+    };
+    let degraded_condition = if degraded {
+        (DEGRADED, true, reason, problems.join("; "))
+    } else {
+        (DEGRADED, false, "AsExpected", String::new())
+    };
+    let progressing_condition = if progressing {
+        (
+            PROGRESSING,
+            true,
+            "RollingOut",
+            format!("waiting for {}", rolling.join(", ")),
+        )
+    } else {
+        (
+            PROGRESSING,
+            false,
+            "Complete",
+            "every component is available".into(),
+        )
+    };
+    let ready_condition = if degraded {
+        (READY, false, reason, problems.join("; "))
+    } else if progressing {
+        (
+            READY,
+            false,
+            "RollingOut",
+            format!("waiting for {}", rolling.join(", ")),
+        )
+    } else {
+        (
+            READY,
+            true,
+            "Available",
+            "every component is available".into(),
+        )
+    };
+    (
+        phase,
+        ready_condition,
+        progressing_condition,
+        degraded_condition,
+    )
+}
+
+fn condition(
+    previous: &[Condition],
+    (type_, status, reason, message): Wanted,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Condition {
+    let status = if status { "True" } else { "False" }.to_owned();
+    let last_transition_time = previous
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or(Time(now));
+    Condition {
+        type_: type_.to_owned(),
+        status,
+        reason: reason.to_owned(),
+        message,
+        observed_generation: generation,
+        last_transition_time,
+    }
+}
+
+/// The condition of `type_`, if the status has it.
+pub fn find<'a>(status: Option<&'a HarmonyChatStatus>, type_: &str) -> Option<&'a Condition> {
+    status?.conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// Conditions whose status, reason or message differ between two statuses:
+/// what deserves an Event.
+pub fn changed_conditions<'a>(
+    before: Option<&HarmonyChatStatus>,
+    after: &'a HarmonyChatStatus,
+) -> Vec<&'a Condition> {
+    after
+        .conditions
+        .iter()
+        .filter(|c| {
+            find(before, &c.type_).is_none_or(|old| {
+                old.status != c.status || old.reason != c.reason || old.message != c.message
+            })
+        })
+        .collect()
+}
+
+const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
+
+/// Desired vs available pods of each Deployment, as the apiserver returned them.
+pub fn deployment_status(deployment: &Deployment) -> ComponentStatus {
+    let labels = deployment.metadata.labels.as_ref();
+    let name = labels
+        .and_then(|l| l.get(COMPONENT_LABEL))
+        .cloned()
+        .or_else(|| deployment.metadata.name.clone())
+        .unwrap_or_default();
+    let spec = deployment.spec.as_ref();
+    // Under an HPA the applied spec has no replicas; the live object does.
+    let desired = spec.and_then(|s| s.replicas).unwrap_or(1);
+    let status = deployment.status.as_ref();
+    let available = status.and_then(|s| s.available_replicas).unwrap_or(0);
+    let image = spec
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|p| p.containers.first())
+        .and_then(|c| c.image.clone());
+    let message = status
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|conditions| {
+            conditions
+                .iter()
+                .find(|c| c.type_ == "Progressing" && c.status == "False")
+        })
+        .and_then(|c| c.message.clone());
+    ComponentStatus {
+        name,
+        desired_replicas: desired,
+        ready_replicas: available,
+        image,
+        message,
+    }
+}
+
+/// The migration Job as a component: one run that must succeed.
+pub fn job_status(job: &Job) -> ComponentStatus {
+    let status = job.status.as_ref();
+    let succeeded = status.and_then(|s| s.succeeded).unwrap_or(0) > 0;
+    let failed = status.and_then(|s| s.failed).unwrap_or(0);
+    let image = job
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|p| p.containers.first())
+        .and_then(|c| c.image.clone());
+    ComponentStatus {
+        name: "migrate".into(),
+        desired_replicas: 1,
+        ready_replicas: i32::from(succeeded),
+        image,
+        message: (!succeeded && failed > 0).then(|| format!("{failed} failed attempt(s)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use k8s_openapi::api::apps::v1::{DeploymentSpec, DeploymentStatus};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    fn t(seconds: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + seconds).unwrap()
+    }
+
+    fn component(name: &str, desired: i32, ready: i32) -> ComponentStatus {
+        ComponentStatus {
+            name: name.into(),
+            desired_replicas: desired,
+            ready_replicas: ready,
+            image: None,
+            message: None,
+        }
+    }
+
+    fn topic(name: &str, message: Option<&str>) -> TopicStatus {
+        TopicStatus {
+            role: "messages".into(),
+            name: name.into(),
+            ready: true,
+            partitions: Some(6),
+            replication_factor: Some(1),
+            message: message.map(str::to_owned),
+        }
+    }
+
+    fn get<'a>(status: &'a HarmonyChatStatus, type_: &str) -> &'a Condition {
+        find(Some(status), type_).unwrap()
+    }
+
+    #[test]
+    fn all_available_is_ready() {
+        let observed = Observation {
+            generation: Some(3),
+            components: vec![component("api", 2, 2)],
+            topics: vec![topic("chat_messages", None)],
+            ..Observation::default()
+        };
+        let status = next(None, &observed, t(0));
+        assert_eq!(status.phase, Some(Phase::Ready));
+        assert_eq!(status.observed_generation, Some(3));
+        assert_eq!(get(&status, READY).status, "True");
+        assert_eq!(get(&status, PROGRESSING).status, "False");
+        assert_eq!(get(&status, DEGRADED).status, "False");
+        for condition in &status.conditions {
+            assert_eq!(condition.observed_generation, Some(3));
+            assert_eq!(condition.last_transition_time, Time(t(0)));
+        }
+    }
+
+    #[test]
+    fn last_transition_time_changes_only_when_the_status_flips() {
+        let rolling = Observation {
+            generation: Some(1),
+            components: vec![component("api", 2, 1)],
+            ..Observation::default()
+        };
+        let first = next(None, &rolling, t(0));
+        assert_eq!(get(&first, READY).status, "False");
+        assert_eq!(get(&first, PROGRESSING).message, "waiting for api 1/2");
+
+        // Same statuses, new generation and message: times stay.
+        let still_rolling = Observation {
+            generation: Some(2),
+            components: vec![component("api", 3, 1)],
+            ..Observation::default()
+        };
+        let second = next(Some(&first), &still_rolling, t(10));
+        assert_eq!(get(&second, READY).last_transition_time, Time(t(0)));
+        assert_eq!(get(&second, PROGRESSING).last_transition_time, Time(t(0)));
+        assert_eq!(get(&second, READY).observed_generation, Some(2));
+
+        // Ready and Progressing flip; Degraded does not.
+        let done = Observation {
+            generation: Some(2),
+            components: vec![component("api", 3, 3)],
+            ..Observation::default()
+        };
+        let third = next(Some(&second), &done, t(20));
+        assert_eq!(get(&third, READY).last_transition_time, Time(t(20)));
+        assert_eq!(get(&third, PROGRESSING).last_transition_time, Time(t(20)));
+        assert_eq!(get(&third, DEGRADED).last_transition_time, Time(t(0)));
+        // A pass that changes nothing produces an identical status (no write).
+        assert_eq!(next(Some(&third), &done, t(30)), third);
+    }
+
+    #[test]
+    fn an_invalid_spec_is_degraded_and_keeps_the_last_observed_components() {
+        let good = Observation {
+            generation: Some(1),
+            components: vec![component("api", 1, 1)],
+            ..Observation::default()
+        };
+        let before = next(None, &good, t(0));
+        let invalid = Observation {
+            generation: Some(2),
+            invalid_spec: Some("spec.api: autoscaling on CPU needs resources.requests.cpu".into()),
+            ..Observation::default()
+        };
+        let after = next(Some(&before), &invalid, t(5));
+        assert_eq!(after.phase, Some(Phase::Failed));
+        let degraded = get(&after, DEGRADED);
+        assert_eq!(
+            (degraded.status.as_str(), degraded.reason.as_str()),
+            ("True", "InvalidSpec")
+        );
+        assert!(degraded.message.contains("requests.cpu"));
+        assert_eq!(get(&after, READY).status, "False");
+        assert_eq!(after.components, before.components);
+        assert_eq!(after.observed_generation, Some(2));
+    }
+
+    #[test]
+    fn a_refused_partition_decrease_is_degraded_with_its_message() {
+        let observed = Observation {
+            generation: Some(4),
+            components: vec![component("api", 1, 1)],
+            topics: vec![topic(
+                "chat_messages",
+                Some(
+                    "spec asks for 3 partitions but the topic has 6; Kafka cannot remove partitions",
+                ),
+            )],
+            ..Observation::default()
+        };
+        let status = next(None, &observed, t(0));
+        assert_eq!(status.phase, Some(Phase::Degraded));
+        let degraded = get(&status, DEGRADED);
+        assert_eq!(degraded.reason, "TopicsNotReady");
+        assert!(degraded.message.contains("cannot remove partitions"));
+        assert_eq!(get(&status, READY).status, "False");
+    }
+
+    #[test]
+    fn apply_failures_win_over_topic_problems_as_the_reason() {
+        let observed = Observation {
+            apply_error: Some("applying Deployment x: forbidden".into()),
+            topic_error: Some("brokers unreachable".into()),
+            ..Observation::default()
+        };
+        let status = next(None, &observed, t(0));
+        assert_eq!(get(&status, DEGRADED).reason, "ApplyFailed");
+        assert!(get(&status, READY).message.contains("brokers unreachable"));
+    }
+
+    #[test]
+    fn changed_conditions_are_the_ones_to_announce() {
+        let rolling = Observation {
+            components: vec![component("api", 1, 0)],
+            ..Observation::default()
+        };
+        let first = next(None, &rolling, t(0));
+        assert_eq!(changed_conditions(None, &first).len(), 3);
+        assert!(changed_conditions(Some(&first), &first).is_empty());
+        let ready = Observation {
+            components: vec![component("api", 1, 1)],
+            ..Observation::default()
+        };
+        let second = next(Some(&first), &ready, t(1));
+        let types: Vec<&str> = changed_conditions(Some(&first), &second)
+            .iter()
+            .map(|c| c.type_.as_str())
+            .collect();
+        assert_eq!(types, [READY, PROGRESSING]);
+    }
+
+    #[test]
+    fn deployment_status_reads_desired_and_available_replicas() {
+        let deployment = Deployment {
+            metadata: ObjectMeta {
+                name: Some("chat-api".into()),
+                labels: Some([(COMPONENT_LABEL.to_owned(), "api".to_owned())].into()),
+                ..ObjectMeta::default()
+            },
+            spec: Some(DeploymentSpec {
+                replicas: Some(3),
+                ..DeploymentSpec::default()
+            }),
+            status: Some(DeploymentStatus {
+                available_replicas: Some(2),
+                ..DeploymentStatus::default()
+            }),
+        };
+        let status = deployment_status(&deployment);
+        assert_eq!(
+            (
+                status.name.as_str(),
+                status.desired_replicas,
+                status.ready_replicas
+            ),
+            ("api", 3, 2)
+        );
+    }
+}
