@@ -1,0 +1,912 @@
+//! The reconcile loop against a scripted apiserver (tower-test): every
+//! request is recorded and checked (method, path, field manager, content
+//! type, body). Kafka is a scripted `TopicAdmin`; the real admin client is
+//! tested against a broker in `tests/topics.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use harmony_operator::controller::{Context, FINALIZER, MANAGED_ANNOTATION, Settings, reconcile};
+use harmony_operator::crd::{
+    Autoscaling, HarmonyChat, HarmonyChatStatus, ReclaimPolicy, TopicStatus, TopicsSpec,
+};
+use harmony_operator::render;
+use harmony_operator::topics::{
+    KafkaAccess, TopicAdmin, TopicChange, TopicError, TopicsReport, topics_by_role,
+};
+use http::{Request, Response, StatusCode};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::Client;
+use kube::client::Body;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Recorder, Reporter};
+use serde_json::{Value, json};
+
+const NAMESPACE: &str = "harmony";
+const UID: &str = "7d0f4c9e-1b2a-4c3d-8e5f-6a7b8c9d0e1f";
+const HC_PATH: &str = "/apis/harmony.chat/v1alpha1/namespaces/harmony/harmonychats/harmony-dev";
+
+fn sample() -> HarmonyChat {
+    let mut hc = render::parse(include_str!("../examples/harmonychat.yaml")).unwrap();
+    hc.metadata.uid = Some(UID.into());
+    hc.metadata.generation = Some(1);
+    hc.metadata.resource_version = Some("100".into());
+    hc
+}
+
+/// One request as the apiserver saw it.
+#[derive(Debug, Clone)]
+struct Call {
+    method: String,
+    path: String,
+    query: HashMap<String, String>,
+    content_type: String,
+    body: Value,
+}
+
+impl Call {
+    fn line(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+}
+
+/// What the fake cluster holds: objects returned by label-selected lists
+/// (by collection path), and whether Deployments report all pods available.
+#[derive(Default, Clone)]
+struct Cluster {
+    listed: HashMap<String, Vec<Value>>,
+    deployments_available: bool,
+}
+
+fn respond(status: StatusCode, body: &Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::to_vec(body).unwrap()))
+        .unwrap()
+}
+
+fn status_body(code: u16, reason: &str) -> Value {
+    json!({ "kind": "Status", "apiVersion": "v1", "metadata": {},
+            "status": if code < 300 { "Success" } else { "Failure" }, "reason": reason, "code": code })
+}
+
+fn answer(cluster: &Cluster, call: &Call) -> Response<Body> {
+    match call.method.as_str() {
+        "GET" if call.query.contains_key("labelSelector") => {
+            let items: Vec<Value> = cluster
+                .listed
+                .get(&call.path)
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|object| json!({ "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": object["metadata"] }))
+                .collect();
+            respond(
+                StatusCode::OK,
+                &json!({ "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList", "metadata": {}, "items": items }),
+            )
+        }
+        "GET" => respond(StatusCode::NOT_FOUND, &status_body(404, "NotFound")),
+        "DELETE" => respond(StatusCode::OK, &status_body(200, "")),
+        "POST" => respond(StatusCode::CREATED, &call.body),
+        "PATCH" => {
+            let mut object = call.body.clone();
+            if object["kind"] == "Deployment" && cluster.deployments_available {
+                let replicas = object["spec"]["replicas"].as_i64().unwrap_or(1);
+                object["spec"]["replicas"] = json!(replicas);
+                object["status"] = json!({ "availableReplicas": replicas });
+            }
+            if object["kind"] == "Job" {
+                object["status"] = json!({ "succeeded": 1 });
+            }
+            if call.path.starts_with(HC_PATH) {
+                // The HarmonyChat itself (finalizer or status): any valid object will do.
+                let mut hc = serde_json::to_value(sample()).unwrap();
+                if let Some(status) = object.get("status") {
+                    hc["status"] = status.clone();
+                }
+                object = hc;
+            }
+            respond(StatusCode::OK, &object)
+        }
+        _ => respond(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &status_body(405, "MethodNotAllowed"),
+        ),
+    }
+}
+
+/// Scripted topics: records calls, returns a fixed report or error.
+#[derive(Default, Clone)]
+struct FakeTopics {
+    calls: Arc<Mutex<Vec<String>>>,
+    fail_delete: bool,
+}
+
+impl TopicAdmin for FakeTopics {
+    async fn ensure(
+        &self,
+        kafka: &KafkaAccess,
+        topics: &TopicsSpec,
+    ) -> Result<TopicsReport, TopicError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("ensure {}", kafka.bootstrap_servers));
+        let mut report = TopicsReport::default();
+        for (role, spec) in topics_by_role(topics) {
+            report.statuses.push(TopicStatus {
+                role: role.into(),
+                name: spec.name.clone(),
+                ready: true,
+                partitions: Some(spec.partitions),
+                replication_factor: Some(spec.replication_factor),
+                message: None,
+            });
+        }
+        report.changes.push(TopicChange::Created {
+            name: topics.messages.name.clone(),
+            partitions: topics.messages.partitions,
+        });
+        Ok(report)
+    }
+
+    async fn delete(&self, _: &KafkaAccess, names: &[String]) -> Result<(), TopicError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("delete {}", names.join(",")));
+        if self.fail_delete {
+            return Err(TopicError::Topic {
+                topic: names[0].clone(),
+                message: "broker unavailable".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+struct Outcome {
+    action: Action,
+    calls: Vec<Call>,
+    topic_calls: Vec<String>,
+}
+
+impl Outcome {
+    fn lines(&self) -> Vec<String> {
+        self.calls.iter().map(Call::line).collect()
+    }
+
+    fn find(&self, method: &str, path: &str) -> &Call {
+        self.calls
+            .iter()
+            .find(|c| c.method == method && c.path == path)
+            .unwrap_or_else(|| panic!("no {method} {path} in {:#?}", self.lines()))
+    }
+
+    fn events(&self) -> Vec<(String, String)> {
+        self.calls
+            .iter()
+            .filter(|c| c.path.ends_with("/events"))
+            .map(|c| {
+                (
+                    c.body["type"].as_str().unwrap().to_owned(),
+                    c.body["reason"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Runs one reconcile of `hc` against `cluster`, checking the request
+/// contract of every call on the way.
+async fn run(hc: HarmonyChat, cluster: Cluster, topics: FakeTopics, settings: Settings) -> Outcome {
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let server = tokio::spawn(async move {
+        let mut calls = Vec::new();
+        while let Some((request, send)) = handle.next_request().await {
+            let uri = request.uri().clone();
+            let query: HashMap<String, String> = uri
+                .query()
+                .unwrap_or_default()
+                .split('&')
+                .filter(|pair| !pair.is_empty())
+                .filter_map(|pair| pair.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            let content_type = request
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            let method = request.method().to_string();
+            let bytes = request.into_body().collect_bytes().await.unwrap();
+            let body = if bytes.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&bytes).unwrap()
+            };
+            let call = Call {
+                method,
+                path: uri.path().to_owned(),
+                query,
+                content_type,
+                body,
+            };
+            check_contract(&call);
+            send.send_response(answer(&cluster, &call));
+            calls.push(call);
+        }
+        calls
+    });
+    let client = Client::new(service, NAMESPACE);
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "harmony-operator".into(),
+            instance: Some("test".into()),
+        },
+    );
+    let topic_calls = topics.calls.clone();
+    let ctx = Arc::new(Context {
+        client,
+        topics,
+        recorder,
+        settings,
+    });
+    let action = tokio::time::timeout(Duration::from_secs(5), reconcile(Arc::new(hc), ctx))
+        .await
+        .expect("reconcile hung")
+        .expect("reconcile failed");
+    // The context (and with it every client) is gone: the server loop ends.
+    let calls = tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("server did not stop")
+        .expect("scripted apiserver failed");
+    let topic_calls = topic_calls.lock().unwrap().clone();
+    Outcome {
+        action,
+        calls,
+        topic_calls,
+    }
+}
+
+/// What holds for every request of its kind, whatever the scenario.
+fn check_contract(call: &Call) {
+    match call.method.as_str() {
+        "PATCH" if call.content_type == "application/apply-patch+yaml" => {
+            assert_eq!(
+                call.query.get("fieldManager").map(String::as_str),
+                Some("harmony-operator"),
+                "{call:?}"
+            );
+            assert_eq!(
+                call.query.get("force").map(String::as_str),
+                Some("true"),
+                "{call:?}"
+            );
+            if !call.path.ends_with("/status") {
+                assert_eq!(call.body["metadata"]["namespace"], NAMESPACE);
+                let owner = &call.body["metadata"]["ownerReferences"][0];
+                assert_eq!(owner["uid"], UID, "{call:?}");
+                assert_eq!(owner["controller"], true);
+                assert_eq!(
+                    call.body["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+                    "harmony-operator"
+                );
+            }
+        }
+        "PATCH" if call.path.ends_with("/events") || call.path.contains("/events/") => {}
+        "PATCH" => {
+            // Only the finalizer is merge-patched, guarded by the resourceVersion.
+            assert_eq!(call.path, HC_PATH);
+            assert_eq!(call.content_type, "application/merge-patch+json");
+            assert_eq!(call.body["metadata"]["resourceVersion"], "100");
+        }
+        "POST" => {
+            assert_eq!(
+                call.path,
+                "/apis/events.k8s.io/v1/namespaces/harmony/events"
+            );
+            assert_eq!(call.body["regarding"]["kind"], "HarmonyChat");
+            assert_eq!(call.body["regarding"]["uid"], UID);
+            assert_eq!(call.body["reportingController"], "harmony-operator");
+        }
+        "GET" if call.query.contains_key("labelSelector") => {
+            assert_eq!(
+                call.query["labelSelector"],
+                "app.kubernetes.io%2Finstance%3Dharmony-dev%2Capp.kubernetes.io%2Fmanaged-by%3Dharmony-operator"
+            );
+        }
+        "GET" => assert!(
+            call.path.starts_with("/api/v1/namespaces/harmony/secrets/"),
+            "{call:?}"
+        ),
+        "DELETE" => assert_eq!(call.body["propagationPolicy"], "Background", "{call:?}"),
+        other => panic!("unexpected method {other}: {call:?}"),
+    }
+}
+
+fn core(resource: &str, name: &str) -> String {
+    format!("/api/v1/namespaces/{NAMESPACE}/{resource}/{name}")
+}
+
+fn group(group_version: &str, resource: &str, name: &str) -> String {
+    format!("/apis/{group_version}/namespaces/{NAMESPACE}/{resource}/{name}")
+}
+
+fn collections() -> Vec<String> {
+    [
+        "/api/v1/namespaces/harmony/serviceaccounts",
+        "/api/v1/namespaces/harmony/secrets",
+        "/api/v1/namespaces/harmony/configmaps",
+        "/apis/batch/v1/namespaces/harmony/jobs",
+        "/apis/apps/v1/namespaces/harmony/deployments",
+        "/api/v1/namespaces/harmony/services",
+        "/apis/autoscaling/v2/namespaces/harmony/horizontalpodautoscalers",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+fn job_name(hc: &HarmonyChat) -> String {
+    harmony_operator::build::job::migration_job_name(
+        &harmony_operator::build::Instance::new(hc).unwrap(),
+    )
+}
+
+/// The requests of a full pass, in order, up to (not including) the status.
+fn applies(hc: &HarmonyChat, autoscaled: &[&str]) -> Vec<String> {
+    let mut lines = vec![
+        format!("GET {}", core("secrets", "harmony-dev-auth")),
+        format!("GET {}", core("secrets", "harmony-dev-centrifugo")),
+        format!("PATCH {}", core("serviceaccounts", "harmony-dev-workload")),
+        format!("PATCH {}", core("secrets", "harmony-dev-auth")),
+        format!("PATCH {}", core("secrets", "harmony-dev-centrifugo")),
+        format!("PATCH {}", core("configmaps", "harmony-dev-centrifugo")),
+        format!("PATCH {}", group("batch/v1", "jobs", &job_name(hc))),
+    ];
+    for component in ["api", "relay", "cdc", "sink", "centrifugo"] {
+        lines.push(format!(
+            "PATCH {}",
+            group(
+                "apps/v1",
+                "deployments",
+                &format!("harmony-dev-{component}")
+            )
+        ));
+    }
+    for component in ["api", "centrifugo"] {
+        lines.push(format!(
+            "PATCH {}",
+            core("services", &format!("harmony-dev-{component}"))
+        ));
+    }
+    for component in autoscaled {
+        lines.push(format!(
+            "PATCH {}",
+            group(
+                "autoscaling/v2",
+                "horizontalpodautoscalers",
+                &format!("harmony-dev-{component}")
+            )
+        ));
+    }
+    lines
+}
+
+fn sweep_lists() -> Vec<String> {
+    collections()
+        .into_iter()
+        .map(|c| format!("GET {c}"))
+        .collect()
+}
+
+fn status_of(outcome: &Outcome) -> HarmonyChatStatus {
+    let call = outcome.find("PATCH", &format!("{HC_PATH}/status"));
+    assert_eq!(call.body["apiVersion"], "harmony.chat/v1alpha1");
+    assert_eq!(call.body["kind"], "HarmonyChat");
+    serde_json::from_value(call.body["status"].clone()).unwrap()
+}
+
+fn condition<'a>(status: &'a HarmonyChatStatus, type_: &str) -> (&'a str, &'a str) {
+    let c = status.conditions.iter().find(|c| c.type_ == type_).unwrap();
+    (c.status.as_str(), c.reason.as_str())
+}
+
+fn owned(name: &str) -> Value {
+    json!({ "metadata": { "name": name, "namespace": NAMESPACE,
+        "ownerReferences": [{ "apiVersion": "harmony.chat/v1alpha1", "kind": "HarmonyChat", "name": "harmony-dev", "uid": UID, "controller": true }] } })
+}
+
+#[tokio::test]
+async fn first_create_applies_every_child_writes_status_and_lists_for_orphans() {
+    let hc = sample();
+    let outcome = run(
+        hc.clone(),
+        Cluster::default(),
+        FakeTopics::default(),
+        Settings::default(),
+    )
+    .await;
+
+    let mut expected = applies(&hc, &[]);
+    expected.push(format!("PATCH {HC_PATH}/status"));
+    expected.extend(std::iter::repeat_n(
+        "POST /apis/events.k8s.io/v1/namespaces/harmony/events".to_owned(),
+        2,
+    ));
+    expected.extend(sweep_lists());
+    assert_eq!(outcome.lines(), expected);
+    assert_eq!(outcome.topic_calls, ["ensure host.minikube.internal:19092"]);
+    assert_eq!(
+        outcome.events(),
+        [
+            ("Normal".into(), "TopicChanged".into()),
+            ("Normal".into(), "RollingOut".into())
+        ]
+    );
+
+    // No pod is available yet: Progressing, not Ready, not Degraded.
+    let status = status_of(&outcome);
+    assert_eq!(status.observed_generation, Some(1));
+    assert_eq!(condition(&status, "Ready"), ("False", "RollingOut"));
+    assert_eq!(condition(&status, "Progressing"), ("True", "RollingOut"));
+    assert_eq!(condition(&status, "Degraded"), ("False", "AsExpected"));
+    assert!(
+        status
+            .conditions
+            .iter()
+            .all(|c| c.observed_generation == Some(1))
+    );
+    let components: Vec<(&str, i32, i32)> = status
+        .components
+        .iter()
+        .map(|c| (c.name.as_str(), c.desired_replicas, c.ready_replicas))
+        .collect();
+    assert_eq!(
+        components,
+        [
+            ("migrate", 1, 1),
+            ("api", 1, 0),
+            ("relay", 1, 0),
+            ("cdc", 1, 0),
+            ("sink", 1, 0),
+            ("centrifugo", 1, 0)
+        ]
+    );
+    assert_eq!(status.topics.len(), 3);
+    assert_eq!(
+        outcome.action,
+        Action::requeue(Settings::default().requeue_busy)
+    );
+    // Retain: no finalizer was added.
+    assert!(
+        !outcome
+            .lines()
+            .iter()
+            .any(|l| l == &format!("PATCH {HC_PATH}"))
+    );
+}
+
+#[tokio::test]
+async fn an_unchanged_pass_writes_no_status_and_publishes_no_condition_event() {
+    let hc = sample();
+    let cluster = Cluster {
+        deployments_available: true,
+        ..Cluster::default()
+    };
+    let first = run(
+        hc.clone(),
+        cluster.clone(),
+        FakeTopics::default(),
+        Settings::default(),
+    )
+    .await;
+    let status = status_of(&first);
+    assert_eq!(condition(&status, "Ready"), ("True", "Available"));
+    assert!(first.events().contains(&("Normal".into(), "Ready".into())));
+
+    let mut again = hc;
+    again.status = Some(status);
+    let second = run(again, cluster, FakeTopics::default(), Settings::default()).await;
+    let mut expected = applies(&sample(), &[]);
+    // Only the (scripted) topic change is announced again; no status write.
+    expected.push("POST /apis/events.k8s.io/v1/namespaces/harmony/events".into());
+    expected.extend(sweep_lists());
+    assert_eq!(second.lines(), expected);
+    assert_eq!(
+        second.action,
+        Action::requeue(Settings::default().requeue_ready)
+    );
+}
+
+#[tokio::test]
+async fn a_spec_update_rolls_the_image_and_sweeps_the_old_migration_job() {
+    let before = sample();
+    let old_job = job_name(&before);
+    let mut hc = sample();
+    hc.spec.image = "harmony:v2".into();
+    hc.metadata.generation = Some(2);
+    let new_job = job_name(&hc);
+    assert_ne!(old_job, new_job);
+    let mut cluster = Cluster {
+        deployments_available: true,
+        ..Cluster::default()
+    };
+    cluster.listed.insert(
+        "/apis/batch/v1/namespaces/harmony/jobs".into(),
+        vec![owned(&old_job), owned(&new_job)],
+    );
+    // Not ours (no owner reference to this HarmonyChat): never deleted.
+    cluster.listed.insert(
+        "/apis/apps/v1/namespaces/harmony/deployments".into(),
+        vec![json!({ "metadata": { "name": "harmony-dev-legacy", "namespace": NAMESPACE } })],
+    );
+    let outcome = run(
+        hc.clone(),
+        cluster,
+        FakeTopics::default(),
+        Settings::default(),
+    )
+    .await;
+
+    let deletes: Vec<String> = outcome
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with("DELETE"))
+        .collect();
+    assert_eq!(
+        deletes,
+        [format!("DELETE {}", group("batch/v1", "jobs", &old_job))]
+    );
+    for component in ["api", "relay", "cdc", "sink"] {
+        let call = outcome.find(
+            "PATCH",
+            &group(
+                "apps/v1",
+                "deployments",
+                &format!("harmony-dev-{component}"),
+            ),
+        );
+        assert_eq!(
+            call.body["spec"]["template"]["spec"]["containers"][0]["image"],
+            "harmony:v2"
+        );
+    }
+    let job = outcome.find("PATCH", &group("batch/v1", "jobs", &new_job));
+    assert_eq!(
+        job.body["spec"]["template"]["spec"]["containers"][0]["image"],
+        "harmony:v2"
+    );
+    let status = status_of(&outcome);
+    assert_eq!(status.observed_generation, Some(2));
+    assert!(
+        outcome
+            .events()
+            .contains(&("Normal".into(), "OrphanDeleted".into()))
+    );
+}
+
+#[tokio::test]
+async fn turning_the_hpa_on_applies_it_and_drops_replicas_then_off_deletes_it() {
+    let mut on = sample();
+    on.spec.api.replicas = None;
+    on.spec.api.autoscaling = Some(Autoscaling {
+        min_replicas: 2,
+        max_replicas: 5,
+        target_cpu_utilization_percentage: 70,
+    });
+    let outcome = run(
+        on.clone(),
+        Cluster::default(),
+        FakeTopics::default(),
+        Settings::default(),
+    )
+    .await;
+    assert_eq!(outcome.lines()[..15], applies(&on, &["api"])[..]);
+    let hpa = outcome.find(
+        "PATCH",
+        &group(
+            "autoscaling/v2",
+            "horizontalpodautoscalers",
+            "harmony-dev-api",
+        ),
+    );
+    assert_eq!(hpa.body["spec"]["minReplicas"], 2);
+    assert_eq!(
+        hpa.body["spec"]["scaleTargetRef"]["name"],
+        "harmony-dev-api"
+    );
+    let api = outcome.find("PATCH", &group("apps/v1", "deployments", "harmony-dev-api"));
+    assert!(
+        api.body["spec"].get("replicas").is_none(),
+        "the HPA owns replicas"
+    );
+
+    let off = sample();
+    let mut cluster = Cluster::default();
+    cluster.listed.insert(
+        "/apis/autoscaling/v2/namespaces/harmony/horizontalpodautoscalers".into(),
+        vec![owned("harmony-dev-api")],
+    );
+    let outcome = run(
+        off.clone(),
+        cluster,
+        FakeTopics::default(),
+        Settings::default(),
+    )
+    .await;
+    assert_eq!(outcome.lines()[..14], applies(&off, &[])[..]);
+    let api = outcome.find("PATCH", &group("apps/v1", "deployments", "harmony-dev-api"));
+    assert_eq!(api.body["spec"]["replicas"], 1);
+    let lines = outcome.lines();
+    assert_eq!(
+        lines[lines.len() - 2..],
+        [
+            format!(
+                "DELETE {}",
+                group(
+                    "autoscaling/v2",
+                    "horizontalpodautoscalers",
+                    "harmony-dev-api"
+                )
+            ),
+            "POST /apis/events.k8s.io/v1/namespaces/harmony/events".to_owned(),
+        ]
+    );
+    assert_eq!(outcome.events().last().unwrap().1, "OrphanDeleted");
+}
+
+#[tokio::test]
+async fn switching_cdc_to_conduit_sweeps_the_relay() {
+    let mut hc = sample();
+    hc.spec.connectors.cdc = harmony_operator::crd::CdcConnector::Conduit;
+    let mut cluster = Cluster::default();
+    cluster.listed.insert(
+        "/apis/apps/v1/namespaces/harmony/deployments".into(),
+        vec![
+            owned("harmony-dev-relay"),
+            owned("harmony-dev-conduit"),
+            owned("harmony-dev-api"),
+        ],
+    );
+    let outcome = run(hc, cluster, FakeTopics::default(), Settings::default()).await;
+    let deletes: Vec<String> = outcome
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with("DELETE"))
+        .collect();
+    assert_eq!(
+        deletes,
+        [format!(
+            "DELETE {}",
+            group("apps/v1", "deployments", "harmony-dev-relay")
+        )]
+    );
+}
+
+#[tokio::test]
+async fn the_delete_policy_adds_the_finalizer_first() {
+    let mut hc = sample();
+    hc.spec.kafka.reclaim_policy = ReclaimPolicy::Delete;
+    let outcome = run(
+        hc,
+        Cluster::default(),
+        FakeTopics::default(),
+        Settings::default(),
+    )
+    .await;
+    let first = &outcome.calls[0];
+    assert_eq!(first.line(), format!("PATCH {HC_PATH}"));
+    assert_eq!(first.body["metadata"]["finalizers"], json!([FINALIZER]));
+}
+
+#[tokio::test]
+async fn retain_removes_a_stale_finalizer_and_keeps_others() {
+    let mut hc = sample();
+    hc.metadata.finalizers = Some(vec!["example.com/other".into(), FINALIZER.into()]);
+    let outcome = run(
+        hc,
+        Cluster::default(),
+        FakeTopics::default(),
+        Settings::default(),
+    )
+    .await;
+    let first = &outcome.calls[0];
+    assert_eq!(first.line(), format!("PATCH {HC_PATH}"));
+    assert_eq!(
+        first.body["metadata"]["finalizers"],
+        json!(["example.com/other"])
+    );
+}
+
+fn deleting(policy: ReclaimPolicy, finalizer: bool, seconds_ago: i64) -> HarmonyChat {
+    let mut hc = sample();
+    hc.spec.kafka.reclaim_policy = policy;
+    if finalizer {
+        hc.metadata.finalizers = Some(vec![FINALIZER.into()]);
+    }
+    let at = Timestamp::now()
+        .checked_sub(SignedDuration::from_secs(seconds_ago))
+        .unwrap();
+    hc.metadata.deletion_timestamp = Some(Time(at));
+    hc
+}
+
+#[tokio::test]
+async fn deletion_with_the_finalizer_deletes_the_topics_then_releases_it() {
+    let hc = deleting(ReclaimPolicy::Delete, true, 0);
+    let outcome = run(
+        hc,
+        Cluster::default(),
+        FakeTopics::default(),
+        Settings::default(),
+    )
+    .await;
+    assert_eq!(
+        outcome.topic_calls,
+        ["delete local_chat_messages,local_chat_events,local_user_events"]
+    );
+    assert_eq!(
+        outcome.lines(),
+        [
+            "POST /apis/events.k8s.io/v1/namespaces/harmony/events".to_owned(),
+            format!("PATCH {HC_PATH}"),
+        ]
+    );
+    assert_eq!(
+        outcome.events(),
+        [("Normal".into(), "TopicsDeleted".into())]
+    );
+    assert_eq!(outcome.calls[1].body["metadata"]["finalizers"], json!([]));
+    assert_eq!(outcome.action, Action::await_change());
+}
+
+#[tokio::test]
+async fn a_failing_topic_deletion_is_retried_then_let_go_after_the_grace_period() {
+    let failing = FakeTopics {
+        fail_delete: true,
+        ..FakeTopics::default()
+    };
+    let settings = Settings::default();
+
+    let recent = deleting(ReclaimPolicy::Delete, true, 10);
+    let outcome = run(
+        recent,
+        Cluster::default(),
+        failing.clone(),
+        settings.clone(),
+    )
+    .await;
+    assert_eq!(
+        outcome.events(),
+        [("Warning".into(), "TopicDeletionFailed".into())]
+    );
+    assert_eq!(outcome.calls.len(), 1, "the finalizer stays while retrying");
+    assert_eq!(outcome.action, Action::requeue(settings.deletion_retry));
+
+    let old = deleting(ReclaimPolicy::Delete, true, 301);
+    let outcome = run(
+        old,
+        Cluster::default(),
+        FakeTopics {
+            fail_delete: true,
+            ..FakeTopics::default()
+        },
+        settings,
+    )
+    .await;
+    assert_eq!(
+        outcome.events(),
+        [("Warning".into(), "TopicsLeftBehind".into())]
+    );
+    assert_eq!(outcome.calls[1].line(), format!("PATCH {HC_PATH}"));
+    assert_eq!(outcome.calls[1].body["metadata"]["finalizers"], json!([]));
+}
+
+#[tokio::test]
+async fn deletion_without_the_finalizer_touches_nothing() {
+    let hc = deleting(ReclaimPolicy::Retain, false, 0);
+    let outcome = run(
+        hc,
+        Cluster::default(),
+        FakeTopics::default(),
+        Settings::default(),
+    )
+    .await;
+    assert!(outcome.calls.is_empty(), "{:?}", outcome.lines());
+    assert!(outcome.topic_calls.is_empty());
+    assert_eq!(outcome.action, Action::await_change());
+}
+
+#[tokio::test]
+async fn the_unmanaged_annotation_stops_everything_but_releases_the_finalizer() {
+    let mut hc = deleting(ReclaimPolicy::Delete, true, 0);
+    hc.metadata.annotations = Some([(MANAGED_ANNOTATION.to_owned(), "false".to_owned())].into());
+    let outcome = run(
+        hc,
+        Cluster::default(),
+        FakeTopics::default(),
+        Settings::default(),
+    )
+    .await;
+    assert_eq!(outcome.lines(), [format!("PATCH {HC_PATH}")]);
+    assert!(outcome.topic_calls.is_empty(), "topics are not deleted");
+
+    let mut live = sample();
+    live.metadata.annotations = Some([(MANAGED_ANNOTATION.to_owned(), "false".to_owned())].into());
+    let outcome = run(
+        live,
+        Cluster::default(),
+        FakeTopics::default(),
+        Settings::default(),
+    )
+    .await;
+    assert!(outcome.calls.is_empty());
+}
+
+#[tokio::test]
+async fn an_invalid_spec_is_reported_in_status_once_without_applying_or_retrying() {
+    let mut hc = sample();
+    hc.spec.api.autoscaling = Some(Autoscaling {
+        min_replicas: 1,
+        max_replicas: 3,
+        target_cpu_utilization_percentage: 80,
+    });
+    hc.spec.api.resources = Some(k8s_openapi::api::core::v1::ResourceRequirements {
+        limits: Some(
+            [(
+                "memory".to_owned(),
+                k8s_openapi::apimachinery::pkg::api::resource::Quantity("1Gi".into()),
+            )]
+            .into(),
+        ),
+        ..Default::default()
+    });
+    let outcome = run(
+        hc.clone(),
+        Cluster::default(),
+        FakeTopics::default(),
+        Settings::default(),
+    )
+    .await;
+    assert_eq!(
+        outcome.lines(),
+        [
+            format!("PATCH {HC_PATH}/status"),
+            "POST /apis/events.k8s.io/v1/namespaces/harmony/events".to_owned(),
+        ]
+    );
+    assert_eq!(outcome.events(), [("Warning".into(), "InvalidSpec".into())]);
+    assert!(outcome.topic_calls.is_empty());
+    assert_eq!(outcome.action, Action::await_change());
+    let status = status_of(&outcome);
+    assert_eq!(condition(&status, "Degraded"), ("True", "InvalidSpec"));
+    assert_eq!(condition(&status, "Ready"), ("False", "InvalidSpec"));
+    let message = &status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .unwrap()
+        .message;
+    assert!(
+        message.contains("autoscaling on CPU needs resources.requests.cpu"),
+        "{message}"
+    );
+
+    // The same spec again: nothing to write, nothing to announce.
+    hc.status = Some(status);
+    let again = run(
+        hc,
+        Cluster::default(),
+        FakeTopics::default(),
+        Settings::default(),
+    )
+    .await;
+    assert!(again.calls.is_empty(), "{:?}", again.lines());
+}
