@@ -49,6 +49,9 @@ enum Scenario {
     Send,
     /// GET /api/v1/chats/{id}?limit=50: full history pages.
     History,
+    /// Membership churn: a member is added, then leaves (outbox events for the
+    /// relay and the cdc consumer; read their metrics afterwards).
+    Churn,
 }
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
@@ -106,40 +109,47 @@ impl Target {
     }
 }
 
-/// One user and one chat per lane of load.
+/// One user and one chat per lane of load, and a partner who joins and leaves.
 struct Lane {
     token: String,
     chat: String,
+    partner: Option<(String, String)>,
+    turn: std::sync::atomic::AtomicU64,
 }
 
-async fn prepare(target: &Target, lanes: usize, history: bool) -> anyhow::Result<Vec<Lane>> {
+/// A fresh account: its access token and id.
+async fn sign_up(target: &Target) -> anyhow::Result<(String, String)> {
+    let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
+    let body = json!({ "username": "bench", "email": email, "password": "benchmark password" });
+    let user = target
+        .json(Method::POST, "/api/v1/users/", None, body)
+        .await?;
+    let form = format!("username={email}&password=benchmark+password");
+    let login = Some(("application/x-www-form-urlencoded", form));
+    let (status, bytes) = target
+        .call(Method::POST, "/api/v1/auth/token", None, login)
+        .await?;
+    anyhow::ensure!(status.is_success(), "login failed: {status}");
+    let tokens: Value = serde_json::from_slice(&bytes)?;
+    let token = tokens[0]["token"]
+        .as_str()
+        .context("access token")?
+        .to_owned();
+    Ok((
+        token,
+        user["user_id"].as_str().context("user id")?.to_owned(),
+    ))
+}
+
+async fn prepare(target: &Target, lanes: usize, scenario: Scenario) -> anyhow::Result<Vec<Lane>> {
+    let history = matches!(scenario, Scenario::History);
     let mut prepared = Vec::with_capacity(lanes);
     for _ in 0..lanes {
-        let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
-        let password = "benchmark password";
-        target
-            .json(
-                Method::POST,
-                "/api/v1/users/",
-                None,
-                json!({ "username": "bench", "email": email, "password": password }),
-            )
-            .await?;
-        let form = format!("username={email}&password=benchmark+password");
-        let (status, bytes) = target
-            .call(
-                Method::POST,
-                "/api/v1/auth/token",
-                None,
-                Some(("application/x-www-form-urlencoded", form)),
-            )
-            .await?;
-        anyhow::ensure!(status.is_success(), "login failed: {status}");
-        let tokens: Value = serde_json::from_slice(&bytes)?;
-        let token = tokens[0]["token"]
-            .as_str()
-            .context("access token")?
-            .to_owned();
+        let (token, _) = sign_up(target).await?;
+        let partner = match scenario {
+            Scenario::Churn => Some(sign_up(target).await?),
+            _ => None,
+        };
         let chat = target
             .json(
                 Method::POST,
@@ -161,24 +171,29 @@ async fn prepare(target: &Target, lanes: usize, history: bool) -> anyhow::Result
                     .await?;
             }
         }
-        prepared.push(Lane { token, chat });
+        prepared.push(Lane {
+            token,
+            chat,
+            partner,
+            turn: Default::default(),
+        });
     }
     if history {
-        // Wait until the sink wrote the seeds, so every page is a full 50.
-        let lane = &prepared[prepared.len() - 1];
-        for _ in 0..500 {
-            let page = target
-                .json(
-                    Method::GET,
-                    &format!("/api/v1/chats/{}?limit=50", lane.chat),
-                    Some(&lane.token),
-                    Value::Null,
-                )
-                .await;
-            if page.is_ok_and(|p| p["messages"].as_array().is_some_and(|m| m.len() == 50)) {
-                break;
+        // Every lane's first page must be a full 50 before measuring.
+        for lane in &prepared {
+            let path = format!("/api/v1/chats/{}?limit=50", lane.chat);
+            let mut full = false;
+            for _ in 0..500 {
+                let page = target
+                    .json(Method::GET, &path, Some(&lane.token), Value::Null)
+                    .await?;
+                if page["messages"].as_array().is_some_and(|m| m.len() == 50) {
+                    full = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            anyhow::ensure!(full, "history of {} never reached 50 messages", lane.chat);
         }
     }
     Ok(prepared)
@@ -210,6 +225,37 @@ async fn one(target: &Target, scenario: Scenario, lane: &Lane) -> bool {
                 )
                 .await
         }
+        Scenario::Churn => {
+            let Some((partner_token, partner_id)) = &lane.partner else {
+                return false;
+            };
+            // Alternate per lane: the partner is added, then leaves.
+            if lane
+                .turn
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                .is_multiple_of(2)
+            {
+                let body = json!({ "user_id_list": [partner_id] }).to_string();
+                let body = Some(("application/json", body));
+                target
+                    .call(
+                        Method::POST,
+                        &format!("{path}/members"),
+                        Some(&lane.token),
+                        body,
+                    )
+                    .await
+            } else {
+                target
+                    .call(
+                        Method::POST,
+                        &format!("{path}/leave"),
+                        Some(partner_token),
+                        None,
+                    )
+                    .await
+            }
+        }
     };
     matches!(result, Ok((status, _)) if status.is_success())
 }
@@ -232,14 +278,7 @@ async fn main() -> anyhow::Result<()> {
         client,
         url: args.url.trim_end_matches('/').to_owned(),
     });
-    let lanes = Arc::new(
-        prepare(
-            &target,
-            args.chats,
-            matches!(args.scenario, Scenario::History),
-        )
-        .await?,
-    );
+    let lanes = Arc::new(prepare(&target, args.chats, args.scenario).await?);
     let histogram = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
         1, 60_000_000, 3,
     )?));
@@ -321,6 +360,7 @@ async fn main() -> anyhow::Result<()> {
         match args.scenario {
             Scenario::Send => "send",
             Scenario::History => "history",
+            Scenario::Churn => "churn",
         },
         args.duration
     );

@@ -128,10 +128,7 @@ impl Relay {
             result?;
         }
         let ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.event_id).collect();
-        outbox::mark_published(&mut conn, &ids).await?;
-        let now = chrono::Utc::now().naive_utc();
-        for row in &rows {
-            let lag = (now - row.created_at).num_microseconds().unwrap_or(0) as f64 / 1e6;
+        for lag in outbox::mark_published(&mut conn, &ids).await? {
             metrics::histogram!("harmony_relay_commit_to_kafka_seconds").record(lag);
         }
         metrics::counter!("harmony_relay_events_published_total").increment(rows.len() as u64);

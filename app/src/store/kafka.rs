@@ -69,7 +69,9 @@ pub fn group_consumer(
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "10")
+        // Long enough that idle consumers do not keep the broker busy polling;
+        // a fetch still returns as soon as records arrive.
+        .set("fetch.wait.max.ms", "100")
         .set("session.timeout.ms", config.session_timeout_ms.to_string())
         .set(
             "heartbeat.interval.ms",

@@ -68,12 +68,19 @@ pub async fn pending(conn: &mut PgConnection) -> sqlx::Result<bool> {
         .await
 }
 
-pub async fn mark_published(conn: &mut PgConnection, event_ids: &[uuid::Uuid]) -> sqlx::Result<()> {
-    sqlx::query("UPDATE outbox_events SET published_at = now() WHERE event_id = ANY($1)")
-        .bind(event_ids)
-        .execute(conn)
-        .await
-        .map(drop)
+/// Marks rows published; returns each row's seconds from insert to now
+/// (measured by Postgres, so no clock or time-zone skew).
+pub async fn mark_published(
+    conn: &mut PgConnection,
+    event_ids: &[uuid::Uuid],
+) -> sqlx::Result<Vec<f64>> {
+    sqlx::query_scalar(
+        "UPDATE outbox_events SET published_at = now() WHERE event_id = ANY($1)
+         RETURNING extract(epoch FROM clock_timestamp() - created_at)::float8",
+    )
+    .bind(event_ids)
+    .fetch_all(conn)
+    .await
 }
 
 /// Published rows are kept `hours` for inspection and replay, then deleted.

@@ -169,6 +169,7 @@ async fn nothing_is_lost_or_duplicated_across_worker_crashes() {
 /// tansu 0.6.0 panics when an idempotent producer has requests in flight
 /// across a broker restart (docs/events.md), so this run uses the
 /// non-idempotent producer: one request in flight, consumers de-duplicate.
+/// The run without a broker restart uses the idempotent producer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_lost_or_duplicated_across_worker_crashes_and_a_broker_restart() {
     chaos(true).await;
