@@ -14,7 +14,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     domain::cdc::{Effect, Envelope, effects},
-    ops,
     store::{
         Dependency,
         cache::Cache,
@@ -188,14 +187,9 @@ impl Cdc {
                 }
             }
         };
-        // The record must end somewhere: keep trying the dead-letter topic.
-        while let Err(dlq_error) = self.dead_letters.send(message, &error).await {
-            tracing::error!(%dlq_error, "dead-letter topic unavailable; retrying");
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            }
-        }
+        self.dead_letters
+            .send_until(message, &error, shutdown)
+            .await;
     }
 }
 
@@ -203,13 +197,9 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let cdc = Cdc::new(config).await?;
     let mut dependencies = cdc.dependencies();
     dependencies.push(Dependency::Kafka(Admin::new(&config.kafka)?));
-    let shutdown = ops::shutdown_token();
-    let server = tokio::spawn(ops::serve(
-        config.http.bind.clone(),
-        ops::router(dependencies),
-        shutdown.clone(),
-    ));
-    cdc.run(shutdown).await;
-    server.await??;
-    Ok(())
+    super::run_worker(config, dependencies, |shutdown| async move {
+        cdc.run(shutdown).await;
+        Ok(())
+    })
+    .await
 }

@@ -14,3 +14,25 @@ pub struct NotBuilt {
     pub role: &'static str,
     pub tracking: &'static str,
 }
+
+/// Runs a background worker beside its ops endpoints until SIGTERM/Ctrl-C;
+/// the worker gets the shutdown token and drains before the server stops.
+pub async fn run_worker<F, Fut>(
+    config: &harmony_config::Config,
+    dependencies: Vec<crate::store::Dependency>,
+    worker: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce(tokio_util::sync::CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let shutdown = crate::ops::shutdown_token();
+    let server = tokio::spawn(crate::ops::serve(
+        config.http.bind.clone(),
+        crate::ops::router(dependencies),
+        shutdown.clone(),
+    ));
+    worker(shutdown).await?;
+    server.await??;
+    Ok(())
+}

@@ -11,14 +11,11 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use sqlx::{PgPool, postgres::PgListener};
 use tokio_util::sync::CancellationToken;
 
-use crate::{
-    ops,
-    store::{
-        Dependency,
-        kafka::{self, Admin},
-        outbox::{self, NOTIFY_CHANNEL, OutboxRecord},
-        postgres,
-    },
+use crate::store::{
+    Dependency,
+    kafka::{self, Admin},
+    outbox::{self, NOTIFY_CHANNEL, OutboxRecord},
+    postgres,
 };
 
 /// Advisory lock key of the active relay ("harmony-relay" as a number).
@@ -173,17 +170,9 @@ impl Relay {
 pub async fn run(config: &Config) -> anyhow::Result<()> {
     let pool = postgres::connect(&config.postgres).await?;
     let relay = Relay::new(config, pool.clone())?;
-    let shutdown = ops::shutdown_token();
     let dependencies = vec![
         Dependency::Postgres(pool),
         Dependency::Kafka(Admin::new(&config.kafka)?),
     ];
-    let server = tokio::spawn(ops::serve(
-        config.http.bind.clone(),
-        ops::router(dependencies),
-        shutdown.clone(),
-    ));
-    relay.run(shutdown).await?;
-    server.await??;
-    Ok(())
+    super::run_worker(config, dependencies, |shutdown| relay.run(shutdown)).await
 }

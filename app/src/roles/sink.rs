@@ -15,7 +15,6 @@ use uuid::Uuid;
 
 use crate::{
     domain::message::{ChatMessage, MessageRecord},
-    ops,
     store::{
         Dependency, chats,
         dynamodb::ChatHistoryTable,
@@ -89,7 +88,11 @@ impl Sink {
             match decode(record) {
                 Ok(message) => messages.push(message),
                 Err(reason) => {
-                    if !self.dead_letter(record, &reason, shutdown).await {
+                    if !self
+                        .dead_letters
+                        .send_until(record, &reason, shutdown)
+                        .await
+                    {
                         return false;
                     }
                 }
@@ -144,22 +147,6 @@ impl Sink {
         }
         Ok(live.len())
     }
-
-    async fn dead_letter(
-        &self,
-        record: &OwnedMessage,
-        reason: &str,
-        shutdown: &CancellationToken,
-    ) -> bool {
-        while let Err(error) = self.dead_letters.send(record, reason).await {
-            tracing::error!(%error, "dead-letter topic unavailable; retrying");
-            tokio::select! {
-                _ = shutdown.cancelled() => return false,
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            }
-        }
-        true
-    }
 }
 
 /// The record minus `author_metadata` (ref §4.2).
@@ -174,13 +161,9 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let sink = Sink::new(config).await?;
     let mut dependencies = sink.dependencies();
     dependencies.push(Dependency::Kafka(Admin::new(&config.kafka)?));
-    let shutdown = ops::shutdown_token();
-    let server = tokio::spawn(ops::serve(
-        config.http.bind.clone(),
-        ops::router(dependencies),
-        shutdown.clone(),
-    ));
-    sink.run(shutdown).await;
-    server.await??;
-    Ok(())
+    super::run_worker(config, dependencies, |shutdown| async move {
+        sink.run(shutdown).await;
+        Ok(())
+    })
+    .await
 }

@@ -197,6 +197,24 @@ impl DeadLetters {
         })
     }
 
+    /// A record must end somewhere: retries until the dead-letter topic takes
+    /// it; false only when `shutdown` came first (the record is then replayed).
+    pub async fn send_until(
+        &self,
+        original: &rdkafka::message::OwnedMessage,
+        error: &str,
+        shutdown: &tokio_util::sync::CancellationToken,
+    ) -> bool {
+        while let Err(dlq_error) = self.send(original, error).await {
+            tracing::error!(%dlq_error, "dead-letter topic unavailable; retrying");
+            tokio::select! {
+                _ = shutdown.cancelled() => return false,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+        true
+    }
+
     pub async fn send(
         &self,
         original: &rdkafka::message::OwnedMessage,

@@ -16,6 +16,23 @@ use uuid::Uuid;
 
 use crate::{client::TestApp, support::read_topic};
 
+/// Waits until the sink has written at least one message of `chat`.
+async fn history_written(t: &TestApp, chat: Uuid, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while t
+        .env
+        .table
+        .page(chat, 10, None)
+        .await
+        .unwrap()
+        .messages
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A counter of this process's metrics registry (0 when absent).
 fn metric(name: &str) -> f64 {
     harmony::telemetry::metrics()
@@ -204,17 +221,7 @@ async fn cdc_applies_events_once_and_dead_letters_poison() {
     );
     // Wait for the sink so there is history to purge.
     let history = t.env.table.clone();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while history
-        .page(chat, 10, None)
-        .await
-        .unwrap()
-        .messages
-        .is_empty()
-    {
-        assert!(Instant::now() < deadline, "sink never wrote the message");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    history_written(&t, chat, "sink never wrote the message").await;
 
     // A poison record on each outbox topic, between real events.
     let producer = reliable_producer(&t.env.config.kafka).unwrap();
@@ -363,19 +370,7 @@ async fn the_sink_never_writes_history_back_for_a_deleted_chat() {
         .unwrap();
     tokio::spawn(sink.run(shutdown.clone()));
     // Once the later message is written, the earlier ones have been handled.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while t
-        .env
-        .table
-        .page(other, 10, None)
-        .await
-        .unwrap()
-        .messages
-        .is_empty()
-    {
-        assert!(Instant::now() < deadline, "sink never caught up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    history_written(&t, other, "sink never caught up").await;
     assert!(
         t.env
             .table
@@ -418,20 +413,5 @@ async fn the_sink_dead_letters_undecodable_records_and_goes_on() {
         dead[0].header("x-original-topic").as_deref(),
         Some(topic.as_str())
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while t
-        .env
-        .table
-        .page(chat, 10, None)
-        .await
-        .unwrap()
-        .messages
-        .is_empty()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the sink stopped at the poison record"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    history_written(&t, chat, "the sink stopped at the poison record").await;
 }
