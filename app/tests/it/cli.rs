@@ -123,3 +123,28 @@ async fn migrate_is_idempotent() {
         Some(6)
     );
 }
+
+#[tokio::test]
+async fn migrate_can_create_only_the_dead_letter_topics() {
+    let env = TestEnv::new().await;
+    let name = format!("t_{}_only", env.id);
+    let output = harmony()
+        .args(["migrate", "--only", "dead-letters"])
+        .env("TOPICS__MESSAGES__NAME", &name)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        env.admin.partitions(&format!("{name}.dlq")).await.unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        env.admin.partitions(&name).await.unwrap(),
+        None,
+        "the main topic is the operator's"
+    );
+}

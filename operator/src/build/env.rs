@@ -68,7 +68,11 @@ impl Role {
     }
 
     fn uses_kafka(self) -> bool {
-        matches!(self, Role::Api | Role::Relay | Role::Cdc | Role::Sink)
+        // Migrate creates the dead-letter topics; the operator owns the others.
+        matches!(
+            self,
+            Role::Api | Role::Relay | Role::Cdc | Role::Sink | Role::Migrate
+        )
     }
 
     fn uses_dynamodb(self) -> bool {
