@@ -173,7 +173,18 @@ async fn a_standby_relay_waits_and_takes_over() {
             .unwrap()
             .run(first.clone()),
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The first relay holds the leader lock before the second starts.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sqlx::query_scalar::<_, bool>(
+        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))",
+    )
+    .fetch_one(&t.env.pool)
+    .await
+    .unwrap()
+    {
+        assert!(Instant::now() < deadline, "the first relay never became active");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let standby = tokio::spawn(
         Relay::new(&t.env.config, t.env.pool.clone())
             .unwrap()
