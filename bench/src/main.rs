@@ -52,6 +52,9 @@ enum Scenario {
     /// Membership churn: a member is added, then leaves (outbox events for the
     /// relay and the cdc consumer; read their metrics afterwards).
     Churn,
+    /// Send, then read the newest history page until the message is there:
+    /// the latency is send → visible in history (through Kafka, sink, DynamoDB).
+    Visibility,
 }
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
@@ -225,6 +228,7 @@ async fn one(target: &Target, scenario: Scenario, lane: &Lane) -> bool {
                 )
                 .await
         }
+        Scenario::Visibility => visible_after_send(target, lane, &path).await,
         Scenario::Churn => {
             let Some((partner_token, partner_id)) = &lane.partner else {
                 return false;
@@ -258,6 +262,35 @@ async fn one(target: &Target, scenario: Scenario, lane: &Lane) -> bool {
         }
     };
     matches!(result, Ok((status, _)) if status.is_success())
+}
+
+/// Sends one message and polls the newest history page until it shows up.
+async fn visible_after_send(
+    target: &Target,
+    lane: &Lane,
+    path: &str,
+) -> anyhow::Result<(StatusCode, Bytes)> {
+    let body = json!({ "content": "visibility probe", "client_uuid": uuid::Uuid::new_v4() });
+    let sent = target
+        .json(Method::POST, path, Some(&lane.token), body)
+        .await?;
+    let ulid = sent["ulid"].as_str().context("ulid")?.to_owned();
+    let newest = format!("{path}?limit=1");
+    for _ in 0..2000 {
+        let (status, bytes) = target
+            .call(Method::GET, &newest, Some(&lane.token), None)
+            .await?;
+        let page: Value = serde_json::from_slice(&bytes)?;
+        // Newest first; a later message (another sender) also proves it was written.
+        if page["messages"][0]["ulid"]
+            .as_str()
+            .is_some_and(|top| top >= ulid.as_str())
+        {
+            return Ok((status, bytes));
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    bail!("message {ulid} never became visible")
 }
 
 #[derive(Default)]
@@ -361,6 +394,7 @@ async fn main() -> anyhow::Result<()> {
             Scenario::Send => "send",
             Scenario::History => "history",
             Scenario::Churn => "churn",
+            Scenario::Visibility => "visibility",
         },
         args.duration
     );

@@ -411,6 +411,8 @@ pub struct SinkConfig {
     pub max_batch: usize,
     /// Milliseconds a batch waits to fill before it is written.
     pub linger_ms: u64,
+    /// Milliseconds the broker may hold an empty fetch (lower: faster history, busier broker).
+    pub fetch_wait_ms: u64,
 }
 
 impl Default for SinkConfig {
@@ -419,6 +421,7 @@ impl Default for SinkConfig {
             group_id: "harmony-sink".into(),
             max_batch: 500,
             linger_ms: 5,
+            fetch_wait_ms: 20,
         }
     }
 }
@@ -453,6 +456,8 @@ pub struct CdcConfig {
     pub max_attempts: u32,
     /// Milliseconds before the first retry; doubled each time.
     pub retry_backoff_ms: u64,
+    /// Milliseconds the broker may hold an empty fetch.
+    pub fetch_wait_ms: u64,
 }
 
 impl Default for CdcConfig {
@@ -461,6 +466,7 @@ impl Default for CdcConfig {
             group_id: "harmony-cdc".into(),
             max_attempts: 4,
             retry_backoff_ms: 100,
+            fetch_wait_ms: 100,
         }
     }
 }

@@ -107,7 +107,12 @@ impl Cdc {
             config.topics.chat_events.name.as_str(),
             config.topics.user_events.name.as_str(),
         ];
-        let consumer = kafka::group_consumer(&config.kafka, &config.cdc.group_id, &topics)?;
+        let consumer = kafka::group_consumer(
+            &config.kafka,
+            &config.cdc.group_id,
+            &topics,
+            config.cdc.fetch_wait_ms,
+        )?;
         let handler = Handler {
             pool: postgres::connect(&config.postgres).await?,
             cache: Cache::new(redis::connect(&config.redis).await?, &config.cache),

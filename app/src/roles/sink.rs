@@ -39,6 +39,7 @@ impl Sink {
             &config.kafka,
             &config.sink.group_id,
             &[&config.topics.messages.name],
+            config.sink.fetch_wait_ms,
         )?;
         Ok(Self {
             consumer: Arc::new(consumer),

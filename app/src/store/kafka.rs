@@ -59,19 +59,20 @@ pub fn reliable_producer(
 }
 
 /// A consumer-group member that commits only what the caller says it finished.
+/// `fetch_wait_ms` bounds how long the broker may hold an empty fetch: short
+/// for latency, long so idle consumers do not keep the broker busy polling.
 pub fn group_consumer(
     config: &KafkaConfig,
     group: &str,
     topics: &[&str],
+    fetch_wait_ms: u64,
 ) -> Result<rdkafka::consumer::StreamConsumer, KafkaError> {
     use rdkafka::consumer::Consumer;
     let consumer: rdkafka::consumer::StreamConsumer = client_config(config)
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
-        // Long enough that idle consumers do not keep the broker busy polling;
-        // a fetch still returns as soon as records arrive.
-        .set("fetch.wait.max.ms", "100")
+        .set("fetch.wait.max.ms", fetch_wait_ms.to_string())
         .set("session.timeout.ms", config.session_timeout_ms.to_string())
         .set(
             "heartbeat.interval.ms",

@@ -157,6 +157,7 @@ pub async fn read_topic(
         kafka,
         &format!("reader-{}", uuid::Uuid::new_v4()),
         &[topic],
+        10,
     )
     .unwrap();
     let mut out = Vec::new();
