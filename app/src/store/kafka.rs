@@ -363,24 +363,6 @@ impl Admin {
         Ok(outcomes)
     }
 
-    pub async fn delete_topics(&self, names: &[&str]) -> Result<(), KafkaError> {
-        let options = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT));
-        for (name, result) in names
-            .iter()
-            .zip(self.client.delete_topics(names, &options).await?)
-        {
-            if let Err((_, code)) = result
-                && code != RDKafkaErrorCode::UnknownTopicOrPartition
-            {
-                return Err(KafkaError::Topic {
-                    topic: (*name).to_owned(),
-                    message: code.to_string(),
-                });
-            }
-        }
-        Ok(())
-    }
-
     pub async fn ping(&self) -> Result<(), String> {
         let client = self.client.clone();
         tokio::task::spawn_blocking(move || {
