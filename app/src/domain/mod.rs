@@ -40,8 +40,17 @@ impl Invalid {
     }
 }
 
-/// Length limits count characters, as people do, not bytes.
+/// Length limits count characters, as people do, not bytes. NUL characters
+/// are refused too: Postgres cannot store them in text or JSONB.
 pub fn check_length(field: &str, value: &str, min: usize, max: usize) -> Result<(), Invalid> {
+    if value.contains('\0') {
+        return Err(Invalid::body(
+            field,
+            "string_nul",
+            "String must not contain NUL characters",
+            truncate_for_echo(&value.replace('\0', "\\0")),
+        ));
+    }
     let length = value.chars().count();
     if length < min {
         return Err(Invalid::body(

@@ -22,6 +22,12 @@ fn garbage_bodies() -> Vec<(&'static str, String)> {
             "application/json",
             json!({ "content": "\u{0000}\u{FFFF}", "title": "🙂".repeat(200) }).to_string(),
         ),
+        (
+            "application/json",
+            json!({ "username": "\u{0000}", "email": "a@example.com", "password": "\u{0000}x",
+                    "title": "\u{0000}", "description": "\u{0000}", "user_id_list": [] })
+            .to_string(),
+        ),
         ("application/json", "[".repeat(10_000)),
         ("application/json", "{\"a\":".repeat(500)),
         (
@@ -40,6 +46,32 @@ fn garbage_bodies() -> Vec<(&'static str, String)> {
         bodies.push(("application/json", noise));
     }
     bodies
+}
+
+#[tokio::test]
+async fn nul_characters_are_refused_not_stored() {
+    let t = TestApp::spawn().await;
+    let ann = t.user("ann").await;
+    let email = format!("nul-{}@example.com", Uuid::new_v4().simple());
+    let reply = t
+        .post("/api/v1/users/")
+        .json(json!({ "username": "a\u{0000}b", "email": email, "password": "long enough" }))
+        .send()
+        .await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.loc()),
+        (422, vec!["body".to_owned(), "username".into()])
+    );
+    let reply = t
+        .post("/api/v1/chats/")
+        .bearer(&ann.access)
+        .json(json!({ "title": "x\u{0000}", "user_id_list": [] }))
+        .send()
+        .await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.loc()),
+        (422, vec!["body".to_owned(), "title".into()])
+    );
 }
 
 #[tokio::test]
