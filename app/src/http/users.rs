@@ -18,6 +18,7 @@ use crate::{
     domain::{
         Invalid,
         chat::ChatMeta,
+        check_length,
         events::OutboxEvent,
         user::{Email, UserMeta, UserProfile, check_password, username_or_email},
     },
@@ -135,6 +136,7 @@ pub async fn lookup(
         )));
     }
     let term = query.email.trim().to_lowercase();
+    check_length("email", &term, 0, 254).map_err(|e| ApiError::invalid(e.at("query")))?;
     if term.chars().count() < 2 {
         return Ok(Json(Vec::new()));
     }

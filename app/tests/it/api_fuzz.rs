@@ -99,6 +99,11 @@ async fn no_route_answers_5xx_to_bad_input() {
             Method::GET,
             "/api/v1/users/lookup?email=ab&limit=99999999999999999999".into(),
         ),
+        (Method::GET, "/api/v1/users/lookup?email=a%00b".into()),
+        (
+            Method::GET,
+            format!("/api/v1/users/lookup?email={}", "x".repeat(300)),
+        ),
     ];
     for id in &ids {
         routes.push((Method::POST, format!("/api/v1/chats/{id}")));
