@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Local development/test services for Harmony, all on 127.0.0.1:
-#   postgres (Debian PostgreSQL 15), redis (Debian), kafka (tansu, Kafka API), dynamodb (dynalite, DynamoDB API).
+#   postgres (Debian PostgreSQL 15), redis (Debian), kafka (harmony-broker, Kafka API), dynamodb (dynalite, DynamoDB API).
 # Usage: scripts/services.sh install|start|stop|status|env [service...]
 set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$ROOT/scripts/lib/cargo-env.sh"
 
 D=$(realpath -m "${HARMONY_DATA_DIR:-/var/lib/harmony}")   # absolute: kafka runs from its own dir
 TOOLS=$(realpath -m "${HARMONY_TOOLS_DIR:-$HOME/.cache/harmony/tools}")
@@ -13,8 +15,6 @@ DYNAMODB_PORT=${HARMONY_DYNAMODB_PORT:-18000}
 TIMEOUT=${HARMONY_READY_TIMEOUT:-60}
 
 PG_BIN=/usr/lib/postgresql/15/bin
-TANSU_VERSION=0.6.0
-TANSU=$TOOLS/tansu-$TANSU_VERSION/bin/tansu
 DYNALITE_VERSION=4.0.0
 DYNALITE=$TOOLS/dynalite-$DYNALITE_VERSION/node_modules/.bin/dynalite
 ALL_SERVICES=(postgres redis kafka dynamodb)
@@ -173,46 +173,40 @@ start_redis() {
 
 stop_redis() { stop_pid redis "$REDIS_PID" redis-server; }
 
-# ---------------------------------------------------------------- kafka (tansu)
+# ---------------------------------------------------------------- kafka (harmony-broker)
+# The project's own single-node Kafka-compatible broker (app/broker), built
+# from this checkout; docs/operations.md says why it replaced tansu.
 KAFKA_DIR=$D/kafka KAFKA_LOG=$D/kafka/kafka.log KAFKA_PID=$D/kafka/kafka.pid
-kafka_ready() { port_open "$KAFKA_PORT" && timeout 5 "$TANSU" topic list --broker "tcp://127.0.0.1:$KAFKA_PORT"; }
+BROKER=$CARGO_TARGET_DIR/release/harmony-broker
+# Listening is not enough: a broker can accept connections and never answer.
+kafka_ready() { "$BROKER" probe --broker "127.0.0.1:$KAFKA_PORT" --timeout-secs 5; }
 
 install_kafka() {
-  [[ -x $TANSU ]] && return 0
-  # A build of the same crate may already be running (it takes ~22 min cold): wait for it, never build twice.
-  if pgrep -f '^[^ ]*cargo install tansu' >/dev/null; then
-    say "kafka: waiting for a running 'cargo install tansu' to finish"
-    while pgrep -f '^[^ ]*cargo install tansu' >/dev/null; do sleep 5; done
-    [[ -x $TANSU ]] && return 0
-  fi
-  command -v cargo >/dev/null || die "kafka: cargo not found; install Rust (rustup) to build tansu"
-  local log=$TOOLS/tansu-install.log
-  say "kafka: building tansu $TANSU_VERSION from crates.io (~22 min cold), log: $log"
-  run_logged "$log" cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore,libsql \
-    --root "$TOOLS/tansu-$TANSU_VERSION" --target-dir "$HOME/.cache/harmony/tansu-target"
+  command -v cargo >/dev/null || die "kafka: cargo not found; install Rust (rustup) to build the broker"
+  local log=$TOOLS/broker-build.log
+  # Cheap when nothing changed; rebuilt when app/broker changed.
+  [[ -x $BROKER ]] || say "kafka: building harmony-broker (release, ~2 min cold), log: $log"
+  (cd "$ROOT" && run_logged "$log" cargo build --release --locked -p harmony-broker)
 }
 
 start_kafka() {
-  if already_running kafka "$KAFKA_PID" tansu "$KAFKA_PORT"; then
-    # A storage panic inside tansu leaves the process listening but unable to serve.
+  if already_running kafka "$KAFKA_PID" harmony-broker "$KAFKA_PORT"; then
     kafka_ready >/dev/null 2>&1 && return 0
-    say "kafka: running but not answering; restarting it"
+    say "kafka: running on port $KAFKA_PORT but not answering metadata within 5 s; restarting it"
     stop_kafka
   fi
   check_free kafka "$KAFKA_PID" "$KAFKA_PORT" HARMONY_KAFKA_PORT
-  [[ -x $TANSU ]] || die "kafka: $TANSU not found (run: $0 install)"
+  [[ -x $BROKER ]] || die "kafka: $BROKER not found (run: $0 install)"
   mkdir -p "$KAFKA_DIR"
-  say "kafka: starting tansu on port $KAFKA_PORT"
+  say "kafka: starting harmony-broker on port $KAFKA_PORT"
   mark kafka "$KAFKA_LOG"
-  # The sqlite path must be relative to the working directory: tansu doubles an absolute one.
-  (cd "$KAFKA_DIR" && RUST_LOG=warn exec setsid nohup "$TANSU" broker \
-    --listener-url "tcp://127.0.0.1:$KAFKA_PORT" --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-    --storage-engine sqlite://tansu.db >>"$KAFKA_LOG" 2>&1 </dev/null) &
+  RUST_LOG=${HARMONY_BROKER_LOG:-info} setsid nohup "$BROKER" serve --listen "127.0.0.1:$KAFKA_PORT" \
+    --data-dir "$KAFKA_DIR/data" >>"$KAFKA_LOG" 2>&1 </dev/null &
   echo $! >"$KAFKA_PID"
   wait_ready kafka "$KAFKA_LOG" "$(cat "$KAFKA_PID")" kafka_ready
 }
 
-stop_kafka() { stop_pid kafka "$KAFKA_PID" tansu; }
+stop_kafka() { stop_pid kafka "$KAFKA_PID" harmony-broker; }
 
 # ---------------------------------------------------------------- dynamodb (dynalite)
 DYN_DIR=$D/dynamodb DYN_LOG=$D/dynamodb/dynamodb.log DYN_PID=$D/dynamodb/dynamodb.pid
@@ -262,7 +256,7 @@ cmd_status() {
   local rc=0
   status_line postgres "$PG_PORT" "$PG_PID" postgres "$PG_LOG" || rc=3
   status_line redis "$REDIS_PORT" "$REDIS_PID" redis-server "$REDIS_LOG" || rc=3
-  status_line kafka "$KAFKA_PORT" "$KAFKA_PID" tansu "$KAFKA_LOG" || rc=3
+  status_line kafka "$KAFKA_PORT" "$KAFKA_PID" harmony-broker "$KAFKA_LOG" || rc=3
   status_line dynamodb "$DYNAMODB_PORT" "$DYN_PID" dynalite "$DYN_LOG" || rc=3
   return "$rc"
 }
@@ -272,29 +266,20 @@ cmd_env() {
   echo "export REDIS__URL=redis://127.0.0.1:$REDIS_PORT/0"
   echo "export KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_PORT"
   echo "export DYNAMODB__URL=http://127.0.0.1:$DYNAMODB_PORT"
-  # tansu 0.6.0 panics when an idempotent producer has requests in flight across
-  # a broker restart (docs/events.md); locally, producers keep order with one
-  # request in flight instead and consumers absorb retried duplicates.
-  echo "export KAFKA__IDEMPOTENCE=false"
 }
 
 # Removes what integration tests leave behind: their databases (test_*) and
-# topics (t_<id>_*). Topics are swept here, before a run, rather than by each
-# test: deleting a topic while a consumer group still heartbeats on it can
-# crash tansu's storage.
+# topics (t_<id>_*), swept before a run rather than by each test.
 cmd_sweep_tests() {
   local db topics
   for db in $("$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "SELECT datname FROM pg_database WHERE datname ~ '^test_[0-9a-f]{12}$'"); do
     "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"
   done
-  # Best effort: a sweep that fails leaves unused topics behind, nothing worse.
-  topics=$(timeout 10 "$TANSU" topic list --broker "tcp://127.0.0.1:$KAFKA_PORT" |
-    python3 -c 'import json,re,sys; [print(t["name"]) for t in json.load(sys.stdin) if re.match(r"^t_[0-9a-f]{12}_", t["name"])]') ||
-    say "kafka: could not list topics; leftover test topics stay"
-  for topic in $topics; do
-    timeout 10 "$TANSU" topic delete --broker "tcp://127.0.0.1:$KAFKA_PORT" "$topic" >/dev/null ||
-      say "kafka: could not delete leftover topic $topic"
-  done
+  topics=$("$BROKER" topics --broker "127.0.0.1:$KAFKA_PORT" | grep -E '^t_[0-9a-f]{12}_' || true)
+  if [[ -n $topics ]]; then
+    # shellcheck disable=SC2086  # one topic name per word
+    "$BROKER" delete-topics --broker "127.0.0.1:$KAFKA_PORT" $topics || die "kafka: could not delete leftover test topics"
+  fi
   say "swept leftovers of earlier test runs ($(wc -w <<<"$topics") topics)"
 }
 

@@ -1,11 +1,7 @@
-//! Topic reconciliation against a real Kafka-compatible broker: tansu, the
-//! binary `scripts/services.sh` installs (`$HARMONY_TOOLS_DIR`, default
-//! `~/.cache/harmony/tools`, or `$TANSU`). Each test starts its own broker on
-//! a free port in a scratch directory and stops it by pid, instead of using
-//! the shared one on 127.0.0.1:19092: tansu 0.6's DeleteTopics also removed
-//! topics it was not asked to delete (measured), so deleting there could
-//! take topics other tests' consumer groups use, and the shared broker's
-//! topics change under other tests. The shared broker is never restarted.
+//! Topic reconciliation against a real Kafka-compatible broker: the
+//! project's own (`harmony-broker`), started in-process per test on a free
+//! port with a scratch data directory, so creating, growing and deleting
+//! topics never touches the shared broker other tests use.
 //! Topic names still follow `t_<12 hex>_…`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -27,68 +23,31 @@ use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 use serde_json::Value;
 
-/// A tansu broker of this test alone; stopped (by pid) and removed on drop.
+/// A broker of this test alone; its data directory is removed on drop.
 struct Broker {
-    child: std::process::Child,
-    dir: std::path::PathBuf,
     address: String,
+    _running: harmony_broker::Running,
+    _dir: tempfile::TempDir,
 }
 
 impl Broker {
-    fn start() -> Broker {
-        let binary = std::env::var("TANSU")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|_| {
-                let tools = std::env::var("HARMONY_TOOLS_DIR")
-                    .map(std::path::PathBuf::from)
-                    .unwrap_or_else(|_| {
-                        std::path::PathBuf::from(std::env::var("HOME").unwrap())
-                            .join(".cache/harmony/tools")
-                    });
-                tools.join("tansu-0.6.0/bin/tansu")
-            });
-        assert!(
-            binary.exists(),
-            "no tansu at {} (run scripts/services.sh install kafka, or set TANSU)",
-            binary.display()
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = std::env::temp_dir().join(format!("harmony-operator-tansu-{}", prefix()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let address = format!("127.0.0.1:{port}");
-        let url = format!("tcp://{address}");
-        let log = std::fs::File::create(dir.join("tansu.log")).unwrap();
-        let child = std::process::Command::new(binary)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            // Relative: tansu doubles an absolute sqlite path.
-            .args(["--storage-engine", "sqlite://tansu.db"])
-            .current_dir(&dir)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let broker = Broker {
-            child,
-            dir,
-            address,
-        };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(&broker.address).is_ok() {
-                return broker;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+    async fn start() -> Broker {
+        let dir = tempfile::tempdir().unwrap();
+        let running = harmony_broker::start(harmony_broker::Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            advertised_host: None,
+            data_dir: dir.path().to_owned(),
+            segment_bytes: 1 << 20,
+            retention: harmony_broker::log::Retention { ms: -1, bytes: -1 },
+            auto_create_topics: false,
+        })
+        .await
+        .unwrap();
+        Broker {
+            address: running.address.to_string(),
+            _running: running,
+            _dir: dir,
         }
-        panic!("tansu did not listen on {}", broker.address);
     }
 
     fn access(&self) -> KafkaAccess {
@@ -120,9 +79,7 @@ impl Broker {
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self._running.shutdown.cancel();
     }
 }
 
@@ -187,7 +144,7 @@ async fn ensure_until_present(broker: &Arc<Broker>, spec: &TopicsSpec) -> Vec<To
 
 #[tokio::test]
 async fn creates_missing_topics_then_leaves_them_alone() {
-    let broker = Arc::new(Broker::start());
+    let broker = Arc::new(Broker::start().await);
     let mut spec = topics(&prefix(), 3);
     spec.user_events.retention_ms = Some(3_600_000);
 
@@ -217,7 +174,7 @@ async fn creates_missing_topics_then_leaves_them_alone() {
 
 #[tokio::test]
 async fn grows_partitions_and_refuses_a_decrease_in_status() {
-    let broker = Arc::new(Broker::start());
+    let broker = Arc::new(Broker::start().await);
     let prefix = prefix();
     let messages_topic = format!("{prefix}messages");
     ensure_until_present(&broker, &topics(&prefix, 2)).await;
@@ -228,26 +185,16 @@ async fn grows_partitions_and_refuses_a_decrease_in_status() {
         .await
         .unwrap();
     let messages = &grown.statuses[0];
-    // tansu 0.6 has no CreatePartitions: then the refusal must be in status,
-    // the topic untouched, and nothing claimed as done.
-    let expected = match messages.message.as_deref() {
-        Some(message) if message.contains("UnsupportedFeature") => {
-            assert!(!messages.ready);
-            assert!(grown.changes.is_empty(), "{grown:?}");
-            2
-        }
-        _ => {
-            assert_eq!(
-                grown.changes,
-                [TopicChange::PartitionsIncreased {
-                    name: messages_topic.clone(),
-                    from: 2,
-                    to: 4
-                }]
-            );
-            4
-        }
-    };
+    assert!(messages.ready && messages.message.is_none(), "{grown:?}");
+    assert_eq!(
+        grown.changes,
+        [TopicChange::PartitionsIncreased {
+            name: messages_topic.clone(),
+            from: 2,
+            to: 4
+        }]
+    );
+    let expected = 4;
     assert_eq!(
         partitions_of(&broker, &messages_topic).await,
         Some(expected)
@@ -271,7 +218,7 @@ async fn grows_partitions_and_refuses_a_decrease_in_status() {
 
 #[tokio::test]
 async fn deleting_topics_that_are_gone_is_fine() {
-    let broker = Broker::start();
+    let broker = Broker::start().await;
     KafkaTopics
         .delete(&broker.access(), &names(&topics(&prefix(), 1)))
         .await
@@ -299,7 +246,7 @@ async fn unreachable_brokers_are_an_error_not_a_hang() {
 /// then removes the finalizer (the apiserver is scripted).
 #[tokio::test]
 async fn the_delete_policy_deletes_the_topics_on_harmonychat_deletion() {
-    let broker = Arc::new(Broker::start());
+    let broker = Arc::new(Broker::start().await);
     let spec = topics(&prefix(), 2);
     ensure_until_present(&broker, &spec).await;
 

@@ -1,0 +1,458 @@
+//! One partition's log: segment files of Kafka record batches (format v2),
+//! stored as the producer sent them except for the offsets the broker assigns.
+//!
+//! The cost of an append or a read does not depend on how much the log holds:
+//! a read finds its segment by binary search and its batch through a sparse
+//! in-memory index (one entry per few KiB), then copies whole batches. Only the
+//! active segment is scanned at start-up (to recover a torn tail and the
+//! producers' last sequences); closed segments are indexed on first read.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    fs::{self, File, OpenOptions},
+    io::{self, Write},
+    os::unix::fs::FileExt,
+    path::{Path, PathBuf},
+    time::SystemTime,
+};
+
+/// Bytes of a v2 batch header: base offset to record count.
+pub const BATCH_HEADER: usize = 61;
+/// Bytes before a batch's `length` field ends (base offset + length).
+const LENGTH_PREFIX: usize = 12;
+/// One index entry per this many bytes of log (Kafka's index.interval.bytes).
+const INDEX_INTERVAL: u64 = 4096;
+/// Batches remembered per producer for de-duplicating retries (as Kafka).
+const PRODUCER_WINDOW: usize = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    #[error("corrupt record batch: {0}")]
+    Corrupt(&'static str),
+    #[error("unsupported record batch magic {0} (only v2 is accepted)")]
+    Magic(i8),
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("offset {offset} is outside the log [{start}, {end}]")]
+    OutOfRange { offset: i64, start: i64, end: i64 },
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// The fields of a batch header the broker uses.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchHeader {
+    pub base_offset: i64,
+    /// The whole batch, header included.
+    pub size: usize,
+    pub last_offset_delta: i32,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+}
+
+impl BatchHeader {
+    pub fn parse(bytes: &[u8]) -> Result<Self, AppendError> {
+        if bytes.len() < BATCH_HEADER {
+            return Err(AppendError::Corrupt("shorter than a batch header"));
+        }
+        let i64_at = |at: usize| i64::from_be_bytes(bytes[at..at + 8].try_into().unwrap_or_default());
+        let i32_at = |at: usize| i32::from_be_bytes(bytes[at..at + 4].try_into().unwrap_or_default());
+        let length = i32_at(8);
+        let magic = bytes[16] as i8;
+        if magic != 2 {
+            return Err(AppendError::Magic(magic));
+        }
+        let size = usize::try_from(length)
+            .ok()
+            .map(|length| length + LENGTH_PREFIX)
+            .filter(|size| *size >= BATCH_HEADER)
+            .ok_or(AppendError::Corrupt("batch length below the header size"))?;
+        Ok(Self {
+            base_offset: i64_at(0),
+            size,
+            last_offset_delta: i32_at(23),
+            producer_id: i64_at(43),
+            producer_epoch: i16::from_be_bytes([bytes[51], bytes[52]]),
+            base_sequence: i32_at(53),
+        })
+    }
+
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset + i64::from(self.last_offset_delta)
+    }
+}
+
+/// Checks that `batch` (exactly one whole batch) is intact: its CRC-32C covers
+/// everything from the attributes field on.
+fn crc_ok(batch: &[u8]) -> bool {
+    let stored = u32::from_be_bytes([batch[17], batch[18], batch[19], batch[20]]);
+    crc32c::crc32c(&batch[21..]) == stored
+}
+
+/// Splits a produce request's record set into whole, intact batches.
+pub fn split_batches(records: &[u8]) -> Result<Vec<(BatchHeader, &[u8])>, AppendError> {
+    let mut batches = Vec::new();
+    let mut rest = records;
+    while !rest.is_empty() {
+        let header = BatchHeader::parse(rest)?;
+        if header.size > rest.len() {
+            return Err(AppendError::Corrupt("batch longer than the request"));
+        }
+        let (batch, tail) = rest.split_at(header.size);
+        if !crc_ok(batch) {
+            return Err(AppendError::Corrupt("CRC mismatch"));
+        }
+        batches.push((header, batch));
+        rest = tail;
+    }
+    Ok(batches)
+}
+
+struct Segment {
+    base: i64,
+    path: PathBuf,
+    file: File,
+    size: u64,
+    /// (batch base offset, file position); `None` until a closed segment is first read.
+    index: Option<Vec<(i64, u64)>>,
+    /// Wall-clock time of the last append (file mtime for segments found on disk).
+    last_write_ms: i64,
+}
+
+impl Segment {
+    fn path_for(dir: &Path, base: i64) -> PathBuf {
+        dir.join(format!("{base:020}.log"))
+    }
+
+    fn open(path: PathBuf, base: i64) -> io::Result<Self> {
+        let file = OpenOptions::new().read(true).append(true).create(true).open(&path)?;
+        let meta = file.metadata()?;
+        let last_write_ms = meta.modified().map(millis).unwrap_or_else(|_| now_ms());
+        Ok(Self { base, path, file, size: meta.len(), index: None, last_write_ms })
+    }
+
+    /// Reads batch headers from `pos` to the end, calling `visit` for each;
+    /// returns where the last whole batch ends. With `verify`, each batch's CRC
+    /// is checked as well (the active segment after a crash).
+    fn scan(&self, mut pos: u64, verify: bool, mut visit: impl FnMut(u64, &BatchHeader)) -> io::Result<u64> {
+        let mut header = [0u8; BATCH_HEADER];
+        let mut body = Vec::new();
+        while pos + BATCH_HEADER as u64 <= self.size {
+            self.file.read_exact_at(&mut header, pos)?;
+            let Ok(parsed) = BatchHeader::parse(&header) else { break };
+            if pos + parsed.size as u64 > self.size {
+                break;
+            }
+            if verify {
+                body.resize(parsed.size, 0);
+                self.file.read_exact_at(&mut body, pos)?;
+                if !crc_ok(&body) {
+                    break;
+                }
+            }
+            visit(pos, &parsed);
+            pos += parsed.size as u64;
+        }
+        Ok(pos)
+    }
+
+    fn build_index(&mut self) -> io::Result<()> {
+        let mut index = Vec::new();
+        let mut last_indexed: Option<u64> = None;
+        self.scan(0, false, |pos, header| {
+            if last_indexed.is_none_or(|last| pos - last >= INDEX_INTERVAL) {
+                index.push((header.base_offset, pos));
+                last_indexed = Some(pos);
+            }
+        })?;
+        self.index = Some(index);
+        Ok(())
+    }
+
+    /// The position of the first batch that holds `offset` or a later one.
+    fn position_of(&self, offset: i64) -> io::Result<u64> {
+        let index = self.index.as_deref().unwrap_or_default();
+        let entry = index.partition_point(|(base, _)| *base <= offset);
+        let mut pos = if entry == 0 { 0 } else { index[entry - 1].1 };
+        let mut header = [0u8; BATCH_HEADER];
+        while pos + BATCH_HEADER as u64 <= self.size {
+            self.file.read_exact_at(&mut header, pos)?;
+            let Ok(parsed) = BatchHeader::parse(&header) else { break };
+            if parsed.last_offset() >= offset {
+                return Ok(pos);
+            }
+            pos += parsed.size as u64;
+        }
+        Ok(self.size)
+    }
+
+    /// Whole batches from `pos`: as many as fit in `max_bytes`, at least one.
+    fn read_from(&self, pos: u64, max_bytes: usize) -> io::Result<Vec<u8>> {
+        let mut end = pos;
+        let mut header = [0u8; BATCH_HEADER];
+        while end + BATCH_HEADER as u64 <= self.size {
+            self.file.read_exact_at(&mut header, end)?;
+            let Ok(parsed) = BatchHeader::parse(&header) else { break };
+            let next = end + parsed.size as u64;
+            if next > self.size || (end > pos && (next - pos) as usize > max_bytes) {
+                break;
+            }
+            end = next;
+        }
+        let mut bytes = vec![0u8; (end - pos) as usize];
+        self.file.read_exact_at(&mut bytes, pos)?;
+        Ok(bytes)
+    }
+}
+
+/// What the log remembers of one producer: its last batches, for retries.
+#[derive(Default)]
+struct ProducerBatches(VecDeque<(i16, i32, i64)>);
+
+impl ProducerBatches {
+    fn find(&self, epoch: i16, base_sequence: i32) -> Option<i64> {
+        self.0
+            .iter()
+            .find(|(e, s, _)| *e == epoch && *s == base_sequence)
+            .map(|(_, _, offset)| *offset)
+    }
+
+    fn remember(&mut self, epoch: i16, base_sequence: i32, base_offset: i64) {
+        if self.0.len() == PRODUCER_WINDOW {
+            self.0.pop_front();
+        }
+        self.0.push_back((epoch, base_sequence, base_offset));
+    }
+}
+
+/// Retention of one partition; closed segments past either limit are removed.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Negative: keep forever.
+    pub ms: i64,
+    /// Negative: no size limit.
+    pub bytes: i64,
+}
+
+pub struct PartitionLog {
+    dir: PathBuf,
+    segments: Vec<Segment>,
+    next_offset: i64,
+    producers: HashMap<i64, ProducerBatches>,
+    segment_bytes: u64,
+    bytes_since_index: u64,
+}
+
+impl PartitionLog {
+    /// Opens (or creates) the log in `dir`, recovering the active segment:
+    /// a batch that was torn by a crash is cut off, with everything after it.
+    pub fn open(dir: PathBuf, segment_bytes: u64) -> io::Result<Self> {
+        fs::create_dir_all(&dir)?;
+        let mut bases: Vec<i64> = fs::read_dir(&dir)?
+            .filter_map(|entry| {
+                let name = entry.ok()?.file_name().into_string().ok()?;
+                name.strip_suffix(".log")?.parse().ok()
+            })
+            .collect();
+        bases.sort_unstable();
+        if bases.is_empty() {
+            bases.push(0);
+        }
+        let mut segments = bases
+            .iter()
+            .map(|base| Segment::open(Segment::path_for(&dir, *base), *base))
+            .collect::<io::Result<Vec<_>>>()?;
+        let mut log = Self {
+            dir,
+            segments: Vec::new(),
+            next_offset: 0,
+            producers: HashMap::new(),
+            segment_bytes,
+            bytes_since_index: 0,
+        };
+        let Some(mut active) = segments.pop() else { unreachable!("at least one segment") };
+        log.next_offset = active.base;
+        let mut index = Vec::new();
+        let mut last_indexed: Option<u64> = None;
+        let (mut next_offset, mut producers) = (active.base, HashMap::<i64, ProducerBatches>::new());
+        let valid_end = active.scan(0, true, |pos, header| {
+            if last_indexed.is_none_or(|last| pos - last >= INDEX_INTERVAL) {
+                index.push((header.base_offset, pos));
+                last_indexed = Some(pos);
+            }
+            next_offset = header.last_offset() + 1;
+            if header.producer_id >= 0 {
+                producers.entry(header.producer_id).or_default().remember(
+                    header.producer_epoch,
+                    header.base_sequence,
+                    header.base_offset,
+                );
+            }
+        })?;
+        if valid_end < active.size {
+            tracing::warn!(
+                segment = %active.path.display(),
+                cut = active.size - valid_end,
+                "cutting a torn or corrupt tail off the log (a crash during a write)"
+            );
+            active.file.set_len(valid_end)?;
+            active.size = valid_end;
+        }
+        log.bytes_since_index = last_indexed.map_or(active.size, |last| active.size - last);
+        active.index = Some(index);
+        log.next_offset = next_offset;
+        log.producers = producers;
+        segments.push(active);
+        log.segments = segments;
+        Ok(log)
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.segments.first().map_or(self.next_offset, |segment| segment.base)
+    }
+
+    /// The high watermark: the offset the next record will get.
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+
+    /// Appends intact batches, giving them consecutive offsets; returns the
+    /// base offset of the first. A retried batch of an idempotent producer
+    /// (same producer, epoch and sequence as one of its last five) is not
+    /// written again: its original offset is returned.
+    pub fn append(&mut self, batches: &[(BatchHeader, &[u8])]) -> Result<i64, AppendError> {
+        if let Some((first, _)) = batches.first()
+            && first.producer_id >= 0
+            && first.base_sequence >= 0
+            && let Some(offset) = self
+                .producers
+                .get(&first.producer_id)
+                .and_then(|p| p.find(first.producer_epoch, first.base_sequence))
+        {
+            return Ok(offset);
+        }
+        if self.active().size >= self.segment_bytes {
+            self.roll()?;
+        }
+        let first_offset = self.next_offset;
+        let mut bytes = Vec::with_capacity(batches.iter().map(|(h, _)| h.size).sum());
+        let start = self.active().size;
+        let mut new_entries = Vec::new();
+        for (header, batch) in batches {
+            let pos = start + bytes.len() as u64;
+            if self.bytes_since_index == 0 || self.bytes_since_index >= INDEX_INTERVAL {
+                new_entries.push((self.next_offset, pos));
+                self.bytes_since_index = 0;
+            }
+            self.bytes_since_index += header.size as u64;
+            let at = bytes.len();
+            bytes.extend_from_slice(batch);
+            bytes[at..at + 8].copy_from_slice(&self.next_offset.to_be_bytes());
+            // Partition leader epoch (not covered by the CRC): one leader, epoch 0.
+            bytes[at + 12..at + 16].copy_from_slice(&0i32.to_be_bytes());
+            if header.producer_id >= 0 {
+                self.producers.entry(header.producer_id).or_default().remember(
+                    header.producer_epoch,
+                    header.base_sequence,
+                    self.next_offset,
+                );
+            }
+            self.next_offset += i64::from(header.last_offset_delta) + 1;
+        }
+        let active = self.active_mut();
+        active.file.write_all(&bytes)?;
+        active.size += bytes.len() as u64;
+        active.last_write_ms = now_ms();
+        active.index.get_or_insert_default().extend(new_entries);
+        Ok(first_offset)
+    }
+
+    /// Whole batches from the one holding `offset`, up to `max_bytes` (at
+    /// least one batch). Empty at the end of the log.
+    pub fn read(&mut self, offset: i64, max_bytes: usize) -> Result<Vec<u8>, ReadError> {
+        let start = self.log_start_offset();
+        if offset == self.next_offset {
+            return Ok(Vec::new());
+        }
+        if offset < start || offset > self.next_offset {
+            return Err(ReadError::OutOfRange { offset, start, end: self.next_offset });
+        }
+        let at = self.segments.partition_point(|segment| segment.base <= offset) - 1;
+        let segment = &mut self.segments[at];
+        if segment.index.is_none() {
+            segment.build_index()?;
+        }
+        let pos = segment.position_of(offset)?;
+        if pos < segment.size {
+            return Ok(segment.read_from(pos, max_bytes)?);
+        }
+        // The offset's batch ends this segment; the next one starts at its successor.
+        match self.segments.get(at + 1) {
+            Some(next) => self.read(next.base, max_bytes),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The offset of the first batch whose records may have a timestamp at or
+    /// after `timestamp_ms`, judged by segment write times (coarse, as dev tools need).
+    pub fn offset_for_time(&self, timestamp_ms: i64) -> i64 {
+        self.segments
+            .iter()
+            .find(|segment| segment.last_write_ms >= timestamp_ms)
+            .map_or(self.next_offset, |segment| segment.base.max(self.log_start_offset()))
+    }
+
+    /// Removes closed segments past the retention limits; returns how many.
+    pub fn enforce(&mut self, retention: Retention) -> io::Result<usize> {
+        let now = now_ms();
+        let mut total: i64 = self.segments.iter().map(|s| s.size as i64).sum();
+        let mut removed = 0;
+        while self.segments.len() > 1 {
+            let oldest = &self.segments[0];
+            let too_old = retention.ms >= 0 && oldest.last_write_ms < now - retention.ms;
+            let too_big = retention.bytes >= 0 && total - oldest.size as i64 >= retention.bytes;
+            if !(too_old || too_big) {
+                break;
+            }
+            let oldest = self.segments.remove(0);
+            total -= oldest.size as i64;
+            fs::remove_file(&oldest.path)?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.size).sum()
+    }
+
+    fn active(&self) -> &Segment {
+        &self.segments[self.segments.len() - 1]
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        let last = self.segments.len() - 1;
+        &mut self.segments[last]
+    }
+
+    fn roll(&mut self) -> io::Result<()> {
+        let segment = Segment::open(Segment::path_for(&self.dir, self.next_offset), self.next_offset)?;
+        self.segments.push(Segment { index: Some(Vec::new()), ..segment });
+        self.bytes_since_index = 0;
+        Ok(())
+    }
+}
+
+fn millis(time: SystemTime) -> i64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+pub fn now_ms() -> i64 {
+    millis(SystemTime::now())
+}

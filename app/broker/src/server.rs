@@ -1,0 +1,133 @@
+//! The wire: size-prefixed Kafka frames over TCP. Requests on one connection
+//! are answered one at a time, in order, as Kafka brokers do.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::{
+    messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind},
+    protocol::{Encodable, decode_request_header_from_buffer},
+};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt, BufReader},
+    net::{TcpListener, TcpStream},
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{Broker, handlers};
+
+/// Largest request accepted (Kafka's socket.request.max.bytes).
+const MAX_FRAME: usize = 100 * 1024 * 1024;
+
+/// The API versions this broker speaks: every one is handled in `handlers`.
+pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 9),
+    (ApiKey::Fetch, 4, 12),
+    (ApiKey::ListOffsets, 1, 7),
+    (ApiKey::Metadata, 1, 12),
+    (ApiKey::OffsetCommit, 2, 8),
+    (ApiKey::OffsetFetch, 1, 7),
+    (ApiKey::FindCoordinator, 0, 4),
+    (ApiKey::JoinGroup, 0, 7),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 4),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 4),
+    (ApiKey::ApiVersions, 0, 3),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 5),
+    (ApiKey::InitProducerId, 0, 4),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::CreatePartitions, 0, 3),
+];
+
+pub fn supported(key: ApiKey, version: i16) -> bool {
+    SUPPORTED.iter().any(|(k, min, max)| *k == key && (*min..=*max).contains(&version))
+}
+
+pub async fn serve(broker: Arc<Broker>, listener: TcpListener, shutdown: CancellationToken) {
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                let broker = broker.clone();
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => {}
+                        result = connection(broker, stream, peer) => {
+                            if let Err(error) = result {
+                                tracing::debug!(%peer, %error, "connection closed");
+                            }
+                        }
+                    }
+                });
+            }
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn connection(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr) -> anyhow::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    loop {
+        let size = match read.read_u32().await {
+            Ok(size) => size as usize,
+            Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(error) => return Err(error.into()),
+        };
+        if size > MAX_FRAME {
+            anyhow::bail!("request of {size} bytes is over the {MAX_FRAME}-byte limit");
+        }
+        let mut frame = BytesMut::zeroed(size);
+        read.read_exact(&mut frame).await?;
+        let mut frame = frame.freeze();
+        let Some(reply) = request(&broker, &mut frame, peer).await? else { continue };
+        write.write_all(&reply).await?;
+    }
+}
+
+/// Decodes one request, runs it, and encodes the reply (`None`: the client
+/// wants none, as for a produce with acks=0).
+async fn request(broker: &Broker, frame: &mut Bytes, peer: SocketAddr) -> anyhow::Result<Option<Bytes>> {
+    if frame.len() < 8 {
+        anyhow::bail!("a request shorter than its header");
+    }
+    let key = ApiKey::try_from((&frame[0..2]).get_i16()).map_err(|_| anyhow::anyhow!("unknown API key"))?;
+    let version = (&frame[2..4]).get_i16();
+    if key == ApiKey::ApiVersions && !supported(key, version) {
+        // KIP-511: answer in v0 with the error, so the client can pick a version.
+        let correlation_id = (&frame[4..8]).get_i32();
+        let response = handlers::api_versions(true);
+        return Ok(Some(encode(correlation_id, key, 0, &ResponseKind::ApiVersions(response))?));
+    }
+    let header: RequestHeader = decode_request_header_from_buffer(frame)?;
+    if !supported(key, version) {
+        anyhow::bail!("{key:?} v{version} is not supported (client {:?})", header.client_id);
+    }
+    let body = RequestKind::decode(key, frame, version)?;
+    tracing::trace!(%peer, ?key, version, "request");
+    let Some(response) = handlers::handle(broker, &header, body).await else { return Ok(None) };
+    Ok(Some(encode(header.correlation_id, key, version, &response)?))
+}
+
+fn encode(correlation_id: i32, key: ApiKey, version: i16, response: &ResponseKind) -> anyhow::Result<Bytes> {
+    let mut out = BytesMut::new();
+    out.put_u32(0);
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    header.encode(&mut out, key.response_header_version(version))?;
+    response.encode(&mut out, version)?;
+    let size = u32::try_from(out.len() - 4)?;
+    out[0..4].copy_from_slice(&size.to_be_bytes());
+    Ok(out.freeze())
+}
