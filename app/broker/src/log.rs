@@ -456,3 +456,171 @@ fn millis(time: SystemTime) -> i64 {
 pub fn now_ms() -> i64 {
     millis(SystemTime::now())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+
+    use super::*;
+
+    /// One v2 batch of `count` records, as a producer would send it.
+    fn batch(count: usize, producer_id: i64, sequence: i32) -> Vec<u8> {
+        let records: Vec<Record> = (0..count)
+            .map(|i| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: -1,
+                producer_id,
+                producer_epoch: 0,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: sequence + i as i32,
+                timestamp: 1,
+                key: Some(Bytes::from(format!("k{i}"))),
+                value: Some(Bytes::from(vec![b'v'; 100])),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut out = BytesMut::new();
+        let options = RecordEncodeOptions { version: 2, compression: Compression::None };
+        RecordBatchEncoder::encode(&mut out, &records, &options).unwrap();
+        out.to_vec()
+    }
+
+    fn append(log: &mut PartitionLog, bytes: &[u8]) -> i64 {
+        log.append(&split_batches(bytes).unwrap()).unwrap()
+    }
+
+    /// Offsets of every record in `bytes`, decoded as a client would.
+    fn offsets(bytes: Vec<u8>) -> Vec<i64> {
+        let mut bytes = Bytes::from(bytes);
+        let mut offsets = Vec::new();
+        while !bytes.is_empty() {
+            let set = RecordBatchDecoder::decode(&mut bytes).unwrap();
+            offsets.extend(set.records.iter().map(|r| r.offset));
+        }
+        offsets
+    }
+
+    #[test]
+    fn offsets_are_assigned_and_reads_start_at_the_batch_holding_the_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = PartitionLog::open(dir.path().to_owned(), 1 << 20).unwrap();
+        assert_eq!(append(&mut log, &batch(3, -1, -1)), 0);
+        assert_eq!(append(&mut log, &batch(2, -1, -1)), 3);
+        assert_eq!(log.next_offset(), 5);
+        assert_eq!(offsets(log.read(0, 1 << 20).unwrap()), [0, 1, 2, 3, 4]);
+        // Offset 4 lives in the batch starting at 3: the whole batch comes back.
+        assert_eq!(offsets(log.read(4, 1 << 20).unwrap()), [3, 4]);
+        assert!(log.read(5, 1 << 20).unwrap().is_empty());
+        assert!(matches!(log.read(6, 100), Err(ReadError::OutOfRange { .. })));
+        // At least one batch, even when it is bigger than max_bytes.
+        assert_eq!(offsets(log.read(0, 1).unwrap()), [0, 1, 2]);
+    }
+
+    #[test]
+    fn segments_roll_and_reads_and_restarts_cross_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = PartitionLog::open(dir.path().to_owned(), 4096).unwrap();
+        for _ in 0..200 {
+            append(&mut log, &batch(1, -1, -1));
+        }
+        assert!(log.segments.len() > 3, "{} segments", log.segments.len());
+        drop(log);
+        let mut log = PartitionLog::open(dir.path().to_owned(), 4096).unwrap();
+        assert_eq!(log.next_offset(), 200);
+        // Closed segments are indexed lazily, on this first read.
+        for offset in [0, 1, 57, 123, 199] {
+            assert_eq!(offsets(log.read(offset, 1).unwrap()), [offset]);
+        }
+        let mut seen = Vec::new();
+        let mut next = 0;
+        while next < 200 {
+            let got = offsets(log.read(next, 1 << 20).unwrap());
+            next = got.last().unwrap() + 1;
+            seen.extend(got);
+        }
+        assert_eq!(seen, (0..200).collect::<Vec<_>>());
+    }
+
+    /// Removing the truncation in `open` makes this fail: the torn batch
+    /// stays and the next append lands after garbage.
+    #[test]
+    fn a_torn_tail_is_cut_off_at_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = PartitionLog::open(dir.path().to_owned(), 1 << 20).unwrap();
+        append(&mut log, &batch(2, -1, -1));
+        drop(log);
+        let path = Segment::path_for(dir.path(), 0);
+        let intact = fs::metadata(&path).unwrap().len();
+        let torn = batch(2, -1, -1);
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(&torn[..torn.len() / 2]).unwrap();
+        drop(file);
+
+        let mut log = PartitionLog::open(dir.path().to_owned(), 1 << 20).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().len(), intact);
+        assert_eq!(log.next_offset(), 2);
+        assert_eq!(append(&mut log, &batch(1, -1, -1)), 2);
+        assert_eq!(offsets(log.read(0, 1 << 20).unwrap()), [0, 1, 2]);
+    }
+
+    /// Removing the `find` in `append` makes this fail: the retry is written twice.
+    #[test]
+    fn a_retried_idempotent_batch_is_not_written_twice_even_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = PartitionLog::open(dir.path().to_owned(), 1 << 20).unwrap();
+        assert_eq!(append(&mut log, &batch(2, 42, 0)), 0);
+        assert_eq!(append(&mut log, &batch(2, 42, 2)), 2);
+        assert_eq!(append(&mut log, &batch(2, 42, 0)), 0, "retry of the first batch");
+        assert_eq!(log.next_offset(), 4);
+        drop(log);
+        let mut log = PartitionLog::open(dir.path().to_owned(), 1 << 20).unwrap();
+        assert_eq!(append(&mut log, &batch(2, 42, 2)), 2, "retry after a restart");
+        assert_eq!(append(&mut log, &batch(2, 7, 0)), 4, "another producer's sequence 0");
+        assert_eq!(log.next_offset(), 6);
+    }
+
+    #[test]
+    fn corrupt_batches_are_refused() {
+        let mut bytes = batch(1, -1, -1);
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        assert!(matches!(split_batches(&bytes), Err(AppendError::Corrupt("CRC mismatch"))));
+        let mut old = batch(1, -1, -1);
+        old[16] = 1;
+        assert!(matches!(split_batches(&old), Err(AppendError::Magic(1))));
+        assert!(matches!(split_batches(&[0u8; 20]), Err(AppendError::Corrupt(_))));
+    }
+
+    #[test]
+    fn retention_removes_closed_segments_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = PartitionLog::open(dir.path().to_owned(), 2048).unwrap();
+        for _ in 0..100 {
+            append(&mut log, &batch(1, -1, -1));
+        }
+        let segments = log.segments.len();
+        assert_eq!(log.enforce(Retention { ms: -1, bytes: -1 }).unwrap(), 0);
+        let removed = log.enforce(Retention { ms: -1, bytes: 4096 }).unwrap();
+        assert!(removed > 0 && log.size_bytes() <= 4096 + 2048, "{removed} removed");
+        assert_eq!(log.segments.len(), segments - removed);
+        let start = log.log_start_offset();
+        assert!(start > 0);
+        assert!(matches!(log.read(0, 100), Err(ReadError::OutOfRange { .. })));
+        assert_eq!(offsets(log.read(start, 1).unwrap()), [start]);
+        // By age: every segment was last written 10 s ago; keep 5 s.
+        for segment in &mut log.segments {
+            segment.last_write_ms -= 10_000;
+        }
+        let removed = log.enforce(Retention { ms: 5_000, bytes: -1 }).unwrap();
+        assert_eq!(log.segments.len(), 1, "{removed} removed; the active segment stays");
+        assert_eq!(log.next_offset(), 100);
+    }
+}
