@@ -26,10 +26,7 @@ pub fn router(dependencies: Vec<Dependency>) -> Router {
         metrics: crate::telemetry::metrics(),
     });
     Router::new()
-        .route(
-            "/healthz",
-            get(|| async { Json(serde_json::json!({ "status": "ok" })) }),
-        )
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(render_metrics))
         .with_state(state)
@@ -58,6 +55,22 @@ pub async fn readiness(dependencies: &[Dependency]) -> Readiness {
         ready: checks.values().all(|v| v == "ok"),
         checks,
     }
+}
+
+/// Alive unless a consumer loop died or stays stalled after rejoining
+/// (then a restart is what helps).
+async fn healthz() -> impl IntoResponse {
+    let problems = crate::store::kafka::consumer_problems();
+    if problems.is_empty() {
+        return (StatusCode::OK, Json(serde_json::json!({ "status": "ok" })));
+    }
+    for problem in &problems {
+        tracing::error!(%problem, "not alive");
+    }
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(serde_json::json!({ "status": "unhealthy", "problems": problems })),
+    )
 }
 
 async fn readyz(State(state): State<Arc<OpsState>>) -> impl IntoResponse {

@@ -26,7 +26,10 @@ impl Client {
         let stream = tokio::time::timeout(timeout, TcpStream::connect(address))
             .await
             .map_err(|_| anyhow::anyhow!("no connection to {address} within {timeout:?}"))??;
-        Ok(Self { stream, correlation_id: 0 })
+        Ok(Self {
+            stream,
+            correlation_id: 0,
+        })
     }
 
     async fn call<R: Request>(&mut self, request: &R, version: i16) -> anyhow::Result<R::Response> {
@@ -48,22 +51,41 @@ impl Client {
         self.stream.read_exact(&mut reply).await?;
         let mut reply: Bytes = reply.freeze();
         let header = ResponseHeader::decode(&mut reply, R::Response::header_version(version))?;
-        anyhow::ensure!(header.correlation_id == self.correlation_id, "reply to another request");
+        anyhow::ensure!(
+            header.correlation_id == self.correlation_id,
+            "reply to another request"
+        );
         R::Response::decode(&mut reply, version)
     }
 
     pub async fn metadata(&mut self) -> anyhow::Result<MetadataResponse> {
-        self.call(&MetadataRequest::default().with_topics(None), 4).await
+        self.call(&MetadataRequest::default().with_topics(None), 4)
+            .await
     }
 
     pub async fn topics(&mut self) -> anyhow::Result<Vec<String>> {
         let metadata = self.metadata().await?;
-        Ok(metadata.topics.into_iter().filter_map(|t| t.name.map(|n| n.as_str().to_owned())).collect())
+        Ok(metadata
+            .topics
+            .into_iter()
+            .filter_map(|t| t.name.map(|n| n.as_str().to_owned()))
+            .collect())
     }
 
-    pub async fn delete_topics(&mut self, names: &[String]) -> anyhow::Result<DeleteTopicsResponse> {
-        let names = names.iter().map(|n| TopicName(StrBytes::from_string(n.clone()))).collect();
-        self.call(&DeleteTopicsRequest::default().with_topic_names(names).with_timeout_ms(10_000), 4).await
+    pub async fn delete_topics(
+        &mut self,
+        names: &[String],
+    ) -> anyhow::Result<DeleteTopicsResponse> {
+        let names = names
+            .iter()
+            .map(|n| TopicName(StrBytes::from_string(n.clone())))
+            .collect();
+        self.call(
+            &DeleteTopicsRequest::default()
+                .with_topic_names(names)
+                .with_timeout_ms(10_000),
+            4,
+        )
+        .await
     }
 }
-

@@ -111,7 +111,12 @@ impl Group {
                 let _ = sync.send(Err(ResponseError::RebalanceInProgress));
             }
         }
-        let timeout = self.members.values().map(|m| m.rebalance_timeout).max().unwrap_or_default();
+        let timeout = self
+            .members
+            .values()
+            .map(|m| m.rebalance_timeout)
+            .max()
+            .unwrap_or_default();
         self.rebalance_deadline = Instant::now() + timeout;
         self.state = GroupState::PreparingRebalance;
     }
@@ -152,7 +157,11 @@ impl Group {
             .members
             .iter()
             .map(|(id, m)| {
-                let meta = m.protocols.iter().find(|(name, _)| *name == protocol).map(|(_, b)| b.clone());
+                let meta = m
+                    .protocols
+                    .iter()
+                    .find(|(name, _)| *name == protocol)
+                    .map(|(_, b)| b.clone());
                 (id.clone(), meta.unwrap_or_default())
             })
             .collect();
@@ -164,7 +173,11 @@ impl Group {
                     protocol: protocol.clone(),
                     leader: leader.clone(),
                     member_id: id.clone(),
-                    members: if *id == leader { metadata.clone() } else { Vec::new() },
+                    members: if *id == leader {
+                        metadata.clone()
+                    } else {
+                        Vec::new()
+                    },
                 }));
             }
         }
@@ -180,7 +193,11 @@ impl Group {
             .protocols
             .iter()
             .map(|(name, _)| name)
-            .find(|name| self.members.values().all(|m| m.protocols.iter().any(|(n, _)| n == *name)))
+            .find(|name| {
+                self.members
+                    .values()
+                    .all(|m| m.protocols.iter().any(|(n, _)| n == *name))
+            })
             .cloned()
     }
 
@@ -236,7 +253,8 @@ struct Offsets {
 
 impl Offsets {
     fn open(path: PathBuf) -> io::Result<Self> {
-        let mut committed: HashMap<String, BTreeMap<OffsetKey, (i64, Option<String>)>> = HashMap::new();
+        let mut committed: HashMap<String, BTreeMap<OffsetKey, (i64, Option<String>)>> =
+            HashMap::new();
         if let Ok(file) = File::open(&path) {
             // A torn last line (a crash mid-write) is skipped.
             for line in BufReader::new(file).lines() {
@@ -245,12 +263,20 @@ impl Offsets {
                     if stored.offset < 0 {
                         group.remove(&(stored.topic, stored.partition));
                     } else {
-                        group.insert((stored.topic, stored.partition), (stored.offset, stored.metadata));
+                        group.insert(
+                            (stored.topic, stored.partition),
+                            (stored.offset, stored.metadata),
+                        );
                     }
                 }
             }
         }
-        let mut offsets = Self { file: File::create(path.with_extension("tmp"))?, path, lines: 0, committed };
+        let mut offsets = Self {
+            file: File::create(path.with_extension("tmp"))?,
+            path,
+            lines: 0,
+            committed,
+        };
         offsets.compact()?;
         Ok(offsets)
     }
@@ -282,7 +308,11 @@ impl Offsets {
         Ok(())
     }
 
-    fn commit(&mut self, group: &str, entries: &[(String, i32, i64, Option<String>)]) -> io::Result<()> {
+    fn commit(
+        &mut self,
+        group: &str,
+        entries: &[(String, i32, i64, Option<String>)],
+    ) -> io::Result<()> {
         let mut bytes = Vec::new();
         for (topic, partition, offset, metadata) in entries {
             let stored = StoredOffset {
@@ -331,14 +361,19 @@ pub struct GroupDescription {
 
 impl Coordinator {
     pub fn open(dir: &std::path::Path) -> io::Result<Self> {
-        Ok(Self { groups: Mutex::new(HashMap::new()), offsets: Mutex::new(Offsets::open(dir.join("offsets.jsonl"))?) })
+        Ok(Self {
+            groups: Mutex::new(HashMap::new()),
+            offsets: Mutex::new(Offsets::open(dir.join("offsets.jsonl"))?),
+        })
     }
 
     /// Joins (or rejoins) a member; the receiver resolves when the round completes.
     pub fn join(&self, request: JoinRequest) -> oneshot::Receiver<JoinResult> {
         let (tx, rx) = oneshot::channel();
         let mut groups = lock(&self.groups);
-        let group = groups.entry(request.group.clone()).or_insert_with(Group::new);
+        let group = groups
+            .entry(request.group.clone())
+            .or_insert_with(Group::new);
         if request.protocols.is_empty()
             || (group.state != GroupState::Empty && group.protocol_type != request.protocol_type)
         {
@@ -357,9 +392,14 @@ impl Coordinator {
         if let Some(join) = previous.as_ref().and_then(|m| m.awaiting_join.as_ref())
             && !join.is_closed()
         {
-            tracing::debug!(member_id, "a member rejoined while its earlier join was pending");
+            tracing::debug!(
+                member_id,
+                "a member rejoined while its earlier join was pending"
+            );
         }
-        let metadata_changed = previous.as_ref().is_none_or(|m| m.protocols != request.protocols);
+        let metadata_changed = previous
+            .as_ref()
+            .is_none_or(|m| m.protocols != request.protocols);
         group.protocol_type = request.protocol_type;
         group.members.insert(
             member_id,
@@ -404,7 +444,11 @@ impl Coordinator {
                 let _ = tx.send(Err(ResponseError::RebalanceInProgress));
             }
             GroupState::Stable => {
-                let assignment = group.members.get(member_id).map(|m| m.assignment.clone()).unwrap_or_default();
+                let assignment = group
+                    .members
+                    .get(member_id)
+                    .map(|m| m.assignment.clone())
+                    .unwrap_or_default();
                 let _ = tx.send(Ok(assignment));
             }
             GroupState::CompletingRebalance => {
@@ -427,9 +471,16 @@ impl Coordinator {
         rx
     }
 
-    pub fn heartbeat(&self, group_id: &str, member_id: &str, generation: i32) -> Result<(), ResponseError> {
+    pub fn heartbeat(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        generation: i32,
+    ) -> Result<(), ResponseError> {
         let mut groups = lock(&self.groups);
-        let group = groups.get_mut(group_id).ok_or(ResponseError::UnknownMemberId)?;
+        let group = groups
+            .get_mut(group_id)
+            .ok_or(ResponseError::UnknownMemberId)?;
         group.check_member(member_id, generation)?;
         if let Some(member) = group.members.get_mut(member_id) {
             member.last_seen = Instant::now();
@@ -442,7 +493,9 @@ impl Coordinator {
 
     pub fn leave(&self, group_id: &str, member_id: &str) -> Result<(), ResponseError> {
         let mut groups = lock(&self.groups);
-        let group = groups.get_mut(group_id).ok_or(ResponseError::UnknownMemberId)?;
+        let group = groups
+            .get_mut(group_id)
+            .ok_or(ResponseError::UnknownMemberId)?;
         if !group.members.contains_key(member_id) {
             return Err(ResponseError::UnknownMemberId);
         }
@@ -460,7 +513,9 @@ impl Coordinator {
             let expired: Vec<String> = group
                 .members
                 .iter()
-                .filter(|(_, m)| m.awaiting_join.is_none() && now.duration_since(m.last_seen) > m.session_timeout)
+                .filter(|(_, m)| {
+                    m.awaiting_join.is_none() && now.duration_since(m.last_seen) > m.session_timeout
+                })
                 .map(|(id, _)| id.clone())
                 .collect();
             for member_id in expired {
@@ -471,7 +526,9 @@ impl Coordinator {
                 group.try_complete_join(true);
             }
         }
-        groups.retain(|_, g| g.state != GroupState::Empty || !g.members.is_empty() || g.generation > 0);
+        groups.retain(|_, g| {
+            g.state != GroupState::Empty || !g.members.is_empty() || g.generation > 0
+        });
     }
 
     /// Commits offsets for a member of the current generation, or for a
@@ -496,14 +553,20 @@ impl Coordinator {
                 _ => {}
             }
         }
-        lock(&self.offsets).commit(group_id, entries).map_err(|error| {
-            tracing::error!(%error, "cannot write committed offsets");
-            ResponseError::UnknownServerError
-        })
+        lock(&self.offsets)
+            .commit(group_id, entries)
+            .map_err(|error| {
+                tracing::error!(%error, "cannot write committed offsets");
+                ResponseError::UnknownServerError
+            })
     }
 
     pub fn committed(&self, group_id: &str) -> BTreeMap<OffsetKey, (i64, Option<String>)> {
-        lock(&self.offsets).committed.get(group_id).cloned().unwrap_or_default()
+        lock(&self.offsets)
+            .committed
+            .get(group_id)
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub fn forget_topic(&self, topic: &str) {
@@ -521,7 +584,10 @@ impl Coordinator {
         for (id, group) in lock(&self.groups).iter() {
             listed.insert(id.clone(), (group.protocol_type.clone(), group.state));
         }
-        listed.into_iter().map(|(id, (kind, state))| (id, kind, state)).collect()
+        listed
+            .into_iter()
+            .map(|(id, (kind, state))| (id, kind, state))
+            .collect()
     }
 
     pub fn describe(&self, group_id: &str) -> Option<GroupDescription> {
@@ -532,10 +598,24 @@ impl Coordinator {
             .members
             .iter()
             .map(|(id, m)| {
-                let meta = m.protocols.iter().find(|(n, _)| *n == protocol).map(|(_, b)| b.clone());
-                (id.clone(), m.client_id.clone(), meta.unwrap_or_default(), m.assignment.clone())
+                let meta = m
+                    .protocols
+                    .iter()
+                    .find(|(n, _)| *n == protocol)
+                    .map(|(_, b)| b.clone());
+                (
+                    id.clone(),
+                    m.client_id.clone(),
+                    meta.unwrap_or_default(),
+                    m.assignment.clone(),
+                )
             })
             .collect();
-        Some(GroupDescription { state: group.state, protocol_type: group.protocol_type.clone(), protocol, members })
+        Some(GroupDescription {
+            state: group.state,
+            protocol_type: group.protocol_type.clone(),
+            protocol,
+            members,
+        })
     }
 }

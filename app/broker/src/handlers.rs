@@ -12,7 +12,9 @@ use kafka_protocol::{
         create_partitions_response::{CreatePartitionsResponse, CreatePartitionsTopicResult},
         create_topics_response::{CreatableTopicResult, CreateTopicsResponse},
         delete_topics_response::{DeletableTopicResult, DeleteTopicsResponse},
-        describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResponse, DescribeConfigsResult},
+        describe_configs_response::{
+            DescribeConfigsResourceResult, DescribeConfigsResponse, DescribeConfigsResult,
+        },
         describe_groups_response::{DescribeGroupsResponse, DescribedGroup, DescribedGroupMember},
         fetch_response::{FetchResponse, FetchableTopicResponse, PartitionData},
         find_coordinator_response::{Coordinator, FindCoordinatorResponse},
@@ -21,10 +23,19 @@ use kafka_protocol::{
         join_group_response::{JoinGroupResponse, JoinGroupResponseMember},
         leave_group_response::{LeaveGroupResponse, MemberResponse},
         list_groups_response::{ListGroupsResponse, ListedGroup},
-        list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsResponse, ListOffsetsTopicResponse},
-        metadata_response::{MetadataResponse, MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic},
-        offset_commit_response::{OffsetCommitResponse, OffsetCommitResponsePartition, OffsetCommitResponseTopic},
-        offset_fetch_response::{OffsetFetchResponse, OffsetFetchResponsePartition, OffsetFetchResponseTopic},
+        list_offsets_response::{
+            ListOffsetsPartitionResponse, ListOffsetsResponse, ListOffsetsTopicResponse,
+        },
+        metadata_response::{
+            MetadataResponse, MetadataResponseBroker, MetadataResponsePartition,
+            MetadataResponseTopic,
+        },
+        offset_commit_response::{
+            OffsetCommitResponse, OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+        },
+        offset_fetch_response::{
+            OffsetFetchResponse, OffsetFetchResponsePartition, OffsetFetchResponseTopic,
+        },
         produce_response::{PartitionProduceResponse, ProduceResponse, TopicProduceResponse},
         sync_group_response::SyncGroupResponse,
         *,
@@ -64,8 +75,16 @@ fn topic_error(error: &TopicError) -> i16 {
     })
 }
 
-pub async fn handle(broker: &Broker, header: &RequestHeader, request: RequestKind) -> Option<ResponseKind> {
-    let client_id = header.client_id.as_ref().map(|c| c.as_str().to_owned()).unwrap_or_default();
+pub async fn handle(
+    broker: &Broker,
+    header: &RequestHeader,
+    request: RequestKind,
+) -> Option<ResponseKind> {
+    let client_id = header
+        .client_id
+        .as_ref()
+        .map(|c| c.as_str().to_owned())
+        .unwrap_or_default();
     let version = header.request_api_version;
     Some(match request {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions(false)),
@@ -80,12 +99,21 @@ pub async fn handle(broker: &Broker, header: &RequestHeader, request: RequestKin
         }
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch(broker, r).await),
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets(broker, r)),
-        RequestKind::FindCoordinator(r) => ResponseKind::FindCoordinator(find_coordinator(broker, r, version)),
-        RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(join_group(broker, r, client_id).await),
+        RequestKind::FindCoordinator(r) => {
+            ResponseKind::FindCoordinator(find_coordinator(broker, r, version))
+        }
+        RequestKind::JoinGroup(r) => {
+            ResponseKind::JoinGroup(join_group(broker, r, client_id).await)
+        }
         RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(sync_group(broker, r).await),
         RequestKind::Heartbeat(r) => {
-            let result = broker.groups.heartbeat(r.group_id.as_str(), r.member_id.as_str(), r.generation_id);
-            ResponseKind::Heartbeat(HeartbeatResponse::default().with_error_code(result.err().map_or(NONE, code)))
+            let result =
+                broker
+                    .groups
+                    .heartbeat(r.group_id.as_str(), r.member_id.as_str(), r.generation_id);
+            ResponseKind::Heartbeat(
+                HeartbeatResponse::default().with_error_code(result.err().map_or(NONE, code)),
+            )
         }
         RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(leave_group(broker, r)),
         RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(offset_commit(broker, r)),
@@ -94,8 +122,12 @@ pub async fn handle(broker: &Broker, header: &RequestHeader, request: RequestKin
         RequestKind::ListGroups(_) => ResponseKind::ListGroups(list_groups(broker)),
         RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics(broker, r)),
         RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(delete_topics(broker, r)),
-        RequestKind::CreatePartitions(r) => ResponseKind::CreatePartitions(create_partitions(broker, r)),
-        RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(describe_configs(broker, r)),
+        RequestKind::CreatePartitions(r) => {
+            ResponseKind::CreatePartitions(create_partitions(broker, r))
+        }
+        RequestKind::DescribeConfigs(r) => {
+            ResponseKind::DescribeConfigs(describe_configs(broker, r))
+        }
         RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(alter_configs(broker, r)),
         RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(init_producer_id(broker, r)),
         other => {
@@ -108,19 +140,31 @@ pub async fn handle(broker: &Broker, header: &RequestHeader, request: RequestKin
 pub fn api_versions(unsupported: bool) -> ApiVersionsResponse {
     let api_keys = crate::server::SUPPORTED
         .iter()
-        .map(|(key, min, max)| ApiVersion::default().with_api_key(*key as i16).with_min_version(*min).with_max_version(*max))
+        .map(|(key, min, max)| {
+            ApiVersion::default()
+                .with_api_key(*key as i16)
+                .with_min_version(*min)
+                .with_max_version(*max)
+        })
         .collect();
     ApiVersionsResponse::default()
-        .with_error_code(if unsupported { code(ResponseError::UnsupportedVersion) } else { NONE })
+        .with_error_code(if unsupported {
+            code(ResponseError::UnsupportedVersion)
+        } else {
+            NONE
+        })
         .with_api_keys(api_keys)
 }
 
 fn metadata(broker: &Broker, request: MetadataRequest) -> MetadataResponse {
-    let wanted: Option<Vec<String>> = request
-        .topics
-        .map(|topics| topics.into_iter().filter_map(|t| t.name.map(|n| n.as_str().to_owned())).collect());
+    let wanted: Option<Vec<String>> = request.topics.map(|topics| {
+        topics
+            .into_iter()
+            .filter_map(|t| t.name.map(|n| n.as_str().to_owned()))
+            .collect()
+    });
     let topics = match wanted {
-        None => broker.topics.all().into_iter().map(|t| Ok(t)).collect::<Vec<_>>(),
+        None => broker.topics.all().into_iter().map(Ok).collect::<Vec<_>>(),
         Some(names) => names
             .into_iter()
             .map(|name| match broker.topics.get(&name) {
@@ -151,7 +195,9 @@ fn metadata(broker: &Broker, request: MetadataRequest) -> MetadataResponse {
                         })
                         .collect(),
                 ),
-            Err((name, error)) => MetadataResponseTopic::default().with_name(Some(topic_name(&name))).with_error_code(error),
+            Err((name, error)) => MetadataResponseTopic::default()
+                .with_name(Some(topic_name(&name)))
+                .with_error_code(error),
         })
         .collect();
     MetadataResponse::default()
@@ -218,7 +264,8 @@ fn produce(broker: &Broker, request: ProduceRequest) -> ProduceResponse {
 /// Answers at once when there is data (or an error); otherwise waits for an
 /// append until `max_wait_ms`, as a Kafka fetch does.
 async fn fetch(broker: &Broker, request: FetchRequest) -> FetchResponse {
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let mut appended = broker.appended.subscribe();
     loop {
         appended.borrow_and_update();
@@ -288,7 +335,11 @@ fn fetch_once(broker: &Broker, request: &FetchRequest) -> (FetchResponse, usize,
                 .with_partitions(partitions)
         })
         .collect();
-    (FetchResponse::default().with_responses(responses), total, errors)
+    (
+        FetchResponse::default().with_responses(responses),
+        total,
+        errors,
+    )
 }
 
 fn list_offsets(broker: &Broker, request: ListOffsetsRequest) -> ListOffsetsResponse {
@@ -305,8 +356,11 @@ fn list_offsets(broker: &Broker, request: ListOffsetsRequest) -> ListOffsetsResp
                         .with_partition_index(p.partition_index)
                         .with_timestamp(-1)
                         .with_leader_epoch(-1);
-                    let Some(partition) = topic.as_ref().and_then(|t| t.partition(p.partition_index)) else {
-                        return response.with_error_code(code(ResponseError::UnknownTopicOrPartition));
+                    let Some(partition) =
+                        topic.as_ref().and_then(|t| t.partition(p.partition_index))
+                    else {
+                        return response
+                            .with_error_code(code(ResponseError::UnknownTopicOrPartition));
                     };
                     let log = lock(partition);
                     let offset = match p.timestamp {
@@ -317,13 +371,19 @@ fn list_offsets(broker: &Broker, request: ListOffsetsRequest) -> ListOffsetsResp
                     response.with_offset(offset)
                 })
                 .collect();
-            ListOffsetsTopicResponse::default().with_name(wanted.name).with_partitions(partitions)
+            ListOffsetsTopicResponse::default()
+                .with_name(wanted.name)
+                .with_partitions(partitions)
         })
         .collect();
     ListOffsetsResponse::default().with_topics(topics)
 }
 
-fn find_coordinator(broker: &Broker, request: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
+fn find_coordinator(
+    broker: &Broker,
+    request: FindCoordinatorRequest,
+    version: i16,
+) -> FindCoordinatorResponse {
     let response = FindCoordinatorResponse::default()
         .with_node_id(BrokerId(broker.node_id))
         .with_host(text(&broker.host))
@@ -331,7 +391,11 @@ fn find_coordinator(broker: &Broker, request: FindCoordinatorRequest, version: i
     if version < 4 {
         return response;
     }
-    let keys = if request.coordinator_keys.is_empty() { vec![request.key] } else { request.coordinator_keys };
+    let keys = if request.coordinator_keys.is_empty() {
+        vec![request.key]
+    } else {
+        request.coordinator_keys
+    };
     response.with_coordinators(
         keys.into_iter()
             .map(|key| {
@@ -345,7 +409,11 @@ fn find_coordinator(broker: &Broker, request: FindCoordinatorRequest, version: i
     )
 }
 
-async fn join_group(broker: &Broker, request: JoinGroupRequest, client_id: String) -> JoinGroupResponse {
+async fn join_group(
+    broker: &Broker,
+    request: JoinGroupRequest,
+    client_id: String,
+) -> JoinGroupResponse {
     let session_timeout = Duration::from_millis(request.session_timeout_ms.max(1) as u64);
     let rebalance_timeout = if request.rebalance_timeout_ms > 0 {
         Duration::from_millis(request.rebalance_timeout_ms as u64)
@@ -359,7 +427,11 @@ async fn join_group(broker: &Broker, request: JoinGroupRequest, client_id: Strin
         session_timeout,
         rebalance_timeout,
         protocol_type: request.protocol_type.as_str().to_owned(),
-        protocols: request.protocols.into_iter().map(|p| (p.name.as_str().to_owned(), p.metadata)).collect(),
+        protocols: request
+            .protocols
+            .into_iter()
+            .map(|p| (p.name.as_str().to_owned(), p.metadata))
+            .collect(),
     });
     let response = JoinGroupResponse::default().with_generation_id(-1);
     match pending.await {
@@ -373,12 +445,20 @@ async fn join_group(broker: &Broker, request: JoinGroupRequest, client_id: Strin
                 joined
                     .members
                     .into_iter()
-                    .map(|(id, metadata)| JoinGroupResponseMember::default().with_member_id(text(&id)).with_metadata(metadata))
+                    .map(|(id, metadata)| {
+                        JoinGroupResponseMember::default()
+                            .with_member_id(text(&id))
+                            .with_metadata(metadata)
+                    })
                     .collect(),
             ),
-        Ok(Err(error)) => response.with_error_code(code(error)).with_member_id(request.member_id),
+        Ok(Err(error)) => response
+            .with_error_code(code(error))
+            .with_member_id(request.member_id),
         // The member joined again on another request; this one is void.
-        Err(_) => response.with_error_code(code(ResponseError::RebalanceInProgress)).with_member_id(request.member_id),
+        Err(_) => response
+            .with_error_code(code(ResponseError::RebalanceInProgress))
+            .with_member_id(request.member_id),
     }
 }
 
@@ -387,10 +467,15 @@ async fn sync_group(broker: &Broker, request: SyncGroupRequest) -> SyncGroupResp
         request.group_id.as_str(),
         request.member_id.as_str(),
         request.generation_id,
-        request.assignments.into_iter().map(|a| (a.member_id.as_str().to_owned(), a.assignment)).collect(),
+        request
+            .assignments
+            .into_iter()
+            .map(|a| (a.member_id.as_str().to_owned(), a.assignment))
+            .collect(),
     );
-    let response =
-        SyncGroupResponse::default().with_protocol_type(request.protocol_type).with_protocol_name(request.protocol_name);
+    let response = SyncGroupResponse::default()
+        .with_protocol_type(request.protocol_type)
+        .with_protocol_name(request.protocol_name);
     match pending.await {
         Ok(Ok(assignment)) => response.with_assignment(assignment),
         Ok(Err(error)) => response.with_error_code(code(error)),
@@ -436,7 +521,12 @@ fn offset_commit(broker: &Broker, request: OffsetCommitRequest) -> OffsetCommitR
     // Offsets of unknown topics are refused one by one; the rest are committed together.
     let known: Vec<_> = entries
         .iter()
-        .filter(|(topic, partition, ..)| broker.topics.get(topic).is_some_and(|t| t.partition(*partition).is_some()))
+        .filter(|(topic, partition, ..)| {
+            broker
+                .topics
+                .get(topic)
+                .is_some_and(|t| t.partition(*partition).is_some())
+        })
         .cloned()
         .collect();
     let result = broker.groups.commit(
@@ -453,16 +543,22 @@ fn offset_commit(broker: &Broker, request: OffsetCommitRequest) -> OffsetCommitR
                 .partitions
                 .iter()
                 .map(|p| {
-                    let is_known = known.iter().any(|(topic, partition, ..)| topic == t.name.as_str() && *partition == p.partition_index);
+                    let is_known = known.iter().any(|(topic, partition, ..)| {
+                        topic == t.name.as_str() && *partition == p.partition_index
+                    });
                     let error = match (&result, is_known) {
                         (_, false) => code(ResponseError::UnknownTopicOrPartition),
                         (Err(error), true) => code(*error),
                         (Ok(()), true) => NONE,
                     };
-                    OffsetCommitResponsePartition::default().with_partition_index(p.partition_index).with_error_code(error)
+                    OffsetCommitResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(error)
                 })
                 .collect();
-            OffsetCommitResponseTopic::default().with_name(t.name).with_partitions(partitions)
+            OffsetCommitResponseTopic::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
         })
         .collect();
     OffsetCommitResponse::default().with_topics(topics)
@@ -471,7 +567,10 @@ fn offset_commit(broker: &Broker, request: OffsetCommitRequest) -> OffsetCommitR
 fn offset_fetch(broker: &Broker, request: OffsetFetchRequest) -> OffsetFetchResponse {
     let committed = broker.groups.committed(request.group_id.as_str());
     let wanted: Vec<(String, Vec<i32>)> = match request.topics {
-        Some(topics) => topics.into_iter().map(|t| (t.name.as_str().to_owned(), t.partition_indexes)).collect(),
+        Some(topics) => topics
+            .into_iter()
+            .map(|t| (t.name.as_str().to_owned(), t.partition_indexes))
+            .collect(),
         None => {
             let mut all: BTreeMap<String, Vec<i32>> = BTreeMap::new();
             for (topic, partition) in committed.keys() {
@@ -486,8 +585,10 @@ fn offset_fetch(broker: &Broker, request: OffsetFetchRequest) -> OffsetFetchResp
             let partitions = partitions
                 .into_iter()
                 .map(|partition| {
-                    let (offset, metadata) =
-                        committed.get(&(topic.clone(), partition)).cloned().unwrap_or((-1, None));
+                    let (offset, metadata) = committed
+                        .get(&(topic.clone(), partition))
+                        .cloned()
+                        .unwrap_or((-1, None));
                     OffsetFetchResponsePartition::default()
                         .with_partition_index(partition)
                         .with_committed_offset(offset)
@@ -495,7 +596,9 @@ fn offset_fetch(broker: &Broker, request: OffsetFetchRequest) -> OffsetFetchResp
                         .with_metadata(Some(text(metadata.as_deref().unwrap_or_default())))
                 })
                 .collect();
-            OffsetFetchResponseTopic::default().with_name(topic_name(&topic)).with_partitions(partitions)
+            OffsetFetchResponseTopic::default()
+                .with_name(topic_name(&topic))
+                .with_partitions(partitions)
         })
         .collect();
     OffsetFetchResponse::default().with_topics(topics)
@@ -557,19 +660,35 @@ fn create_topics(broker: &Broker, request: CreateTopicsRequest) -> CreateTopicsR
             let configs = t
                 .configs
                 .into_iter()
-                .filter_map(|c| c.value.map(|v| (c.name.as_str().to_owned(), v.as_str().to_owned())))
+                .filter_map(|c| {
+                    c.value
+                        .map(|v| (c.name.as_str().to_owned(), v.as_str().to_owned()))
+                })
                 .collect();
             if !replication_ok {
                 return result
                     .with_error_code(code(ResponseError::InvalidReplicationFactor))
-                    .with_error_message(Some(text("this broker is a single node: replication factor must be 1")));
+                    .with_error_message(Some(text(
+                        "this broker is a single node: replication factor must be 1",
+                    )));
             }
-            match broker.topics.create(t.name.as_str(), t.num_partitions, configs, !request.validate_only) {
+            match broker.topics.create(
+                t.name.as_str(),
+                t.num_partitions,
+                configs,
+                !request.validate_only,
+            ) {
                 Ok(topic) => result
                     .with_topic_id(topic.id)
-                    .with_num_partitions(if t.num_partitions == -1 { 1 } else { t.num_partitions })
+                    .with_num_partitions(if t.num_partitions == -1 {
+                        1
+                    } else {
+                        t.num_partitions
+                    })
                     .with_replication_factor(1),
-                Err(error) => result.with_error_code(topic_error(&error)).with_error_message(Some(text(&error.to_string()))),
+                Err(error) => result
+                    .with_error_code(topic_error(&error))
+                    .with_error_message(Some(text(&error.to_string()))),
             }
         })
         .collect();
@@ -577,8 +696,17 @@ fn create_topics(broker: &Broker, request: CreateTopicsRequest) -> CreateTopicsR
 }
 
 fn delete_topics(broker: &Broker, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
-    let mut names: Vec<String> = request.topic_names.iter().map(|n| n.as_str().to_owned()).collect();
-    names.extend(request.topics.iter().filter_map(|t| t.name.as_ref().map(|n| n.as_str().to_owned())));
+    let mut names: Vec<String> = request
+        .topic_names
+        .iter()
+        .map(|n| n.as_str().to_owned())
+        .collect();
+    names.extend(
+        request
+            .topics
+            .iter()
+            .filter_map(|t| t.name.as_ref().map(|n| n.as_str().to_owned())),
+    );
     let responses = names
         .into_iter()
         .map(|name| {
@@ -588,22 +716,32 @@ fn delete_topics(broker: &Broker, request: DeleteTopicsRequest) -> DeleteTopicsR
                     broker.groups.forget_topic(&name);
                     result.with_topic_id(id)
                 }
-                Err(error) => result.with_error_code(topic_error(&error)).with_error_message(Some(text(&error.to_string()))),
+                Err(error) => result
+                    .with_error_code(topic_error(&error))
+                    .with_error_message(Some(text(&error.to_string()))),
             }
         })
         .collect();
     DeleteTopicsResponse::default().with_responses(responses)
 }
 
-fn create_partitions(broker: &Broker, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+fn create_partitions(
+    broker: &Broker,
+    request: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
     let results = request
         .topics
         .into_iter()
         .map(|t| {
             let result = CreatePartitionsTopicResult::default().with_name(t.name.clone());
-            match broker.topics.grow(t.name.as_str(), t.count, !request.validate_only) {
+            match broker
+                .topics
+                .grow(t.name.as_str(), t.count, !request.validate_only)
+            {
                 Ok(()) => result,
-                Err(error) => result.with_error_code(topic_error(&error)).with_error_message(Some(text(&error.to_string()))),
+                Err(error) => result
+                    .with_error_code(topic_error(&error))
+                    .with_error_message(Some(text(&error.to_string()))),
             }
         })
         .collect();
@@ -621,7 +759,12 @@ fn describe_configs(broker: &Broker, request: DescribeConfigsRequest) -> Describ
             let result = DescribeConfigsResult::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
-            let wanted = |name: &str| resource.configuration_keys.as_ref().is_none_or(|keys| keys.iter().any(|k| k.as_str() == name));
+            let wanted = |name: &str| {
+                resource
+                    .configuration_keys
+                    .as_ref()
+                    .is_none_or(|keys| keys.iter().any(|k| k.as_str() == name))
+            };
             let entry = |name: &str, value: String, default: bool| {
                 DescribeConfigsResourceResult::default()
                     .with_name(text(name))
@@ -636,7 +779,8 @@ fn describe_configs(broker: &Broker, request: DescribeConfigsRequest) -> Describ
                             .iter()
                             .filter(|name| wanted(name))
                             .filter_map(|name| {
-                                let (value, default) = topic.config(name, broker.topics.defaults())?;
+                                let (value, default) =
+                                    topic.config(name, broker.topics.defaults())?;
                                 Some(entry(name, value, default))
                             })
                             .collect(),
@@ -649,10 +793,17 @@ fn describe_configs(broker: &Broker, request: DescribeConfigsRequest) -> Describ
                         ("log.retention.ms", defaults.retention.ms.to_string()),
                         ("log.retention.bytes", defaults.retention.bytes.to_string()),
                         ("log.segment.bytes", defaults.segment_bytes.to_string()),
-                        ("auto.create.topics.enable", broker.auto_create_topics.to_string()),
+                        (
+                            "auto.create.topics.enable",
+                            broker.auto_create_topics.to_string(),
+                        ),
                     ];
                     result.with_configs(
-                        configs.into_iter().filter(|(n, _)| wanted(n)).map(|(n, v)| entry(n, v, true)).collect(),
+                        configs
+                            .into_iter()
+                            .filter(|(n, _)| wanted(n))
+                            .map(|(n, v)| entry(n, v, true))
+                            .collect(),
                     )
                 }
                 _ => result
@@ -680,11 +831,20 @@ fn alter_configs(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsR
             let configs = resource
                 .configs
                 .into_iter()
-                .filter_map(|c| c.value.map(|v| (c.name.as_str().to_owned(), v.as_str().to_owned())))
+                .filter_map(|c| {
+                    c.value
+                        .map(|v| (c.name.as_str().to_owned(), v.as_str().to_owned()))
+                })
                 .collect();
-            match broker.topics.set_configs(resource.resource_name.as_str(), configs, !request.validate_only) {
+            match broker.topics.set_configs(
+                resource.resource_name.as_str(),
+                configs,
+                !request.validate_only,
+            ) {
                 Ok(()) => response,
-                Err(error) => response.with_error_code(topic_error(&error)).with_error_message(Some(text(&error.to_string()))),
+                Err(error) => response
+                    .with_error_code(topic_error(&error))
+                    .with_error_message(Some(text(&error.to_string()))),
             }
         })
         .collect();
@@ -698,5 +858,7 @@ fn init_producer_id(broker: &Broker, request: InitProducerIdRequest) -> InitProd
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1);
     }
-    InitProducerIdResponse::default().with_producer_id(ProducerId(broker.next_producer_id())).with_producer_epoch(0)
+    InitProducerIdResponse::default()
+        .with_producer_id(ProducerId(broker.next_producer_id()))
+        .with_producer_epoch(0)
 }

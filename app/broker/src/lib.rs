@@ -66,7 +66,9 @@ impl Broker {
         let now = now_ms();
         let previous = self
             .last_producer_id
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(last.max(now - 1) + 1))
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+                Some(last.max(now - 1) + 1)
+            })
             .unwrap_or(now);
         previous.max(now - 1) + 1
     }
@@ -82,10 +84,16 @@ pub struct Running {
 /// Opens the data directory (recovering every log) and starts serving.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&config.data_dir)?;
-    let defaults = LogDefaults { segment_bytes: config.segment_bytes, retention: config.retention };
+    let defaults = LogDefaults {
+        segment_bytes: config.segment_bytes,
+        retention: config.retention,
+    };
     let data_dir = config.data_dir.clone();
     let (topics, groups) = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
-        Ok((Topics::open(&data_dir, defaults)?, Coordinator::open(&data_dir)?))
+        Ok((
+            Topics::open(&data_dir, defaults)?,
+            Coordinator::open(&data_dir)?,
+        ))
     })
     .await??;
     let listener = TcpListener::bind(config.listen).await?;
@@ -95,7 +103,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         groups,
         appended: watch::channel(0).0,
         node_id: 1,
-        host: config.advertised_host.clone().unwrap_or_else(|| address.ip().to_string()),
+        host: config
+            .advertised_host
+            .clone()
+            .unwrap_or_else(|| address.ip().to_string()),
         port: i32::from(address.port()),
         cluster_id: "harmony-local".to_owned(),
         auto_create_topics: config.auto_create_topics,
@@ -104,7 +115,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let shutdown = CancellationToken::new();
     spawn_housekeeping(broker.clone(), shutdown.clone());
     let done = tokio::spawn(server::serve(broker, listener, shutdown.clone()));
-    Ok(Running { address, shutdown, done })
+    Ok(Running {
+        address,
+        shutdown,
+        done,
+    })
 }
 
 /// Group session expiry (often, it bounds how fast a dead member is noticed)
@@ -120,9 +135,10 @@ fn spawn_housekeeping(broker: Arc<Broker>, shutdown: CancellationToken) {
             }
             broker.groups.tick();
             ticks += 1;
-            if ticks % 300 == 0 {
+            if ticks.is_multiple_of(300) {
                 let broker = broker.clone();
-                let removed = tokio::task::spawn_blocking(move || broker.topics.enforce_retention()).await;
+                let removed =
+                    tokio::task::spawn_blocking(move || broker.topics.enforce_retention()).await;
                 if let Ok(removed @ 1..) = removed {
                     tracing::info!(removed, "retention removed old segments");
                 }

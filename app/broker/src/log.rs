@@ -60,8 +60,10 @@ impl BatchHeader {
         if bytes.len() < BATCH_HEADER {
             return Err(AppendError::Corrupt("shorter than a batch header"));
         }
-        let i64_at = |at: usize| i64::from_be_bytes(bytes[at..at + 8].try_into().unwrap_or_default());
-        let i32_at = |at: usize| i32::from_be_bytes(bytes[at..at + 4].try_into().unwrap_or_default());
+        let i64_at =
+            |at: usize| i64::from_be_bytes(bytes[at..at + 8].try_into().unwrap_or_default());
+        let i32_at =
+            |at: usize| i32::from_be_bytes(bytes[at..at + 4].try_into().unwrap_or_default());
         let length = i32_at(8);
         let magic = bytes[16] as i8;
         if magic != 2 {
@@ -130,21 +132,39 @@ impl Segment {
     }
 
     fn open(path: PathBuf, base: i64) -> io::Result<Self> {
-        let file = OpenOptions::new().read(true).append(true).create(true).open(&path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)?;
         let meta = file.metadata()?;
         let last_write_ms = meta.modified().map(millis).unwrap_or_else(|_| now_ms());
-        Ok(Self { base, path, file, size: meta.len(), index: None, last_write_ms })
+        Ok(Self {
+            base,
+            path,
+            file,
+            size: meta.len(),
+            index: None,
+            last_write_ms,
+        })
     }
 
     /// Reads batch headers from `pos` to the end, calling `visit` for each;
     /// returns where the last whole batch ends. With `verify`, each batch's CRC
     /// is checked as well (the active segment after a crash).
-    fn scan(&self, mut pos: u64, verify: bool, mut visit: impl FnMut(u64, &BatchHeader)) -> io::Result<u64> {
+    fn scan(
+        &self,
+        mut pos: u64,
+        verify: bool,
+        mut visit: impl FnMut(u64, &BatchHeader),
+    ) -> io::Result<u64> {
         let mut header = [0u8; BATCH_HEADER];
         let mut body = Vec::new();
         while pos + BATCH_HEADER as u64 <= self.size {
             self.file.read_exact_at(&mut header, pos)?;
-            let Ok(parsed) = BatchHeader::parse(&header) else { break };
+            let Ok(parsed) = BatchHeader::parse(&header) else {
+                break;
+            };
             if pos + parsed.size as u64 > self.size {
                 break;
             }
@@ -182,7 +202,9 @@ impl Segment {
         let mut header = [0u8; BATCH_HEADER];
         while pos + BATCH_HEADER as u64 <= self.size {
             self.file.read_exact_at(&mut header, pos)?;
-            let Ok(parsed) = BatchHeader::parse(&header) else { break };
+            let Ok(parsed) = BatchHeader::parse(&header) else {
+                break;
+            };
             if parsed.last_offset() >= offset {
                 return Ok(pos);
             }
@@ -197,7 +219,9 @@ impl Segment {
         let mut header = [0u8; BATCH_HEADER];
         while end + BATCH_HEADER as u64 <= self.size {
             self.file.read_exact_at(&mut header, end)?;
-            let Ok(parsed) = BatchHeader::parse(&header) else { break };
+            let Ok(parsed) = BatchHeader::parse(&header) else {
+                break;
+            };
             let next = end + parsed.size as u64;
             if next > self.size || (end > pos && (next - pos) as usize > max_bytes) {
                 break;
@@ -275,11 +299,14 @@ impl PartitionLog {
             segment_bytes,
             bytes_since_index: 0,
         };
-        let Some(mut active) = segments.pop() else { unreachable!("at least one segment") };
+        let Some(mut active) = segments.pop() else {
+            unreachable!("at least one segment")
+        };
         log.next_offset = active.base;
         let mut index = Vec::new();
         let mut last_indexed: Option<u64> = None;
-        let (mut next_offset, mut producers) = (active.base, HashMap::<i64, ProducerBatches>::new());
+        let (mut next_offset, mut producers) =
+            (active.base, HashMap::<i64, ProducerBatches>::new());
         let valid_end = active.scan(0, true, |pos, header| {
             if last_indexed.is_none_or(|last| pos - last >= INDEX_INTERVAL) {
                 index.push((header.base_offset, pos));
@@ -313,7 +340,9 @@ impl PartitionLog {
     }
 
     pub fn log_start_offset(&self) -> i64 {
-        self.segments.first().map_or(self.next_offset, |segment| segment.base)
+        self.segments
+            .first()
+            .map_or(self.next_offset, |segment| segment.base)
     }
 
     /// The high watermark: the offset the next record will get.
@@ -356,11 +385,14 @@ impl PartitionLog {
             // Partition leader epoch (not covered by the CRC): one leader, epoch 0.
             bytes[at + 12..at + 16].copy_from_slice(&0i32.to_be_bytes());
             if header.producer_id >= 0 {
-                self.producers.entry(header.producer_id).or_default().remember(
-                    header.producer_epoch,
-                    header.base_sequence,
-                    self.next_offset,
-                );
+                self.producers
+                    .entry(header.producer_id)
+                    .or_default()
+                    .remember(
+                        header.producer_epoch,
+                        header.base_sequence,
+                        self.next_offset,
+                    );
             }
             self.next_offset += i64::from(header.last_offset_delta) + 1;
         }
@@ -380,9 +412,16 @@ impl PartitionLog {
             return Ok(Vec::new());
         }
         if offset < start || offset > self.next_offset {
-            return Err(ReadError::OutOfRange { offset, start, end: self.next_offset });
+            return Err(ReadError::OutOfRange {
+                offset,
+                start,
+                end: self.next_offset,
+            });
         }
-        let at = self.segments.partition_point(|segment| segment.base <= offset) - 1;
+        let at = self
+            .segments
+            .partition_point(|segment| segment.base <= offset)
+            - 1;
         let segment = &mut self.segments[at];
         if segment.index.is_none() {
             segment.build_index()?;
@@ -404,7 +443,9 @@ impl PartitionLog {
         self.segments
             .iter()
             .find(|segment| segment.last_write_ms >= timestamp_ms)
-            .map_or(self.next_offset, |segment| segment.base.max(self.log_start_offset()))
+            .map_or(self.next_offset, |segment| {
+                segment.base.max(self.log_start_offset())
+            })
     }
 
     /// Removes closed segments past the retention limits; returns how many.
@@ -441,8 +482,14 @@ impl PartitionLog {
     }
 
     fn roll(&mut self) -> io::Result<()> {
-        let segment = Segment::open(Segment::path_for(&self.dir, self.next_offset), self.next_offset)?;
-        self.segments.push(Segment { index: Some(Vec::new()), ..segment });
+        let segment = Segment::open(
+            Segment::path_for(&self.dir, self.next_offset),
+            self.next_offset,
+        )?;
+        self.segments.push(Segment {
+            index: Some(Vec::new()),
+            ..segment
+        });
         self.bytes_since_index = 0;
         Ok(())
     }
@@ -463,7 +510,8 @@ mod tests {
 
     use bytes::{Bytes, BytesMut};
     use kafka_protocol::records::{
-        Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+        Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
+        TimestampType,
     };
 
     use super::*;
@@ -488,7 +536,10 @@ mod tests {
             })
             .collect();
         let mut out = BytesMut::new();
-        let options = RecordEncodeOptions { version: 2, compression: Compression::None };
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        };
         RecordBatchEncoder::encode(&mut out, &records, &options).unwrap();
         out.to_vec()
     }
@@ -519,7 +570,10 @@ mod tests {
         // Offset 4 lives in the batch starting at 3: the whole batch comes back.
         assert_eq!(offsets(log.read(4, 1 << 20).unwrap()), [3, 4]);
         assert!(log.read(5, 1 << 20).unwrap().is_empty());
-        assert!(matches!(log.read(6, 100), Err(ReadError::OutOfRange { .. })));
+        assert!(matches!(
+            log.read(6, 100),
+            Err(ReadError::OutOfRange { .. })
+        ));
         // At least one batch, even when it is bigger than max_bytes.
         assert_eq!(offsets(log.read(0, 1).unwrap()), [0, 1, 2]);
     }
@@ -578,12 +632,24 @@ mod tests {
         let mut log = PartitionLog::open(dir.path().to_owned(), 1 << 20).unwrap();
         assert_eq!(append(&mut log, &batch(2, 42, 0)), 0);
         assert_eq!(append(&mut log, &batch(2, 42, 2)), 2);
-        assert_eq!(append(&mut log, &batch(2, 42, 0)), 0, "retry of the first batch");
+        assert_eq!(
+            append(&mut log, &batch(2, 42, 0)),
+            0,
+            "retry of the first batch"
+        );
         assert_eq!(log.next_offset(), 4);
         drop(log);
         let mut log = PartitionLog::open(dir.path().to_owned(), 1 << 20).unwrap();
-        assert_eq!(append(&mut log, &batch(2, 42, 2)), 2, "retry after a restart");
-        assert_eq!(append(&mut log, &batch(2, 7, 0)), 4, "another producer's sequence 0");
+        assert_eq!(
+            append(&mut log, &batch(2, 42, 2)),
+            2,
+            "retry after a restart"
+        );
+        assert_eq!(
+            append(&mut log, &batch(2, 7, 0)),
+            4,
+            "another producer's sequence 0"
+        );
         assert_eq!(log.next_offset(), 6);
     }
 
@@ -592,11 +658,17 @@ mod tests {
         let mut bytes = batch(1, -1, -1);
         let last = bytes.len() - 1;
         bytes[last] ^= 0xff;
-        assert!(matches!(split_batches(&bytes), Err(AppendError::Corrupt("CRC mismatch"))));
+        assert!(matches!(
+            split_batches(&bytes),
+            Err(AppendError::Corrupt("CRC mismatch"))
+        ));
         let mut old = batch(1, -1, -1);
         old[16] = 1;
         assert!(matches!(split_batches(&old), Err(AppendError::Magic(1))));
-        assert!(matches!(split_batches(&[0u8; 20]), Err(AppendError::Corrupt(_))));
+        assert!(matches!(
+            split_batches(&[0u8; 20]),
+            Err(AppendError::Corrupt(_))
+        ));
     }
 
     #[test]
@@ -608,19 +680,39 @@ mod tests {
         }
         let segments = log.segments.len();
         assert_eq!(log.enforce(Retention { ms: -1, bytes: -1 }).unwrap(), 0);
-        let removed = log.enforce(Retention { ms: -1, bytes: 4096 }).unwrap();
-        assert!(removed > 0 && log.size_bytes() <= 4096 + 2048, "{removed} removed");
+        let removed = log
+            .enforce(Retention {
+                ms: -1,
+                bytes: 4096,
+            })
+            .unwrap();
+        assert!(
+            removed > 0 && log.size_bytes() <= 4096 + 2048,
+            "{removed} removed"
+        );
         assert_eq!(log.segments.len(), segments - removed);
         let start = log.log_start_offset();
         assert!(start > 0);
-        assert!(matches!(log.read(0, 100), Err(ReadError::OutOfRange { .. })));
+        assert!(matches!(
+            log.read(0, 100),
+            Err(ReadError::OutOfRange { .. })
+        ));
         assert_eq!(offsets(log.read(start, 1).unwrap()), [start]);
         // By age: every segment was last written 10 s ago; keep 5 s.
         for segment in &mut log.segments {
             segment.last_write_ms -= 10_000;
         }
-        let removed = log.enforce(Retention { ms: 5_000, bytes: -1 }).unwrap();
-        assert_eq!(log.segments.len(), 1, "{removed} removed; the active segment stays");
+        let removed = log
+            .enforce(Retention {
+                ms: 5_000,
+                bytes: -1,
+            })
+            .unwrap();
+        assert_eq!(
+            log.segments.len(),
+            1,
+            "{removed} removed; the active segment stays"
+        );
         assert_eq!(log.next_offset(), 100);
     }
 }

@@ -91,12 +91,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 advertised_host,
                 data_dir,
                 segment_bytes,
-                retention: Retention { ms: retention_hours.saturating_mul(3_600_000), bytes: retention_bytes },
+                retention: Retention {
+                    ms: retention_hours.saturating_mul(3_600_000),
+                    bytes: retention_bytes,
+                },
                 auto_create_topics,
             };
             let running = harmony_broker::start(config).await?;
             tracing::info!(address = %running.address, ready_in = ?started.elapsed(), "harmony-broker serving");
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
             tokio::select! {
                 _ = term.recv() => {}
                 _ = tokio::signal::ctrl_c() => {}
@@ -106,15 +110,20 @@ async fn run(command: Command) -> anyhow::Result<()> {
             tracing::info!("harmony-broker stopped");
             Ok(())
         }
-        Command::Probe { broker, timeout_secs } => {
+        Command::Probe {
+            broker,
+            timeout_secs,
+        } => {
             let timeout = Duration::from_secs(timeout_secs);
             let probe = async {
                 let mut client = Client::connect(&broker, timeout).await?;
                 client.metadata().await
             };
-            tokio::time::timeout(timeout, probe)
-                .await
-                .map_err(|_| anyhow::anyhow!("{broker} accepted a connection but did not answer metadata within {timeout:?}"))??;
+            tokio::time::timeout(timeout, probe).await.map_err(|_| {
+                anyhow::anyhow!(
+                    "{broker} accepted a connection but did not answer metadata within {timeout:?}"
+                )
+            })??;
             Ok(())
         }
         Command::Topics { broker } => {
@@ -124,12 +133,21 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::DeleteTopics { broker, names } => {
-            let response = Client::connect(&broker, timeout).await?.delete_topics(&names).await?;
+            let response = Client::connect(&broker, timeout)
+                .await?
+                .delete_topics(&names)
+                .await?;
             let failed: Vec<String> = response
                 .responses
                 .into_iter()
                 .filter(|r| r.error_code != 0)
-                .map(|r| format!("{:?}: error {}", r.name.map(|n| n.as_str().to_owned()), r.error_code))
+                .map(|r| {
+                    format!(
+                        "{:?}: error {}",
+                        r.name.map(|n| n.as_str().to_owned()),
+                        r.error_code
+                    )
+                })
                 .collect();
             anyhow::ensure!(failed.is_empty(), "could not delete: {}", failed.join(", "));
             Ok(())

@@ -44,7 +44,9 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
 ];
 
 pub fn supported(key: ApiKey, version: i16) -> bool {
-    SUPPORTED.iter().any(|(k, min, max)| *k == key && (*min..=*max).contains(&version))
+    SUPPORTED
+        .iter()
+        .any(|(k, min, max)| *k == key && (*min..=*max).contains(&version))
 }
 
 pub async fn serve(broker: Arc<Broker>, listener: TcpListener, shutdown: CancellationToken) {
@@ -77,7 +79,11 @@ pub async fn serve(broker: Arc<Broker>, listener: TcpListener, shutdown: Cancell
     }
 }
 
-async fn connection(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr) -> anyhow::Result<()> {
+async fn connection(
+    broker: Arc<Broker>,
+    stream: TcpStream,
+    peer: SocketAddr,
+) -> anyhow::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
     loop {
@@ -92,36 +98,63 @@ async fn connection(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr) ->
         let mut frame = BytesMut::zeroed(size);
         read.read_exact(&mut frame).await?;
         let mut frame = frame.freeze();
-        let Some(reply) = request(&broker, &mut frame, peer).await? else { continue };
+        let Some(reply) = request(&broker, &mut frame, peer).await? else {
+            continue;
+        };
         write.write_all(&reply).await?;
     }
 }
 
 /// Decodes one request, runs it, and encodes the reply (`None`: the client
 /// wants none, as for a produce with acks=0).
-async fn request(broker: &Broker, frame: &mut Bytes, peer: SocketAddr) -> anyhow::Result<Option<Bytes>> {
+async fn request(
+    broker: &Broker,
+    frame: &mut Bytes,
+    peer: SocketAddr,
+) -> anyhow::Result<Option<Bytes>> {
     if frame.len() < 8 {
         anyhow::bail!("a request shorter than its header");
     }
-    let key = ApiKey::try_from((&frame[0..2]).get_i16()).map_err(|_| anyhow::anyhow!("unknown API key"))?;
+    let key = ApiKey::try_from((&frame[0..2]).get_i16())
+        .map_err(|_| anyhow::anyhow!("unknown API key"))?;
     let version = (&frame[2..4]).get_i16();
     if key == ApiKey::ApiVersions && !supported(key, version) {
         // KIP-511: answer in v0 with the error, so the client can pick a version.
         let correlation_id = (&frame[4..8]).get_i32();
         let response = handlers::api_versions(true);
-        return Ok(Some(encode(correlation_id, key, 0, &ResponseKind::ApiVersions(response))?));
+        return Ok(Some(encode(
+            correlation_id,
+            key,
+            0,
+            &ResponseKind::ApiVersions(response),
+        )?));
     }
     let header: RequestHeader = decode_request_header_from_buffer(frame)?;
     if !supported(key, version) {
-        anyhow::bail!("{key:?} v{version} is not supported (client {:?})", header.client_id);
+        anyhow::bail!(
+            "{key:?} v{version} is not supported (client {:?})",
+            header.client_id
+        );
     }
     let body = RequestKind::decode(key, frame, version)?;
     tracing::trace!(%peer, ?key, version, "request");
-    let Some(response) = handlers::handle(broker, &header, body).await else { return Ok(None) };
-    Ok(Some(encode(header.correlation_id, key, version, &response)?))
+    let Some(response) = handlers::handle(broker, &header, body).await else {
+        return Ok(None);
+    };
+    Ok(Some(encode(
+        header.correlation_id,
+        key,
+        version,
+        &response,
+    )?))
 }
 
-fn encode(correlation_id: i32, key: ApiKey, version: i16, response: &ResponseKind) -> anyhow::Result<Bytes> {
+fn encode(
+    correlation_id: i32,
+    key: ApiKey,
+    version: i16,
+    response: &ResponseKind,
+) -> anyhow::Result<Bytes> {
     let mut out = BytesMut::new();
     out.put_u32(0);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);

@@ -32,7 +32,9 @@ pub struct Topic {
 
 impl Topic {
     pub fn partition(&self, index: i32) -> Option<&Partition> {
-        usize::try_from(index).ok().and_then(|i| self.partitions.get(i))
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.partitions.get(i))
     }
 
     /// The value of a config as clients see it: the topic's own or the broker's default.
@@ -53,7 +55,10 @@ impl Topic {
 
     fn retention(&self, defaults: &LogDefaults) -> Retention {
         let number = |name: &str, default: i64| {
-            self.configs.get(name).and_then(|v| v.parse().ok()).unwrap_or(default)
+            self.configs
+                .get(name)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
         };
         Retention {
             ms: number("retention.ms", defaults.retention.ms),
@@ -80,7 +85,9 @@ pub enum TopicError {
     Exists(String),
     #[error("unknown topic '{0}'")]
     Unknown(String),
-    #[error("invalid topic name '{0}': 1 to 249 characters of a-z, A-Z, 0-9, '.', '_' or '-', not '.' or '..'")]
+    #[error(
+        "invalid topic name '{0}': 1 to 249 characters of a-z, A-Z, 0-9, '.', '_' or '-', not '.' or '..'"
+    )]
     InvalidName(String),
     #[error("invalid partition count {0}: {1}")]
     InvalidPartitions(i32, &'static str),
@@ -118,10 +125,20 @@ impl Topics {
             let partitions = (0..topic.partitions)
                 .map(|p| open_partition(dir, &topic.name, p, defaults))
                 .collect::<io::Result<_>>()?;
-            let topic = Topic { id: topic.id, name: topic.name, partitions, configs: topic.configs };
+            let topic = Topic {
+                id: topic.id,
+                name: topic.name,
+                partitions,
+                configs: topic.configs,
+            };
             topics.insert(topic.name.clone(), Arc::new(topic));
         }
-        Ok(Self { dir: dir.to_owned(), defaults, topics: RwLock::new(topics), changes: Mutex::new(()) })
+        Ok(Self {
+            dir: dir.to_owned(),
+            defaults,
+            topics: RwLock::new(topics),
+            changes: Mutex::new(()),
+        })
     }
 
     pub fn defaults(&self) -> &LogDefaults {
@@ -147,14 +164,22 @@ impl Topics {
         validate_name(name)?;
         let partitions = if partitions == -1 { 1 } else { partitions };
         if !(1..=10_000).contains(&partitions) {
-            return Err(TopicError::InvalidPartitions(partitions, "must be 1 to 10000"));
+            return Err(TopicError::InvalidPartitions(
+                partitions,
+                "must be 1 to 10000",
+            ));
         }
         validate_configs(&configs)?;
         let _change = lock(&self.changes);
         if self.get(name).is_some() {
             return Err(TopicError::Exists(name.to_owned()));
         }
-        let topic = |partitions| Topic { id: Uuid::new_v4(), name: name.to_owned(), partitions, configs };
+        let topic = |partitions| Topic {
+            id: Uuid::new_v4(),
+            name: name.to_owned(),
+            partitions,
+            configs,
+        };
         if !create {
             return Ok(Arc::new(topic(Vec::new())));
         }
@@ -172,7 +197,9 @@ impl Topics {
 
     pub fn delete(&self, name: &str) -> Result<Uuid, TopicError> {
         let _change = lock(&self.changes);
-        let topic = self.get(name).ok_or_else(|| TopicError::Unknown(name.to_owned()))?;
+        let topic = self
+            .get(name)
+            .ok_or_else(|| TopicError::Unknown(name.to_owned()))?;
         self.commit(|topics| {
             topics.remove(name);
         })?;
@@ -183,13 +210,21 @@ impl Topics {
     /// Grows a topic to `count` partitions (never shrinks, as Kafka).
     pub fn grow(&self, name: &str, count: i32, apply: bool) -> Result<(), TopicError> {
         let _change = lock(&self.changes);
-        let topic = self.get(name).ok_or_else(|| TopicError::Unknown(name.to_owned()))?;
+        let topic = self
+            .get(name)
+            .ok_or_else(|| TopicError::Unknown(name.to_owned()))?;
         let current = topic.partitions.len() as i32;
         if count <= current {
-            return Err(TopicError::InvalidPartitions(count, "a topic's partitions can only grow"));
+            return Err(TopicError::InvalidPartitions(
+                count,
+                "a topic's partitions can only grow",
+            ));
         }
         if count > 10_000 {
-            return Err(TopicError::InvalidPartitions(count, "must be at most 10000"));
+            return Err(TopicError::InvalidPartitions(
+                count,
+                "must be at most 10000",
+            ));
         }
         if !apply {
             return Ok(());
@@ -198,7 +233,12 @@ impl Topics {
         for p in current..count {
             partitions.push(open_partition(&self.dir, name, p, self.defaults)?);
         }
-        let grown = Arc::new(Topic { partitions, configs: topic.configs.clone(), name: topic.name.clone(), id: topic.id });
+        let grown = Arc::new(Topic {
+            partitions,
+            configs: topic.configs.clone(),
+            name: topic.name.clone(),
+            id: topic.id,
+        });
         self.commit(|topics| {
             topics.insert(name.to_owned(), grown);
         })?;
@@ -206,14 +246,26 @@ impl Topics {
     }
 
     /// Replaces a topic's configs (AlterConfigs semantics: unnamed ones reset).
-    pub fn set_configs(&self, name: &str, configs: BTreeMap<String, String>, apply: bool) -> Result<(), TopicError> {
+    pub fn set_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+        apply: bool,
+    ) -> Result<(), TopicError> {
         validate_configs(&configs)?;
         let _change = lock(&self.changes);
-        let topic = self.get(name).ok_or_else(|| TopicError::Unknown(name.to_owned()))?;
+        let topic = self
+            .get(name)
+            .ok_or_else(|| TopicError::Unknown(name.to_owned()))?;
         if !apply {
             return Ok(());
         }
-        let changed = Arc::new(Topic { configs, partitions: topic.partitions.clone(), name: topic.name.clone(), id: topic.id });
+        let changed = Arc::new(Topic {
+            configs,
+            partitions: topic.partitions.clone(),
+            name: topic.name.clone(),
+            id: topic.id,
+        });
         self.commit(|topics| {
             topics.insert(name.to_owned(), changed);
         })?;
@@ -228,7 +280,9 @@ impl Topics {
             for (index, partition) in topic.partitions.iter().enumerate() {
                 match lock(partition).enforce(retention) {
                     Ok(n) => removed += n,
-                    Err(error) => tracing::warn!(topic = topic.name, partition = index, %error, "retention failed"),
+                    Err(error) => {
+                        tracing::warn!(topic = topic.name, partition = index, %error, "retention failed")
+                    }
                 }
             }
         }
@@ -249,21 +303,37 @@ impl Topics {
             })
             .collect();
         let tmp = self.dir.join("topics.json.tmp");
-        fs::write(&tmp, serde_json::to_vec_pretty(&stored).map_err(io::Error::other)?)?;
+        fs::write(
+            &tmp,
+            serde_json::to_vec_pretty(&stored).map_err(io::Error::other)?,
+        )?;
         fs::rename(&tmp, self.dir.join("topics.json"))?;
         *self.topics.write().unwrap_or_else(|e| e.into_inner()) = next;
         Ok(())
     }
 }
 
-fn open_partition(dir: &Path, topic: &str, partition: i32, defaults: LogDefaults) -> io::Result<Partition> {
+fn open_partition(
+    dir: &Path,
+    topic: &str,
+    partition: i32,
+    defaults: LogDefaults,
+) -> io::Result<Partition> {
     let path = dir.join("log").join(topic).join(partition.to_string());
-    Ok(Arc::new(Mutex::new(PartitionLog::open(path, defaults.segment_bytes)?)))
+    Ok(Arc::new(Mutex::new(PartitionLog::open(
+        path,
+        defaults.segment_bytes,
+    )?)))
 }
 
 fn validate_name(name: &str) -> Result<(), TopicError> {
     let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-    if name.is_empty() || name.len() > 249 || name == "." || name == ".." || !name.chars().all(legal) {
+    if name.is_empty()
+        || name.len() > 249
+        || name == "."
+        || name == ".."
+        || !name.chars().all(legal)
+    {
         return Err(TopicError::InvalidName(name.to_owned()));
     }
     Ok(())
@@ -272,11 +342,18 @@ fn validate_name(name: &str) -> Result<(), TopicError> {
 fn validate_configs(configs: &BTreeMap<String, String>) -> Result<(), TopicError> {
     for (name, value) in configs {
         if !TOPIC_CONFIGS.contains(&name.as_str()) {
-            return Err(TopicError::InvalidConfig(format!("'{name}': not a topic config this broker knows")));
+            return Err(TopicError::InvalidConfig(format!(
+                "'{name}': not a topic config this broker knows"
+            )));
         }
-        let numeric = matches!(name.as_str(), "retention.ms" | "retention.bytes" | "segment.bytes");
+        let numeric = matches!(
+            name.as_str(),
+            "retention.ms" | "retention.bytes" | "segment.bytes"
+        );
         if numeric && value.parse::<i64>().is_err() {
-            return Err(TopicError::InvalidConfig(format!("'{name}': '{value}' is not a number")));
+            return Err(TopicError::InvalidConfig(format!(
+                "'{name}': '{value}' is not a number"
+            )));
         }
     }
     Ok(())

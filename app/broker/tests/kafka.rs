@@ -27,16 +27,24 @@ async fn start(dir: &std::path::Path, listen: &str) -> Running {
 }
 
 async fn create_topic(address: &str, name: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", address).create().unwrap();
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", address)
+        .create()
+        .unwrap();
     let results = admin
-        .create_topics(&[NewTopic::new(name, partitions, TopicReplication::Fixed(1))], &AdminOptions::new())
+        .create_topics(
+            &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
         .await
         .unwrap();
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     // Creating it again is refused, as Kafka does.
     let again = admin
-        .create_topics(&[NewTopic::new(name, partitions, TopicReplication::Fixed(1))], &AdminOptions::new())
+        .create_topics(
+            &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
         .await
         .unwrap();
     assert!(again[0].is_err(), "{again:?}");
@@ -56,20 +64,16 @@ async fn produce(address: &str, topic: &str, values: impl Iterator<Item = u32>) 
         async move {
             let (key, payload) = ((v % 7).to_string(), v.to_string());
             producer
-                .send(FutureRecord::to(topic).key(&key).payload(&payload), Duration::from_secs(10))
+                .send(
+                    FutureRecord::to(topic).key(&key).payload(&payload),
+                    Duration::from_secs(10),
+                )
                 .await
                 .map_err(|(e, _)| e)
                 .unwrap();
         }
     });
-    futures_join_all(sends).await;
-}
-
-async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: impl Iterator<Item = F>) {
-    let handles: Vec<_> = futures.map(|f| async move { f.await }).collect();
-    for handle in handles {
-        handle.await;
-    }
+    futures::future::join_all(sends).await;
 }
 
 fn member(address: &str, group: &str, topic: &str) -> StreamConsumer {
@@ -91,11 +95,23 @@ fn member(address: &str, group: &str, topic: &str) -> StreamConsumer {
 async fn consume(consumer: &StreamConsumer, count: usize) -> Vec<u32> {
     let mut values = Vec::new();
     while values.len() < count {
-        let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await.expect("no record in 30 s").unwrap();
-        values.push(std::str::from_utf8(message.payload().unwrap()).unwrap().parse().unwrap());
+        let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+            .await
+            .expect("no record in 30 s")
+            .unwrap();
+        values.push(
+            std::str::from_utf8(message.payload().unwrap())
+                .unwrap()
+                .parse()
+                .unwrap(),
+        );
         let mut offsets = TopicPartitionList::new();
         offsets
-            .add_partition_offset(message.topic(), message.partition(), Offset::Offset(message.offset() + 1))
+            .add_partition_offset(
+                message.topic(),
+                message.partition(),
+                Offset::Offset(message.offset() + 1),
+            )
             .unwrap();
         consumer.commit(&offsets, CommitMode::Sync).unwrap();
     }
@@ -149,7 +165,10 @@ async fn a_second_member_takes_over_half_of_the_partitions() {
     // both must keep polling for the join round to complete.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while second.assignment().unwrap().count() != 2 || first.assignment().unwrap().count() != 2 {
-        assert!(tokio::time::Instant::now() < deadline, "partitions were never split 2/2");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "partitions were never split 2/2"
+        );
         tokio::select! {
             _ = first.recv() => {}
             _ = second.recv() => {}

@@ -164,6 +164,13 @@ pub struct KafkaConfig {
     /// Milliseconds without heartbeats before a consumer is dropped from its
     /// group and its partitions reassigned (how fast a crashed worker is replaced).
     pub session_timeout_ms: u64,
+    /// Milliseconds a consumer may go without a record while it has lag (or
+    /// cannot even measure it) before it leaves its group and rejoins with a
+    /// fresh client.
+    pub stall_timeout_ms: u64,
+    /// Rejoins without progress after which `/healthz` reports the consumer
+    /// unhealthy, so the orchestrator restarts the process.
+    pub max_stall_rejoins: u32,
 }
 
 impl Default for KafkaConfig {
@@ -175,6 +182,8 @@ impl Default for KafkaConfig {
             sasl_username: None,
             sasl_password: None,
             message_timeout_ms: 10_000,
+            stall_timeout_ms: 30_000,
+            max_stall_rejoins: 3,
             idempotence: true,
             session_timeout_ms: 10_000,
         }

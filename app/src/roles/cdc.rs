@@ -5,7 +5,7 @@
 //! backoff, then the record goes to its dead-letter topic with the error and
 //! consumption goes on. Events of different keys run in parallel.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, time::Duration};
 
 use harmony_config::Config;
 use rdkafka::{Message, message::OwnedMessage};
@@ -18,7 +18,7 @@ use crate::{
         Dependency,
         cache::Cache,
         dynamodb::ChatHistoryTable,
-        kafka::{self, Admin, DeadLetters},
+        kafka::{Admin, DeadLetters, GroupMember},
         postgres, redis,
     },
 };
@@ -26,8 +26,7 @@ use crate::{
 const MAX_BATCH: usize = 500;
 
 pub struct Cdc {
-    consumer: Arc<rdkafka::consumer::StreamConsumer>,
-    group: String,
+    member: GroupMember,
     handler: Handler,
     dead_letters: DeadLetters,
     max_attempts: u32,
@@ -107,7 +106,7 @@ impl Cdc {
             config.topics.chat_events.name.as_str(),
             config.topics.user_events.name.as_str(),
         ];
-        let consumer = kafka::group_consumer(
+        let member = GroupMember::new(
             &config.kafka,
             &config.cdc.group_id,
             &topics,
@@ -119,8 +118,7 @@ impl Cdc {
             history: ChatHistoryTable::new(&config.dynamodb).await,
         };
         Ok(Self {
-            consumer: Arc::new(consumer),
-            group: config.cdc.group_id.clone(),
+            member,
             handler,
             dead_letters: DeadLetters::new(&config.kafka)?,
             max_attempts: config.cdc.max_attempts.max(1),
@@ -132,15 +130,16 @@ impl Cdc {
         vec![
             Dependency::Postgres(self.handler.pool.clone()),
             Dependency::DynamoDb(self.handler.history.clone()),
+            Dependency::Redis(self.handler.cache.connection()),
         ]
     }
 
     pub async fn run(self, shutdown: CancellationToken) {
-        kafka::report_lag(self.consumer.clone(), self.group.clone(), shutdown.clone());
+        self.member.report_lag(shutdown.clone());
         loop {
             let batch = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                batch = kafka::next_batch(&self.consumer, MAX_BATCH, Duration::from_millis(5)) => batch,
+                batch = self.member.next_batch(MAX_BATCH, Duration::from_millis(5)) => batch,
             };
             // Per key (so per aggregate) in order; different keys in parallel.
             let mut by_key: BTreeMap<Vec<u8>, Vec<&OwnedMessage>> = BTreeMap::new();
@@ -162,13 +161,12 @@ impl Cdc {
                 // Unfinished records are not committed; they are replayed after restart.
                 break;
             }
-            if let Err(error) = kafka::commit_after(&self.consumer, &batch) {
+            if let Err(error) = self.member.commit_after(&batch) {
                 tracing::warn!(%error, "offset commit failed; events will be replayed (the ledger skips them)");
             }
         }
         tracing::info!("cdc stopped");
-        let consumer = self.consumer;
-        std::thread::spawn(move || drop(consumer));
+        self.member.close();
     }
 
     /// Applies one record with bounded retries; a poison record or one that

@@ -5,10 +5,10 @@
 //! written. Messages of deleted chats are dropped, and writes that raced a
 //! deletion are undone, so in-flight messages never bring history back.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use harmony_config::Config;
-use rdkafka::{Message, consumer::StreamConsumer, message::OwnedMessage};
+use rdkafka::{Message, message::OwnedMessage};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -18,14 +18,13 @@ use crate::{
     store::{
         Dependency, chats,
         dynamodb::ChatHistoryTable,
-        kafka::{self, Admin, DeadLetters},
+        kafka::{Admin, DeadLetters, GroupMember},
         postgres,
     },
 };
 
 pub struct Sink {
-    consumer: Arc<StreamConsumer>,
-    group: String,
+    member: GroupMember,
     table: ChatHistoryTable,
     pool: PgPool,
     dead_letters: DeadLetters,
@@ -35,15 +34,14 @@ pub struct Sink {
 
 impl Sink {
     pub async fn new(config: &Config) -> anyhow::Result<Self> {
-        let consumer = kafka::group_consumer(
+        let member = GroupMember::new(
             &config.kafka,
             &config.sink.group_id,
             &[&config.topics.messages.name],
             config.sink.fetch_wait_ms,
         )?;
         Ok(Self {
-            consumer: Arc::new(consumer),
-            group: config.sink.group_id.clone(),
+            member,
             table: ChatHistoryTable::new(&config.dynamodb).await,
             pool: postgres::connect(&config.postgres).await?,
             dead_letters: DeadLetters::new(&config.kafka)?,
@@ -61,24 +59,21 @@ impl Sink {
 
     /// Consumes until `shutdown`; the batch in hand is written and committed first.
     pub async fn run(self, shutdown: CancellationToken) {
-        kafka::report_lag(self.consumer.clone(), self.group.clone(), shutdown.clone());
+        self.member.report_lag(shutdown.clone());
         loop {
             let batch = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                batch = kafka::next_batch(&self.consumer, self.max_batch, self.linger) => batch,
+                batch = self.member.next_batch(self.max_batch, self.linger) => batch,
             };
             if !self.store(&batch, &shutdown).await {
                 break;
             }
-            if let Err(error) = kafka::commit_after(&self.consumer, &batch) {
+            if let Err(error) = self.member.commit_after(&batch) {
                 tracing::warn!(%error, "offset commit failed; the batch will be replayed (writes are idempotent)");
             }
         }
         tracing::info!("sink stopped");
-        // Closing a consumer with unread records can block for long against some
-        // brokers; offsets are committed, so let it close off the runtime.
-        let consumer = self.consumer;
-        std::thread::spawn(move || drop(consumer));
+        self.member.close();
     }
 
     /// Writes a batch durably; false only when shutdown interrupted it (then

@@ -47,6 +47,11 @@ fn send_key(chat_id: Uuid, user_id: Uuid, client_uuid: Uuid) -> String {
 }
 
 impl Cache {
+    /// The Redis connection, for readiness checks.
+    pub fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
     pub fn new(conn: ConnectionManager, config: &CacheConfig) -> Self {
         Self {
             conn,

@@ -1,15 +1,25 @@
 //! Kafka: client configuration shared by every producer and consumer, topic
 //! administration and health.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use harmony_config::{KafkaConfig, TopicConfig};
 use rdkafka::{
-    ClientConfig,
+    ClientConfig, Message,
     admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication},
     client::DefaultClientContext,
+    consumer::StreamConsumer,
     error::{KafkaError as RdKafkaError, RDKafkaErrorCode},
+    message::OwnedMessage,
 };
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -26,6 +36,10 @@ pub enum KafkaError {
     Topic { topic: String, message: String },
     #[error("kafka: {0}")]
     Client(#[from] RdKafkaError),
+    #[error(
+        "kafka: sends in flight and none acknowledged for {patience:?}; the broker is not answering"
+    )]
+    NotAnswering { patience: Duration },
 }
 
 /// librdkafka settings common to every client of the app.
@@ -66,9 +80,8 @@ pub fn group_consumer(
     group: &str,
     topics: &[&str],
     fetch_wait_ms: u64,
-) -> Result<rdkafka::consumer::StreamConsumer, KafkaError> {
-    use rdkafka::consumer::Consumer;
-    let consumer: rdkafka::consumer::StreamConsumer = client_config(config)
+) -> Result<StreamConsumer, KafkaError> {
+    let consumer: StreamConsumer = client_config(config)
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
@@ -79,17 +92,286 @@ pub fn group_consumer(
             (config.session_timeout_ms / 3).max(100).to_string(),
         )
         .create()?;
-    consumer.subscribe(topics)?;
+    rdkafka::consumer::Consumer::subscribe(&consumer, topics)?;
     Ok(consumer)
+}
+
+/// Every consumer of this process, for `/healthz`.
+static CONSUMERS: Mutex<Vec<Arc<ConsumerHealth>>> = Mutex::new(Vec::new());
+
+/// What liveness needs to know of one consumer loop.
+pub struct ConsumerHealth {
+    group: String,
+    started: Instant,
+    /// Milliseconds after `started` of the last record received (or of a lag of 0).
+    last_progress_ms: AtomicU64,
+    /// Records behind the end of its partitions; -1 until measured.
+    lag: AtomicI64,
+    /// The last lag measurement failed (the broker did not answer).
+    lag_unmeasured: AtomicBool,
+    rejoins_without_progress: AtomicU32,
+    max_rejoins: u32,
+    /// The loop ended without being asked to (a panic).
+    died: AtomicBool,
+}
+
+impl ConsumerHealth {
+    fn new(group: &str, max_rejoins: u32) -> Arc<Self> {
+        let health = Arc::new(Self {
+            group: group.to_owned(),
+            started: Instant::now(),
+            last_progress_ms: AtomicU64::new(0),
+            lag: AtomicI64::new(-1),
+            lag_unmeasured: AtomicBool::new(false),
+            rejoins_without_progress: AtomicU32::new(0),
+            max_rejoins,
+            died: AtomicBool::new(false),
+        });
+        CONSUMERS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(health.clone());
+        health
+    }
+
+    fn progressed(&self) {
+        let now = self.started.elapsed().as_millis() as u64;
+        self.last_progress_ms.store(now, Ordering::Relaxed);
+        self.rejoins_without_progress.store(0, Ordering::Relaxed);
+    }
+
+    fn since_progress(&self) -> Duration {
+        let last = Duration::from_millis(self.last_progress_ms.load(Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(last)
+    }
+
+    /// Resolves once the consumer has received nothing for `timeout` while
+    /// it has lag, or while its broker does not even answer a lag query.
+    async fn stalled(&self, timeout: Duration) {
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let behind =
+                self.lag.load(Ordering::Relaxed) > 0 || self.lag_unmeasured.load(Ordering::Relaxed);
+            if behind && self.since_progress() > timeout {
+                return;
+            }
+        }
+    }
+
+    /// Why this consumer is not alive, if it is not.
+    fn problem(&self) -> Option<String> {
+        if self.died.load(Ordering::Relaxed) {
+            return Some(format!("consumer of group {} stopped", self.group));
+        }
+        let rejoins = self.rejoins_without_progress.load(Ordering::Relaxed);
+        (rejoins >= self.max_rejoins).then(|| {
+            format!(
+                "consumer of group {} has lag {} and made no progress for {} s across {rejoins} rejoins",
+                self.group,
+                self.lag.load(Ordering::Relaxed),
+                self.since_progress().as_secs()
+            )
+        })
+    }
+}
+
+/// Problems of this process's consumers; empty when all are alive.
+pub fn consumer_problems() -> Vec<String> {
+    CONSUMERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter_map(|health| health.problem())
+        .collect()
+}
+
+/// A consumer-group member that heals itself: when it has lag but receives
+/// nothing for `stall_timeout_ms` (a broker that dropped it, a session that
+/// expired unnoticed), it leaves and rejoins with a fresh client, counted in
+/// `harmony_consumer_rejoins_total`; after `max_stall_rejoins` rejoins
+/// without progress `/healthz` fails, so the orchestrator restarts the process.
+pub struct GroupMember {
+    config: KafkaConfig,
+    group: String,
+    topics: Vec<String>,
+    fetch_wait_ms: u64,
+    consumer: watch::Sender<Arc<StreamConsumer>>,
+    health: Arc<ConsumerHealth>,
+    finished: bool,
+}
+
+impl GroupMember {
+    pub fn new(
+        config: &KafkaConfig,
+        group: &str,
+        topics: &[&str],
+        fetch_wait_ms: u64,
+    ) -> Result<Self, KafkaError> {
+        let consumer = group_consumer(config, group, topics, fetch_wait_ms)?;
+        let topics: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
+        Ok(Self {
+            config: config.clone(),
+            group: group.to_owned(),
+            topics,
+            fetch_wait_ms,
+            consumer: watch::channel(Arc::new(consumer)).0,
+            health: ConsumerHealth::new(group, config.max_stall_rejoins),
+            finished: false,
+        })
+    }
+
+    /// Waits for one record, then gathers more for at most `linger`, up to
+    /// `max`; rejoins the group whenever the consumer stalls with lag.
+    pub async fn next_batch(&self, max: usize, linger: Duration) -> Vec<OwnedMessage> {
+        let stall_timeout = Duration::from_millis(self.config.stall_timeout_ms);
+        loop {
+            let consumer = self.consumer.borrow().clone();
+            tokio::select! {
+                batch = next_batch(&consumer, max, linger) => {
+                    self.health.progressed();
+                    return batch;
+                }
+                () = self.health.stalled(stall_timeout) => self.rejoin(),
+            }
+        }
+    }
+
+    fn rejoin(&self) {
+        let rejoins = self
+            .health
+            .rejoins_without_progress
+            .fetch_add(1, Ordering::Relaxed)
+            + 1;
+        tracing::warn!(
+            group = self.group,
+            lag = self.health.lag.load(Ordering::Relaxed),
+            stalled_for_s = self.health.since_progress().as_secs(),
+            rejoins,
+            "consumer stalled with lag; leaving the group and rejoining with a fresh client"
+        );
+        metrics::counter!("harmony_consumer_rejoins_total", "group" => self.group.clone())
+            .increment(1);
+        let topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
+        match group_consumer(&self.config, &self.group, &topics, self.fetch_wait_ms) {
+            Ok(fresh) => {
+                let stale = self.consumer.send_replace(Arc::new(fresh));
+                // Closing can block against a broker that does not answer.
+                std::thread::spawn(move || drop(stale));
+                // The fresh client gets a full timeout to join and fetch.
+                let now = self.health.started.elapsed().as_millis() as u64;
+                self.health.last_progress_ms.store(now, Ordering::Relaxed);
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot create a fresh consumer; keeping the old one")
+            }
+        }
+    }
+
+    /// Commits, per partition, the offset after the last of `messages`.
+    pub fn commit_after(&self, messages: &[OwnedMessage]) -> Result<(), KafkaError> {
+        use rdkafka::{
+            Offset, TopicPartitionList,
+            consumer::{CommitMode, Consumer},
+        };
+        let mut offsets = TopicPartitionList::new();
+        for message in messages {
+            // A later record of the same partition overwrites an earlier one.
+            offsets.add_partition_offset(
+                message.topic(),
+                message.partition(),
+                Offset::Offset(message.offset() + 1),
+            )?;
+        }
+        if offsets.count() > 0 {
+            self.consumer.borrow().commit(&offsets, CommitMode::Async)?;
+        }
+        Ok(())
+    }
+
+    /// Publishes `harmony_consumer_lag{group,topic,partition}` (high watermark
+    /// minus position) every second or so until `shutdown`; a lag of 0 counts
+    /// as progress, so an idle consumer is never judged stalled.
+    pub fn report_lag(&self, shutdown: CancellationToken) {
+        let (mut consumer, health) = (self.consumer.subscribe(), self.health.clone());
+        let every = Duration::from_millis((self.config.stall_timeout_ms / 4).clamp(100, 5_000));
+        tokio::spawn(async move {
+            while !shutdown.is_cancelled() {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(every) => {}
+                }
+                let current = consumer.borrow_and_update().clone();
+                let group = health.group.clone();
+                let measured = tokio::task::spawn_blocking(move || measure_lag(&current, &group))
+                    .await
+                    .ok()
+                    .flatten();
+                health
+                    .lag_unmeasured
+                    .store(measured.is_none(), Ordering::Relaxed);
+                if let Some(total) = measured {
+                    health.lag.store(total, Ordering::Relaxed);
+                    if total == 0 {
+                        health.progressed();
+                    }
+                }
+            }
+        });
+    }
+
+    /// Ends the loop: the client is closed off the runtime (closing with
+    /// unread records can block for long; offsets are committed already).
+    pub fn close(mut self) {
+        self.finished = true;
+        let consumer = self.consumer.borrow().clone();
+        std::thread::spawn(move || drop(consumer));
+    }
+}
+
+impl Drop for GroupMember {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.health.died.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Lag per partition into the gauge; the total, or None when the broker did not answer.
+fn measure_lag(consumer: &StreamConsumer, group: &str) -> Option<i64> {
+    use rdkafka::{Offset, consumer::Consumer};
+    let positions = consumer.position().ok()?;
+    if positions.count() == 0 {
+        // No partitions (yet): behind nothing, if the broker answers at all.
+        return consumer
+            .fetch_metadata(None, Duration::from_secs(1))
+            .ok()
+            .map(|_| 0);
+    }
+    let mut total = 0;
+    for element in positions.elements() {
+        let (_, high) = consumer
+            .fetch_watermarks(element.topic(), element.partition(), Duration::from_secs(1))
+            .ok()?;
+        let Offset::Offset(position) = element.offset() else {
+            // No position yet: nothing consumed since the assignment.
+            continue;
+        };
+        let lag = (high - position).max(0);
+        total += lag;
+        metrics::gauge!(
+            "harmony_consumer_lag",
+            "group" => group.to_owned(),
+            "topic" => element.topic().to_owned(),
+            "partition" => element.partition().to_string()
+        )
+        .set(lag as f64);
+    }
+    Some(total)
 }
 
 /// Waits for one record, then gathers more for at most `linger`, up to `max`.
 /// Consume errors are logged and waited out (the broker may be restarting).
-pub async fn next_batch(
-    consumer: &rdkafka::consumer::StreamConsumer,
-    max: usize,
-    linger: Duration,
-) -> Vec<rdkafka::message::OwnedMessage> {
+async fn next_batch(consumer: &StreamConsumer, max: usize, linger: Duration) -> Vec<OwnedMessage> {
     let mut batch = Vec::new();
     let deadline = loop {
         match consumer.recv().await {
@@ -111,76 +393,6 @@ pub async fn next_batch(
         }
     }
     batch
-}
-
-/// Commits, per partition, the offset after the last of `messages`.
-pub fn commit_after(
-    consumer: &rdkafka::consumer::StreamConsumer,
-    messages: &[rdkafka::message::OwnedMessage],
-) -> Result<(), KafkaError> {
-    use rdkafka::{
-        Message, Offset, TopicPartitionList,
-        consumer::{CommitMode, Consumer},
-    };
-    let mut offsets = TopicPartitionList::new();
-    for message in messages {
-        // A later record of the same partition overwrites an earlier one.
-        offsets.add_partition_offset(
-            message.topic(),
-            message.partition(),
-            Offset::Offset(message.offset() + 1),
-        )?;
-    }
-    if offsets.count() > 0 {
-        consumer.commit(&offsets, CommitMode::Async)?;
-    }
-    Ok(())
-}
-
-/// Publishes `harmony_consumer_lag{group,topic,partition}` (high watermark
-/// minus position) every few seconds until `shutdown`.
-pub fn report_lag(
-    consumer: std::sync::Arc<rdkafka::consumer::StreamConsumer>,
-    group: String,
-    shutdown: tokio_util::sync::CancellationToken,
-) {
-    use rdkafka::{Offset, consumer::Consumer};
-    tokio::spawn(async move {
-        while !shutdown.is_cancelled() {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-            }
-            let consumer = consumer.clone();
-            let group = group.clone();
-            let measured = tokio::task::spawn_blocking(move || {
-                let Ok(positions) = consumer.position() else {
-                    return;
-                };
-                for element in positions.elements() {
-                    let Ok((_, high)) = consumer.fetch_watermarks(
-                        element.topic(),
-                        element.partition(),
-                        Duration::from_secs(1),
-                    ) else {
-                        continue;
-                    };
-                    let position = match element.offset() {
-                        Offset::Offset(offset) => offset,
-                        _ => continue,
-                    };
-                    metrics::gauge!(
-                        "harmony_consumer_lag",
-                        "group" => group.clone(),
-                        "topic" => element.topic().to_owned(),
-                        "partition" => element.partition().to_string()
-                    )
-                    .set((high - position).max(0) as f64);
-                }
-            });
-            let _ = measured.await;
-        }
-    });
 }
 
 /// Sends records that cannot be processed to `<topic>.dlq`, with the error.

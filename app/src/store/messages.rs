@@ -1,7 +1,13 @@
 //! The chat-message log on Kafka (ref §4.1): key chat id, JSON value with
 //! `author_metadata`, header `x-centrifugo-channels: chat:<id>`.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use harmony_config::KafkaConfig;
 use rdkafka::{
@@ -19,21 +25,74 @@ pub struct MessageLog {
     producer: FutureProducer,
     topic: String,
     timeout: Duration,
+    answering: Arc<BrokerAnswering>,
+}
+
+/// Whether the broker is acknowledging: when sends are in flight and none
+/// was acknowledged for a fifth of the delivery timeout, new sends fail at
+/// once (the API answers 503) instead of each waiting the whole timeout.
+struct BrokerAnswering {
+    started: Instant,
+    in_flight: AtomicUsize,
+    /// Milliseconds after `started` of the last ack, or of the first send after none were in flight.
+    last_progress_ms: AtomicU64,
+    patience: Duration,
+}
+
+impl BrokerAnswering {
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn stuck(&self) -> bool {
+        let since = self
+            .now_ms()
+            .saturating_sub(self.last_progress_ms.load(Ordering::Relaxed));
+        self.in_flight.load(Ordering::Relaxed) > 0 && Duration::from_millis(since) > self.patience
+    }
+
+    fn sending(&self) {
+        if self.in_flight.fetch_add(1, Ordering::Relaxed) == 0 {
+            self.last_progress_ms
+                .store(self.now_ms(), Ordering::Relaxed);
+        }
+    }
+
+    fn done(&self, acknowledged: bool) {
+        if acknowledged {
+            self.last_progress_ms
+                .store(self.now_ms(), Ordering::Relaxed);
+        }
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl MessageLog {
     /// An idempotent producer waiting for every in-sync replica (acks=all).
     pub fn new(config: &KafkaConfig, topic: &str) -> Result<Self, KafkaError> {
         let producer = reliable_producer(config)?;
+        let timeout = Duration::from_millis(config.message_timeout_ms);
         Ok(Self {
             producer,
             topic: topic.to_owned(),
-            timeout: Duration::from_millis(config.message_timeout_ms),
+            timeout,
+            answering: Arc::new(BrokerAnswering {
+                started: Instant::now(),
+                in_flight: AtomicUsize::new(0),
+                last_progress_ms: AtomicU64::new(0),
+                patience: timeout / 5,
+            }),
         })
     }
 
-    /// Resolves once the broker acknowledged the record.
+    /// Resolves once the broker acknowledged the record; fails at once while
+    /// the broker is not answering.
     pub async fn publish(&self, record: &MessageRecord) -> Result<(), KafkaError> {
+        if self.answering.stuck() {
+            return Err(KafkaError::NotAnswering {
+                patience: self.answering.patience,
+            });
+        }
         let key = record.message.chat_id.to_string();
         let value = serde_json::to_vec(record).map_err(|e| KafkaError::Topic {
             topic: self.topic.clone(),
@@ -48,10 +107,10 @@ impl MessageLog {
             .key(&key)
             .payload(&value)
             .headers(headers);
-        self.producer
-            .send(future, self.timeout)
-            .await
-            .map(drop)
+        self.answering.sending();
+        let sent = self.producer.send(future, self.timeout).await;
+        self.answering.done(sent.is_ok());
+        sent.map(drop)
             .map_err(|(error, _)| KafkaError::Client(error))
     }
 }

@@ -22,20 +22,15 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn() -> Self {
-        Self::build(false, |_| {}).await
-    }
-
-    /// With a configuration change applied before anything connects.
-    pub async fn spawn_with(change: impl FnOnce(&mut harmony::config::Config)) -> Self {
-        Self::build(false, change).await
+        Self::build(false).await
     }
 
     /// Also runs the sink, for tests that read history.
     pub async fn with_sink() -> Self {
-        Self::build(true, |_| {}).await
+        Self::build(true).await
     }
 
-    async fn build(sink: bool, change: impl FnOnce(&mut harmony::config::Config)) -> Self {
+    async fn build(sink: bool) -> Self {
         let mut env = TestEnv::new().await;
         // Cheap hashes keep the suite fast on two cores; the real parameters
         // are covered by the password unit tests.
@@ -44,7 +39,6 @@ impl TestApp {
         env.config.auth.argon2_parallelism = 1;
         env.config.auth.refresh_token_grace_period_seconds = 1;
         env.config.sink.group_id = format!("sink-{}", env.id);
-        change(&mut env.config);
         let (app, dependencies) = roles::api::build(&env.config).await.expect("api builds");
         let shutdown = CancellationToken::new();
         if sink {

@@ -30,6 +30,11 @@ struct Worker {
 
 impl Worker {
     fn new(role: &'static str, t: &TestApp, index: usize) -> Self {
+        Self::with_env(role, t, index, &[])
+    }
+
+    /// A worker with settings of its own on top of the test's.
+    fn with_env(role: &'static str, t: &TestApp, index: usize, extra: &[(&str, String)]) -> Self {
         let c = &t.env.config;
         let env = vec![
             ("POSTGRES__URL".into(), c.postgres.url.expose().to_owned()),
@@ -62,6 +67,11 @@ impl Worker {
             ("KAFKA__IDEMPOTENCE".into(), c.kafka.idempotence.to_string()),
             ("KAFKA__SESSION_TIMEOUT_MS".into(), "6000".into()),
         ];
+        let env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(name, _)| !extra.iter().any(|(n, _)| n == name))
+            .chain(extra.iter().map(|(n, v)| ((*n).to_owned(), v.clone())))
+            .collect();
         let log =
             std::env::temp_dir().join(format!("harmony-fault-{}-{role}-{index}.log", t.env.id));
         let mut worker = Self {
@@ -83,7 +93,7 @@ impl Worker {
         let child = Command::new(env!("CARGO_BIN_EXE_harmony"))
             .arg(self.role)
             .envs(self.env.iter().cloned())
-            .stdout(Stdio::null())
+            .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .unwrap();
@@ -117,9 +127,8 @@ fn services_script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/services.sh")
 }
 
-/// What a liveness probe does for a broker in production: tansu 0.6.0's
-/// storage can stop serving under heavy consumer-group churn while the
-/// process stays up; `services.sh start` restarts it in that state.
+/// What a liveness probe does for a broker in production: `services.sh
+/// start` restarts a broker that is up but does not answer metadata.
 fn heal_broker() {
     let status = Command::new("bash")
         .arg(services_script())
@@ -166,17 +175,15 @@ async fn nothing_is_lost_or_duplicated_across_worker_crashes() {
     chaos(false).await;
 }
 
-/// tansu 0.6.0 panics when an idempotent producer has requests in flight
-/// across a broker restart (docs/events.md), so this run uses the
-/// non-idempotent producer: one request in flight, consumers de-duplicate.
-/// The run without a broker restart uses the idempotent producer.
+/// The broker is stopped and started again mid-run; producers stay
+/// idempotent across it (the broker de-duplicates their retries).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_lost_or_duplicated_across_worker_crashes_and_a_broker_restart() {
     chaos(true).await;
 }
 
 async fn chaos(restart: bool) {
-    let t = Arc::new(TestApp::spawn_with(|c| c.kafka.idempotence = !restart).await);
+    let t = Arc::new(TestApp::spawn().await);
     let mut workers = [
         Worker::new("relay", &t, 0),
         Worker::new("relay", &t, 1), // a standby
@@ -427,5 +434,258 @@ async fn chaos(restart: bool) {
     assert_eq!(broker_restarted, restart);
     eprintln!(
         "fault test: {expected_total} messages, {outbox} events, {kills} kills, broker restarted: {broker_restarted}"
+    );
+}
+
+/// A free local port for a worker's ops endpoints.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The shared broker's pid, from the pidfile `scripts/services.sh` writes.
+fn broker_pid() -> String {
+    let data = std::env::var("HARMONY_DATA_DIR").unwrap_or_else(|_| "/var/lib/harmony".into());
+    let pid = std::fs::read_to_string(PathBuf::from(data).join("kafka/kafka.pid")).unwrap();
+    pid.trim().to_owned()
+}
+
+/// A process frozen with SIGSTOP until this is dropped (also when the test fails).
+struct Frozen(String);
+
+impl Frozen {
+    fn new(pid: String) -> Self {
+        signal(&pid, "STOP");
+        Self(pid)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        signal(&self.0, "CONT");
+    }
+}
+
+fn signal(pid: &str, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), pid])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// Status code and body of a GET on a worker's ops port.
+fn ops_get(port: u16, path: &str) -> (u16, String) {
+    let output = Command::new("curl")
+        .args(["-s", "-m", "5", "-w", "\n%{http_code}"])
+        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_owned())
+}
+
+/// Waits until `condition` holds, polling, or fails after `limit`.
+async fn eventually(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every client_uuid stored for `chat`, duplicates included.
+async fn stored_messages(t: &TestApp, chat: Uuid) -> Vec<Uuid> {
+    let mut found = Vec::new();
+    let mut before = None;
+    loop {
+        let page = t
+            .env
+            .table
+            .page(chat, 1000, before.as_deref())
+            .await
+            .unwrap();
+        found.extend(page.messages.iter().filter_map(|m| m.client_uuid));
+        if !page.more {
+            return found;
+        }
+        before = page.messages.last().map(|m| m.ulid.clone());
+    }
+}
+
+/// Waits until DynamoDB holds exactly `acknowledged` for `chat`: each once, nothing else.
+async fn assert_delivered_exactly_once(t: &TestApp, chat: Uuid, acknowledged: &BTreeSet<Uuid>) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let found = stored_messages(t, chat).await;
+        let unique: BTreeSet<Uuid> = found.iter().copied().collect();
+        assert_eq!(unique.len(), found.len(), "a message was stored twice");
+        assert!(
+            unique.is_subset(acknowledged),
+            "a message nobody acknowledged was stored"
+        );
+        if &unique == acknowledged {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} acknowledged messages stored after 60 s",
+            unique.len(),
+            acknowledged.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// One send with a fresh client_uuid: its status and how long it took.
+async fn send_once(t: &TestApp, user: &User, chat: Uuid) -> (StatusCode, Duration, Uuid) {
+    let client_uuid = Uuid::new_v4();
+    let started = Instant::now();
+    let reply = t
+        .post(&format!("/api/v1/chats/{chat}"))
+        .bearer(&user.access)
+        .json(json!({ "content": "hello", "client_uuid": client_uuid }))
+        .send()
+        .await;
+    (reply.status, started.elapsed(), client_uuid)
+}
+
+/// The broker stops answering (SIGSTOP) mid-stream for a few seconds. Sends
+/// made while it is frozen must fail fast with 503 (not wait out the 10 s
+/// delivery timeout); the sink, lagging and unable to reach the broker, must
+/// rejoin its group and report itself unhealthy after its allowed rejoins;
+/// after SIGCONT every acknowledged message is stored exactly once and the
+/// sink is healthy again. Removing the fail-fast check in
+/// `MessageLog::publish` makes the latency assertion fail; removing the
+/// `stalled` branch of `GroupMember::next_batch` makes the rejoin and
+/// `/healthz` assertions fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_stops_answering_fails_sends_fast_and_loses_nothing() {
+    let t = Arc::new(TestApp::spawn().await);
+    let port = free_port();
+    let _sink = Worker::with_env(
+        "sink",
+        &t,
+        0,
+        &[
+            ("HTTP__BIND", format!("127.0.0.1:{port}")),
+            ("KAFKA__STALL_TIMEOUT_MS", "1000".into()),
+            ("KAFKA__MAX_STALL_REJOINS", "2".into()),
+            ("RUST_LOG", "info,rdkafka=warn".into()),
+        ],
+    );
+    let owner = t.user("owner").await;
+    let chat = t.chat(&owner, &[]).await;
+    let mut acknowledged = BTreeSet::new();
+    for _ in 0..30 {
+        let (status, _, id) = send_once(&t, &owner, chat).await;
+        assert_eq!(status, StatusCode::CREATED);
+        acknowledged.insert(id);
+    }
+    assert_delivered_exactly_once(&t, chat, &acknowledged).await;
+
+    let frozen = Frozen::new(broker_pid());
+    let stopped_at = Instant::now();
+    // A send every 100 ms, each on its own, while the broker is frozen.
+    let mut sends = Vec::new();
+    while stopped_at.elapsed() < Duration::from_secs(3) {
+        let (t, owner) = (t.clone(), owner.clone());
+        sends.push(tokio::spawn(
+            async move { send_once(&t, &owner, chat).await },
+        ));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eventually(
+        Duration::from_secs(20),
+        "the stalled sink reports itself unhealthy",
+        || ops_get(port, "/healthz").0 == 503,
+    )
+    .await;
+    let (_, metrics) = ops_get(port, "/metrics");
+    let rejoins: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("harmony_consumer_rejoins_total"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(rejoins >= 2.0, "rejoins counted: {rejoins}\n{metrics}");
+    drop(frozen);
+
+    let mut refused_fast = 0;
+    for send in sends {
+        let (status, took, id) = send.await.unwrap();
+        match status {
+            StatusCode::CREATED => {
+                acknowledged.insert(id);
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert!(took < Duration::from_secs(1), "a refusal took {took:?}");
+                refused_fast += 1;
+            }
+            other => panic!("a send during the freeze answered {other}"),
+        }
+    }
+    assert!(
+        refused_fast > 0,
+        "no send was refused while the broker was frozen"
+    );
+    for _ in 0..30 {
+        let (status, _, id) = send_once(&t, &owner, chat).await;
+        assert_eq!(status, StatusCode::CREATED);
+        acknowledged.insert(id);
+    }
+    assert_delivered_exactly_once(&t, chat, &acknowledged).await;
+    eventually(Duration::from_secs(20), "the sink is healthy again", || {
+        ops_get(port, "/healthz").0 == 200
+    })
+    .await;
+}
+
+/// The sink process is frozen (SIGSTOP) past its 6 s session timeout while
+/// messages keep coming, so the broker expires it from the group; after
+/// SIGCONT it must rejoin and store every acknowledged message exactly once
+/// (offsets it commits for the expired generation are refused, so it
+/// replays, and replays overwrite the same items).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_whose_session_expired_rejoins_and_loses_nothing() {
+    let t = TestApp::spawn().await;
+    let sink = Worker::new("sink", &t, 0);
+    let owner = t.user("owner").await;
+    let chat = t.chat(&owner, &[]).await;
+    let mut acknowledged = BTreeSet::new();
+    for _ in 0..30 {
+        let (status, _, id) = send_once(&t, &owner, chat).await;
+        assert_eq!(status, StatusCode::CREATED);
+        acknowledged.insert(id);
+    }
+    assert_delivered_exactly_once(&t, chat, &acknowledged).await;
+
+    let frozen = Frozen::new(sink.child.as_ref().unwrap().id().to_string());
+    let frozen_at = Instant::now();
+    while frozen_at.elapsed() < Duration::from_secs(9) {
+        let (status, _, id) = send_once(&t, &owner, chat).await;
+        assert_eq!(status, StatusCode::CREATED);
+        acknowledged.insert(id);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(frozen);
+    for _ in 0..30 {
+        let (status, _, id) = send_once(&t, &owner, chat).await;
+        assert_eq!(status, StatusCode::CREATED);
+        acknowledged.insert(id);
+    }
+    assert_delivered_exactly_once(&t, chat, &acknowledged).await;
+    // The broker really did expire the frozen member (its log says so).
+    let data = std::env::var("HARMONY_DATA_DIR").unwrap_or_else(|_| "/var/lib/harmony".into());
+    let log = std::fs::read_to_string(PathBuf::from(data).join("kafka/kafka.log")).unwrap();
+    let group = format!("sink-{}", t.env.id);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("member session expired") && l.contains(&group)),
+        "the broker never expired {group}"
     );
 }
