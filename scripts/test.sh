@@ -17,5 +17,8 @@ fi
 # The fault tests kill workers and restart the broker, so they run afterwards, alone.
 cargo nextest run --workspace --no-fail-fast -E 'not test(/^fault::/)' "$@"
 cargo nextest run -p harmony --no-fail-fast --test-threads 1 -E 'test(/^fault::/)' "$@"
+# A small soak on its own services: sends, SIGKILL of broker and platform,
+# restart, every acknowledged message in history exactly once.
+SOAK_PROFILE=debug bench/soak.sh 6000
 # Every rendered Kubernetes manifest against the 1.33 schemas, offline.
 bash scripts/validate-manifests.sh

@@ -13,10 +13,9 @@ use std::{
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::{Parser, ValueEnum};
+use harmony_bench::http::{Target, sign_up};
 use hdrhistogram::Histogram;
-use http_body_util::{BodyExt, Full};
-use hyper::{Method, Request, StatusCode};
-use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
@@ -57,91 +56,12 @@ enum Scenario {
     Visibility,
 }
 
-type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
-
-struct Target {
-    client: HttpClient,
-    url: String,
-}
-
-impl Target {
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<(&str, String)>,
-    ) -> anyhow::Result<(StatusCode, Bytes)> {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.url));
-        if let Some(token) = token {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
-        let body = match body {
-            Some((content_type, body)) => {
-                request = request.header("content-type", content_type);
-                Full::new(Bytes::from(body))
-            }
-            None => Full::new(Bytes::new()),
-        };
-        let response = self.client.request(request.body(body)?).await?;
-        let status = response.status();
-        Ok((status, response.into_body().collect().await?.to_bytes()))
-    }
-
-    async fn json(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Value,
-    ) -> anyhow::Result<Value> {
-        let (status, bytes) = self
-            .call(
-                method,
-                path,
-                token,
-                Some(("application/json", body.to_string())),
-            )
-            .await?;
-        if !status.is_success() {
-            bail!("{path}: {status} {}", String::from_utf8_lossy(&bytes));
-        }
-        Ok(serde_json::from_slice(&bytes)?)
-    }
-}
-
 /// One user and one chat per lane of load, and a partner who joins and leaves.
 struct Lane {
     token: String,
     chat: String,
     partner: Option<(String, String)>,
     turn: std::sync::atomic::AtomicU64,
-}
-
-/// A fresh account: its access token and id.
-async fn sign_up(target: &Target) -> anyhow::Result<(String, String)> {
-    let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
-    let body = json!({ "username": "bench", "email": email, "password": "benchmark password" });
-    let user = target
-        .json(Method::POST, "/api/v1/users/", None, body)
-        .await?;
-    let form = format!("username={email}&password=benchmark+password");
-    let login = Some(("application/x-www-form-urlencoded", form));
-    let (status, bytes) = target
-        .call(Method::POST, "/api/v1/auth/token", None, login)
-        .await?;
-    anyhow::ensure!(status.is_success(), "login failed: {status}");
-    let tokens: Value = serde_json::from_slice(&bytes)?;
-    let token = tokens[0]["token"]
-        .as_str()
-        .context("access token")?
-        .to_owned();
-    Ok((
-        token,
-        user["user_id"].as_str().context("user id")?.to_owned(),
-    ))
 }
 
 async fn prepare(target: &Target, lanes: usize, scenario: Scenario) -> anyhow::Result<Vec<Lane>> {
@@ -302,15 +222,7 @@ struct Tally {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    connector.set_nodelay(true);
-    let client = Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(1024)
-        .build(connector);
-    let target = Arc::new(Target {
-        client,
-        url: args.url.trim_end_matches('/').to_owned(),
-    });
+    let target = Arc::new(Target::new(&args.url));
     let lanes = Arc::new(prepare(&target, args.chats, args.scenario).await?);
     let histogram = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
         1, 60_000_000, 3,
