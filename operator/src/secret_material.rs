@@ -20,7 +20,7 @@ pub struct RandomError(String);
 pub fn random_token() -> Result<String, RandomError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| RandomError(e.to_string()))?;
-    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
+    Ok(hex::encode(bytes))
 }
 
 impl GeneratedSecrets {

@@ -63,23 +63,81 @@ pub fn next(
     }
 }
 
-/// Type, status, reason, message of a condition before times are attached.
-type Wanted = (&'static str, bool, &'static str, String);
+/// A condition as judged, before its times are attached.
+struct Wanted {
+    type_: &'static str,
+    status: bool,
+    reason: &'static str,
+    message: String,
+}
 
+impl Wanted {
+    fn new(
+        type_: &'static str,
+        status: bool,
+        reason: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            type_,
+            status,
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// The phase and the Ready, Progressing and Degraded conditions.
 fn judge(observed: &Observation) -> (Phase, Wanted, Wanted, Wanted) {
     if let Some(message) = &observed.invalid_spec {
         return (
             Phase::Failed,
-            (READY, false, "InvalidSpec", message.clone()),
-            (
+            Wanted::new(READY, false, "InvalidSpec", message.clone()),
+            Wanted::new(
                 PROGRESSING,
                 false,
                 "InvalidSpec",
-                "nothing is applied until the spec is fixed".into(),
+                "nothing is applied until the spec is fixed",
             ),
-            (DEGRADED, true, "InvalidSpec", message.clone()),
+            Wanted::new(DEGRADED, true, "InvalidSpec", message.clone()),
         );
     }
+    let (reason, problems) = problems(observed);
+    let rolling = rolling_out(observed);
+    let waiting = || format!("waiting for {}", rolling.join(", "));
+    let all_available = "every component is available";
+    let degraded = if problems.is_empty() {
+        Wanted::new(DEGRADED, false, "AsExpected", String::new())
+    } else {
+        Wanted::new(DEGRADED, true, reason, problems.join("; "))
+    };
+    let progressing = if rolling.is_empty() {
+        Wanted::new(PROGRESSING, false, "Complete", all_available)
+    } else {
+        Wanted::new(PROGRESSING, true, "RollingOut", waiting())
+    };
+    let (phase, ready) = if !problems.is_empty() {
+        (
+            Phase::Degraded,
+            Wanted::new(READY, false, reason, problems.join("; ")),
+        )
+    } else if !rolling.is_empty() {
+        (
+            Phase::Progressing,
+            Wanted::new(READY, false, "RollingOut", waiting()),
+        )
+    } else {
+        (
+            Phase::Ready,
+            Wanted::new(READY, true, "Available", all_available),
+        )
+    };
+    (phase, ready, progressing, degraded)
+}
+
+/// What keeps the instance degraded, and the reason that names the first kind
+/// of problem (a failed apply before topics).
+fn problems(observed: &Observation) -> (&'static str, Vec<String>) {
     let mut problems: Vec<String> = Vec::new();
     let mut reason = "AsExpected";
     if let Some(error) = &observed.apply_error {
@@ -88,99 +146,51 @@ fn judge(observed: &Observation) -> (Phase, Wanted, Wanted, Wanted) {
     }
     if let Some(error) = &observed.topic_error {
         problems.push(format!("topics: {error}"));
-        reason = if observed.apply_error.is_some() {
-            reason
-        } else {
-            "TopicsNotReady"
-        };
-    }
-    for topic in &observed.topics {
-        if !topic.ready || topic.message.is_some() {
-            let why = topic.message.as_deref().unwrap_or("not ready");
-            problems.push(format!("topic {}: {why}", topic.name));
-            if reason == "AsExpected" {
-                reason = "TopicsNotReady";
-            }
+        if reason == "AsExpected" {
+            reason = "TopicsNotReady";
         }
     }
-    let rolling: Vec<String> = observed
+    for topic in observed
+        .topics
+        .iter()
+        .filter(|t| !t.ready || t.message.is_some())
+    {
+        let why = topic.message.as_deref().unwrap_or("not ready");
+        problems.push(format!("topic {}: {why}", topic.name));
+        if reason == "AsExpected" {
+            reason = "TopicsNotReady";
+        }
+    }
+    (reason, problems)
+}
+
+/// Components with fewer ready replicas than desired, as `name ready/desired`.
+fn rolling_out(observed: &Observation) -> Vec<String> {
+    observed
         .components
         .iter()
         .filter(|c| c.ready_replicas < c.desired_replicas)
         .map(|c| format!("{} {}/{}", c.name, c.ready_replicas, c.desired_replicas))
-        .collect();
-
-    let degraded = !problems.is_empty();
-    let progressing = !rolling.is_empty();
-    let phase = if degraded {
-        Phase::Degraded
-    } else if progressing {
-        Phase::Progressing
-    } else {
-        Phase::Ready
-    };
-    let degraded_condition = if degraded {
-        (DEGRADED, true, reason, problems.join("; "))
-    } else {
-        (DEGRADED, false, "AsExpected", String::new())
-    };
-    let progressing_condition = if progressing {
-        (
-            PROGRESSING,
-            true,
-            "RollingOut",
-            format!("waiting for {}", rolling.join(", ")),
-        )
-    } else {
-        (
-            PROGRESSING,
-            false,
-            "Complete",
-            "every component is available".into(),
-        )
-    };
-    let ready_condition = if degraded {
-        (READY, false, reason, problems.join("; "))
-    } else if progressing {
-        (
-            READY,
-            false,
-            "RollingOut",
-            format!("waiting for {}", rolling.join(", ")),
-        )
-    } else {
-        (
-            READY,
-            true,
-            "Available",
-            "every component is available".into(),
-        )
-    };
-    (
-        phase,
-        ready_condition,
-        progressing_condition,
-        degraded_condition,
-    )
+        .collect()
 }
 
 fn condition(
     previous: &[Condition],
-    (type_, status, reason, message): Wanted,
+    wanted: Wanted,
     generation: Option<i64>,
     now: Timestamp,
 ) -> Condition {
-    let status = if status { "True" } else { "False" }.to_owned();
+    let status = if wanted.status { "True" } else { "False" }.to_owned();
     let last_transition_time = previous
         .iter()
-        .find(|c| c.type_ == type_ && c.status == status)
+        .find(|c| c.type_ == wanted.type_ && c.status == status)
         .map(|c| c.last_transition_time.clone())
         .unwrap_or(Time(now));
     Condition {
-        type_: type_.to_owned(),
+        type_: wanted.type_.to_owned(),
         status,
-        reason: reason.to_owned(),
-        message,
+        reason: wanted.reason.to_owned(),
+        message: wanted.message,
         observed_generation: generation,
         last_transition_time,
     }

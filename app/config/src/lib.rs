@@ -173,6 +173,16 @@ pub struct KafkaConfig {
     pub max_stall_rejoins: u32,
 }
 
+/// The brokers of a comma-separated `host:port` list (Kafka's
+/// `bootstrap.servers`), blanks and empty entries dropped.
+pub fn broker_list(servers: &str) -> Vec<&str> {
+    servers
+        .split(',')
+        .map(str::trim)
+        .filter(|broker| !broker.is_empty())
+        .collect()
+}
+
 impl Default for KafkaConfig {
     fn default() -> Self {
         Self {

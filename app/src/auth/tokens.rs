@@ -47,7 +47,8 @@ pub struct Tokens {
     algorithm: Algorithm,
     encoding: EncodingKey,
     decoding: DecodingKey,
-    secret: Vec<u8>,
+    /// HMAC-SHA512 under the signing key, for deriving refresh successors.
+    successor_mac: Hmac<Sha512>,
     access_seconds: i64,
     refresh_seconds: i64,
 }
@@ -64,7 +65,7 @@ impl Tokens {
             algorithm,
             encoding: EncodingKey::from_secret(&secret),
             decoding: DecodingKey::from_secret(&secret),
-            secret,
+            successor_mac: keyed_mac(&secret),
             access_seconds: config.access_token_expire_minutes * 60,
             refresh_seconds: config.refresh_token_expire_days * 86_400,
         }
@@ -124,23 +125,24 @@ impl Tokens {
     /// the token under the server key. Parallel refreshes inside the grace
     /// window thus receive the same successor, and only hashes are stored.
     pub fn successor_of(&self, refresh_token: &str) -> String {
-        let mut mac = <Hmac<Sha512> as Mac>::new_from_slice(&self.secret).unwrap_or_else(|_| {
-            // HMAC accepts keys of any length; this branch cannot run.
-            <Hmac<Sha512> as Mac>::new_from_slice(b"harmony").unwrap_or_else(|_| unreachable!())
-        });
+        let mut mac = self.successor_mac.clone();
         mac.update(b"harmony-refresh-successor:");
         mac.update(refresh_token.as_bytes());
         URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     }
 }
 
-/// Refresh tokens are stored only as their SHA-256 hex digest (ref §2.1).
-pub fn refresh_token_hash(token: &str) -> String {
-    hex(&Sha256::digest(token.as_bytes()))
+/// HMAC-SHA512 keyed with `secret`.
+fn keyed_mac(secret: &[u8]) -> Hmac<Sha512> {
+    // Invariant: HMAC takes keys of every length (RFC 2104: longer keys are
+    // hashed, shorter ones padded), so `new_from_slice` cannot fail for it.
+    #[allow(clippy::expect_used)]
+    <Hmac<Sha512> as Mac>::new_from_slice(secret).expect("HMAC accepts keys of any length")
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// Refresh tokens are stored only as their SHA-256 hex digest (ref §2.1).
+pub fn refresh_token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 #[cfg(test)]

@@ -72,9 +72,12 @@ pub async fn login(
     let email = Email::parse(&form.username).map_err(|_| bad_credentials())?;
     let account = users::credentials(&app.db, &email).await?;
     // Verify even without an account so response time does not reveal which e-mails exist.
-    let hash = account.as_ref().map(|(_, hash, _)| hash.clone());
+    let hash = account.as_ref().map(|a| a.hashed_password.clone());
     let matches = app.passwords.verify(form.password, hash).await;
-    let Some((user_id, _, false)) = account.filter(|_| matches) else {
+    let Some(user_id) = account
+        .filter(|a| matches && !a.tombstone)
+        .map(|a| a.user_id)
+    else {
         return Err(bad_credentials());
     };
     let refresh = start_session(&app, user_id).await?;

@@ -22,11 +22,16 @@ pub async fn create(
     .await
 }
 
-/// What login needs: the id, the hash, and whether the account is closed.
-pub async fn credentials(
-    pool: &PgPool,
-    email: &Email,
-) -> sqlx::Result<Option<(Uuid, String, bool)>> {
+/// What login needs of an account.
+#[derive(sqlx::FromRow)]
+pub struct Credentials {
+    pub user_id: Uuid,
+    pub hashed_password: String,
+    /// The account is closed.
+    pub tombstone: bool,
+}
+
+pub async fn credentials(pool: &PgPool, email: &Email) -> sqlx::Result<Option<Credentials>> {
     sqlx::query_as("SELECT user_id, hashed_password, tombstone FROM users WHERE email = $1")
         .bind(email.as_str())
         .fetch_optional(pool)

@@ -46,13 +46,7 @@ pub fn config_json(instance: &Instance<'_>) -> String {
         instance.child_name(Component::Api)
     );
     let static_headers = json!({ PROXY_SECRET_HEADER: format!("${{{PROXY_SECRET_VAR}}}") });
-    let brokers: Vec<&str> = spec
-        .kafka
-        .bootstrap_servers
-        .split(',')
-        .map(str::trim)
-        .filter(|broker| !broker.is_empty())
-        .collect();
+    let brokers = harmony_config::broker_list(&spec.kafka.bootstrap_servers);
     let mut kafka = json!({
         "brokers": brokers,
         "topics": [spec.kafka.topics.messages.name],

@@ -217,13 +217,7 @@ pub fn conduit_deployment(instance: &Instance<'_>, pipeline: &ConfigMap) -> Depl
 /// dropped, every top-level field an attribute.
 pub fn redpanda_connect_yaml(instance: &Instance<'_>) -> String {
     let spec = &instance.hc.spec;
-    let brokers: Vec<&str> = spec
-        .kafka
-        .bootstrap_servers
-        .split(',')
-        .map(str::trim)
-        .filter(|broker| !broker.is_empty())
-        .collect();
+    let brokers = harmony_config::broker_list(&spec.kafka.bootstrap_servers);
     let mut input = Map::new();
     input.insert("seed_brokers".into(), json!(brokers));
     input.insert("topics".into(), json!([spec.kafka.topics.messages.name]));

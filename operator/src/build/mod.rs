@@ -191,10 +191,7 @@ pub fn build(hc: &HarmonyChat, secrets: &GeneratedSecrets) -> Result<Children, B
 
 /// Hex SHA-256 of `data`: config checksums and the migration Job's image hash.
 pub fn sha256_hex(data: &[u8]) -> String {
-    Sha256::digest(data)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(data))
 }
 
 #[cfg(test)]
