@@ -7,9 +7,8 @@ use uuid::Uuid;
 
 use super::{
     App,
-    error::{ApiError, ApiResult},
+    error::{ApiError, ApiResult, ErrorBody, InvalidInput},
     extract::{ApiForm, ApiJson},
-    openapi::ErrorBody,
 };
 use crate::{
     auth::{IssuedToken, tokens::refresh_token_hash},
@@ -52,7 +51,7 @@ fn bad_credentials() -> ApiError {
     ApiError::Unauthorized("Invalid email or password.".into())
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth", request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "`[access_token, refresh_token]`", body = Vec<Token>), (status = 401, description = "Invalid email or password.", body = ErrorBody), (status = 422, description = "Invalid input: `detail` lists each problem (FastAPI shape) or states a limit", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth", request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "`[access_token, refresh_token]`", body = Vec<Token>), (status = 401, description = "Invalid email or password.", body = ErrorBody), InvalidInput))]
 pub async fn login(
     State(app): State<App>,
     ApiForm(form): ApiForm<LoginForm>,
@@ -115,7 +114,7 @@ fn invalid_refresh() -> ApiError {
 /// Rotates the refresh token. Inside the grace window a rotated token yields
 /// the same successor (parallel refreshes agree); after it, reuse means the
 /// token leaked, so the whole family is revoked (ref §9.1).
-#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshBody, responses((status = 200, description = "`[access_token, refresh_token]`", body = Vec<Token>), (status = 401, description = "Unknown, expired, revoked or reused refresh token", body = ErrorBody), (status = 422, description = "Invalid input: `detail` lists each problem (FastAPI shape) or states a limit", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshBody, responses((status = 200, description = "`[access_token, refresh_token]`", body = Vec<Token>), (status = 401, description = "Unknown, expired, revoked or reused refresh token", body = ErrorBody), InvalidInput))]
 pub async fn refresh(
     State(app): State<App>,
     ApiJson(body): ApiJson<RefreshBody>,
@@ -177,7 +176,7 @@ pub async fn refresh(
 
 /// Ends the session the refresh token belongs to. Unknown tokens succeed too:
 /// logging out twice is not an error.
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshBody, responses((status = 204, description = "The session (token family) is revoked"), (status = 422, description = "Invalid input: `detail` lists each problem (FastAPI shape) or states a limit", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshBody, responses((status = 204, description = "The session (token family) is revoked"), InvalidInput))]
 pub async fn logout(
     State(app): State<App>,
     ApiJson(body): ApiJson<RefreshBody>,

@@ -13,9 +13,8 @@ use uuid::Uuid;
 
 use super::{
     App,
-    error::{ApiError, ApiResult},
+    error::{ApiError, ApiResult, ErrorBody, InvalidInput, NotMember, Unauthenticated},
     extract::{ApiJson, ApiQuery, AuthUser, path_uuid},
-    openapi::ErrorBody,
 };
 use crate::{
     domain::{
@@ -88,7 +87,7 @@ fn missing_users(wanted: &[Uuid], found: &[Uuid]) -> ApiResult<()> {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/chats/", tag = "chat", security(("bearer" = []), ("cookie" = [])), request_body = CreateChat, responses((status = 201, body = ChatResponse), (status = 404, description = "A member does not exist", body = ErrorBody), (status = 401, description = "Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed", body = ErrorBody), (status = 422, description = "Invalid input: `detail` lists each problem (FastAPI shape) or states a limit", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/chats/", tag = "chat", security(("bearer" = []), ("cookie" = [])), request_body = CreateChat, responses((status = 201, body = ChatResponse), (status = 404, description = "A member does not exist", body = ErrorBody), Unauthenticated, InvalidInput))]
 pub async fn create(
     State(app): State<App>,
     user: AuthUser,
@@ -142,7 +141,7 @@ pub struct SendBody {
 
 /// Publishes a message to the chat's Kafka log and answers once the broker
 /// acknowledged it. A retry with the same `client_uuid` returns the original.
-#[utoipa::path(post, path = "/api/v1/chats/{chat_id}", tag = "chat", security(("bearer" = []), ("cookie" = [])), params(("chat_id" = Uuid, Path)), request_body = SendBody, responses((status = 201, description = "Acknowledged by Kafka; a retry with the same client_uuid returns the original", body = ChatMessage), (status = 409, description = "The same client_uuid is still being sent", body = ErrorBody), (status = 503, description = "Failed to send message.", body = ErrorBody), (status = 401, description = "Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed", body = ErrorBody), (status = 403, description = "Not a member of the chat (or the chat does not exist)", body = ErrorBody), (status = 422, description = "Invalid input: `detail` lists each problem (FastAPI shape) or states a limit", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/chats/{chat_id}", tag = "chat", security(("bearer" = []), ("cookie" = [])), params(("chat_id" = Uuid, Path)), request_body = SendBody, responses((status = 201, description = "Acknowledged by Kafka; a retry with the same client_uuid returns the original", body = ChatMessage), (status = 409, description = "The same client_uuid is still being sent", body = ErrorBody), (status = 503, description = "Failed to send message.", body = ErrorBody), Unauthenticated, NotMember, InvalidInput))]
 pub async fn send(
     State(app): State<App>,
     user: AuthUser,
@@ -225,7 +224,7 @@ pub struct HistoryResponse {
 }
 
 /// Newest first; `next_cursor` is set only when older messages exist.
-#[utoipa::path(get, path = "/api/v1/chats/{chat_id}", tag = "chat", security(("bearer" = []), ("cookie" = [])), params(("chat_id" = Uuid, Path), HistoryQuery), responses((status = 200, body = HistoryResponse), (status = 401, description = "Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed", body = ErrorBody), (status = 403, description = "Not a member of the chat (or the chat does not exist)", body = ErrorBody), (status = 422, description = "Invalid input: `detail` lists each problem (FastAPI shape) or states a limit", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/chats/{chat_id}", tag = "chat", security(("bearer" = []), ("cookie" = [])), params(("chat_id" = Uuid, Path), HistoryQuery), responses((status = 200, body = HistoryResponse), Unauthenticated, NotMember, InvalidInput))]
 pub async fn history(
     State(app): State<App>,
     user: AuthUser,
@@ -316,7 +315,7 @@ async fn authors(app: &App, messages: &[ChatMessage]) -> ApiResult<HashMap<Uuid,
 }
 
 /// Deletes the chat for everyone; any member may. History is purged by the cdc consumer.
-#[utoipa::path(delete, path = "/api/v1/chats/{chat_id}", tag = "chat", security(("bearer" = []), ("cookie" = [])), params(("chat_id" = Uuid, Path)), responses((status = 204, description = "Deleted for every member"), (status = 401, description = "Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed", body = ErrorBody), (status = 403, description = "Not a member of the chat (or the chat does not exist)", body = ErrorBody), (status = 422, description = "Invalid input: `detail` lists each problem (FastAPI shape) or states a limit", body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/chats/{chat_id}", tag = "chat", security(("bearer" = []), ("cookie" = [])), params(("chat_id" = Uuid, Path)), responses((status = 204, description = "Deleted for every member"), Unauthenticated, NotMember, InvalidInput))]
 pub async fn delete(
     State(app): State<App>,
     user: AuthUser,
@@ -339,7 +338,7 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/api/v1/chats/{chat_id}/leave", tag = "chat", security(("bearer" = []), ("cookie" = [])), params(("chat_id" = Uuid, Path)), responses((status = 204, description = "Left"), (status = 401, description = "Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed", body = ErrorBody), (status = 403, description = "Not a member of the chat (or the chat does not exist)", body = ErrorBody), (status = 422, description = "Invalid input: `detail` lists each problem (FastAPI shape) or states a limit", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/chats/{chat_id}/leave", tag = "chat", security(("bearer" = []), ("cookie" = [])), params(("chat_id" = Uuid, Path)), responses((status = 204, description = "Left"), Unauthenticated, NotMember, InvalidInput))]
 pub async fn leave(
     State(app): State<App>,
     user: AuthUser,
@@ -375,7 +374,7 @@ pub struct MembersResponse {
     members: Vec<MemberResponse>,
 }
 
-#[utoipa::path(get, path = "/api/v1/chats/{chat_id}/members", tag = "chat", security(("bearer" = []), ("cookie" = [])), params(("chat_id" = Uuid, Path)), responses((status = 200, body = MembersResponse), (status = 401, description = "Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed", body = ErrorBody), (status = 403, description = "Not a member of the chat (or the chat does not exist)", body = ErrorBody), (status = 422, description = "Invalid input: `detail` lists each problem (FastAPI shape) or states a limit", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/chats/{chat_id}/members", tag = "chat", security(("bearer" = []), ("cookie" = [])), params(("chat_id" = Uuid, Path)), responses((status = 200, body = MembersResponse), Unauthenticated, NotMember, InvalidInput))]
 pub async fn members(
     State(app): State<App>,
     user: AuthUser,
@@ -402,7 +401,7 @@ pub struct AddMembers {
 }
 
 /// Adds members (ref §9.18: implemented but never routed in the original).
-#[utoipa::path(post, path = "/api/v1/chats/{chat_id}/members", tag = "chat", security(("bearer" = []), ("cookie" = [])), params(("chat_id" = Uuid, Path)), request_body = AddMembers, responses((status = 200, body = MembersResponse), (status = 404, description = "A user does not exist", body = ErrorBody), (status = 401, description = "Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed", body = ErrorBody), (status = 403, description = "Not a member of the chat (or the chat does not exist)", body = ErrorBody), (status = 422, description = "Invalid input: `detail` lists each problem (FastAPI shape) or states a limit", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/chats/{chat_id}/members", tag = "chat", security(("bearer" = []), ("cookie" = [])), params(("chat_id" = Uuid, Path)), request_body = AddMembers, responses((status = 200, body = MembersResponse), (status = 404, description = "A user does not exist", body = ErrorBody), Unauthenticated, NotMember, InvalidInput))]
 pub async fn add_members(
     State(app): State<App>,
     user: AuthUser,

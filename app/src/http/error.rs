@@ -61,6 +61,48 @@ impl ApiError {
     }
 }
 
+/// Every error body: `detail` is a message, or a list of field problems
+/// (`{"type","loc","msg","input"}`) for validation errors.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the shape `into_response` renders
+pub struct ErrorBody {
+    #[schema(value_type = Object)]
+    detail: serde_json::Value,
+}
+
+/// The 401 of every route behind authentication.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // documentation only
+pub enum Unauthenticated {
+    #[response(
+        status = 401,
+        description = "Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed"
+    )]
+    Unauthenticated(ErrorBody),
+}
+
+/// The 422 of every route that validates input.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // documentation only
+pub enum InvalidInput {
+    #[response(
+        status = 422,
+        description = "Invalid input: `detail` lists each problem (FastAPI shape) or states a limit"
+    )]
+    InvalidInput(ErrorBody),
+}
+
+/// The 403 of every route on one chat.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // documentation only
+pub enum NotMember {
+    #[response(
+        status = 403,
+        description = "Not a member of the chat (or the chat does not exist)"
+    )]
+    NotMember(ErrorBody),
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();

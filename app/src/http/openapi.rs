@@ -3,20 +3,11 @@
 
 use axum::{Json, Router, response::Html, routing::get};
 use utoipa::{
-    Modify, OpenApi, ToSchema,
+    Modify, OpenApi,
     openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{App, auth, chats, users, ws};
-
-/// Every error body: `detail` is a message, or a list of field problems
-/// (`{"type","loc","msg","input"}`) for validation errors.
-#[derive(ToSchema)]
-#[allow(dead_code)] // documents the shape `ApiError` renders
-pub struct ErrorBody {
-    #[schema(value_type = Object)]
-    detail: serde_json::Value,
-}
+use super::{App, auth, chats, error::ErrorBody, users, ws};
 
 #[derive(OpenApi)]
 #[openapi(

@@ -10,9 +10,8 @@ use uuid::Uuid;
 
 use super::{
     App,
-    error::{ApiError, ApiResult},
+    error::{ApiError, ApiResult, ErrorBody, InvalidInput, Unauthenticated},
     extract::{ApiJson, ApiQuery, AuthUser, path_uuid},
-    openapi::ErrorBody,
 };
 use crate::{
     domain::{
@@ -32,7 +31,7 @@ pub struct SignUp {
     password: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/users/", tag = "user", request_body = SignUp, responses((status = 201, body = UserProfile), (status = 409, description = "E-mail already registered", body = ErrorBody), (status = 422, description = "Invalid input: `detail` lists each problem (FastAPI shape) or states a limit", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/users/", tag = "user", request_body = SignUp, responses((status = 201, body = UserProfile), (status = 409, description = "E-mail already registered", body = ErrorBody), InvalidInput))]
 pub async fn sign_up(
     State(app): State<App>,
     ApiJson(body): ApiJson<SignUp>,
@@ -64,13 +63,13 @@ pub async fn sign_up(
     Ok((StatusCode::CREATED, Json(profile)))
 }
 
-#[utoipa::path(get, path = "/api/v1/users/me", tag = "user", security(("bearer" = []), ("cookie" = [])), responses((status = 200, body = UserProfile), (status = 401, description = "Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/users/me", tag = "user", security(("bearer" = []), ("cookie" = [])), responses((status = 200, body = UserProfile), Unauthenticated))]
 pub async fn me(user: AuthUser) -> Json<UserProfile> {
     Json(user.profile)
 }
 
 /// Closes the account: tombstone, every session revoked, one outbox event.
-#[utoipa::path(delete, path = "/api/v1/users/me", tag = "user", security(("bearer" = []), ("cookie" = [])), responses((status = 204, description = "Account closed; every session revoked"), (status = 401, description = "Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed", body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/users/me", tag = "user", security(("bearer" = []), ("cookie" = [])), responses((status = 204, description = "Account closed; every session revoked"), Unauthenticated))]
 pub async fn deactivate(State(app): State<App>, user: AuthUser) -> ApiResult<StatusCode> {
     let mut tx = app.db.begin().await?;
     users::tombstone(&mut tx, user.user_id).await?;
@@ -94,7 +93,7 @@ pub struct ChatList {
     chats: Vec<ChatItem>,
 }
 
-#[utoipa::path(get, path = "/api/v1/users/me/chats", tag = "user", security(("bearer" = []), ("cookie" = [])), responses((status = 200, body = ChatList), (status = 401, description = "Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/users/me/chats", tag = "user", security(("bearer" = []), ("cookie" = [])), responses((status = 200, body = ChatList), Unauthenticated))]
 pub async fn my_chats(State(app): State<App>, user: AuthUser) -> ApiResult<Json<ChatList>> {
     let rows = chats::chats_of(&app.db, user.user_id).await?;
     let chats = rows
@@ -114,7 +113,7 @@ pub struct Lookup {
 }
 
 /// Searches e-mails; now behind authentication (ref §9.4).
-#[utoipa::path(get, path = "/api/v1/users/lookup", tag = "user", security(("bearer" = []), ("cookie" = [])), params(Lookup), responses((status = 200, body = Vec<UserProfile>), (status = 401, description = "Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed", body = ErrorBody), (status = 422, description = "Invalid input: `detail` lists each problem (FastAPI shape) or states a limit", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/users/lookup", tag = "user", security(("bearer" = []), ("cookie" = [])), params(Lookup), responses((status = 200, body = Vec<UserProfile>), Unauthenticated, InvalidInput))]
 pub async fn lookup(
     State(app): State<App>,
     _user: AuthUser,
@@ -143,7 +142,7 @@ pub async fn lookup(
     Ok(Json(users::search(&app.db, &term, limit).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/users/{user_id}", tag = "user", security(("bearer" = []), ("cookie" = [])), params(("user_id" = Uuid, Path)), responses((status = 200, body = UserProfile), (status = 404, body = ErrorBody), (status = 401, description = "Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed", body = ErrorBody), (status = 422, description = "Invalid input: `detail` lists each problem (FastAPI shape) or states a limit", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/users/{user_id}", tag = "user", security(("bearer" = []), ("cookie" = [])), params(("user_id" = Uuid, Path)), responses((status = 200, body = UserProfile), (status = 404, body = ErrorBody), Unauthenticated, InvalidInput))]
 pub async fn by_id(
     State(app): State<App>,
     _user: AuthUser,

@@ -14,9 +14,8 @@ use uuid::Uuid;
 
 use super::{
     App,
-    error::{ApiError, ApiResult},
+    error::{ApiError, ApiResult, ErrorBody},
     extract::{ApiJson, constant_time_eq},
-    openapi::ErrorBody,
 };
 
 /// The header Centrifugo is configured to send (`proxy_static_http_headers`).
