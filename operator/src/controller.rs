@@ -18,24 +18,19 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::NamespaceResourceScope;
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::build::meta::MANAGED_BY;
-use crate::build::{Children, Instance};
+use crate::apply::{FIELD_MANAGER, ReconcileError, apply_all};
+use crate::children::meta::{instance_selector, managed_selector};
+use crate::children::{ChildKind, Children, EachKind, ForKind, Instance};
 use crate::crd::{HarmonyChat, HarmonyChatStatus, ReclaimPolicy};
-use crate::reconcile::{FIELD_MANAGER, ReconcileError, apply_children, generated_secrets};
 use crate::status::{self, Observation};
 use crate::topics::{
     KafkaAccess, SaslCredentials, TopicAdmin, TopicChange, TopicsReport, topics_by_role,
@@ -138,7 +133,8 @@ async fn reconcile_one<T: TopicAdmin>(
         generation: hc.metadata.generation,
         ..Observation::default()
     };
-    let validity = crate::build::validate::validate(hc).and_then(|()| Instance::new(hc).map(drop));
+    let validity =
+        crate::children::validate::validate(hc).and_then(|()| Instance::new(hc).map(drop));
     if let Err(invalid) = validity {
         // Retrying cannot help: the next spec change triggers a reconcile.
         observed.invalid_spec = Some(invalid.to_string());
@@ -160,7 +156,7 @@ async fn reconcile_one<T: TopicAdmin>(
     });
     observed.topics = topics.statuses.clone();
 
-    let applied = apply(hc, ctx).await;
+    let applied = apply_all(&ctx.client, hc).await;
     match &applied {
         Ok(children) => observed.components = component_statuses(children),
         Err(error) => observed.apply_error = Some(error.to_string()),
@@ -172,13 +168,6 @@ async fn reconcile_one<T: TopicAdmin>(
         Some(crate::crd::Phase::Ready) => Action::requeue(ctx.settings.requeue_ready),
         _ => Action::requeue(ctx.settings.requeue_busy),
     })
-}
-
-async fn apply<T>(hc: &HarmonyChat, ctx: &Context<T>) -> Result<Children, ReconcileError> {
-    let secrets = generated_secrets(&ctx.client, hc).await?;
-    let children = crate::build::build(hc, &secrets)?;
-    let namespace = hc.namespace().unwrap_or_default();
-    apply_children(&ctx.client, &namespace, &children).await
 }
 
 fn component_statuses(applied: &Children) -> Vec<crate::crd::ComponentStatus> {
@@ -405,24 +394,16 @@ async fn sweep_orphans<T>(
 ) -> Result<(), ControllerError> {
     let namespace = hc.namespace().unwrap_or_default();
     let uid = hc.uid().unwrap_or_default();
-    let selector = format!(
-        "app.kubernetes.io/instance={},app.kubernetes.io/managed-by={MANAGED_BY}",
-        hc.name_any()
-    );
-    let sweep = Sweep {
+    let selector = instance_selector(&hc.name_any());
+    let mut sweep = Sweep {
         client: &ctx.client,
         namespace: &namespace,
         selector: &selector,
         uid: &uid,
+        deleted: Vec::new(),
     };
-    let mut deleted = Vec::new();
-    deleted.extend(sweep.run(&keep.service_accounts).await?);
-    deleted.extend(sweep.run(&keep.secrets).await?);
-    deleted.extend(sweep.run(&keep.config_maps).await?);
-    deleted.extend(sweep.run(&keep.jobs).await?);
-    deleted.extend(sweep.run(&keep.deployments).await?);
-    deleted.extend(sweep.run(&keep.services).await?);
-    deleted.extend(sweep.run(&keep.autoscalers).await?);
+    keep.each_kind(&mut sweep).await?;
+    let deleted = sweep.deleted;
     for orphan in deleted {
         publish(
             ctx,
@@ -441,24 +422,21 @@ struct Sweep<'a> {
     namespace: &'a str,
     selector: &'a str,
     uid: &'a str,
+    /// `Kind name` of every orphan deleted.
+    deleted: Vec<String>,
 }
 
-impl Sweep<'_> {
-    async fn run<K>(&self, keep: &[K]) -> Result<Vec<String>, ControllerError>
-    where
-        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-            + Clone
-            + Debug
-            + DeserializeOwned
-            + Serialize,
-    {
+impl EachKind for Sweep<'_> {
+    type Error = ControllerError;
+
+    /// Deletes this kind's orphans; returns `keep` as it was.
+    async fn each<K: ChildKind>(&mut self, keep: &[K]) -> Result<Vec<K>, ControllerError> {
         let kind = K::kind(&()).into_owned();
         let api: Api<K> = Api::namespaced(self.client.clone(), self.namespace);
         let existing = api
             .list_metadata(&ListParams::default().labels(self.selector))
             .await
             .map_err(kube_error(format!("listing {kind}s")))?;
-        let mut deleted = Vec::new();
         for object in existing {
             let name = object.name_any();
             let ours = object
@@ -472,9 +450,9 @@ impl Sweep<'_> {
             api.delete(&name, &DeleteParams::background())
                 .await
                 .map_err(kube_error(format!("deleting orphan {kind} {name}")))?;
-            deleted.push(format!("{kind} {name}"));
+            self.deleted.push(format!("{kind} {name}"));
         }
-        Ok(deleted)
+        Ok(keep.to_vec())
     }
 }
 
@@ -485,6 +463,24 @@ pub fn error_policy<T>(
 ) -> Action {
     tracing::warn!(harmonychat = %hc.name_any(), %error, "reconcile failed");
     Action::requeue(ctx.settings.requeue_busy.max(Duration::from_secs(30)))
+}
+
+/// The controller, set up to own (watch) one more child kind per `kind`.
+struct Owning<'a> {
+    controller: Controller<HarmonyChat>,
+    client: &'a Client,
+    namespace: Option<&'a str>,
+    children: watcher::Config,
+}
+
+impl ForKind for Owning<'_> {
+    fn kind<K: ChildKind>(self) -> Self {
+        let api = scoped::<K>(self.client, self.namespace);
+        Self {
+            controller: self.controller.owns(api, self.children.clone()),
+            ..self
+        }
+    }
 }
 
 fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -504,32 +500,28 @@ pub async fn run<T: TopicAdmin>(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = &ctx.client;
-    // Only our children are cached (and watched for drift).
-    let children =
-        watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
-    Controller::new(
+    let controller = Controller::new(
         scoped::<HarmonyChat>(client, namespace),
         watcher::Config::default(),
-    )
-    .owns(scoped::<Deployment>(client, namespace), children.clone())
-    .owns(scoped::<Service>(client, namespace), children.clone())
-    .owns(
-        scoped::<HorizontalPodAutoscaler>(client, namespace),
-        children.clone(),
-    )
-    .owns(scoped::<ConfigMap>(client, namespace), children.clone())
-    .owns(scoped::<Secret>(client, namespace), children.clone())
-    .owns(scoped::<Job>(client, namespace), children.clone())
-    .owns(scoped::<ServiceAccount>(client, namespace), children)
-    .graceful_shutdown_on(shutdown)
-    .run(reconcile, error_policy, ctx)
-    .for_each(|outcome| async move {
-        match outcome {
-            Ok((object, _)) => tracing::debug!(harmonychat = %object.name, "reconciled"),
-            Err(error) => tracing::warn!(%error, "controller"),
-        }
-    })
-    .await;
+    );
+    // Only our children are cached (and watched for drift).
+    let watches = Children::for_each_kind(Owning {
+        controller,
+        client,
+        namespace,
+        children: watcher::Config::default().labels(&managed_selector()),
+    });
+    watches
+        .controller
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|outcome| async move {
+            match outcome {
+                Ok((object, _)) => tracing::debug!(harmonychat = %object.name, "reconciled"),
+                Err(error) => tracing::warn!(%error, "controller"),
+            }
+        })
+        .await;
 }
 
 #[cfg(test)]

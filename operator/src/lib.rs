@@ -2,11 +2,11 @@
 //! children, and the controller that applies them, manages the Kafka topics
 //! and reports status.
 
-pub mod build;
+pub mod apply;
+pub mod children;
 pub mod controller;
 pub mod crd;
 pub mod leader;
-pub mod reconcile;
 pub mod render;
 pub mod secret_material;
 pub mod server;

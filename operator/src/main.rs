@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use harmony_operator::build::GeneratedSecrets;
+use harmony_operator::children::{BuildError, GeneratedSecrets};
 use harmony_operator::crd::HarmonyChat;
 use harmony_operator::render;
 
@@ -209,7 +209,14 @@ fn render_file(file: &str, namespace: &str) -> anyhow::Result<()> {
     as_if_stored(&mut hc, namespace);
     // Fresh values, as the controller would generate on first apply.
     let secrets = GeneratedSecrets::random()?;
-    let yaml = render::children_yaml(&hc, &secrets)?;
+    let yaml = match render::children_yaml(&hc, &secrets) {
+        Err(render::RenderError::Build(BuildError::InvalidSpec(problems))) => {
+            // What the apiserver would refuse, one violation per line.
+            let list: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
+            anyhow::bail!("{file} is not a valid HarmonyChat:\n{}", list.join("\n"));
+        }
+        rendered => rendered?,
+    };
     std::io::stdout().write_all(yaml.as_bytes())?;
     if placeholder_uid {
         eprintln!(

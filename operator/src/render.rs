@@ -3,7 +3,7 @@
 
 use kube::CustomResourceExt;
 
-use crate::build::{self, BuildError, GeneratedSecrets};
+use crate::children::{self, BuildError, GeneratedSecrets};
 use crate::crd::HarmonyChat;
 
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +44,7 @@ pub fn parse(text: &str) -> Result<HarmonyChat, RenderError> {
 
 /// Every child of `hc` as multi-document YAML, in apply order.
 pub fn children_yaml(hc: &HarmonyChat, secrets: &GeneratedSecrets) -> Result<String, RenderError> {
-    let children = build::build(hc, secrets)?;
+    let children = children::build(hc, secrets)?;
     let manifests = children
         .manifests()
         .map_err(|e| RenderError::Serialise(e.to_string()))?;

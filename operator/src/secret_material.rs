@@ -4,8 +4,8 @@
 
 use k8s_openapi::api::core::v1::Secret;
 
-use crate::build::GeneratedSecrets;
-use crate::build::secrets::{
+use crate::children::GeneratedSecrets;
+use crate::children::secrets::{
     AUTH_PROXY_SECRET_KEY, AUTH_SECRET_KEY_KEY, CENTRIFUGO_ADMIN_PASSWORD_KEY,
     CENTRIFUGO_ADMIN_SECRET_KEY, CENTRIFUGO_API_KEY_KEY,
 };

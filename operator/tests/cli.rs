@@ -85,12 +85,18 @@ fn render_reads_standard_input_and_fails_on_a_wrong_kind() {
     );
 }
 
+/// The same rules as the apiserver (the CRD's schema bounds and CEL rules):
+/// a spec the cluster would refuse is refused here, every violation on its
+/// own line. Before one set of rules, `partitions: -3` rendered with exit 0.
 #[test]
 fn render_refuses_an_invalid_spec_with_every_problem() {
-    let text = std::fs::read_to_string(sample()).unwrap().replace(
-        "  api:\n    replicas: 1\n",
-        "  api:\n    replicas: 1\n    autoscaling: {minReplicas: 4, maxReplicas: 2}\n",
-    );
+    let text = std::fs::read_to_string(sample())
+        .unwrap()
+        .replace(
+            "  api:\n    replicas: 1\n",
+            "  api:\n    replicas: 1\n    autoscaling: {minReplicas: 4, maxReplicas: 2}\n",
+        )
+        .replace("partitions: 6", "partitions: -3");
     let path = std::env::temp_dir().join(format!("hc-invalid-{}.yaml", std::process::id()));
     std::fs::write(&path, text).unwrap();
     let output = operator()
@@ -98,14 +104,27 @@ fn render_refuses_an_invalid_spec_with_every_problem() {
         .output()
         .unwrap();
     std::fs::remove_file(&path).unwrap();
-    assert!(!output.status.success());
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty(), "nothing is rendered");
     let stderr = String::from_utf8(output.stderr).unwrap();
+    let violations: Vec<&str> = stderr.lines().filter(|l| l.starts_with("  - ")).collect();
+    assert_eq!(violations.len(), 3, "{stderr}");
     assert!(
-        stderr.contains("set replicas or autoscaling, not both"),
+        violations
+            .iter()
+            .any(|v| v.contains("spec.kafka.topics.messages.partitions") && v.contains("-3")),
         "{stderr}"
     );
     assert!(
-        stderr.contains("minReplicas 4 exceeds maxReplicas 2"),
+        violations
+            .iter()
+            .any(|v| v.contains("set replicas or autoscaling, not both")),
+        "{stderr}"
+    );
+    assert!(
+        violations
+            .iter()
+            .any(|v| v.contains("minReplicas must not exceed maxReplicas")),
         "{stderr}"
     );
 }

@@ -354,8 +354,8 @@ fn collections() -> Vec<String> {
 }
 
 fn job_name(hc: &HarmonyChat) -> String {
-    harmony_operator::build::job::migration_job_name(
-        &harmony_operator::build::Instance::new(hc).unwrap(),
+    harmony_operator::children::job::migration_job_name(
+        &harmony_operator::children::Instance::new(hc).unwrap(),
     )
 }
 

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use harmony_operator::build::GeneratedSecrets;
+use harmony_operator::children::GeneratedSecrets;
 use harmony_operator::render;
 
 fn secrets() -> GeneratedSecrets {

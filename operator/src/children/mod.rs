@@ -15,11 +15,17 @@ pub mod service;
 pub mod service_account;
 pub mod validate;
 
+use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
+use kube::Resource;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
+use std::fmt::Debug;
+use std::future::Future;
 
 use crate::crd::{CdcConnector, HarmonyChat, Scaling, SinkConnector};
 pub use meta::{Component, Instance};
@@ -34,57 +40,102 @@ pub enum BuildError {
     InvalidSpec(Vec<String>),
 }
 
-/// Every object the operator owns for one `HarmonyChat`, by kind.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Children {
-    pub service_accounts: Vec<ServiceAccount>,
-    pub secrets: Vec<Secret>,
-    pub config_maps: Vec<ConfigMap>,
-    pub jobs: Vec<Job>,
-    pub deployments: Vec<Deployment>,
-    pub services: Vec<Service>,
-    pub autoscalers: Vec<HorizontalPodAutoscaler>,
+/// What the operator needs of every child kind: a namespaced object it can
+/// serialize, apply, list and watch.
+pub trait ChildKind:
+    Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + Debug
+    + DeserializeOwned
+    + Serialize
+    + Send
+    + Sync
+    + 'static
+{
 }
 
-impl Children {
-    /// Every child as JSON (with apiVersion and kind), in the order the
-    /// controller applies them: identities and configuration before the
-    /// workloads that read them.
-    pub fn manifests(&self) -> Result<Vec<serde_json::Value>, serde_json::Error> {
-        let mut out = Vec::with_capacity(self.len());
-        push_all(&mut out, &self.service_accounts)?;
-        push_all(&mut out, &self.secrets)?;
-        push_all(&mut out, &self.config_maps)?;
-        push_all(&mut out, &self.jobs)?;
-        push_all(&mut out, &self.deployments)?;
-        push_all(&mut out, &self.services)?;
-        push_all(&mut out, &self.autoscalers)?;
-        Ok(out)
-    }
-
-    pub fn len(&self) -> usize {
-        self.service_accounts.len()
-            + self.secrets.len()
-            + self.config_maps.len()
-            + self.jobs.len()
-            + self.deployments.len()
-            + self.services.len()
-            + self.autoscalers.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
+impl<K> ChildKind for K where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + Debug
+        + DeserializeOwned
+        + Serialize
+        + Send
+        + Sync
+        + 'static
+{
 }
 
-fn push_all<T: serde::Serialize>(
-    out: &mut Vec<serde_json::Value>,
-    objects: &[T],
-) -> Result<(), serde_json::Error> {
-    for object in objects {
-        out.push(serde_json::to_value(object)?);
-    }
-    Ok(())
+/// Work done on the children of one kind (apply, sweep), kind after kind.
+pub trait EachKind {
+    type Error;
+    fn each<K: ChildKind>(
+        &mut self,
+        children: &[K],
+    ) -> impl Future<Output = Result<Vec<K>, Self::Error>> + Send;
+}
+
+/// Something set up once per child kind (the controller's watches).
+pub trait ForKind {
+    fn kind<K: ChildKind>(self) -> Self;
+}
+
+/// The child kinds, written once, in apply order (identities and
+/// configuration before the workloads that read them). Adding a kind here
+/// is all build, apply, sweep and watch need.
+macro_rules! child_kinds {
+    ($($field:ident: $kind:ty),* $(,)?) => {
+        /// Every object the operator owns for one `HarmonyChat`, by kind.
+        #[derive(Debug, Clone, Default, PartialEq)]
+        pub struct Children {
+            $(pub $field: Vec<$kind>,)*
+        }
+
+        impl Children {
+            /// Every child as JSON (with apiVersion and kind), in apply order.
+            pub fn manifests(&self) -> Result<Vec<serde_json::Value>, serde_json::Error> {
+                let mut out = Vec::with_capacity(self.len());
+                $(
+                    for child in &self.$field {
+                        out.push(serde_json::to_value(child)?);
+                    }
+                )*
+                Ok(out)
+            }
+
+            pub fn len(&self) -> usize {
+                0 $(+ self.$field.len())*
+            }
+
+            pub fn is_empty(&self) -> bool {
+                self.len() == 0
+            }
+
+            /// Runs `work` on each kind's children in apply order; what it
+            /// returns for each kind makes the result.
+            pub async fn each_kind<W: EachKind + Send>(&self, work: &mut W) -> Result<Children, W::Error> {
+                Ok(Children {
+                    $($field: work.each(&self.$field).await?,)*
+                })
+            }
+
+            /// Calls `setup` once for every child kind.
+            pub fn for_each_kind<F: ForKind>(setup: F) -> F {
+                $(let setup = setup.kind::<$kind>();)*
+                setup
+            }
+        }
+    };
+}
+
+child_kinds! {
+    service_accounts: ServiceAccount,
+    secrets: Secret,
+    config_maps: ConfigMap,
+    jobs: Job,
+    deployments: Deployment,
+    services: Service,
+    autoscalers: HorizontalPodAutoscaler,
 }
 
 /// Builds every child of `hc`. Secrets are rendered only where the spec

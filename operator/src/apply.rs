@@ -2,19 +2,16 @@
 //! (generated secret values), build (pure), then server-side apply every
 //! child in a fixed order under one field manager.
 //!
-//! The controller (`controller.rs`) wraps this with topics, status, Events
-//! and the orphan sweep.
+//! The controller (`controller.rs`, where `reconcile` lives) wraps this with
+//! topics, status, Events and the orphan sweep.
 
-use std::fmt::Debug;
-
-use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
-use kube::{Api, Client, Resource, ResourceExt};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use kube::{Api, Client, ResourceExt};
 
-use crate::build::{self, BuildError, Children, Component, GeneratedSecrets, Instance};
+use crate::children::{
+    self, BuildError, ChildKind, Children, Component, EachKind, GeneratedSecrets, Instance,
+};
 use crate::crd::HarmonyChat;
 use crate::secret_material::RandomError;
 
@@ -74,56 +71,46 @@ pub async fn generated_secrets(
 /// apiserver returned them (with their live status).
 pub async fn apply_all(client: &Client, hc: &HarmonyChat) -> Result<Children, ReconcileError> {
     let secrets = generated_secrets(client, hc).await?;
-    let children = build::build(hc, &secrets)?;
+    let children = children::build(hc, &secrets)?;
     let namespace = hc.namespace().unwrap_or_default();
     apply_children(client, &namespace, &children).await
 }
 
-/// Server-side applies `children` in the order of `Children::manifests`:
-/// identities and configuration before the workloads that read them.
+/// Server-side applies `children` kind by kind in apply order: identities and
+/// configuration before the workloads that read them.
 pub async fn apply_children(
     client: &Client,
     namespace: &str,
     children: &Children,
 ) -> Result<Children, ReconcileError> {
-    Ok(Children {
-        service_accounts: apply_each(client, namespace, &children.service_accounts).await?,
-        secrets: apply_each(client, namespace, &children.secrets).await?,
-        config_maps: apply_each(client, namespace, &children.config_maps).await?,
-        jobs: apply_each(client, namespace, &children.jobs).await?,
-        deployments: apply_each(client, namespace, &children.deployments).await?,
-        services: apply_each(client, namespace, &children.services).await?,
-        autoscalers: apply_each(client, namespace, &children.autoscalers).await?,
-    })
+    children.each_kind(&mut Apply { client, namespace }).await
 }
 
-async fn apply_each<K>(
-    client: &Client,
-    namespace: &str,
-    objects: &[K],
-) -> Result<Vec<K>, ReconcileError>
-where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + Debug
-        + DeserializeOwned
-        + Serialize,
-{
-    let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    // Forced: the operator owns these fields even if someone edited them by hand.
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    let mut applied = Vec::with_capacity(objects.len());
-    for object in objects {
-        let name = object.name_any();
-        let live = api
-            .patch(&name, &params, &Patch::Apply(object))
-            .await
-            .map_err(|source| ReconcileError::Apply {
-                kind: K::kind(&()).into_owned(),
-                name,
-                source,
-            })?;
-        applied.push(live);
+struct Apply<'a> {
+    client: &'a Client,
+    namespace: &'a str,
+}
+
+impl EachKind for Apply<'_> {
+    type Error = ReconcileError;
+
+    async fn each<K: ChildKind>(&mut self, objects: &[K]) -> Result<Vec<K>, ReconcileError> {
+        let api: Api<K> = Api::namespaced(self.client.clone(), self.namespace);
+        // Forced: the operator owns these fields even if someone edited them by hand.
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let mut applied = Vec::with_capacity(objects.len());
+        for object in objects {
+            let name = object.name_any();
+            let live = api
+                .patch(&name, &params, &Patch::Apply(object))
+                .await
+                .map_err(|source| ReconcileError::Apply {
+                    kind: K::kind(&()).into_owned(),
+                    name,
+                    source,
+                })?;
+            applied.push(live);
+        }
+        Ok(applied)
     }
-    Ok(applied)
 }

@@ -10,6 +10,20 @@ use crate::crd::HarmonyChat;
 
 pub const MANAGED_BY: &str = "harmony-operator";
 pub const APP_NAME: &str = "harmony";
+const NAME_LABEL: &str = "app.kubernetes.io/name";
+const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
+const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
+const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+
+/// Selects the children of every HarmonyChat (what the controller watches).
+pub fn managed_selector() -> String {
+    format!("{MANAGED_BY_LABEL}={MANAGED_BY}")
+}
+
+/// Selects the children of the HarmonyChat called `name` (what the orphan sweep lists).
+pub fn instance_selector(name: &str) -> String {
+    format!("{INSTANCE_LABEL}={name},{}", managed_selector())
+}
 /// Pod template annotation holding the SHA-256 of the mounted configuration,
 /// so a configuration change rolls the pods.
 pub const CONFIG_CHECKSUM_ANNOTATION: &str = "harmony.chat/config-checksum";
@@ -84,22 +98,16 @@ impl<'a> Instance<'a> {
     /// Labels that select a component's pods; they never change.
     pub fn selector_labels(&self, component: Component) -> BTreeMap<String, String> {
         BTreeMap::from([
-            ("app.kubernetes.io/name".to_owned(), APP_NAME.to_owned()),
-            ("app.kubernetes.io/instance".to_owned(), self.name.clone()),
-            (
-                "app.kubernetes.io/component".to_owned(),
-                component.as_str().to_owned(),
-            ),
+            (NAME_LABEL.to_owned(), APP_NAME.to_owned()),
+            (INSTANCE_LABEL.to_owned(), self.name.clone()),
+            (COMPONENT_LABEL.to_owned(), component.as_str().to_owned()),
         ])
     }
 
     /// Labels of every child: the orphan sweep lists by these.
     pub fn labels(&self, component: Component) -> BTreeMap<String, String> {
         let mut labels = self.selector_labels(component);
-        labels.insert(
-            "app.kubernetes.io/managed-by".to_owned(),
-            MANAGED_BY.to_owned(),
-        );
+        labels.insert(MANAGED_BY_LABEL.to_owned(), MANAGED_BY.to_owned());
         labels
     }
 

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use harmony_operator::apply::{ReconcileError, apply_all};
 use harmony_operator::crd::HarmonyChat;
-use harmony_operator::reconcile::{ReconcileError, apply_all};
 use harmony_operator::render;
 use http::{Method, Request, Response, StatusCode};
 use kube::Client;
@@ -101,8 +101,8 @@ async fn within_a_second<T>(task: tokio::task::JoinHandle<T>) -> T {
 async fn first_apply_creates_every_child_with_server_side_apply() {
     let hc = sample();
     let (client, mut handle) = mock();
-    let job = harmony_operator::build::job::migration_job_name(
-        &harmony_operator::build::Instance::new(&hc).unwrap(),
+    let job = harmony_operator::children::job::migration_job_name(
+        &harmony_operator::children::Instance::new(&hc).unwrap(),
     );
     let scenario = tokio::spawn(async move {
         expect_secret_read(&mut handle, "harmony-dev-auth", None).await;

@@ -1,0 +1,145 @@
+//! Is a HarmonyChat valid? One set of rules for `render` and the controller:
+//! the CRD's own schema (types, bounds, patterns) and CEL rules, exactly as
+//! the apiserver applies them, plus the few checks no schema can express.
+//! Every violation is reported, not just the first.
+
+use std::sync::OnceLock;
+
+use k8s_openapi::api::core::v1::ResourceRequirements;
+use kube::CustomResourceExt;
+use serde_json::Value;
+
+use super::BuildError;
+use crate::crd::{Autoscaling, HarmonyChat, MAX_NAME_LEN};
+
+pub fn validate(hc: &HarmonyChat) -> Result<(), BuildError> {
+    let mut problems = crd_violations(hc);
+    let spec = &hc.spec;
+    let name = hc.metadata.name.as_deref().unwrap_or_default();
+    if name.len() > MAX_NAME_LEN {
+        problems.push(format!(
+            "metadata.name must be at most {MAX_NAME_LEN} characters (child names add suffixes), got {}",
+            name.len()
+        ));
+    }
+    if spec.image.trim().is_empty() {
+        problems.push("spec.image must not be blank".to_owned());
+    }
+    if spec.kafka.bootstrap_servers.trim().is_empty() {
+        problems.push("spec.kafka.bootstrapServers must not be blank".to_owned());
+    }
+    let components = [
+        (
+            "api",
+            spec.api.autoscaling.as_ref(),
+            spec.api.resources.as_ref(),
+        ),
+        (
+            "cdc",
+            spec.cdc.autoscaling.as_ref(),
+            spec.cdc.resources.as_ref(),
+        ),
+        (
+            "sink",
+            spec.sink.autoscaling.as_ref(),
+            spec.sink.resources.as_ref(),
+        ),
+        (
+            "centrifugo",
+            spec.centrifugo.autoscaling.as_ref(),
+            spec.centrifugo.resources.as_ref(),
+        ),
+    ];
+    for (component, autoscaling, resources) in components {
+        check_scaling(component, autoscaling, resources, &mut problems);
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(BuildError::InvalidSpec(problems))
+    }
+}
+
+/// The CRD's openAPIV3Schema, generated from the Rust types (as committed in
+/// crds/harmonychat.yaml).
+fn crd_schema() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let crd = HarmonyChat::crd();
+        let schema = crd
+            .spec
+            .versions
+            .first()
+            .and_then(|v| v.schema.as_ref())
+            .and_then(|s| s.open_api_v3_schema.as_ref());
+        schema
+            .and_then(|s| serde_json::to_value(s).ok())
+            .unwrap_or(Value::Null)
+    })
+}
+
+/// What the apiserver would refuse: schema violations, then CEL rules.
+fn crd_violations(hc: &HarmonyChat) -> Vec<String> {
+    let schema = crd_schema();
+    let Ok(mut object) = serde_json::to_value(hc) else {
+        return vec!["the HarmonyChat cannot be serialised".to_owned()];
+    };
+    // Kubernetes treats an explicit null as absent (the schema says `nullable`).
+    drop_nulls(&mut object);
+    let mut problems = Vec::new();
+    match jsonschema::options().build(schema) {
+        Ok(validator) => {
+            for error in validator.iter_errors(&object) {
+                let path = error
+                    .instance_path()
+                    .to_string()
+                    .trim_start_matches('/')
+                    .replace('/', ".");
+                problems.push(format!("{path}: {error}"));
+            }
+        }
+        Err(error) => problems.push(format!("the CRD schema does not compile: {error}")),
+    }
+    if let Err(errors) = kube_cel::validate(schema, &object, None) {
+        for error in errors.iter() {
+            problems.push(format!("{}: {}", error.field_path, error.message));
+        }
+    }
+    problems
+}
+
+fn drop_nulls(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
+}
+
+/// Autoscaling on CPU needs a CPU request (replicas-versus-autoscaling and
+/// min-versus-max are CEL rules of the CRD).
+fn check_scaling(
+    component: &str,
+    autoscaling: Option<&Autoscaling>,
+    resources: Option<&ResourceRequirements>,
+    problems: &mut Vec<String>,
+) {
+    if autoscaling.is_none() {
+        return;
+    }
+    // CPU utilisation is a percentage of the request: without one the HPA cannot act.
+    let requests_cpu = resources.is_none_or(|resources| {
+        resources
+            .requests
+            .as_ref()
+            .is_some_and(|requests| requests.contains_key("cpu"))
+    });
+    if !requests_cpu {
+        problems.push(format!(
+            "spec.{component}: autoscaling on CPU needs resources.requests.cpu"
+        ));
+    }
+}
