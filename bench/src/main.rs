@@ -213,108 +213,107 @@ async fn visible_after_send(
     bail!("message {ulid} never became visible")
 }
 
-#[derive(Default)]
-struct Tally {
-    ok: u64,
-    failed: u64,
+/// What a run measured: latencies of the successful requests after the
+/// warm-up, and how many succeeded and failed.
+struct Measurement {
+    histogram: Mutex<Histogram<u64>>,
+    ok: std::sync::atomic::AtomicU64,
+    failed: std::sync::atomic::AtomicU64,
+    measuring_from: Instant,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    let target = Arc::new(Target::new(&args.url));
-    let lanes = Arc::new(prepare(&target, args.chats, args.scenario).await?);
-    let histogram = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
-        1, 60_000_000, 3,
-    )?));
-    let tally = Arc::new(Mutex::new(Tally::default()));
-    let warmup = Duration::from_secs(2);
-    let measure = Duration::from_secs(args.duration);
-    let started = Instant::now();
-    let measuring_from = started + warmup;
-    let end = measuring_from + measure;
-
-    let record = {
-        let histogram = histogram.clone();
-        let tally = tally.clone();
-        move |scheduled: Instant, ok: bool| {
-            let histogram = histogram.clone();
-            let tally = tally.clone();
-            async move {
-                if scheduled < measuring_from {
-                    return;
-                }
-                let micros = u64::try_from(scheduled.elapsed().as_micros()).unwrap_or(u64::MAX);
-                let mut tally = tally.lock().await;
-                if ok {
-                    tally.ok += 1;
-                    let _ = histogram.lock().await.record(micros.max(1));
-                } else {
-                    tally.failed += 1;
-                }
-            }
+impl Measurement {
+    /// Counts a request scheduled at `scheduled` (latency from the schedule,
+    /// not from the send: no coordinated omission); warm-up ones are ignored.
+    async fn record(&self, scheduled: Instant, ok: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if scheduled < self.measuring_from {
+            return;
         }
-    };
-
-    match args.rate {
-        Some(rate) => {
-            let interval = Duration::from_secs_f64(1.0 / rate as f64);
-            let mut tasks = Vec::new();
-            let mut n: u64 = 0;
-            loop {
-                let scheduled = started + interval.mul_f64(n as f64);
-                if scheduled >= end {
-                    break;
-                }
-                tokio::time::sleep_until(scheduled.into()).await;
-                let (target, lanes, record) = (target.clone(), lanes.clone(), record.clone());
-                let lane = usize::try_from(n).unwrap_or(0) % lanes.len();
-                tasks.push(tokio::spawn(async move {
-                    let ok = one(&target, args.scenario, &lanes[lane]).await;
-                    record(scheduled, ok).await;
-                }));
-                n += 1;
-            }
-            futures::future::join_all(tasks).await;
+        if !ok {
+            self.failed.fetch_add(1, Relaxed);
+            return;
         }
-        None => {
-            let workers = (0..args.concurrency).map(|worker| {
-                let (target, lanes, record) = (target.clone(), lanes.clone(), record.clone());
-                tokio::spawn(async move {
-                    let lane = &lanes[worker % lanes.len()];
-                    while Instant::now() < end {
-                        let scheduled = Instant::now();
-                        let ok = one(&target, args.scenario, lane).await;
-                        record(scheduled, ok).await;
-                    }
-                })
-            });
-            futures::future::join_all(workers).await;
-        }
+        self.ok.fetch_add(1, Relaxed);
+        let micros = u64::try_from(scheduled.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let _ = self.histogram.lock().await.record(micros.max(1));
     }
+}
 
-    let histogram = histogram.lock().await;
-    let tally = tally.lock().await;
-    let seconds = measure.as_secs_f64();
+type Lanes = Arc<Vec<Lane>>;
+
+/// Open loop: one request every 1/rate s until `end`, each on its own task.
+async fn fixed_rate(
+    target: Arc<Target>,
+    lanes: Lanes,
+    scenario: Scenario,
+    rate: u64,
+    started: Instant,
+    end: Instant,
+    measured: Arc<Measurement>,
+) {
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let mut tasks = Vec::new();
+    for n in 0u64.. {
+        let scheduled = started + interval.mul_f64(n as f64);
+        if scheduled >= end {
+            break;
+        }
+        tokio::time::sleep_until(scheduled.into()).await;
+        let (target, lanes, measured) = (target.clone(), lanes.clone(), measured.clone());
+        let lane = usize::try_from(n).unwrap_or(0) % lanes.len();
+        tasks.push(tokio::spawn(async move {
+            let ok = one(&target, scenario, &lanes[lane]).await;
+            measured.record(scheduled, ok).await;
+        }));
+    }
+    futures::future::join_all(tasks).await;
+}
+
+/// Closed loop: `concurrency` workers, each sending its next request when the last one returns.
+async fn saturation(
+    target: Arc<Target>,
+    lanes: Lanes,
+    scenario: Scenario,
+    concurrency: usize,
+    end: Instant,
+    measured: Arc<Measurement>,
+) {
+    let workers = (0..concurrency).map(|worker| {
+        let (target, lanes, measured) = (target.clone(), lanes.clone(), measured.clone());
+        tokio::spawn(async move {
+            let lane = &lanes[worker % lanes.len()];
+            while Instant::now() < end {
+                let scheduled = Instant::now();
+                let ok = one(&target, scenario, lane).await;
+                measured.record(scheduled, ok).await;
+            }
+        })
+    });
+    futures::future::join_all(workers).await;
+}
+
+async fn report(args: &Args, measured: &Measurement) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let histogram = measured.histogram.lock().await;
+    let (ok, failed) = (measured.ok.load(Relaxed), measured.failed.load(Relaxed));
     let mode = args.rate.map_or_else(
         || format!("saturation, {} in flight", args.concurrency),
         |r| format!("fixed rate {r}/s"),
     );
+    let scenario = match args.scenario {
+        Scenario::Send => "send",
+        Scenario::History => "history",
+        Scenario::Churn => "churn",
+        Scenario::Visibility => "visibility",
+    };
     println!(
-        "scenario: {}  mode: {mode}  duration: {}s",
-        match args.scenario {
-            Scenario::Send => "send",
-            Scenario::History => "history",
-            Scenario::Churn => "churn",
-            Scenario::Visibility => "visibility",
-        },
+        "scenario: {scenario}  mode: {mode}  duration: {}s",
         args.duration
     );
     println!(
-        "ok: {}  failed: {}  throughput: {:.0} req/s",
-        tally.ok,
-        tally.failed,
-        tally.ok as f64 / seconds
+        "ok: {ok}  failed: {failed}  throughput: {:.0} req/s",
+        ok as f64 / args.duration as f64
     );
     let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
     println!(
@@ -325,5 +324,47 @@ async fn main() -> anyhow::Result<()> {
         ms(0.999),
         histogram.max() as f64 / 1000.0
     );
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let target = Arc::new(Target::new(&args.url));
+    let lanes = Arc::new(prepare(&target, args.chats, args.scenario).await?);
+    let started = Instant::now();
+    let measuring_from = started + Duration::from_secs(2);
+    let end = measuring_from + Duration::from_secs(args.duration);
+    let measured = Arc::new(Measurement {
+        histogram: Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?),
+        ok: Default::default(),
+        failed: Default::default(),
+        measuring_from,
+    });
+    match args.rate {
+        Some(rate) => {
+            fixed_rate(
+                target,
+                lanes,
+                args.scenario,
+                rate,
+                started,
+                end,
+                measured.clone(),
+            )
+            .await
+        }
+        None => {
+            saturation(
+                target,
+                lanes,
+                args.scenario,
+                args.concurrency,
+                end,
+                measured.clone(),
+            )
+            .await
+        }
+    }
+    report(&args, &measured).await;
     Ok(())
 }

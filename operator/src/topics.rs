@@ -297,30 +297,42 @@ impl KafkaTopics {
         if current.is_some()
             && let Some(wanted) = spec.retention_ms
         {
-            match Self::retention(client, &spec.name, options).await {
-                Some(value) if value == wanted.to_string() => {}
-                Some(_) => {
-                    let value = wanted.to_string();
-                    let alter = AlterConfig::new(ResourceSpecifier::Topic(&spec.name))
-                        .set(RETENTION_MS, &value);
-                    match client.alter_configs([&alter], options).await {
-                        Ok(results) if results.iter().all(Result::is_ok) => {
-                            changes.push(TopicChange::RetentionSet {
-                                name: spec.name.clone(),
-                                retention_ms: wanted,
-                            });
-                        }
-                        Ok(_) | Err(_) => {
-                            status.message =
-                                Some(format!("the broker refused {RETENTION_MS}={wanted}"));
-                        }
-                    }
-                }
-                // The broker reports no configs: retention is set at creation only.
-                None => {}
-            }
+            Self::ensure_retention(client, options, &spec.name, wanted, &mut status, changes).await;
         }
         status
+    }
+
+    /// Sets `retention.ms` on an existing topic whose broker reports another value.
+    async fn ensure_retention(
+        client: &AdminClient<DefaultClientContext>,
+        options: &AdminOptions,
+        name: &str,
+        wanted: i64,
+        status: &mut TopicStatus,
+        changes: &mut Vec<TopicChange>,
+    ) {
+        match Self::retention(client, name, options).await {
+            Some(value) if value == wanted.to_string() => {}
+            Some(_) => {
+                let value = wanted.to_string();
+                let alter =
+                    AlterConfig::new(ResourceSpecifier::Topic(name)).set(RETENTION_MS, &value);
+                match client.alter_configs([&alter], options).await {
+                    Ok(results) if results.iter().all(Result::is_ok) => {
+                        changes.push(TopicChange::RetentionSet {
+                            name: name.to_owned(),
+                            retention_ms: wanted,
+                        });
+                    }
+                    Ok(_) | Err(_) => {
+                        status.message =
+                            Some(format!("the broker refused {RETENTION_MS}={wanted}"));
+                    }
+                }
+            }
+            // The broker reports no configs: retention is set at creation only.
+            None => {}
+        }
     }
 }
 

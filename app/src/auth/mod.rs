@@ -1,6 +1,7 @@
 //! Authentication: password hashing, access tokens, refresh-token crypto.
 
 pub mod password;
+pub mod refresh;
 pub mod tokens;
 
 pub use password::Passwords;

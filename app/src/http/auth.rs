@@ -11,7 +11,11 @@ use super::{
     extract::{ApiForm, ApiJson},
 };
 use crate::{
-    auth::{IssuedToken, tokens::refresh_token_hash},
+    auth::{
+        IssuedToken,
+        refresh::{self, RefreshDecision, StoredRefresh},
+        tokens::refresh_token_hash,
+    },
     domain::{Invalid, user::Email},
     store::{sessions, users},
 };
@@ -121,24 +125,36 @@ pub async fn refresh(
 ) -> ApiResult<Json<Vec<Token>>> {
     let presented = refresh_token_hash(&body.refresh_token);
     let mut tx = app.db.begin().await?;
-    let Some(row) = sessions::lock(&mut tx, &presented).await? else {
+    let row = sessions::lock(&mut tx, &presented).await?;
+    let stored = row.as_ref().map(|row| StoredRefresh {
+        expires_at: row.expires_at,
+        rotated_at: row.rotated_at,
+        revoked: row.revoked_at.is_some(),
+        tombstone: row.tombstone,
+    });
+    let grace = Duration::seconds(app.config.auth.refresh_token_grace_period_seconds);
+    let lifetime = Duration::seconds(app.tokens.refresh_seconds());
+    let decision = refresh::decide(stored.as_ref(), Utc::now(), grace, lifetime);
+    let (Some(row), successor) = (row, app.tokens.successor_of(&body.refresh_token)) else {
         return Err(invalid_refresh());
     };
-    let now = Utc::now();
-    if row.revoked_at.is_some() || row.expires_at <= now {
-        return Err(invalid_refresh());
-    }
-    if row.tombstone {
-        sessions::revoke_family(&mut tx, row.family_id).await?;
-        tx.commit().await?;
-        return Err(invalid_refresh());
-    }
-    let successor = app.tokens.successor_of(&body.refresh_token);
-    let successor_hash = refresh_token_hash(&successor);
-    let grace = Duration::seconds(app.config.auth.refresh_token_grace_period_seconds);
-    let expires_at = match row.rotated_at {
-        None => {
-            let expires_at = now + Duration::seconds(app.tokens.refresh_seconds());
+    let expires_at = match decision {
+        RefreshDecision::Refuse => return Err(invalid_refresh()),
+        RefreshDecision::RevokeClosedAccount => {
+            sessions::revoke_family(&mut tx, row.family_id).await?;
+            tx.commit().await?;
+            return Err(invalid_refresh());
+        }
+        RefreshDecision::RevokeReused => {
+            sessions::revoke_family(&mut tx, row.family_id).await?;
+            tx.commit().await?;
+            tracing::warn!(user_id = %row.user_id, "refresh token reused after rotation; session family revoked");
+            return Err(ApiError::Unauthorized(
+                "Refresh token was already used; sign in again.".into(),
+            ));
+        }
+        RefreshDecision::Rotate { expires_at } => {
+            let successor_hash = refresh_token_hash(&successor);
             sessions::insert(
                 &mut tx,
                 &successor_hash,
@@ -150,17 +166,7 @@ pub async fn refresh(
             sessions::mark_rotated(&mut tx, &presented, &successor_hash).await?;
             expires_at
         }
-        Some(rotated_at) if now - rotated_at <= grace => {
-            rotated_at + Duration::seconds(app.tokens.refresh_seconds())
-        }
-        Some(_) => {
-            sessions::revoke_family(&mut tx, row.family_id).await?;
-            tx.commit().await?;
-            tracing::warn!(user_id = %row.user_id, "refresh token reused after rotation; session family revoked");
-            return Err(ApiError::Unauthorized(
-                "Refresh token was already used; sign in again.".into(),
-            ));
-        }
+        RefreshDecision::RepeatSuccessor { expires_at } => expires_at,
     };
     tx.commit().await?;
     let refresh = IssuedToken {

@@ -143,79 +143,12 @@ pub fn harmony(instance: &Instance<'_>, role: Role) -> Vec<EnvVar> {
         env.push(secret_setting("redis.url", &url.name, &url.key));
     }
     if role.uses_kafka() {
-        let kafka = &spec.kafka;
-        env.push(setting("kafka.bootstrap_servers", &kafka.bootstrap_servers));
-        env.push(setting(
-            "kafka.security_protocol",
-            kafka_security_protocol(instance.hc),
-        ));
-        if let Some(auth) = &kafka.auth {
-            let secret = &auth.secret_ref;
-            env.push(setting("kafka.sasl_mechanism", auth.mechanism.as_str()));
-            env.push(secret_setting(
-                "kafka.sasl_username",
-                &secret.name,
-                &secret.username_key,
-            ));
-            env.push(secret_setting(
-                "kafka.sasl_password",
-                &secret.name,
-                &secret.password_key,
-            ));
-        }
-        for (path, topic) in [
-            ("topics.messages", &kafka.topics.messages),
-            ("topics.chat_events", &kafka.topics.chat_events),
-            ("topics.user_events", &kafka.topics.user_events),
-        ] {
-            env.push(setting(&format!("{path}.name"), &topic.name));
-            env.push(setting(
-                &format!("{path}.partitions"),
-                topic.partitions.to_string(),
-            ));
-            env.push(setting(
-                &format!("{path}.replication_factor"),
-                topic.replication_factor.to_string(),
-            ));
-        }
+        env.extend(kafka(instance));
     }
     if role.uses_dynamodb() {
-        let dynamodb = &spec.dynamodb;
-        // Empty means AWS itself; the app's default points at a local server.
-        env.push(setting(
-            "dynamodb.url",
-            dynamodb.endpoint.clone().unwrap_or_default(),
-        ));
-        env.push(setting("dynamodb.region", &dynamodb.region));
-        env.push(setting("dynamodb.chat_history_table_name", &dynamodb.table));
-        if let Some(credentials) = &dynamodb.credentials_secret_ref {
-            env.push(secret_setting(
-                "dynamodb.access_key_id",
-                &credentials.name,
-                DYNAMODB_ACCESS_KEY_ID_KEY,
-            ));
-            env.push(secret_setting(
-                "dynamodb.secret_access_key",
-                &credentials.name,
-                DYNAMODB_SECRET_ACCESS_KEY_KEY,
-            ));
-        }
+        env.extend(dynamodb(instance));
     }
-    // Only the API signs tokens, but the app refuses to start in production
-    // without both auth secrets whatever the role, so every role gets them.
-    {
-        let secret = instance.auth_secret_name();
-        env.push(secret_setting(
-            "auth.secret_key",
-            &secret,
-            AUTH_SECRET_KEY_KEY,
-        ));
-        env.push(secret_setting(
-            "auth.proxy_secret",
-            &secret,
-            AUTH_PROXY_SECRET_KEY,
-        ));
-    }
+    env.extend(auth(instance));
     // Groups are per instance so two HarmonyChats on one Kafka never share partitions.
     match role {
         Role::Sink => env.push(setting(
@@ -229,4 +162,83 @@ pub fn harmony(instance: &Instance<'_>, role: Role) -> Vec<EnvVar> {
         _ => {}
     }
     env
+}
+
+/// Brokers, security, SASL credentials and the three topics.
+fn kafka(instance: &Instance<'_>) -> Vec<EnvVar> {
+    let kafka = &instance.hc.spec.kafka;
+    let mut env = vec![
+        setting("kafka.bootstrap_servers", &kafka.bootstrap_servers),
+        setting(
+            "kafka.security_protocol",
+            kafka_security_protocol(instance.hc),
+        ),
+    ];
+    if let Some(auth) = &kafka.auth {
+        let secret = &auth.secret_ref;
+        env.push(setting("kafka.sasl_mechanism", auth.mechanism.as_str()));
+        env.push(secret_setting(
+            "kafka.sasl_username",
+            &secret.name,
+            &secret.username_key,
+        ));
+        env.push(secret_setting(
+            "kafka.sasl_password",
+            &secret.name,
+            &secret.password_key,
+        ));
+    }
+    for (path, topic) in [
+        ("topics.messages", &kafka.topics.messages),
+        ("topics.chat_events", &kafka.topics.chat_events),
+        ("topics.user_events", &kafka.topics.user_events),
+    ] {
+        env.push(setting(&format!("{path}.name"), &topic.name));
+        env.push(setting(
+            &format!("{path}.partitions"),
+            topic.partitions.to_string(),
+        ));
+        env.push(setting(
+            &format!("{path}.replication_factor"),
+            topic.replication_factor.to_string(),
+        ));
+    }
+    env
+}
+
+/// Endpoint, region, table, and static credentials when the spec names them.
+fn dynamodb(instance: &Instance<'_>) -> Vec<EnvVar> {
+    let dynamodb = &instance.hc.spec.dynamodb;
+    let mut env = vec![
+        // Empty means AWS itself; the app's default points at a local server.
+        setting(
+            "dynamodb.url",
+            dynamodb.endpoint.clone().unwrap_or_default(),
+        ),
+        setting("dynamodb.region", &dynamodb.region),
+        setting("dynamodb.chat_history_table_name", &dynamodb.table),
+    ];
+    if let Some(credentials) = &dynamodb.credentials_secret_ref {
+        env.push(secret_setting(
+            "dynamodb.access_key_id",
+            &credentials.name,
+            DYNAMODB_ACCESS_KEY_ID_KEY,
+        ));
+        env.push(secret_setting(
+            "dynamodb.secret_access_key",
+            &credentials.name,
+            DYNAMODB_SECRET_ACCESS_KEY_KEY,
+        ));
+    }
+    env
+}
+
+/// Only the API signs tokens, but the app refuses to start in production
+/// without both auth secrets whatever the role, so every role gets them.
+fn auth(instance: &Instance<'_>) -> Vec<EnvVar> {
+    let secret = instance.auth_secret_name();
+    vec![
+        secret_setting("auth.secret_key", &secret, AUTH_SECRET_KEY_KEY),
+        secret_setting("auth.proxy_secret", &secret, AUTH_PROXY_SECRET_KEY),
+    ]
 }

@@ -143,9 +143,7 @@ child_kinds! {
 pub fn build(hc: &HarmonyChat, secrets: &GeneratedSecrets) -> Result<Children, BuildError> {
     let instance = Instance::new(hc)?;
     validate::validate(hc)?;
-    let spec = &hc.spec;
     let mut children = Children::default();
-
     children
         .service_accounts
         .extend(service_account::workload(&instance));
@@ -154,90 +152,101 @@ pub fn build(hc: &HarmonyChat, secrets: &GeneratedSecrets) -> Result<Children, B
         .secrets
         .push(secrets::centrifugo(&instance, secrets));
     children.jobs.push(job::migration(&instance));
+    // Per component, in a fixed order: each list keeps its order across builds.
+    add_api(&instance, &mut children);
+    add_outbox_connector(&instance, &mut children);
+    add_cdc(&instance, &mut children);
+    add_sink_connector(&instance, &mut children);
+    add_centrifugo(&instance, &mut children);
+    Ok(children)
+}
 
-    let api = deployment::harmony(
-        &instance,
+fn add_api(instance: &Instance<'_>, children: &mut Children) {
+    let api = &instance.hc.spec.api;
+    children.deployments.push(deployment::harmony(
+        instance,
         env::Role::Api,
-        &spec.api.scaling(),
-        spec.api.resources.as_ref(),
-    );
-    children.deployments.push(api);
-    children.services.push(service::api(&instance));
-    children.autoscalers.extend(hpa::for_scaling(
-        &instance,
-        Component::Api,
-        &spec.api.scaling(),
+        &api.scaling(),
+        api.resources.as_ref(),
     ));
+    children.services.push(service::api(instance));
+    children
+        .autoscalers
+        .extend(hpa::for_scaling(instance, Component::Api, &api.scaling()));
+}
 
+/// Outbox to Kafka: the built-in relay (one active instance) or Conduit.
+fn add_outbox_connector(instance: &Instance<'_>, children: &mut Children) {
+    let spec = &instance.hc.spec;
     match spec.connectors.cdc {
         CdcConnector::Builtin => children.deployments.push(deployment::harmony(
-            &instance,
+            instance,
             env::Role::Relay,
             &Scaling::Fixed(1),
             spec.relay.resources.as_ref(),
         )),
         CdcConnector::Conduit => {
-            let pipeline = connectors::conduit_pipeline(&instance);
+            let pipeline = connectors::conduit_pipeline(instance);
             children
                 .deployments
-                .push(connectors::conduit_deployment(&instance, &pipeline));
+                .push(connectors::conduit_deployment(instance, &pipeline));
             children.config_maps.push(pipeline);
         }
     }
+}
 
+fn add_cdc(instance: &Instance<'_>, children: &mut Children) {
+    let cdc = &instance.hc.spec.cdc;
     children.deployments.push(deployment::harmony(
-        &instance,
+        instance,
         env::Role::Cdc,
-        &spec.cdc.scaling(),
-        spec.cdc.resources.as_ref(),
+        &cdc.scaling(),
+        cdc.resources.as_ref(),
     ));
-    children.autoscalers.extend(hpa::for_scaling(
-        &instance,
-        Component::Cdc,
-        &spec.cdc.scaling(),
-    ));
+    children
+        .autoscalers
+        .extend(hpa::for_scaling(instance, Component::Cdc, &cdc.scaling()));
+}
 
-    match spec.connectors.sink {
+/// Kafka to DynamoDB: the built-in sink or Redpanda Connect.
+fn add_sink_connector(instance: &Instance<'_>, children: &mut Children) {
+    let sink = &instance.hc.spec.sink;
+    let component = match instance.hc.spec.connectors.sink {
         SinkConnector::Builtin => {
             children.deployments.push(deployment::harmony(
-                &instance,
+                instance,
                 env::Role::Sink,
-                &spec.sink.scaling(),
-                spec.sink.resources.as_ref(),
+                &sink.scaling(),
+                sink.resources.as_ref(),
             ));
-            children.autoscalers.extend(hpa::for_scaling(
-                &instance,
-                Component::Sink,
-                &spec.sink.scaling(),
-            ));
+            Component::Sink
         }
         SinkConnector::RedpandaConnect => {
-            let config = connectors::redpanda_connect_config(&instance);
+            let config = connectors::redpanda_connect_config(instance);
             children
                 .deployments
-                .push(connectors::redpanda_connect_deployment(&instance, &config));
+                .push(connectors::redpanda_connect_deployment(instance, &config));
             children.config_maps.push(config);
-            children.autoscalers.extend(hpa::for_scaling(
-                &instance,
-                Component::RedpandaConnect,
-                &spec.sink.scaling(),
-            ));
+            Component::RedpandaConnect
         }
-    }
+    };
+    children
+        .autoscalers
+        .extend(hpa::for_scaling(instance, component, &sink.scaling()));
+}
 
-    let centrifugo_config = centrifugo::config_map(&instance);
+fn add_centrifugo(instance: &Instance<'_>, children: &mut Children) {
+    let config = centrifugo::config_map(instance);
     children
         .deployments
-        .push(centrifugo::deployment(&instance, &centrifugo_config));
-    children.config_maps.push(centrifugo_config);
-    children.services.push(service::centrifugo(&instance));
+        .push(centrifugo::deployment(instance, &config));
+    children.config_maps.push(config);
+    children.services.push(service::centrifugo(instance));
     children.autoscalers.extend(hpa::for_scaling(
-        &instance,
+        instance,
         Component::Centrifugo,
-        &spec.centrifugo.scaling(),
+        &instance.hc.spec.centrifugo.scaling(),
     ));
-
-    Ok(children)
 }
 
 /// Hex SHA-256 of `data`: config checksums and the migration Job's image hash.
