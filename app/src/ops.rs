@@ -44,7 +44,7 @@ pub async fn readiness(dependencies: &[Dependency]) -> Readiness {
     let results = join_all(dependencies.iter().map(|dependency| async move {
         let outcome = match tokio::time::timeout(CHECK_TIMEOUT, dependency.check()).await {
             Ok(Ok(())) => "ok".to_owned(),
-            Ok(Err(error)) => error,
+            Ok(Err(error)) => crate::telemetry::chain(error.as_ref()),
             Err(_) => format!("no answer within {} s", CHECK_TIMEOUT.as_secs()),
         };
         (dependency.name(), outcome)

@@ -41,3 +41,16 @@ pub fn metrics() -> PrometheusHandle {
         })
         .clone()
 }
+
+/// An error and its causes, outermost first (`a: b: c`): how every log line
+/// and readiness answer shows a failure.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -168,7 +168,7 @@ pub async fn send(
     match &claim {
         Some((_, SendClaim::Done(original))) => {
             let message: ChatMessage =
-                serde_json::from_str(original).map_err(|e| ApiError::Internal(e.to_string()))?;
+                serde_json::from_str(original).map_err(ApiError::internal)?;
             return Ok((StatusCode::CREATED, Json(message)));
         }
         Some((_, SendClaim::InFlight)) => {
@@ -197,8 +197,7 @@ pub async fn send(
                 .release_send(chat_id, user.user_id, client_uuid)
                 .await;
         }
-        tracing::error!(%error, %chat_id, "message not acknowledged by kafka");
-        return Err(ApiError::Unavailable("Failed to send message.".into()));
+        return Err(ApiError::unavailable("Failed to send message.", error));
     }
     metrics::counter!("harmony_messages_sent_total").increment(1);
     if let Some((client_uuid, SendClaim::Fresh)) = claim
@@ -263,10 +262,7 @@ pub async fn history(
         .history
         .page(chat_id, limit, cursor.as_deref())
         .await
-        .map_err(|error| {
-            tracing::error!(%error, "history query failed");
-            ApiError::Unavailable("Failed to retrieve chat history.".into())
-        })?;
+        .map_err(|error| ApiError::unavailable("Failed to retrieve chat history.", error))?;
     let authors = authors(&app, &page.messages).await?;
     let next_cursor = page
         .more

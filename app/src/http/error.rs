@@ -8,7 +8,7 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::domain::Invalid;
+use crate::{domain::Invalid, telemetry::chain};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -28,13 +28,21 @@ pub enum ApiError {
     Invalid(Vec<Invalid>),
     #[error("{0}")]
     UnsupportedMediaType(String),
-    /// A backing service failed; the client may retry (503).
-    #[error("{0}")]
-    Unavailable(String),
+    /// A backing service failed; the client may retry (503). The client
+    /// sees `message`; the log gets the cause.
+    #[error("{message}")]
+    Unavailable {
+        message: String,
+        #[source]
+        cause: Option<Cause>,
+    },
     /// A bug: logged with its cause, answered without it (500).
-    #[error("internal error: {0}")]
-    Internal(String),
+    #[error("internal error")]
+    Internal(#[source] Cause),
 }
+
+/// The error under an `ApiError`, kept for the log.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
@@ -47,6 +55,18 @@ impl ApiError {
         ApiError::Invalid(vec![one])
     }
 
+    /// A failed dependency: the client gets `message`, the log `cause`.
+    pub fn unavailable(message: &str, cause: impl Into<Cause>) -> Self {
+        ApiError::Unavailable {
+            message: message.to_owned(),
+            cause: Some(cause.into()),
+        }
+    }
+
+    pub fn internal(cause: impl Into<Cause>) -> Self {
+        ApiError::Internal(cause.into())
+    }
+
     fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -55,7 +75,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Limit(_) | ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -106,14 +126,16 @@ pub enum NotMember {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        // The one place server-side failures are logged, inside the request's span.
         let detail = match &self {
             ApiError::Invalid(problems) => json!(problems),
             ApiError::Internal(cause) => {
-                tracing::error!(%cause, "request failed");
+                tracing::error!(cause = %chain(cause.as_ref()), "request failed");
                 json!("An unexpected server error occurred.")
             }
-            ApiError::Unavailable(message) => {
-                tracing::warn!(%message, "dependency unavailable");
+            ApiError::Unavailable { message, cause } => {
+                let cause = cause.as_deref().map(|c| chain(c)).unwrap_or_default();
+                tracing::warn!(%message, %cause, "dependency unavailable");
                 json!(message)
             }
             other => json!(other.to_string()),
@@ -128,28 +150,34 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Named database constraints and what a violation means to the client.
+const CONSTRAINTS: &[(&str, &str)] =
+    &[("users_email_key", "A user with this email already exists.")];
+
+/// Any other constraint: the original's wording (ref §1).
+const OTHER_CONSTRAINT: &str =
+    "Operation failed: One or more provided records do not exist or violate system constraints.";
+
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        if let Some(db) = error.as_database_error() {
-            return match db.constraint() {
-                Some("users_email_key") => ApiError::Conflict("A user with this email already exists.".into()),
-                Some(_) => ApiError::Conflict(
-                    "Operation failed: One or more provided records do not exist or violate system constraints.".into(),
-                ),
-                None => ApiError::Internal(db.to_string()),
-            };
+        if let Some(constraint) = error.as_database_error().and_then(|db| db.constraint()) {
+            let message = CONSTRAINTS
+                .iter()
+                .find(|(name, _)| *name == constraint)
+                .map_or(OTHER_CONSTRAINT, |(_, message)| message);
+            return ApiError::Conflict(message.to_owned());
         }
         match error {
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                ApiError::Unavailable("The database is unavailable; try again shortly.".into())
+                ApiError::unavailable("The database is unavailable; try again shortly.", error)
             }
-            other => ApiError::Internal(other.to_string()),
+            other => ApiError::internal(other),
         }
     }
 }
 
 impl From<crate::auth::password::PasswordError> for ApiError {
     fn from(error: crate::auth::password::PasswordError) -> Self {
-        ApiError::Internal(error.to_string())
+        ApiError::internal(error)
     }
 }

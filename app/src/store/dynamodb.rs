@@ -6,7 +6,7 @@ use aws_config::{BehaviorVersion, Region, timeout::TimeoutConfig};
 use aws_sdk_dynamodb::{
     Client,
     config::Credentials,
-    error::{DisplayErrorContext, SdkError},
+    error::SdkError,
     types::{
         AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, KeySchemaElement, KeyType,
         PutRequest, ScalarAttributeType, TableStatus, WriteRequest,
@@ -22,12 +22,28 @@ const BATCH_LIMIT: usize = 25;
 const WRITE_ATTEMPTS: u32 = 8;
 
 #[derive(Debug, thiserror::Error)]
-#[error("dynamodb: {0}")]
-pub struct DynamoDbError(pub String);
+pub enum DynamoDbError {
+    /// A request failed; the SDK's error (and its causes) is the source.
+    #[error("dynamodb request failed")]
+    Request(#[source] crate::store::Cause),
+    /// The service answered, but not as the table needs.
+    #[error("dynamodb: {0}")]
+    Unexpected(String),
+}
 
-impl<E: std::error::Error + 'static, R: std::fmt::Debug> From<SdkError<E, R>> for DynamoDbError {
+impl<E, R> From<SdkError<E, R>> for DynamoDbError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
     fn from(error: SdkError<E, R>) -> Self {
-        Self(DisplayErrorContext(&error).to_string())
+        Self::Request(Box::new(error))
+    }
+}
+
+impl From<aws_sdk_dynamodb::error::BuildError> for DynamoDbError {
+    fn from(error: aws_sdk_dynamodb::error::BuildError) -> Self {
+        Self::Request(Box::new(error))
     }
 }
 
@@ -119,10 +135,10 @@ impl ChatHistoryTable {
             .create_table()
             .table_name(&self.name)
             .billing_mode(BillingMode::PayPerRequest)
-            .key_schema(key("chat_id", KeyType::Hash).map_err(|e| DynamoDbError(e.to_string()))?)
-            .key_schema(key("ulid", KeyType::Range).map_err(|e| DynamoDbError(e.to_string()))?)
-            .attribute_definitions(attribute("chat_id").map_err(|e| DynamoDbError(e.to_string()))?)
-            .attribute_definitions(attribute("ulid").map_err(|e| DynamoDbError(e.to_string()))?)
+            .key_schema(key("chat_id", KeyType::Hash)?)
+            .key_schema(key("ulid", KeyType::Range)?)
+            .attribute_definitions(attribute("chat_id")?)
+            .attribute_definitions(attribute("ulid")?)
             .send()
             .await;
         if let Err(error) = created {
@@ -140,7 +156,7 @@ impl ChatHistoryTable {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Err(DynamoDbError(format!(
+        Err(DynamoDbError::Unexpected(format!(
             "table {} did not become ACTIVE within 60 s",
             self.name
         )))
@@ -184,14 +200,13 @@ impl ChatHistoryTable {
         }
     }
 
-    pub async fn ping(&self) -> Result<(), String> {
-        match self.status().await {
-            Ok(Some(_)) => Ok(()),
-            Ok(None) => Err(format!(
+    pub async fn ping(&self) -> Result<(), DynamoDbError> {
+        match self.status().await? {
+            Some(_) => Ok(()),
+            None => Err(DynamoDbError::Unexpected(format!(
                 "table {} does not exist (run `harmony migrate`)",
                 self.name
-            )),
-            Err(e) => Err(e.to_string()),
+            ))),
         }
     }
 }
@@ -291,10 +306,7 @@ impl ChatHistoryTable {
         let requests = chunk
             .iter()
             .map(|m| {
-                let put = PutRequest::builder()
-                    .set_item(Some(to_item(m)))
-                    .build()
-                    .map_err(|e| DynamoDbError(e.to_string()))?;
+                let put = PutRequest::builder().set_item(Some(to_item(m))).build()?;
                 Ok(WriteRequest::builder().put_request(put).build())
             })
             .collect::<Result<_, DynamoDbError>>()?;
@@ -350,8 +362,7 @@ impl ChatHistoryTable {
                 .map(|key| {
                     let delete = DeleteRequest::builder()
                         .set_key(Some(key.clone()))
-                        .build()
-                        .map_err(|e| DynamoDbError(e.to_string()))?;
+                        .build()?;
                     Ok(WriteRequest::builder().delete_request(delete).build())
                 })
                 .collect::<Result<_, DynamoDbError>>()?;
@@ -389,7 +400,7 @@ impl ChatHistoryTable {
                     );
                 }
                 Err(error) if attempt < WRITE_ATTEMPTS => {
-                    tracing::warn!(attempt, error = %DisplayErrorContext(&error), "dynamodb batch write failed; retrying");
+                    tracing::warn!(attempt, error = %aws_sdk_dynamodb::error::DisplayErrorContext(&error), "dynamodb batch write failed; retrying");
                     // A failed call gives no account of what it applied: resend all (idempotent).
                     pending = requests.clone();
                 }
@@ -398,7 +409,7 @@ impl ChatHistoryTable {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(2));
         }
-        Err(DynamoDbError(format!(
+        Err(DynamoDbError::Unexpected(format!(
             "{} items still unprocessed after {WRITE_ATTEMPTS} attempts",
             pending.len()
         )))

@@ -575,15 +575,13 @@ impl Admin {
         Ok(outcomes)
     }
 
-    pub async fn ping(&self) -> Result<(), String> {
+    pub async fn ping(&self) -> Result<(), crate::store::Cause> {
         let client = self.client.clone();
         tokio::task::spawn_blocking(move || {
             client.inner().fetch_metadata(None, Duration::from_secs(2))
         })
-        .await
-        .map_err(|e| e.to_string())?
-        .map(drop)
-        .map_err(|e| e.to_string())
+        .await??;
+        Ok(())
     }
 }
 

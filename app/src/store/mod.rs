@@ -11,6 +11,9 @@ pub mod redis;
 pub mod sessions;
 pub mod users;
 
+/// A failure kept with its causes (for logs and readiness answers).
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// A backing service a role depends on, checked by `/readyz`.
 #[derive(Clone)]
 pub enum Dependency {
@@ -31,12 +34,13 @@ impl Dependency {
     }
 
     /// A cheap round trip that proves the service answers.
-    pub async fn check(&self) -> Result<(), String> {
+    pub async fn check(&self) -> Result<(), Cause> {
         match self {
-            Dependency::Postgres(pool) => postgres::ping(pool).await,
-            Dependency::Redis(conn) => redis::ping(conn.clone()).await,
-            Dependency::Kafka(admin) => admin.ping().await,
-            Dependency::DynamoDb(table) => table.ping().await,
+            Dependency::Postgres(pool) => postgres::ping(pool).await?,
+            Dependency::Redis(conn) => redis::ping(conn.clone()).await?,
+            Dependency::Kafka(admin) => admin.ping().await?,
+            Dependency::DynamoDb(table) => table.ping().await?,
         }
+        Ok(())
     }
 }

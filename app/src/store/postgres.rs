@@ -31,10 +31,6 @@ pub async fn migrate(pool: &PgPool) -> Result<(), PostgresError> {
     Ok(())
 }
 
-pub async fn ping(pool: &PgPool) -> Result<(), String> {
-    sqlx::query("SELECT 1")
-        .execute(pool)
-        .await
-        .map(drop)
-        .map_err(|e| e.to_string())
+pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1").execute(pool).await.map(drop)
 }

@@ -22,10 +22,9 @@ pub async fn connect(config: &RedisConfig) -> Result<ConnectionManager, RedisErr
         .map_err(RedisError)
 }
 
-pub async fn ping(mut conn: ConnectionManager) -> Result<(), String> {
+pub async fn ping(mut conn: ConnectionManager) -> Result<(), redis::RedisError> {
     redis::cmd("PING")
         .query_async::<String>(&mut conn)
         .await
         .map(drop)
-        .map_err(|e| e.to_string())
 }
