@@ -304,7 +304,7 @@ async fn authors(app: &App, messages: &[ChatMessage]) -> ApiResult<HashMap<Uuid,
     }
     if !misses.is_empty() {
         let loaded: Vec<UserProfile> = users::profiles(&app.db, &misses).await?;
-        app.cache.put_users(&loaded).await;
+        app.cache.fill_users(&loaded).await;
         found.extend(loaded.into_iter().map(|p| (p.user_id, p.meta)));
     }
     Ok(found)

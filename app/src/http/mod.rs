@@ -60,7 +60,7 @@ impl AppState {
         }
         let profile = store::users::profile(&self.db, user_id).await?;
         if let Some(profile) = &profile {
-            self.cache.put_users(std::slice::from_ref(profile)).await;
+            self.cache.fill_users(std::slice::from_ref(profile)).await;
         }
         Ok(profile)
     }

@@ -76,8 +76,13 @@ pub async fn deactivate(State(app): State<App>, user: AuthUser) -> ApiResult<Sta
     sessions::revoke_user(&mut tx, user.user_id).await?;
     outbox::append(&mut tx, &[OutboxEvent::tombstoned(user.user_id)]).await?;
     tx.commit().await?;
-    if let Err(error) = app.cache.forget_user(user.user_id).await {
-        tracing::warn!(%error, "could not drop the closed account from the cache; the cdc consumer will");
+    // Written, not deleted: a fill racing this (SET NX) cannot bring the open account back.
+    let closed = UserProfile {
+        tombstone: true,
+        ..user.profile
+    };
+    if let Err(error) = app.cache.set_user(&closed).await {
+        tracing::warn!(%error, "could not cache the closed account; the cdc consumer will");
     }
     Ok(StatusCode::NO_CONTENT)
 }

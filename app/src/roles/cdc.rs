@@ -94,7 +94,14 @@ impl Handler {
                 let purged = self.history.purge_chat(chat_id).await?;
                 tracing::info!(%chat_id, purged, "history of a deleted chat purged");
             }
-            Effect::ForgetUser(user_id) => self.cache.forget_user(user_id).await?,
+            // The closed profile from Postgres, written (not deleted) so that
+            // a racing cache fill cannot re-cache the open account.
+            Effect::ForgetUser(user_id) => {
+                match crate::store::users::profile(&self.pool, user_id).await? {
+                    Some(profile) => self.cache.set_user(&profile).await?,
+                    None => self.cache.forget_user(user_id).await?,
+                }
+            }
         }
         Ok(())
     }

@@ -84,20 +84,42 @@ impl Cache {
         }
     }
 
-    pub async fn put_users(&self, profiles: &[UserProfile]) {
+    /// Cache-aside fill (`SET NX`): never overwrites a profile a command wrote
+    /// meanwhile, so a read racing account closure cannot re-cache the open account.
+    pub async fn fill_users(&self, profiles: &[UserProfile]) {
         if profiles.is_empty() {
             return;
         }
         let mut pipe = redis::pipe();
         for profile in profiles {
             if let Ok(json) = serde_json::to_string(profile) {
-                pipe.set_ex(user_key(profile.user_id), json, self.user_ttl)
+                pipe.cmd("SET")
+                    .arg(user_key(profile.user_id))
+                    .arg(json)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(self.user_ttl)
                     .ignore();
             }
         }
         let _: Option<()> = self
             .read(|mut c| async move { pipe.query_async(&mut c).await })
             .await;
+    }
+
+    /// The authoritative profile after a committed change (account closure).
+    pub async fn set_user(&self, profile: &UserProfile) -> Result<(), redis::RedisError> {
+        let json = serde_json::to_string(profile).map_err(|e| {
+            redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "profile serialisation",
+                e.to_string(),
+            ))
+        })?;
+        self.conn
+            .clone()
+            .set_ex(user_key(profile.user_id), json, self.user_ttl)
+            .await
     }
 
     pub async fn forget_user(&self, user_id: Uuid) -> Result<(), redis::RedisError> {

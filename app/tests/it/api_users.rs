@@ -326,3 +326,37 @@ async fn unknown_paths_and_methods_answer_json() {
     let reply = t.get("/").send().await;
     assert_eq!(reply.body["message"], "Harmony API is running.");
 }
+
+/// A request that read the open profile from Postgres just before the
+/// account was closed fills the cache just after: the fill must not bring
+/// the open account back. Seen failing with the fill as a plain `SET EX`
+/// (`NX` removed from `Cache::fill_users`): the closed account then
+/// authenticated again until the entry expired.
+#[tokio::test]
+async fn a_profile_fill_racing_account_closure_cannot_recache_the_open_account() {
+    let t = TestApp::spawn().await;
+    let ann = t.user("ann").await;
+    let open = harmony::store::users::profile(&t.env.pool, ann.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!open.tombstone);
+    assert_eq!(
+        t.delete("/api/v1/users/me")
+            .bearer(&ann.access)
+            .send()
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    // The racing request's fill lands after the closure.
+    t.app.cache.fill_users(std::slice::from_ref(&open)).await;
+    assert_eq!(
+        t.get("/api/v1/users/me")
+            .bearer(&ann.access)
+            .send()
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+}
