@@ -140,7 +140,7 @@ impl TopicAdmin for FakeTopics {
         let mut report = TopicsReport::default();
         for (role, spec) in topics_by_role(topics) {
             report.statuses.push(TopicStatus {
-                role: role.into(),
+                role,
                 name: spec.name.clone(),
                 ready: true,
                 partitions: Some(spec.partitions),
@@ -479,7 +479,8 @@ async fn first_create_applies_every_child_writes_status_and_lists_for_orphans() 
             ("centrifugo", 1, 0)
         ]
     );
-    assert_eq!(status.topics.len(), 3);
+    // The three logs and their dead-letter topics.
+    assert_eq!(status.topics.len(), 6);
     assert_eq!(
         outcome.action,
         Action::requeue(Settings::default().requeue_busy)
@@ -750,7 +751,10 @@ async fn deletion_with_the_finalizer_deletes_the_topics_then_releases_it() {
     .await;
     assert_eq!(
         outcome.topic_calls,
-        ["delete local_chat_messages,local_chat_events,local_user_events"]
+        // Every topic of the instance, dead-letter topics included.
+        [
+            "delete local_chat_messages,local_chat_events,local_user_events,local_chat_messages.dlq,local_chat_events.dlq,local_user_events.dlq"
+        ]
     );
     assert_eq!(
         outcome.lines(),

@@ -154,7 +154,16 @@ async fn creates_missing_topics_then_leaves_them_alone() {
         .iter()
         .filter(|c| matches!(c, TopicChange::Created { .. }))
         .collect();
-    assert_eq!(created.len(), 3, "{reports:?}");
+    // The three logs and their dead-letter topics: the operator owns all six.
+    assert_eq!(created.len(), 6, "{reports:?}");
+    for name in names(&spec) {
+        let dead_letters = format!("{name}.dlq");
+        assert_eq!(
+            partitions_of(&broker, &dead_letters).await,
+            Some(1),
+            "{dead_letters}"
+        );
+    }
     let report = reports.last().unwrap();
     assert!(
         report
@@ -307,5 +316,11 @@ async fn the_delete_policy_deletes_the_topics_on_harmonychat_deletion() {
     assert_eq!(calls[1].1["metadata"]["finalizers"], serde_json::json!([]));
     for name in names(&spec) {
         assert_eq!(partitions_of(&broker, &name).await, None, "{name} survived");
+        let dead_letters = format!("{name}.dlq");
+        assert_eq!(
+            partitions_of(&broker, &dead_letters).await,
+            None,
+            "{dead_letters} survived"
+        );
     }
 }

@@ -173,6 +173,12 @@ pub struct KafkaConfig {
     pub max_stall_rejoins: u32,
 }
 
+/// The dead-letter topic of `topic`: where its records that cannot be
+/// processed go (every consumer, `harmony migrate` and the operator agree).
+pub fn dead_letter_topic(topic: &str) -> String {
+    format!("{topic}.dlq")
+}
+
 /// The brokers of a comma-separated `host:port` list (Kafka's
 /// `bootstrap.servers`), blanks and empty entries dropped.
 pub fn broker_list(servers: &str) -> Vec<&str> {
@@ -236,7 +242,7 @@ impl TopicConfig {
     /// Where records that cannot be processed go, with the error: `<name>.dlq`.
     pub fn dead_letter(&self) -> TopicConfig {
         TopicConfig {
-            name: format!("{}.dlq", self.name),
+            name: dead_letter_topic(&self.name),
             partitions: 1,
             replication_factor: self.replication_factor,
         }

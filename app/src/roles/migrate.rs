@@ -10,10 +10,9 @@ use crate::store::{dynamodb::ChatHistoryTable, kafka::Admin, postgres};
 pub enum Target {
     Postgres,
     Dynamodb,
-    /// The three topics and their dead-letter topics.
+    /// The three topics and their dead-letter topics (one machine; in a
+    /// cluster the operator owns every topic).
     Kafka,
-    /// Only the dead-letter topics: where the operator owns the main topics.
-    DeadLetters,
 }
 
 pub const ALL: [Target; 3] = [Target::Postgres, Target::Dynamodb, Target::Kafka];
@@ -35,18 +34,10 @@ pub async fn run(config: &Config, targets: &[Target]) -> anyhow::Result<()> {
                 let created = table.ensure().await?;
                 tracing::info!(table = table.name(), created, "dynamodb table ready");
             }
-            Target::Kafka | Target::DeadLetters => {
+            Target::Kafka => {
                 let admin = Admin::new(&config.kafka)?;
-                let owned: Vec<_> = match target {
-                    Target::DeadLetters => config
-                        .topics
-                        .all()
-                        .iter()
-                        .map(|t| t.dead_letter())
-                        .collect(),
-                    _ => config.topics.with_dead_letters(),
-                };
-                let topics: Vec<&_> = owned.iter().collect();
+                let topics = config.topics.with_dead_letters();
+                let topics: Vec<&_> = topics.iter().collect();
                 let outcomes = admin.ensure_topics(&topics).await?;
                 for (topic, outcome) in topics.iter().zip(outcomes) {
                     tracing::info!(topic = %topic.name, partitions = topic.partitions, ?outcome, "kafka topic ready");

@@ -11,17 +11,11 @@ use std::{
 
 use harmony_config::{KafkaConfig, TopicConfig};
 use rdkafka::{
-    ClientConfig, Message,
-    admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication},
-    client::DefaultClientContext,
-    consumer::StreamConsumer,
-    error::{KafkaError as RdKafkaError, RDKafkaErrorCode},
-    message::OwnedMessage,
+    ClientConfig, Message, admin::AdminClient, client::DefaultClientContext,
+    consumer::StreamConsumer, error::KafkaError as RdKafkaError, message::OwnedMessage,
 };
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-
-const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaError {
@@ -438,7 +432,7 @@ impl DeadLetters {
             message::{Header, OwnedHeaders},
             producer::FutureRecord,
         };
-        let topic = format!("{}.dlq", original.topic());
+        let topic = harmony_config::dead_letter_topic(original.topic());
         let (partition, offset) = (
             original.partition().to_string(),
             original.offset().to_string(),
@@ -484,95 +478,94 @@ impl DeadLetters {
     }
 }
 
-/// What `ensure_topics` did with one topic.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TopicOutcome {
-    Created,
-    Unchanged,
-    PartitionsIncreased { from: usize },
-}
-
 /// The Kafka admin API: topics and metadata.
 #[derive(Clone)]
 pub struct Admin {
     client: Arc<AdminClient<DefaultClientContext>>,
     brokers: String,
+    topics: harmony_topics::Admin,
 }
 
 impl Admin {
     pub fn new(config: &KafkaConfig) -> Result<Self, KafkaError> {
         let client = client_config(config).create()?;
+        let topics = harmony_topics::Admin::new(client_config(config)).map_err(|error| {
+            KafkaError::Topic {
+                topic: "*".into(),
+                message: error.to_string(),
+            }
+        })?;
         Ok(Self {
             client: Arc::new(client),
             brokers: config.bootstrap_servers.clone(),
+            topics,
         })
     }
 
-    /// Partition count per existing topic name (metadata is a blocking call).
+    /// Partition count of a topic, if it exists.
     pub async fn partitions(&self, topic: &str) -> Result<Option<usize>, KafkaError> {
-        let client = self.client.clone();
-        let name = topic.to_owned();
-        let metadata = tokio::task::spawn_blocking(move || {
-            client
-                .inner()
-                .fetch_metadata(Some(&name), Duration::from_secs(5))
-        })
-        .await
-        .map_err(|e| KafkaError::Topic {
-            topic: topic.to_owned(),
-            message: e.to_string(),
-        })?
-        .map_err(|source| KafkaError::Unreachable {
-            brokers: self.brokers.clone(),
-            source,
-        })?;
-        Ok(metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic && t.error().is_none())
-            .map(|t| t.partitions().len()))
+        let existing = self
+            .topics
+            .existing(vec![topic.to_owned()])
+            .await
+            .map_err(|error| self.topic_error(error))?;
+        Ok(existing
+            .get(topic)
+            .and_then(|state| state.as_ref().ok())
+            .and_then(|state| usize::try_from(state.partitions).ok()))
     }
 
-    /// Creates missing topics and grows partition counts; never shrinks.
+    fn topic_error(&self, error: harmony_topics::TopicError) -> KafkaError {
+        match error {
+            harmony_topics::TopicError::Kafka { source, .. } => KafkaError::Unreachable {
+                brokers: self.brokers.clone(),
+                source,
+            },
+            harmony_topics::TopicError::Topic { topic, message } => {
+                KafkaError::Topic { topic, message }
+            }
+        }
+    }
+
+    /// Creates missing topics and grows partition counts; never shrinks (a
+    /// topic with more partitions than configured is left as it is, with a
+    /// warning). What changed, per topic.
     pub async fn ensure_topics(
         &self,
         topics: &[&TopicConfig],
-    ) -> Result<Vec<TopicOutcome>, KafkaError> {
-        let options = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT));
-        let mut outcomes = Vec::with_capacity(topics.len());
+    ) -> Result<Vec<Vec<harmony_topics::TopicChange>>, KafkaError> {
+        let topic_error = |error| self.topic_error(error);
+        let names = topics.iter().map(|t| t.name.clone()).collect();
+        let existing = self.topics.existing(names).await.map_err(topic_error)?;
+        let mut changes = Vec::with_capacity(topics.len());
         for topic in topics {
-            let wanted = usize::try_from(topic.partitions).unwrap_or(0);
-            let outcome = match self.partitions(&topic.name).await? {
-                None => {
-                    let new = NewTopic::new(
-                        &topic.name,
-                        topic.partitions,
-                        TopicReplication::Fixed(topic.replication_factor),
-                    );
-                    let results = self.client.create_topics([&new], &options).await?;
-                    check(
-                        &topic.name,
-                        results,
-                        &[RDKafkaErrorCode::TopicAlreadyExists],
-                    )?;
-                    TopicOutcome::Created
+            let current = match existing.get(&topic.name) {
+                Some(Ok(state)) => Some(*state),
+                Some(Err(error)) => {
+                    return Err(KafkaError::Topic {
+                        topic: topic.name.clone(),
+                        message: format!("the broker reports {error}"),
+                    });
                 }
-                Some(current) if current < wanted => {
-                    let grow = NewPartitions::new(&topic.name, wanted);
-                    let results = self.client.create_partitions([&grow], &options).await?;
-                    check(&topic.name, results, &[])?;
-                    TopicOutcome::PartitionsIncreased { from: current }
-                }
-                Some(current) => {
-                    if current > wanted {
-                        tracing::warn!(topic = %topic.name, current, wanted, "topic has more partitions than configured; Kafka cannot shrink a topic, leaving it");
-                    }
-                    TopicOutcome::Unchanged
-                }
+                None => None,
             };
-            outcomes.push(outcome);
+            let wanted = harmony_topics::Wanted {
+                name: topic.name.clone(),
+                partitions: topic.partitions,
+                replication_factor: topic.replication_factor,
+                retention_ms: None,
+            };
+            let ensured = self
+                .topics
+                .ensure(&wanted, current)
+                .await
+                .map_err(topic_error)?;
+            if let Some(refusal) = ensured.refusal {
+                tracing::warn!(topic = %topic.name, %refusal, "topic left as it is");
+            }
+            changes.push(ensured.changes);
         }
-        Ok(outcomes)
+        Ok(changes)
     }
 
     pub async fn ping(&self) -> Result<(), crate::store::Cause> {
@@ -583,22 +576,4 @@ impl Admin {
         .await??;
         Ok(())
     }
-}
-
-fn check(
-    topic: &str,
-    results: Vec<Result<String, (String, RDKafkaErrorCode)>>,
-    tolerated: &[RDKafkaErrorCode],
-) -> Result<(), KafkaError> {
-    for result in results {
-        if let Err((_, code)) = result
-            && !tolerated.contains(&code)
-        {
-            return Err(KafkaError::Topic {
-                topic: topic.to_owned(),
-                message: code.to_string(),
-            });
-        }
-    }
-    Ok(())
 }

@@ -33,7 +33,7 @@ pub fn migration(instance: &Instance<'_>) -> Job {
         vec![
             "migrate".to_owned(),
             "--only".to_owned(),
-            "postgres,dynamodb,dead-letters".to_owned(),
+            "postgres,dynamodb".to_owned(),
         ],
     );
     container.resources = Some(default_resources());

@@ -504,7 +504,7 @@ fn the_migration_job_is_named_after_the_image() {
         Some(vec![
             "migrate".into(),
             "--only".into(),
-            "postgres,dynamodb,dead-letters".into()
+            "postgres,dynamodb".into()
         ])
     );
     let mut upgraded = hc.clone();
