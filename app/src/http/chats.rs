@@ -287,27 +287,11 @@ pub async fn history(
 
 /// Author metadata for a page: one MGET, then one SQL query for the misses.
 async fn authors(app: &App, messages: &[ChatMessage]) -> ApiResult<HashMap<Uuid, UserMeta>> {
-    let ids: Vec<Uuid> = distinct(
+    let ids = distinct(
         None,
         &messages.iter().map(|m| m.user_id).collect::<Vec<_>>(),
     );
-    let cached = app.cache.users(&ids).await;
-    let mut found: HashMap<Uuid, UserMeta> = HashMap::new();
-    let mut misses = Vec::new();
-    for (id, profile) in ids.iter().zip(cached) {
-        match profile {
-            Some(profile) => {
-                found.insert(*id, profile.meta);
-            }
-            None => misses.push(*id),
-        }
-    }
-    if !misses.is_empty() {
-        let loaded: Vec<UserProfile> = users::profiles(&app.db, &misses).await?;
-        app.cache.fill_users(&loaded).await;
-        found.extend(loaded.into_iter().map(|p| (p.user_id, p.meta)));
-    }
-    Ok(found)
+    Ok(crate::store::cached::user_metas(&app.cache, &app.db, &ids).await?)
 }
 
 /// Deletes the chat for everyone; any member may. History is purged by the cdc consumer.

@@ -53,26 +53,14 @@ pub struct AppState {
 pub type App = Arc<AppState>;
 
 impl AppState {
-    /// Cache-aside read of a user's public profile.
+    /// A user's public profile (cache-aside: `store::cached`).
     pub async fn user_profile(&self, user_id: Uuid) -> ApiResult<Option<UserProfile>> {
-        if let Some(profile) = self.cache.user(user_id).await {
-            return Ok(Some(profile));
-        }
-        let profile = store::users::profile(&self.db, user_id).await?;
-        if let Some(profile) = &profile {
-            self.cache.fill_users(std::slice::from_ref(profile)).await;
-        }
-        Ok(profile)
+        Ok(store::cached::user_profile(&self.cache, &self.db, user_id).await?)
     }
 
-    /// Cache-aside membership check; commands keep the cache authoritative.
+    /// Membership (cache-aside; commands keep the cache authoritative).
     pub async fn is_member(&self, chat_id: Uuid, user_id: Uuid) -> ApiResult<bool> {
-        if let Some(member) = self.cache.membership(chat_id, user_id).await {
-            return Ok(member);
-        }
-        let member = store::chats::is_member(&self.db, chat_id, user_id).await?;
-        self.cache.fill_membership(chat_id, user_id, member).await;
-        Ok(member)
+        Ok(store::cached::is_member(&self.cache, &self.db, chat_id, user_id).await?)
     }
 }
 

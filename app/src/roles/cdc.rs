@@ -19,7 +19,7 @@ use crate::{
         cache::Cache,
         dynamodb::ChatHistoryTable,
         kafka::{Admin, DeadLetters, GroupMember},
-        postgres, redis,
+        outbox, postgres, redis,
     },
 };
 
@@ -61,14 +61,9 @@ impl Handler {
         let effects = effects(&event).map_err(|e| Failure::Poison(e.to_string()))?;
         let transient = |e: &dyn std::fmt::Display| Failure::Transient(e.to_string());
         let mut tx = self.pool.begin().await.map_err(|e| transient(&e))?;
-        let fresh = sqlx::query("INSERT INTO processed_events (event_id, event_type) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(event.event_id)
-            .bind(&event.event_type)
-            .execute(&mut *tx)
+        let fresh = outbox::mark_processed(&mut tx, event.event_id, &event.event_type)
             .await
-            .map_err(|e| transient(&e))?
-            .rows_affected()
-            == 1;
+            .map_err(|e| transient(&e))?;
         if !fresh {
             metrics::counter!("harmony_cdc_duplicates_total").increment(1);
             return Ok(false);

@@ -18,8 +18,6 @@ use crate::store::{
     postgres,
 };
 
-/// Advisory lock key of the active relay ("harmony-relay" as a number).
-const LEADER_LOCK: i64 = 0x0068_6172_6d6f_6e79;
 /// How often a standby retries the lock, and how soon it takes over.
 const STANDBY_RETRY: Duration = Duration::from_millis(500);
 
@@ -53,11 +51,7 @@ impl Relay {
         // The lock lives as long as this session; a crash releases it.
         let mut leader = self.pool.acquire().await?.detach();
         loop {
-            let acquired: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-                .bind(LEADER_LOCK)
-                .fetch_one(&mut leader)
-                .await?;
-            if acquired {
+            if outbox::try_lead(&mut leader).await? {
                 break;
             }
             metrics::gauge!("harmony_relay_active").set(0.0);

@@ -1,6 +1,7 @@
 //! Adapters for the backing services: one module per service.
 
 pub mod cache;
+pub mod cached;
 pub mod chats;
 pub mod dynamodb;
 pub mod kafka;

@@ -93,3 +93,32 @@ pub async fn purge_published(conn: &mut PgConnection, hours: i64) -> sqlx::Resul
     .await
     .map(|r| r.rows_affected())
 }
+
+/// Advisory lock key of the active relay ("harmony-relay" as a number).
+const RELAY_LOCK: i64 = 0x0068_6172_6d6f_6e79;
+
+/// Takes the relay's session-level advisory lock on `conn`: true for the one
+/// relay that holds it (it lasts as long as the session; a crash releases it).
+pub async fn try_lead(conn: &mut PgConnection) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(RELAY_LOCK)
+        .fetch_one(conn)
+        .await
+}
+
+/// Records in the cdc's processed-events ledger that `event_id` is applied,
+/// inside the caller's transaction: false when it was applied before.
+pub async fn mark_processed(
+    conn: &mut PgConnection,
+    event_id: uuid::Uuid,
+    event_type: &str,
+) -> sqlx::Result<bool> {
+    let inserted = sqlx::query(
+        "INSERT INTO processed_events (event_id, event_type) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(event_id)
+    .bind(event_type)
+    .execute(conn)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}

@@ -1,0 +1,65 @@
+//! Cache-aside reads, in one place: Redis first, Postgres on a miss, then a
+//! race-safe fill (`SET NX`), so a fill never overwrites what a command wrote
+//! meanwhile (commands write the authoritative answer after they commit).
+
+use std::collections::HashMap;
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::{cache::Cache, chats, users};
+use crate::domain::user::{UserMeta, UserProfile};
+
+pub async fn user_profile(
+    cache: &Cache,
+    db: &PgPool,
+    user_id: Uuid,
+) -> sqlx::Result<Option<UserProfile>> {
+    if let Some(profile) = cache.user(user_id).await {
+        return Ok(Some(profile));
+    }
+    let profile = users::profile(db, user_id).await?;
+    if let Some(profile) = &profile {
+        cache.fill_users(std::slice::from_ref(profile)).await;
+    }
+    Ok(profile)
+}
+
+pub async fn is_member(
+    cache: &Cache,
+    db: &PgPool,
+    chat_id: Uuid,
+    user_id: Uuid,
+) -> sqlx::Result<bool> {
+    if let Some(member) = cache.membership(chat_id, user_id).await {
+        return Ok(member);
+    }
+    let member = chats::is_member(db, chat_id, user_id).await?;
+    cache.fill_membership(chat_id, user_id, member).await;
+    Ok(member)
+}
+
+/// The public metadata of each of `user_ids`: one MGET, then one query for the misses.
+pub async fn user_metas(
+    cache: &Cache,
+    db: &PgPool,
+    user_ids: &[Uuid],
+) -> sqlx::Result<HashMap<Uuid, UserMeta>> {
+    let cached = cache.users(user_ids).await;
+    let mut found: HashMap<Uuid, UserMeta> = HashMap::new();
+    let mut misses = Vec::new();
+    for (id, profile) in user_ids.iter().zip(cached) {
+        match profile {
+            Some(profile) => {
+                found.insert(*id, profile.meta);
+            }
+            None => misses.push(*id),
+        }
+    }
+    if !misses.is_empty() {
+        let loaded: Vec<UserProfile> = users::profiles(db, &misses).await?;
+        cache.fill_users(&loaded).await;
+        found.extend(loaded.into_iter().map(|p| (p.user_id, p.meta)));
+    }
+    Ok(found)
+}
