@@ -271,40 +271,18 @@ impl Offsets {
                 }
             }
         }
-        let mut offsets = Self {
-            file: File::create(path.with_extension("tmp"))?,
+        let (file, lines) = write_compacted(&path, &committed)?;
+        Ok(Self {
             path,
-            lines: 0,
+            file,
+            lines,
             committed,
-        };
-        offsets.compact()?;
-        Ok(offsets)
+        })
     }
 
     /// Rewrites the file with one line per live offset.
     fn compact(&mut self) -> io::Result<()> {
-        let tmp = self.path.with_extension("tmp");
-        let mut out = io::BufWriter::new(File::create(&tmp)?);
-        let mut lines = 0;
-        for (group, offsets) in &self.committed {
-            for ((topic, partition), (offset, metadata)) in offsets {
-                let stored = StoredOffset {
-                    group: group.clone(),
-                    topic: topic.clone(),
-                    partition: *partition,
-                    offset: *offset,
-                    metadata: metadata.clone(),
-                };
-                serde_json::to_writer(&mut out, &stored).map_err(io::Error::other)?;
-                out.write_all(b"\n")?;
-                lines += 1;
-            }
-        }
-        out.flush()?;
-        drop(out);
-        fs::rename(&tmp, &self.path)?;
-        self.file = OpenOptions::new().append(true).open(&self.path)?;
-        self.lines = lines;
+        (self.file, self.lines) = write_compacted(&self.path, &self.committed)?;
         Ok(())
     }
 
@@ -344,6 +322,35 @@ impl Offsets {
         }
         self.compact()
     }
+}
+
+/// Writes one line per live offset to a new file and swaps it in; returns
+/// the file, open for appending, and its line count.
+fn write_compacted(
+    path: &std::path::Path,
+    committed: &HashMap<String, BTreeMap<OffsetKey, (i64, Option<String>)>>,
+) -> io::Result<(File, usize)> {
+    let tmp = path.with_extension("tmp");
+    let mut out = io::BufWriter::new(File::create(&tmp)?);
+    let mut lines = 0;
+    for (group, offsets) in committed {
+        for ((topic, partition), (offset, metadata)) in offsets {
+            let stored = StoredOffset {
+                group: group.clone(),
+                topic: topic.clone(),
+                partition: *partition,
+                offset: *offset,
+                metadata: metadata.clone(),
+            };
+            serde_json::to_writer(&mut out, &stored).map_err(io::Error::other)?;
+            out.write_all(b"\n")?;
+            lines += 1;
+        }
+    }
+    out.flush()?;
+    drop(out);
+    fs::rename(&tmp, path)?;
+    Ok((OpenOptions::new().append(true).open(path)?, lines))
 }
 
 pub struct Coordinator {
@@ -388,18 +395,8 @@ impl Coordinator {
             let _ = tx.send(Err(ResponseError::UnknownMemberId));
             return rx;
         };
+        // A join sent again replaces the pending one (whose answer is then void).
         let previous = group.members.remove(&member_id);
-        if let Some(join) = previous.as_ref().and_then(|m| m.awaiting_join.as_ref())
-            && !join.is_closed()
-        {
-            tracing::debug!(
-                member_id,
-                "a member rejoined while its earlier join was pending"
-            );
-        }
-        let metadata_changed = previous
-            .as_ref()
-            .is_none_or(|m| m.protocols != request.protocols);
         group.protocol_type = request.protocol_type;
         group.members.insert(
             member_id,
@@ -414,9 +411,8 @@ impl Coordinator {
                 awaiting_sync: None,
             },
         );
-        // A known member rejoining a stable group with the same metadata still
-        // triggers a round, as the classic protocol does: it asked to rejoin.
-        let _ = metadata_changed;
+        // Any join starts a round, as the classic protocol does: a known
+        // member that rejoins asked for one.
         group.prepare_rebalance();
         group.try_complete_join(false);
         rx
