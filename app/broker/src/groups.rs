@@ -78,6 +78,17 @@ struct Member {
     awaiting_sync: Option<oneshot::Sender<SyncResult>>,
 }
 
+impl Member {
+    /// What the member sent for `protocol` (its subscription, for the leader to assign).
+    fn metadata_for(&self, protocol: &str) -> Bytes {
+        self.protocols
+            .iter()
+            .find(|(name, _)| name == protocol)
+            .map(|(_, metadata)| metadata.clone())
+            .unwrap_or_default()
+    }
+}
+
 struct Group {
     state: GroupState,
     generation: i32,
@@ -156,14 +167,7 @@ impl Group {
         let metadata: Vec<(String, Bytes)> = self
             .members
             .iter()
-            .map(|(id, m)| {
-                let meta = m
-                    .protocols
-                    .iter()
-                    .find(|(name, _)| *name == protocol)
-                    .map(|(_, b)| b.clone());
-                (id.clone(), meta.unwrap_or_default())
-            })
+            .map(|(id, m)| (id.clone(), m.metadata_for(&protocol)))
             .collect();
         for (id, member) in &mut self.members {
             member.last_seen = Instant::now();
@@ -594,17 +598,8 @@ impl Coordinator {
             .members
             .iter()
             .map(|(id, m)| {
-                let meta = m
-                    .protocols
-                    .iter()
-                    .find(|(n, _)| *n == protocol)
-                    .map(|(_, b)| b.clone());
-                (
-                    id.clone(),
-                    m.client_id.clone(),
-                    meta.unwrap_or_default(),
-                    m.assignment.clone(),
-                )
+                let meta = m.metadata_for(&protocol);
+                (id.clone(), m.client_id.clone(), meta, m.assignment.clone())
             })
             .collect();
         Some(GroupDescription {
