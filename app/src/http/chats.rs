@@ -303,7 +303,9 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     let chat_id = path_uuid("chat_id", &raw)?;
     let mut tx = app.db.begin().await?;
-    if !chats::lock_membership(&mut tx, chat_id, user.user_id).await? {
+    if !(chats::lock_chat(&mut tx, chat_id).await?
+        && chats::lock_membership(&mut tx, chat_id, user.user_id).await?)
+    {
         return Err(ApiError::Forbidden(NOT_A_MEMBER.into()));
     }
     let members = chats::member_ids(&mut tx, chat_id).await?;
@@ -326,7 +328,9 @@ pub async fn leave(
 ) -> ApiResult<StatusCode> {
     let chat_id = path_uuid("chat_id", &raw)?;
     let mut tx = app.db.begin().await?;
-    if !chats::leave(&mut tx, chat_id, user.user_id).await? {
+    if !(chats::lock_chat(&mut tx, chat_id).await?
+        && chats::leave(&mut tx, chat_id, user.user_id).await?)
+    {
         return Err(ApiError::Forbidden(NOT_A_MEMBER.into()));
     }
     outbox::append(
@@ -392,7 +396,9 @@ pub async fn add_members(
     check_member_list(&app, &body.user_id_list)?;
     let wanted = distinct(None, &body.user_id_list);
     let mut tx = app.db.begin().await?;
-    if !chats::lock_membership(&mut tx, chat_id, user.user_id).await? {
+    if !(chats::lock_chat(&mut tx, chat_id).await?
+        && chats::lock_membership(&mut tx, chat_id, user.user_id).await?)
+    {
         return Err(ApiError::Forbidden(NOT_A_MEMBER.into()));
     }
     missing_users(&wanted, &users::active_among(&mut tx, &wanted).await?)?;

@@ -54,6 +54,18 @@ pub async fn is_member(pool: &PgPool, chat_id: Uuid, user_id: Uuid) -> sqlx::Res
     .await
 }
 
+/// Locks the chat's row for the rest of the transaction. Every command that
+/// writes a chat's outbox events (add members, leave, delete) takes it first,
+/// so they run one after another per chat and outbox position order is commit
+/// order for the chat (docs/events.md). False when the chat does not exist.
+pub async fn lock_chat(conn: &mut PgConnection, chat_id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar::<_, i32>("SELECT 1 FROM chats WHERE chat_id = $1 FOR UPDATE")
+        .bind(chat_id)
+        .fetch_optional(conn)
+        .await
+        .map(|row| row.is_some())
+}
+
 /// Membership read under a row lock, for commands that must not race a leave.
 pub async fn lock_membership(
     conn: &mut PgConnection,

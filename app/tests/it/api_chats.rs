@@ -291,3 +291,80 @@ async fn deleting_denies_every_member_at_once() {
         .await;
     assert_eq!(listed.body["chats"], json!([]));
 }
+
+/// Waits until a backend of this test's database waits for a row lock.
+async fn someone_waits_for_a_lock(t: &TestApp) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&t.env.pool)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no command waited for the chat's lock"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Leave and add-members on one chat run one after the other (they lock the
+/// chat's row first), so the chat's outbox positions follow commit order.
+/// The test holds the chat's row as another command would, and each command
+/// must wait for it. Seen failing with `lock_chat` removed from `leave` (it
+/// deletes only the leaver's membership row and went ahead). Add-members also
+/// waits through the foreign key its insert checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_on_one_chat_wait_for_each_other() {
+    let t = std::sync::Arc::new(TestApp::spawn().await);
+    let owner = t.user("owner").await;
+    let bob = t.user("bob").await;
+    let carl = t.user("carl").await;
+    let chat = t.chat(&owner, &[&bob]).await;
+    let commands = [
+        (
+            bob.access.clone(),
+            format!("/api/v1/chats/{chat}/leave"),
+            json!(null),
+            StatusCode::NO_CONTENT,
+        ),
+        (
+            owner.access.clone(),
+            format!("/api/v1/chats/{chat}/members"),
+            json!({ "user_id_list": [carl.id] }),
+            StatusCode::OK,
+        ),
+    ];
+    for (token, path, body, expected) in commands {
+        let mut held = t.env.pool.begin().await.unwrap();
+        sqlx::query("SELECT 1 FROM chats WHERE chat_id = $1 FOR UPDATE")
+            .bind(chat)
+            .execute(&mut *held)
+            .await
+            .unwrap();
+        let command = {
+            let (t, path) = (t.clone(), path.clone());
+            tokio::spawn(async move {
+                let call = t.post(&path).bearer(&token);
+                let call = if body.is_null() {
+                    call
+                } else {
+                    call.json(body)
+                };
+                call.send().await.status
+            })
+        };
+        someone_waits_for_a_lock(&t).await;
+        assert!(
+            !command.is_finished(),
+            "{path} went ahead while the chat was locked"
+        );
+        held.commit().await.unwrap();
+        assert_eq!(command.await.unwrap(), expected, "{path}");
+    }
+}
