@@ -156,11 +156,14 @@ pub async fn send(
         ));
     }
     let ttl = app.config.chat.idempotency_ttl_seconds;
+    // An in-flight claim outlives the longest a send can take (the delivery
+    // timeout), no more: a send whose handler died frees its client_uuid soon.
+    let in_flight_ttl = app.config.kafka.message_timeout_ms.div_ceil(1000) + 1;
     let claim = match body.client_uuid {
         Some(client_uuid) => Some((
             client_uuid,
             app.cache
-                .claim_send(chat_id, user.user_id, client_uuid, ttl)
+                .claim_send(chat_id, user.user_id, client_uuid, in_flight_ttl)
                 .await,
         )),
         None => None,

@@ -210,12 +210,14 @@ impl Cache {
         }
     }
 
+    /// Claims a client_uuid for one send; the claim expires after
+    /// `in_flight_ttl` seconds unless `complete_send` replaces it.
     pub async fn claim_send(
         &self,
         chat_id: Uuid,
         user_id: Uuid,
         client_uuid: Uuid,
-        ttl: u64,
+        in_flight_ttl: u64,
     ) -> SendClaim {
         let key = send_key(chat_id, user_id, client_uuid);
         let mut conn = self.conn.clone();
@@ -224,7 +226,7 @@ impl Cache {
             .arg(PENDING)
             .arg("NX")
             .arg("EX")
-            .arg(ttl)
+            .arg(in_flight_ttl)
             .query_async(&mut conn)
             .await;
         match claimed {

@@ -51,19 +51,29 @@ impl BrokerAnswering {
         self.in_flight.load(Ordering::Relaxed) > 0 && Duration::from_millis(since) > self.patience
     }
 
-    fn sending(&self) {
+    /// Counts a send in flight until the returned guard is dropped, also when
+    /// the send is cancelled (its request went away).
+    fn sending(self: &Arc<Self>) -> InFlight {
         if self.in_flight.fetch_add(1, Ordering::Relaxed) == 0 {
             self.last_progress_ms
                 .store(self.now_ms(), Ordering::Relaxed);
         }
+        InFlight(self.clone())
     }
+}
 
-    fn done(&self, acknowledged: bool) {
-        if acknowledged {
-            self.last_progress_ms
-                .store(self.now_ms(), Ordering::Relaxed);
-        }
-        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+struct InFlight(Arc<BrokerAnswering>);
+
+impl InFlight {
+    fn acknowledged(&self) {
+        let now = self.0.now_ms();
+        self.0.last_progress_ms.store(now, Ordering::Relaxed);
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -107,9 +117,11 @@ impl MessageLog {
             .key(&key)
             .payload(&value)
             .headers(headers);
-        self.answering.sending();
+        let in_flight = self.answering.sending();
         let sent = self.producer.send(future, self.timeout).await;
-        self.answering.done(sent.is_ok());
+        if sent.is_ok() {
+            in_flight.acknowledged();
+        }
         sent.map(drop)
             .map_err(|(error, _)| KafkaError::Client(error))
     }
