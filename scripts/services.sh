@@ -263,11 +263,25 @@ cmd_status() {
   return "$rc"
 }
 
+# Development secrets: random, made on first use and kept with the local data
+# (never the compiled-in development constants, never empty).
+dev_secrets() {
+  local file=$D/secrets.env
+  if [[ ! -s $file ]]; then
+    mkdir -p "$D"
+    (umask 077 && printf 'AUTH__SECRET_KEY=%s\nAUTH__PROXY_SECRET=%s\n' \
+      "$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')" "$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')" >"$file.tmp") &&
+      mv "$file.tmp" "$file"
+  fi
+  sed 's/^/export /' "$file"
+}
+
 cmd_env() {
   echo "export POSTGRES__URL=postgres://postgres@127.0.0.1:$PG_PORT/harmony"
   echo "export REDIS__URL=redis://127.0.0.1:$REDIS_PORT/0"
   echo "export KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_PORT"
   echo "export DYNAMODB__URL=http://127.0.0.1:$DYNAMODB_PORT"
+  dev_secrets
 }
 
 # Removes what integration tests leave behind: their databases (test_*) and

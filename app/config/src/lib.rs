@@ -536,6 +536,15 @@ impl Config {
                 self.auth.algorithm
             ));
         }
+        // An empty key signs forgeable tokens; an empty proxy secret admits any caller.
+        for (name, value) in [
+            ("AUTH__SECRET_KEY", self.auth.secret_key.expose()),
+            ("AUTH__PROXY_SECRET", self.auth.proxy_secret.expose()),
+        ] {
+            if value.trim().is_empty() {
+                problems.push(format!("{name} must not be empty, in any environment"));
+            }
+        }
         if self.app.env == Environment::Production {
             let key = self.auth.secret_key.expose();
             if key == DEVELOPMENT_SECRET_KEY || key.len() < 32 {

@@ -82,3 +82,20 @@ fn production_refuses_the_development_keys() {
     ]);
     assert!(config.is_ok(), "{config:?}");
 }
+
+/// Removing the emptiness check in `Config::validate` makes this fail: an
+/// empty signing key or proxy secret was accepted in development.
+#[test]
+fn empty_secrets_are_refused_in_every_environment() {
+    for env in ["development", "production"] {
+        for name in ["AUTH__SECRET_KEY", "AUTH__PROXY_SECRET"] {
+            let error = Config::from_env_pairs([("APP__ENV", env), (name, "  ")]).unwrap_err();
+            assert!(
+                error
+                    .to_string()
+                    .contains(&format!("{name} must not be empty")),
+                "{env} {name}: {error}"
+            );
+        }
+    }
+}
