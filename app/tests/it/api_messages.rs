@@ -224,6 +224,15 @@ async fn history_is_readable_right_after_sending_and_pages_newest_first() {
     }
     assert_eq!(contents, ["m4", "m3", "m2", "m1", "first"]);
     assert_eq!(pages, 3);
+    // A page size that divides the count exactly: one page, no cursor to an
+    // empty one. Seen failing when `next_cursor` was set for every full page.
+    let reply = t
+        .get(&format!("{path}?limit=5"))
+        .bearer(&ann.access)
+        .send()
+        .await;
+    assert_eq!(reply.body["messages"].as_array().map(Vec::len), Some(5));
+    assert_eq!(reply.body["next_cursor"], json!(null), "{}", reply.body);
 }
 
 #[tokio::test]

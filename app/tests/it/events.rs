@@ -44,7 +44,13 @@ fn metric(name: &str) -> f64 {
 }
 
 fn spawn_relay(t: &TestApp, shutdown: &CancellationToken) {
-    let relay = Relay::new(&t.env.config, t.env.pool.clone()).unwrap();
+    spawn_relay_polling_every(t, shutdown, t.env.config.relay.poll_interval_ms);
+}
+
+fn spawn_relay_polling_every(t: &TestApp, shutdown: &CancellationToken, poll_ms: u64) {
+    let mut config = t.env.config.clone();
+    config.relay.poll_interval_ms = poll_ms;
+    let relay = Relay::new(&config, t.env.pool.clone()).unwrap();
     tokio::spawn(relay.run(shutdown.clone()));
 }
 
@@ -60,7 +66,8 @@ async fn spawn_cdc(t: &TestApp, shutdown: &CancellationToken) {
 async fn the_relay_publishes_every_event_keyed_by_aggregate_soon_after_commit() {
     let t = TestApp::spawn().await;
     let shutdown = CancellationToken::new();
-    spawn_relay(&t, &shutdown);
+    // The safety poll is 60 s here: only the NOTIFY wake-up can be this fast.
+    spawn_relay_polling_every(&t, &shutdown, 60_000);
     let ann = t.user("ann").await;
     let bob = t.user("bob").await;
     let started = Instant::now();
@@ -110,7 +117,8 @@ async fn the_relay_publishes_every_event_keyed_by_aggregate_soon_after_commit() 
         ),
         (bob.id.to_string().as_str(), Some("LEFT_CHAT"))
     );
-    // Woken by NOTIFY, not the 1 s safety poll.
+    // Woken by NOTIFY, not the (60 s) safety poll. Seen failing with the
+    // relay's LISTEN removed: nothing arrived within `read_topic`'s 30 s.
     assert!(elapsed < Duration::from_secs(3), "relay took {elapsed:?}");
     let unpublished: i64 =
         sqlx::query_scalar("SELECT count(*) FROM outbox_events WHERE published_at IS NULL")
