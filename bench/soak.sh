@@ -14,8 +14,10 @@ MESSAGES=${1:-200000}
 RATE=${2:-1000}
 PROFILE=${SOAK_PROFILE:-release}
 export HARMONY_DATA_DIR=${SOAK_DATA_DIR:-/var/lib/harmony-soak}
-export HARMONY_PG_PORT=35432 HARMONY_REDIS_PORT=36379 HARMONY_KAFKA_PORT=39092 HARMONY_DYNAMODB_PORT=38000
-PORT=38100 URL=http://127.0.0.1:38100
+# Below Linux's ephemeral range (32768-60999): an outgoing connection can
+# never be holding one of these ports when a service binds it.
+export HARMONY_PG_PORT=24432 HARMONY_REDIS_PORT=24379 HARMONY_KAFKA_PORT=24092 HARMONY_DYNAMODB_PORT=24000
+PORT=24100 URL=http://127.0.0.1:24100
 say() { echo "soak: $*"; }
 
 scripts/services.sh stop >/dev/null 2>&1 || true
