@@ -240,6 +240,11 @@ async fn reuse_after_the_grace_window_revokes_the_family() {
 async fn logout_revokes_the_session_and_garbage_is_refused() {
     let t = TestApp::spawn().await;
     let ann = t.user("ann").await;
+    // A second session (another device) must survive the first one's logout.
+    // Seen failing with logout revoking every session of the user.
+    let other = t.login(&ann.email, &ann.password).await;
+    assert_eq!(other.status, StatusCode::OK);
+    let other_refresh = other.body[1]["token"].as_str().unwrap().to_owned();
     let reply = t
         .post("/api/v1/auth/logout")
         .json(json!({ "refresh_token": ann.refresh }))
@@ -266,4 +271,14 @@ async fn logout_revokes_the_session_and_garbage_is_refused() {
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     let reply = t.post("/api/v1/auth/refresh").json(json!({})).send().await;
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let reply = t
+        .post("/api/v1/auth/refresh")
+        .json(json!({ "refresh_token": other_refresh }))
+        .send()
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "the other session was logged out too"
+    );
 }
