@@ -368,3 +368,57 @@ async fn commands_on_one_chat_wait_for_each_other() {
         assert_eq!(command.await.unwrap(), expected, "{path}");
     }
 }
+
+/// The chat list is newest membership first (the original orders by join
+/// time). Bob joins the older chat last, so creation order and join order
+/// disagree for him: any other order fails one of the two lists. Seen failing
+/// with `ORDER BY m.joined_at` ascending.
+#[tokio::test]
+async fn the_chat_list_shows_the_most_recently_joined_chat_first() {
+    let t = TestApp::spawn().await;
+    let ann = t.user("ann").await;
+    let bob = t.user("bob").await;
+    let create = |title: &'static str, members: Vec<Uuid>| {
+        let t = &t;
+        let ann = &ann;
+        async move {
+            let reply = t
+                .post("/api/v1/chats/")
+                .bearer(&ann.access)
+                .json(json!({ "title": title, "user_id_list": members }))
+                .send()
+                .await;
+            assert_eq!(reply.status, StatusCode::CREATED);
+            reply.body["chat_id"].as_str().unwrap().to_owned()
+        }
+    };
+    let older = create("older", vec![]).await;
+    create("newer", vec![bob.id]).await;
+    let added = t
+        .post(&format!("/api/v1/chats/{older}/members"))
+        .bearer(&ann.access)
+        .json(json!({ "user_id_list": [bob.id] }))
+        .send()
+        .await;
+    assert_eq!(added.status, StatusCode::OK);
+    let titles = |body: &serde_json::Value| -> Vec<String> {
+        body["chats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["meta"]["title"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let listed = t
+        .get("/api/v1/users/me/chats")
+        .bearer(&ann.access)
+        .send()
+        .await;
+    assert_eq!(titles(&listed.body), ["newer", "older"]);
+    let listed = t
+        .get("/api/v1/users/me/chats")
+        .bearer(&bob.access)
+        .send()
+        .await;
+    assert_eq!(titles(&listed.body), ["older", "newer"]);
+}
