@@ -434,3 +434,70 @@ async fn the_sink_dead_letters_undecodable_records_and_goes_on() {
     );
     history_written(&t, chat, "the sink stopped at the poison record").await;
 }
+
+/// Retention purges remove exactly what is past its time: refresh tokens a
+/// day after they expired, outbox rows `RELAY__RETENTION_HOURS` after they
+/// were published, never an unpublished row. Seen failing with either age
+/// condition removed (the young rows went too).
+#[tokio::test]
+async fn purges_remove_only_what_is_past_its_retention() {
+    use chrono::{Duration as Age, Utc};
+    use harmony::store::sessions;
+    let t = TestApp::spawn().await;
+    let ann = t.user("ann").await;
+    let mut conn = t.env.pool.acquire().await.unwrap();
+    for (hash, expires_at) in [
+        ("expired-two-days-ago", Utc::now() - Age::days(2)),
+        ("expired-an-hour-ago", Utc::now() - Age::hours(1)),
+        ("valid", Utc::now() + Age::days(1)),
+    ] {
+        sessions::insert(&mut conn, hash, ann.id, Uuid::new_v4(), expires_at)
+            .await
+            .unwrap();
+    }
+    assert_eq!(sessions::purge_expired(&t.env.pool).await.unwrap(), 1);
+    let left: Vec<String> = sqlx::query_scalar(
+        "SELECT token_hash FROM refresh_tokens WHERE token_hash = ANY($1) ORDER BY token_hash",
+    )
+    .bind(["expired-two-days-ago", "expired-an-hour-ago", "valid"])
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(left, ["expired-an-hour-ago", "valid"]);
+
+    let chat = Uuid::new_v4();
+    outbox::append(
+        &mut conn,
+        &[
+            OutboxEvent::user_left(chat, ann.id),
+            OutboxEvent::user_left(chat, ann.id),
+            OutboxEvent::user_left(chat, ann.id),
+        ],
+    )
+    .await
+    .unwrap();
+    // Oldest published 3 h ago, the next just now, the last never.
+    sqlx::query(
+        "UPDATE outbox_events SET published_at = now() - CASE position
+             WHEN (SELECT min(position) FROM outbox_events WHERE aggregate_id = $1) THEN interval '3 hours'
+             ELSE interval '0' END
+         WHERE aggregate_id = $1 AND position < (SELECT max(position) FROM outbox_events WHERE aggregate_id = $1)",
+    )
+    .bind(chat.to_string())
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(outbox::purge_published(&mut conn, 2).await.unwrap(), 1);
+    let left: Vec<bool> = sqlx::query_scalar(
+        "SELECT published_at IS NOT NULL FROM outbox_events WHERE aggregate_id = $1 ORDER BY position",
+    )
+    .bind(chat.to_string())
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        left,
+        [true, false],
+        "the young published row and the unpublished one stay"
+    );
+}
