@@ -309,6 +309,29 @@ async fn cdc_applies_events_once_and_dead_letters_poison() {
             .is_empty(),
         "history purged"
     );
+    // The cdc's cache effects: the deleted chat's membership answers (which the
+    // API had just set to false) are gone, and the closed account is cached as
+    // closed. Seen failing with the cdc's `ForgetChat` runner made a no-op.
+    let mut cache = t.env.cache.clone();
+    for user in [ann.id, bob.id] {
+        let answer: Option<String> = redis::cmd("GET")
+            .arg(format!("chat:{chat}:members:{user}"))
+            .query_async(&mut cache)
+            .await
+            .unwrap();
+        assert_eq!(
+            answer, None,
+            "membership of {user} in the deleted chat still cached"
+        );
+    }
+    let profile: Option<String> = redis::cmd("GET")
+        .arg(format!("user:{}", bob.id))
+        .query_async(&mut cache)
+        .await
+        .unwrap();
+    let profile: serde_json::Value =
+        serde_json::from_str(&profile.unwrap_or_default()).unwrap_or_default();
+    assert_eq!(profile["tombstone"], json!(true), "{profile}");
 
     // Replaying every event changes nothing: the ledger already has them.
     let before: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events")
