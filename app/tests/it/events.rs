@@ -43,6 +43,27 @@ fn metric(name: &str) -> f64 {
         .sum()
 }
 
+/// Records in every partition of `topic` (high watermarks; exact on the local broker).
+fn records_in(t: &TestApp, topic: &str) -> i64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &t.env.config.kafka.bootstrap_servers)
+        .create()
+        .unwrap();
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(5))
+        .unwrap();
+    let partitions = metadata.topics()[0].partitions().len() as i32;
+    (0..partitions)
+        .map(|p| {
+            consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(5))
+                .unwrap()
+                .1
+        })
+        .sum()
+}
+
 fn spawn_relay(t: &TestApp, shutdown: &CancellationToken) {
     spawn_relay_polling_every(t, shutdown, t.env.config.relay.poll_interval_ms);
 }
@@ -199,13 +220,31 @@ async fn a_standby_relay_waits_and_takes_over() {
             .run(second.clone()),
     );
     let ann = t.user("ann").await;
-    t.chat(&ann, &[]).await;
+    for _ in 0..5 {
+        t.chat(&ann, &[]).await;
+    }
     read_topic(
         &t.env.config.kafka,
         &t.env.config.topics.chat_events.name,
-        1,
+        5,
     )
     .await;
+    // The standby stayed idle: every event is in the topic once, not twice.
+    // Seen failing with the relay ignoring `try_lead`'s answer: both relays
+    // published the same rows (6 or 7 records for 5 events).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sqlx::query_scalar::<_, i64>(
+        "SELECT count(*) FROM outbox_events WHERE published_at IS NULL AND aggregate_type = 'chat'",
+    )
+    .fetch_one(&t.env.pool)
+    .await
+    .unwrap()
+        > 0
+    {
+        assert!(Instant::now() < deadline, "events never marked published");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(records_in(&t, &t.env.config.topics.chat_events.name), 5);
     first.cancel();
     active.await.unwrap().unwrap();
     let started = Instant::now();
@@ -213,7 +252,7 @@ async fn a_standby_relay_waits_and_takes_over() {
     read_topic(
         &t.env.config.kafka,
         &t.env.config.topics.chat_events.name,
-        2,
+        6,
     )
     .await;
     assert!(
