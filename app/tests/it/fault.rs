@@ -554,6 +554,21 @@ async fn send_once(t: &TestApp, user: &User, chat: Uuid) -> (StatusCode, Duratio
     (reply.status, started.elapsed(), client_uuid)
 }
 
+/// Sends `n` messages, each of which must be acknowledged, into `acknowledged`.
+async fn send_acknowledged_n(
+    t: &TestApp,
+    owner: &User,
+    chat: Uuid,
+    n: usize,
+    acknowledged: &mut BTreeSet<Uuid>,
+) {
+    for _ in 0..n {
+        let (status, _, id) = send_once(t, owner, chat).await;
+        assert_eq!(status, StatusCode::CREATED);
+        acknowledged.insert(id);
+    }
+}
+
 /// The broker stops answering (SIGSTOP) mid-stream for a few seconds. Sends
 /// made while it is frozen must fail fast with 503 (not wait out the 10 s
 /// delivery timeout); the sink, lagging and unable to reach the broker, must
@@ -581,11 +596,7 @@ async fn a_broker_that_stops_answering_fails_sends_fast_and_loses_nothing() {
     let owner = t.user("owner").await;
     let chat = t.chat(&owner, &[]).await;
     let mut acknowledged = BTreeSet::new();
-    for _ in 0..30 {
-        let (status, _, id) = send_once(&t, &owner, chat).await;
-        assert_eq!(status, StatusCode::CREATED);
-        acknowledged.insert(id);
-    }
+    send_acknowledged_n(&t, &owner, chat, 30, &mut acknowledged).await;
     assert_delivered_exactly_once(&t, chat, &acknowledged).await;
 
     let frozen = Frozen::new(broker_pid());
@@ -633,11 +644,7 @@ async fn a_broker_that_stops_answering_fails_sends_fast_and_loses_nothing() {
         refused_fast > 0,
         "no send was refused while the broker was frozen"
     );
-    for _ in 0..30 {
-        let (status, _, id) = send_once(&t, &owner, chat).await;
-        assert_eq!(status, StatusCode::CREATED);
-        acknowledged.insert(id);
-    }
+    send_acknowledged_n(&t, &owner, chat, 30, &mut acknowledged).await;
     assert_delivered_exactly_once(&t, chat, &acknowledged).await;
     eventually(Duration::from_secs(20), "the sink is healthy again", || {
         ops_get(port, "/healthz").0 == 200
@@ -657,11 +664,7 @@ async fn a_sink_whose_session_expired_rejoins_and_loses_nothing() {
     let owner = t.user("owner").await;
     let chat = t.chat(&owner, &[]).await;
     let mut acknowledged = BTreeSet::new();
-    for _ in 0..30 {
-        let (status, _, id) = send_once(&t, &owner, chat).await;
-        assert_eq!(status, StatusCode::CREATED);
-        acknowledged.insert(id);
-    }
+    send_acknowledged_n(&t, &owner, chat, 30, &mut acknowledged).await;
     assert_delivered_exactly_once(&t, chat, &acknowledged).await;
 
     let frozen = Frozen::new(sink.child.as_ref().unwrap().id().to_string());
@@ -673,11 +676,7 @@ async fn a_sink_whose_session_expired_rejoins_and_loses_nothing() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     drop(frozen);
-    for _ in 0..30 {
-        let (status, _, id) = send_once(&t, &owner, chat).await;
-        assert_eq!(status, StatusCode::CREATED);
-        acknowledged.insert(id);
-    }
+    send_acknowledged_n(&t, &owner, chat, 30, &mut acknowledged).await;
     assert_delivered_exactly_once(&t, chat, &acknowledged).await;
     // The broker really did expire the frozen member (its log says so).
     let data = std::env::var("HARMONY_DATA_DIR").unwrap_or_else(|_| "/var/lib/harmony".into());

@@ -96,6 +96,50 @@ async fn sink_state(target: &Target) -> Option<(f64, f64)> {
     Some((lag, written))
 }
 
+/// Sends one message per call and records what was acknowledged.
+struct Sender {
+    target: Arc<Target>,
+    /// (token, chat) per lane; message `n` goes to lane `n % lanes`.
+    lanes: Vec<(String, String)>,
+    acked: Mutex<Acked>,
+    sent: AtomicU64,
+    /// Attempts that were not acknowledged (each retried with the same client_uuid).
+    failed: AtomicU64,
+}
+
+impl Sender {
+    async fn send(&self, n: u64) {
+        let (token, chat) = &self.lanes[(n as usize) % self.lanes.len()];
+        let body = json!({ "content": format!("soak {n}"), "client_uuid": uuid::Uuid::new_v4() });
+        // Retried with the same client_uuid until acknowledged (a retry never duplicates).
+        for _ in 0..50 {
+            let reply = self
+                .target
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/chats/{chat}"),
+                    Some(token),
+                    Some(("application/json", body.to_string())),
+                )
+                .await;
+            if let Ok((StatusCode::CREATED, bytes)) = reply {
+                let message: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+                let ulid = message["ulid"].as_str().unwrap_or_default().to_owned();
+                let mut acked = self.acked.lock().await;
+                let entry = acked
+                    .chats
+                    .entry(chat.clone())
+                    .or_insert_with(|| (token.clone(), BTreeSet::new()));
+                entry.1.insert(ulid);
+                self.sent.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
 async fn send(
     target: Arc<Target>,
     messages: u64,
@@ -120,10 +164,13 @@ async fn send(
             chat["chat_id"].as_str().context("chat id")?.to_owned(),
         ));
     }
-    let lanes = Arc::new(lanes);
-    let acked = Arc::new(Mutex::new(Acked::default()));
-    let sent = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
+    let sender = Arc::new(Sender {
+        target: target.clone(),
+        lanes,
+        acked: Mutex::new(Acked::default()),
+        sent: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
+    });
     let done = Arc::new(AtomicU64::new(0));
 
     // Watch the sink: the longest stretch with lag and nothing written.
@@ -150,68 +197,19 @@ async fn send(
         })
     };
 
-    let one = {
-        let (target, lanes, acked, sent, failed) = (
-            target.clone(),
-            lanes.clone(),
-            acked.clone(),
-            sent.clone(),
-            failed.clone(),
-        );
-        move |n: u64| {
-            let (target, lanes, acked, sent, failed) = (
-                target.clone(),
-                lanes.clone(),
-                acked.clone(),
-                sent.clone(),
-                failed.clone(),
-            );
-            async move {
-                let (token, chat) = &lanes[(n as usize) % lanes.len()];
-                let body =
-                    json!({ "content": format!("soak {n}"), "client_uuid": uuid::Uuid::new_v4() });
-                // Retried with the same client_uuid until acknowledged (a retry never duplicates).
-                for _ in 0..50 {
-                    let reply = target
-                        .call(
-                            Method::POST,
-                            &format!("/api/v1/chats/{chat}"),
-                            Some(token),
-                            Some(("application/json", body.to_string())),
-                        )
-                        .await;
-                    if let Ok((StatusCode::CREATED, bytes)) = reply {
-                        let message: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-                        let ulid = message["ulid"].as_str().unwrap_or_default().to_owned();
-                        let mut acked = acked.lock().await;
-                        let entry = acked
-                            .chats
-                            .entry(chat.clone())
-                            .or_insert_with(|| (token.clone(), BTreeSet::new()));
-                        entry.1.insert(ulid);
-                        sent.fetch_add(1, Ordering::Relaxed);
-                        return;
-                    }
-                    failed.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            }
-        }
-    };
-
     let started = Instant::now();
     let saturated = messages / 2;
     let next = Arc::new(AtomicU64::new(0));
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (next, one) = (next.clone(), one.clone());
+            let (next, sender) = (next.clone(), sender.clone());
             tokio::spawn(async move {
                 loop {
                     let n = next.fetch_add(1, Ordering::Relaxed);
                     if n >= saturated {
                         break;
                     }
-                    one(n).await;
+                    sender.send(n).await;
                 }
             })
         })
@@ -229,7 +227,8 @@ async fn send(
     let mut tasks = Vec::new();
     for (i, n) in (saturated..messages).enumerate() {
         tokio::time::sleep_until((fixed_started + interval.mul_f64(i as f64)).into()).await;
-        tasks.push(tokio::spawn(one.clone()(n)));
+        let sender = sender.clone();
+        tasks.push(tokio::spawn(async move { sender.send(n).await }));
     }
     futures::future::join_all(tasks).await;
     println!(
@@ -241,11 +240,11 @@ async fn send(
     let longest_stall = watcher.await?;
     println!(
         "acknowledged {} (retries after a failure: {}); longest sink stall with lag: {:.1} s",
-        sent.load(Ordering::Relaxed),
-        failed.load(Ordering::Relaxed),
+        sender.sent.load(Ordering::Relaxed),
+        sender.failed.load(Ordering::Relaxed),
         longest_stall.as_secs_f64()
     );
-    std::fs::write(acked_path, serde_json::to_vec(&*acked.lock().await)?)?;
+    std::fs::write(acked_path, serde_json::to_vec(&*sender.acked.lock().await)?)?;
     Ok(())
 }
 
