@@ -266,13 +266,15 @@ cmd_status() {
 # Development secrets: random, made on first use and kept with the local data
 # (never the compiled-in development constants, never empty).
 dev_secrets() {
-  local file=$D/secrets.env
-  if [[ ! -s $file ]]; then
-    mkdir -p "$D"
-    (umask 077 && printf 'AUTH__SECRET_KEY=%s\nAUTH__PROXY_SECRET=%s\n' \
-      "$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')" "$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')" >"$file.tmp") &&
-      mv "$file.tmp" "$file"
-  fi
+  local file=$D/secrets.env name bytes
+  mkdir -p "$D"
+  touch "$file" && chmod 600 "$file"
+  # One line per secret; a secret added by a newer checkout is appended, the others kept.
+  for entry in AUTH__SECRET_KEY:32 AUTH__PROXY_SECRET:24 REALTIME__TOKEN_SECRET:32; do
+    name=${entry%%:*} bytes=${entry##*:}
+    grep -q "^$name=" "$file" ||
+      printf '%s=%s\n' "$name" "$(od -An -tx1 -N"$bytes" /dev/urandom | tr -d ' \n')" >>"$file"
+  done
   sed 's/^/export /' "$file"
 }
 

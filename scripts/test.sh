@@ -9,6 +9,14 @@ scripts/services.sh start
 scripts/services.sh sweep-tests
 eval "$(scripts/services.sh env)"
 
+# The gateway tests drive the official centrifuge client from Node (npm ci
+# from the committed lock; skipped while node_modules matches it).
+realtime=app/tests/realtime
+if [[ ! $realtime/node_modules/.package-lock.json -nt $realtime/package-lock.json ]]; then
+  echo "harmony test: npm ci in $realtime"
+  (cd "$realtime" && npm ci --no-fund --no-audit --loglevel=error)
+fi
+
 if ! command -v cargo-nextest >/dev/null; then
   echo "harmony test: installing cargo-nextest"
   cargo install cargo-nextest --locked

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod domain;
 pub mod http;
 pub mod ops;
+pub mod realtime;
 pub mod roles;
 pub mod store;
 pub mod telemetry;

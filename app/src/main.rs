@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use harmony::{
     config::{Config, markdown_table},
-    roles::{self, NotBuilt, migrate},
+    roles::{self, migrate},
     telemetry,
 };
 
@@ -97,13 +97,12 @@ fn main() -> ExitCode {
 }
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
-    let not_built = |role, tracking| Err(NotBuilt { role, tracking }.into());
     match command {
         Command::Api => roles::api::run(&config).await,
         Command::Relay => roles::relay::run(&config).await,
         Command::Cdc => roles::cdc::run(&config).await,
         Command::Sink => roles::sink::run(&config).await,
-        Command::Gateway => not_built("gateway", "a later issue"),
+        Command::Gateway => roles::gateway::run(&config).await,
         Command::Migrate { only } => {
             let targets = if only.is_empty() {
                 migrate::ALL.to_vec()

@@ -42,6 +42,7 @@ pub struct Config {
     pub sink: SinkConfig,
     pub relay: RelayConfig,
     pub cdc: CdcConfig,
+    pub realtime: RealtimeConfig,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -324,6 +325,8 @@ pub const DEVELOPMENT_SECRET_KEY: &str =
     "harmony-development-only-secret-key-do-not-use-in-production";
 /// Only for development: production refuses to start with it.
 pub const DEVELOPMENT_PROXY_SECRET: &str = "harmony-development-only-proxy-secret";
+/// Only for development: production refuses to start with it.
+pub const DEVELOPMENT_TOKEN_SECRET: &str = "harmony-development-only-connection-token-secret";
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
@@ -496,6 +499,40 @@ impl Default for CdcConfig {
     }
 }
 
+/// Real-time delivery: connection tokens (API) and the embedded gateway.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RealtimeConfig {
+    /// HMAC key (HS256) of connection tokens from `/api/v1/realtime/token`; Centrifugo's `client.token.hmac_secret_key`.
+    pub token_secret: Secret,
+    /// Publications kept per channel for recovery and history.
+    pub history_size: usize,
+    /// Seconds a publication stays in a channel's history.
+    pub history_ttl_seconds: u64,
+    /// Seconds between server pings; a client that misses a pong by the next ping is disconnected.
+    pub ping_interval_seconds: u64,
+    /// Largest WebSocket frame or message a client may send, in bytes.
+    pub max_frame_bytes: usize,
+    /// Replies and pushes queued per connection; a client that lets it fill is disconnected as slow.
+    pub send_queue: usize,
+    /// Seconds after its credentials expire that an unrefreshed connection is closed.
+    pub expired_close_delay_seconds: u64,
+}
+
+impl Default for RealtimeConfig {
+    fn default() -> Self {
+        Self {
+            token_secret: Secret::new(DEVELOPMENT_TOKEN_SECRET),
+            history_size: 100,
+            history_ttl_seconds: 300,
+            ping_interval_seconds: 25,
+            max_frame_bytes: 65_536,
+            send_queue: 256,
+            expired_close_delay_seconds: 25,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
 pub struct ConfigError(String);
@@ -540,6 +577,10 @@ impl Config {
         for (name, value) in [
             ("AUTH__SECRET_KEY", self.auth.secret_key.expose()),
             ("AUTH__PROXY_SECRET", self.auth.proxy_secret.expose()),
+            (
+                "REALTIME__TOKEN_SECRET",
+                self.realtime.token_secret.expose(),
+            ),
         ] {
             if value.trim().is_empty() {
                 problems.push(format!("{name} must not be empty, in any environment"));
@@ -553,6 +594,10 @@ impl Config {
             let proxy = self.auth.proxy_secret.expose();
             if proxy == DEVELOPMENT_PROXY_SECRET || proxy.len() < 16 {
                 problems.push("AUTH__PROXY_SECRET must be set to a random value of at least 16 bytes in production".into());
+            }
+            let token = self.realtime.token_secret.expose();
+            if token == DEVELOPMENT_TOKEN_SECRET || token.len() < 32 {
+                problems.push("REALTIME__TOKEN_SECRET must be set to a random value of at least 32 bytes in production".into());
             }
         }
         if self.chat.default_pagination_limit == 0 || self.user.default_user_search_limit == 0 {
@@ -581,9 +626,9 @@ impl Config {
     }
 }
 
-const SECTIONS: [&str; 14] = [
+const SECTIONS: [&str; 15] = [
     "app", "http", "postgres", "redis", "kafka", "topics", "dynamodb", "auth", "chat", "user",
-    "cache", "sink", "relay", "cdc",
+    "cache", "sink", "relay", "cdc", "realtime",
 ];
 
 /// Turns `NAME=value` pairs into nested settings, typed by the schema: a

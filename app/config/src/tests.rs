@@ -75,10 +75,15 @@ fn production_refuses_the_development_keys() {
     let error = Config::from_env_pairs([("APP__ENV", "production")]).unwrap_err();
     assert!(error.to_string().contains("AUTH__SECRET_KEY"), "{error}");
     assert!(error.to_string().contains("AUTH__PROXY_SECRET"), "{error}");
+    assert!(
+        error.to_string().contains("REALTIME__TOKEN_SECRET"),
+        "{error}"
+    );
     let config = Config::from_env_pairs([
         ("APP__ENV", "production"),
         ("AUTH__SECRET_KEY", "0123456789abcdef0123456789abcdef"),
         ("AUTH__PROXY_SECRET", "0123456789abcdef"),
+        ("REALTIME__TOKEN_SECRET", "fedcba9876543210fedcba9876543210"),
     ]);
     assert!(config.is_ok(), "{config:?}");
 }
@@ -88,7 +93,11 @@ fn production_refuses_the_development_keys() {
 #[test]
 fn empty_secrets_are_refused_in_every_environment() {
     for env in ["development", "production"] {
-        for name in ["AUTH__SECRET_KEY", "AUTH__PROXY_SECRET"] {
+        for name in [
+            "AUTH__SECRET_KEY",
+            "AUTH__PROXY_SECRET",
+            "REALTIME__TOKEN_SECRET",
+        ] {
             let error = Config::from_env_pairs([("APP__ENV", env), (name, "  ")]).unwrap_err();
             assert!(
                 error

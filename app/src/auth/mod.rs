@@ -5,4 +5,4 @@ pub mod refresh;
 pub mod tokens;
 
 pub use password::Passwords;
-pub use tokens::{AccessClaims, IssuedToken, TokenError, Tokens};
+pub use tokens::{AccessClaims, ConnectionTokens, IssuedToken, TokenError, Tokens};

@@ -219,3 +219,57 @@ mod tests {
         assert_eq!(refresh_token_hash("abc").len(), 64);
     }
 }
+
+/// Claims of a connection token: what Centrifugo reads (`sub`, `exp`) and nothing more.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConnectionClaims {
+    pub sub: String,
+    pub exp: i64,
+    pub iat: i64,
+}
+
+/// Connection tokens for the real-time endpoint: HS256 under
+/// `REALTIME__TOKEN_SECRET`, accepted by the embedded gateway and by
+/// Centrifugo (`client.token.hmac_secret_key`), so a browser never needs
+/// to read its HTTP-only access cookie to connect.
+#[derive(Clone)]
+pub struct ConnectionTokens {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl ConnectionTokens {
+    pub fn new(secret: &str) -> Self {
+        Self {
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+        }
+    }
+
+    /// A token for `user_id` that expires when the access token it was asked with does.
+    pub fn issue(&self, user_id: Uuid, expiration: i64) -> IssuedToken {
+        let claims = ConnectionClaims {
+            sub: user_id.to_string(),
+            exp: expiration,
+            iat: Utc::now().timestamp(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .unwrap_or_default();
+        IssuedToken { token, expiration }
+    }
+
+    /// The user and expiry of a valid token.
+    pub fn verify(&self, token: &str) -> Result<(Uuid, i64), TokenError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        let claims = jsonwebtoken::decode::<ConnectionClaims>(token, &self.decoding, &validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Invalid,
+            })?
+            .claims;
+        let user_id = Uuid::parse_str(&claims.sub).map_err(|_| TokenError::Invalid)?;
+        Ok((user_id, claims.exp))
+    }
+}

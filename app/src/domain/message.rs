@@ -30,12 +30,6 @@ pub struct MessageRecord {
     pub author_metadata: Option<UserMeta>,
 }
 
-/// The Centrifugo channel of a chat, also sent as the record's
-/// `x-centrifugo-channels` header.
-pub fn channel(chat_id: Uuid) -> String {
-    format!("chat:{chat_id}")
-}
-
 /// Monotonic ULIDs: strictly increasing within this process, even inside one
 /// millisecond, so per-chat order from one API instance is total (ref §9.12).
 #[derive(Default)]

@@ -6,6 +6,7 @@ mod chats;
 pub mod error;
 pub mod extract;
 pub mod openapi;
+mod realtime;
 mod users;
 mod ws;
 
@@ -30,7 +31,7 @@ use tower_http::{
 use uuid::Uuid;
 
 use crate::{
-    auth::{Passwords, Tokens},
+    auth::{ConnectionTokens, Passwords, Tokens},
     domain::{message::MessageIds, user::UserProfile},
     store::{self, cache::Cache, dynamodb::ChatHistoryTable, messages::MessageLog},
 };
@@ -47,6 +48,7 @@ pub struct AppState {
     pub history: ChatHistoryTable,
     pub passwords: Passwords,
     pub tokens: Tokens,
+    pub connection_tokens: ConnectionTokens,
     pub ids: MessageIds,
 }
 
@@ -86,6 +88,7 @@ pub fn router(app: App) -> Router {
             "/chats/{chat_id}/members",
             get(chats::members).post(chats::add_members),
         )
+        .route("/realtime/token", get(realtime::token))
         .route("/ws/connect", post(ws::connect))
         .route("/ws/subscribe", post(ws::subscribe))
         .merge(openapi::routes());

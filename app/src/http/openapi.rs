@@ -7,7 +7,7 @@ use utoipa::{
     openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{App, auth, chats, error::ErrorBody, users, ws};
+use super::{App, auth, chats, error::ErrorBody, realtime, users, ws};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,7 +20,7 @@ use super::{App, auth, chats, error::ErrorBody, users, ws};
         users::sign_up, users::me, users::deactivate, users::my_chats, users::lookup, users::by_id,
         auth::login, auth::refresh, auth::logout,
         chats::create, chats::send, chats::history, chats::delete, chats::leave, chats::members, chats::add_members,
-        ws::connect, ws::subscribe,
+        realtime::token, ws::connect, ws::subscribe,
     ),
     components(schemas(ErrorBody)),
     modifiers(&SecuritySchemes),
@@ -28,6 +28,7 @@ use super::{App, auth, chats, error::ErrorBody, users, ws};
         (name = "user", description = "Accounts"),
         (name = "auth", description = "Sessions and tokens"),
         (name = "chat", description = "Chats, members and messages"),
+        (name = "realtime", description = "Real-time connection tokens"),
         (name = "pubsub", description = "Centrifugo proxy endpoints (called by Centrifugo only)"),
     )
 )]

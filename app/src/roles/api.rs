@@ -6,7 +6,7 @@ use harmony_config::Config;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    auth::{Passwords, Tokens},
+    auth::{ConnectionTokens, Passwords, Tokens},
     http::{self, App, AppState},
     ops,
     store::{
@@ -36,6 +36,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(App, Vec<Dependency>)> {
         history: history.clone(),
         passwords: Passwords::new(&config.auth)?,
         tokens: Tokens::new(&config.auth),
+        connection_tokens: ConnectionTokens::new(config.realtime.token_secret.expose()),
         ids: Default::default(),
     });
     let dependencies = vec![

@@ -1,5 +1,5 @@
 //! `harmony dev`: the whole platform in one process against local services:
-//! api, sink, relay and cdc share one runtime and one HTTP port.
+//! api, gateway, sink, relay and cdc share one runtime and one HTTP port.
 
 use harmony_config::Config;
 
@@ -12,9 +12,13 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let cdc = roles::cdc::Cdc::new(config).await?;
     let relay = roles::relay::Relay::new(config, app.db.clone())?;
     let shutdown = ops::shutdown_token();
+    let gateway =
+        roles::gateway::start(config, app.db.clone(), app.cache.clone(), shutdown.clone()).await?;
     let listener = ops::bind(&config.http.bind).await?;
     println!(
-        "Harmony is up: {url} (API {url}/api/v1, readiness {url}/readyz). Ctrl-C stops it.",
+        "Harmony is up: {url} (API {url}/api/v1, real-time {ws}{path}, readiness {url}/readyz). Ctrl-C stops it.",
+        ws = config.http.public_url.replacen("http", "ws", 1),
+        path = crate::realtime::WEBSOCKET_PATH,
         url = config.http.public_url
     );
     let sink = tokio::spawn(sink.run(shutdown.clone()));
@@ -24,7 +28,9 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         app.clone(),
         shutdown.clone(),
     ));
-    ops::serve_on(listener, roles::api::router(app, dependencies), shutdown).await?;
+    let router = roles::api::router(app, dependencies).merge(gateway.router());
+    ops::serve_on(listener, router, shutdown).await?;
+    gateway.drain().await;
     sink.await?;
     cdc.await?;
     relay.await??;

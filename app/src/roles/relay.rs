@@ -7,10 +7,14 @@
 use std::time::Duration;
 
 use harmony_config::Config;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{
+    message::{Header, OwnedHeaders},
+    producer::{FutureProducer, FutureRecord},
+};
 use sqlx::{PgPool, postgres::PgListener};
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::channels;
 use crate::store::{
     Dependency,
     kafka::{self, Admin},
@@ -138,9 +142,19 @@ impl Relay {
             }
         };
         let value = serde_json::to_vec(row)?;
-        let record = FutureRecord::to(topic)
+        let mut record = FutureRecord::to(topic)
             .key(&row.aggregate_id)
             .payload(&value);
+        // Chat-list changes also go live, unchanged, to each concerned user's
+        // personal channel (the gateway and Centrifugo read this header).
+        let audience = channels::chat_list_audience(&row.event_type, &row.payload);
+        let personal: Vec<String> = audience.into_iter().map(channels::personal).collect();
+        if !personal.is_empty() {
+            record = record.headers(OwnedHeaders::new().insert(Header {
+                key: channels::CHANNELS_HEADER,
+                value: Some(personal.join(",").as_str()),
+            }));
+        }
         self.producer
             .send(record, self.timeout)
             .await

@@ -16,9 +16,10 @@ use rdkafka::{
 };
 
 use super::kafka::{KafkaError, reliable_producer};
-use crate::domain::message::{MessageRecord, channel};
-
-pub const CHANNELS_HEADER: &str = "x-centrifugo-channels";
+use crate::domain::{
+    channels::{self, CHANNELS_HEADER},
+    message::MessageRecord,
+};
 
 #[derive(Clone)]
 pub struct MessageLog {
@@ -108,7 +109,7 @@ impl MessageLog {
             topic: self.topic.clone(),
             message: e.to_string(),
         })?;
-        let channel = channel(record.message.chat_id);
+        let channel = channels::chat(record.message.chat_id);
         let headers = OwnedHeaders::new().insert(Header {
             key: CHANNELS_HEADER,
             value: Some(channel.as_str()),

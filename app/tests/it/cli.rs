@@ -24,14 +24,6 @@ fn help_lists_every_role() {
 }
 
 #[test]
-fn an_unbuilt_role_says_so_and_fails() {
-    let output = harmony().arg("gateway").output().unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(stderr.contains("not built yet"), "{stderr}");
-}
-
-#[test]
 fn a_bad_setting_is_named() {
     let output = harmony()
         .args(["config", "show"])

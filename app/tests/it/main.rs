@@ -13,5 +13,6 @@ mod client;
 mod events;
 mod fault;
 mod ops;
+mod realtime;
 mod services;
 mod support;

@@ -1,0 +1,383 @@
+//! One WebSocket connection: authenticate, then answer commands in order
+//! while a writer task drains the connection's bounded queue. Every way a
+//! connection ends is a Centrifugo disconnect code in the close frame.
+
+use std::{collections::HashSet, sync::Arc, time::Duration};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures::{SinkExt, StreamExt, stream::SplitSink};
+use serde_json::{Value, json};
+use tokio::{sync::mpsc, time::Instant};
+use uuid::Uuid;
+
+use super::{
+    Gateway, Identity,
+    hub::{ClientHandle, Closer},
+    protocol::{
+        self, BadCommand, ChannelRequest, Command, ConnectRequest, Disconnect, ErrorCode,
+        HistoryRequest, Method, RefreshRequest, StreamPosition, SubscribeRequest,
+    },
+};
+use crate::{
+    auth::TokenError,
+    domain::channels::{self, Channel},
+};
+
+/// A client that has not sent `connect` by then is closed as stale.
+const CONNECT_WITHIN: Duration = Duration::from_secs(10);
+/// Frames joined into one WebSocket message, at most this many bytes.
+const BATCH_BYTES: usize = 64 * 1024;
+/// The writer's time to send the close frame before the socket is dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+pub async fn serve(gateway: Arc<Gateway>, socket: WebSocket, cookie: Option<String>) {
+    let (sink, mut stream) = socket.split();
+    let (queue, outgoing) = mpsc::channel(gateway.config.send_queue.max(1));
+    let closer = Arc::new(Closer::default());
+    let mut writer = tokio::spawn(write(sink, outgoing, closer.clone()));
+    let mut connection = Connection {
+        gateway: gateway.clone(),
+        cookie,
+        queue,
+        closer: closer.clone(),
+        client: None,
+        subscribed: HashSet::new(),
+        deadline: Instant::now() + CONNECT_WITHIN,
+        awaiting_pong: false,
+    };
+    let mut ping = tokio::time::interval(gateway.ping_interval());
+    ping.reset();
+    loop {
+        tokio::select! {
+            _ = closer.closed() => break,
+            _ = gateway.shutdown.cancelled() => closer.close(Disconnect::Shutdown),
+            _ = tokio::time::sleep_until(connection.deadline) => closer.close(match connection.client {
+                None => Disconnect::Stale,
+                Some(_) => Disconnect::Expired,
+            }),
+            _ = ping.tick(), if connection.client.is_some() => connection.ping(),
+            message = stream.next() => match message {
+                Some(Ok(Message::Text(text))) => connection.frame(&text).await,
+                Some(Ok(Message::Binary(_))) => closer.close(Disconnect::BadRequest),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Close(_))) | None => break,
+                Some(Err(error)) => {
+                    // tungstenite refuses frames over the size limit before we see them.
+                    let why = if error.to_string().contains("too long") {
+                        Disconnect::MessageSizeLimit
+                    } else {
+                        Disconnect::BadRequest
+                    };
+                    closer.close(why);
+                }
+            },
+        }
+    }
+    connection.leave();
+    drop(connection);
+    if tokio::time::timeout(CLOSE_GRACE, &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
+    }
+}
+
+/// Sends queued frames, newline-joined in batches, until the connection is
+/// closed; then the close frame with the disconnect code.
+async fn write(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut outgoing: mpsc::Receiver<Arc<str>>,
+    closer: Arc<Closer>,
+) {
+    loop {
+        tokio::select! {
+            biased;
+            _ = closer.closed() => break,
+            frame = outgoing.recv() => {
+                let Some(first) = frame else { break };
+                let mut batch = String::from(&*first);
+                while batch.len() < BATCH_BYTES {
+                    let Ok(next) = outgoing.try_recv() else { break };
+                    batch.push('\n');
+                    batch.push_str(&next);
+                }
+                if sink.send(Message::Text(batch.into())).await.is_err() {
+                    closer.close(Disconnect::ServerError);
+                    return;
+                }
+            }
+        }
+    }
+    if let Some(why) = closer.reason() {
+        let frame = CloseFrame {
+            code: why.code(),
+            reason: Utf8Bytes::from_static(why.reason()),
+        };
+        let _ = sink.send(Message::Close(Some(frame))).await;
+    }
+    let _ = sink.close().await;
+}
+
+struct Connection {
+    gateway: Arc<Gateway>,
+    cookie: Option<String>,
+    queue: mpsc::Sender<Arc<str>>,
+    closer: Arc<Closer>,
+    client: Option<ClientHandle>,
+    /// Channels this connection subscribed to (for clean-up; the hub may
+    /// have removed some server-side already).
+    subscribed: HashSet<String>,
+    /// Stale before connect; credentials' expiry plus the grace after.
+    deadline: Instant,
+    awaiting_pong: bool,
+}
+
+impl Connection {
+    fn ping(&mut self) {
+        if self.awaiting_pong {
+            self.closer.close(Disconnect::NoPong);
+        } else {
+            self.awaiting_pong = true;
+            self.send(protocol::PING.to_owned());
+        }
+    }
+
+    fn send(&self, frame: String) {
+        match &self.client {
+            Some(client) => {
+                client.deliver(frame.into());
+            }
+            // Before connect nothing else writes; a full queue means a client
+            // flooding commands without reading.
+            None => {
+                if self.queue.try_send(frame.into()).is_err() {
+                    self.closer.close(Disconnect::Slow);
+                }
+            }
+        }
+    }
+
+    fn error(&self, id: u32, code: ErrorCode) {
+        self.send(protocol::error_reply(id, code));
+    }
+
+    /// Handles every command of one frame, in order.
+    async fn frame(&mut self, text: &str) {
+        for line in text.split('\n').filter(|l| !l.trim().is_empty()) {
+            if self.closer.reason().is_some() {
+                return;
+            }
+            let command = match Command::parse(line) {
+                Ok(command) => command,
+                Err(_) => return self.closer.close(Disconnect::BadRequest),
+            };
+            let id = command.id;
+            match command.method() {
+                Ok(method) => self.handle(id, method).await,
+                Err(BadCommand::UnknownMethod(_)) if id > 0 => {
+                    self.error(id, ErrorCode::MethodNotFound)
+                }
+                Err(_) => self.closer.close(Disconnect::BadRequest),
+            }
+        }
+    }
+
+    async fn handle(&mut self, id: u32, method: Method) {
+        let connected = self.client.is_some();
+        match method {
+            Method::Connect(request) if !connected => self.connect(id, request).await,
+            Method::Pong => self.awaiting_pong = false,
+            // Nothing but connect is allowed before connect, and connect only once.
+            _ if !connected => self.closer.close(Disconnect::BadRequest),
+            Method::Connect(_) => self.closer.close(Disconnect::BadRequest),
+            Method::Subscribe(request) => self.subscribe(id, request).await,
+            Method::Unsubscribe(request) => self.unsubscribe(id, request),
+            Method::History(request) => self.history(id, request),
+            Method::Refresh(request) => self.refresh(id, request).await,
+            Method::NotAvailable("publish") => self.error(id, ErrorCode::PermissionDenied),
+            Method::NotAvailable(_) => self.error(id, ErrorCode::NotAvailable),
+            Method::Send => {}
+        }
+    }
+
+    /// Who the credentials name, or the reply that refuses them.
+    async fn identify(&self, id: u32, token: &str) -> Option<Identity> {
+        let token = match (token.is_empty(), &self.cookie) {
+            (false, _) => token,
+            (true, Some(cookie)) => cookie.as_str(),
+            (true, None) => {
+                self.error(id, ErrorCode::Unauthorized);
+                return None;
+            }
+        };
+        match self.gateway.identify(token).await {
+            Ok(identity) => Some(identity),
+            Err(Refusal::Token(TokenError::Expired)) => {
+                self.error(id, ErrorCode::TokenExpired);
+                None
+            }
+            Err(Refusal::Token(TokenError::Invalid)) => {
+                self.closer.close(Disconnect::InvalidToken);
+                None
+            }
+            Err(Refusal::AccountClosed) => {
+                self.error(id, ErrorCode::Unauthorized);
+                None
+            }
+            Err(Refusal::Unavailable) => {
+                self.error(id, ErrorCode::Internal);
+                None
+            }
+        }
+    }
+
+    async fn connect(&mut self, id: u32, mut request: ConnectRequest) {
+        let Some(identity) = self.identify(id, &request.token).await else {
+            return;
+        };
+        let client = ClientHandle::new(
+            self.gateway.next_client_id(),
+            identity.user,
+            self.queue.clone(),
+            self.closer.clone(),
+        );
+        self.deadline = self.gateway.close_at(identity.expires);
+        let personal = channels::personal(identity.user);
+        let recover = request
+            .subs
+            .remove(&personal)
+            .filter(|s| s.recover)
+            .map(|s| StreamPosition {
+                offset: s.offset,
+                epoch: s.epoch,
+            });
+        let (ttl, ping, node) = (
+            self.gateway.ttl(identity.expires),
+            self.gateway.config.ping_interval_seconds,
+            Value::from(self.gateway.node.as_str()),
+        );
+        let version = Value::from(env!("CARGO_PKG_VERSION"));
+        let client_id = Value::from(client_uuid(client.id));
+        // The personal channel is subscribed server-side, its state inside the reply.
+        let subscribed = self.gateway.hub.subscribe(&personal, &client, recover.as_ref(), |sub| {
+            format!(
+                r#"{{"id":{id},"connect":{{"client":{client_id},"version":{version},"expires":true,"ttl":{ttl},"ping":{ping},"pong":true,"node":{node},"subs":{{{}:{}}}}}}}"#,
+                Value::from(personal.as_str()),
+                sub.to_json()
+            )
+        });
+        if subscribed.is_ok() {
+            self.subscribed.insert(personal);
+        }
+        self.client = Some(client);
+        metrics::gauge!("harmony_gateway_connections").increment(1.0);
+    }
+
+    async fn subscribe(&mut self, id: u32, request: SubscribeRequest) {
+        let Some(client) = self.client.clone() else {
+            return;
+        };
+        let allowed = match Channel::parse(&request.channel) {
+            None => return self.error(id, ErrorCode::UnknownChannel),
+            Some(Channel::Personal(user)) => Ok(user == client.user),
+            Some(Channel::Chat(chat)) => self.gateway.is_member(chat, client.user).await,
+        };
+        match allowed {
+            Ok(true) => {}
+            Ok(false) => return self.error(id, ErrorCode::PermissionDenied),
+            Err(()) => return self.error(id, ErrorCode::Internal),
+        }
+        let recover = request.recover.then(|| StreamPosition {
+            offset: request.offset,
+            epoch: request.epoch.clone(),
+        });
+        let subscribed =
+            self.gateway
+                .hub
+                .subscribe(&request.channel, &client, recover.as_ref(), |sub| {
+                    format!(r#"{{"id":{id},"subscribe":{}}}"#, sub.to_json())
+                });
+        match subscribed {
+            Ok(()) => {
+                self.subscribed.insert(request.channel);
+            }
+            Err(code) => self.error(id, code),
+        }
+    }
+
+    fn unsubscribe(&mut self, id: u32, request: ChannelRequest) {
+        if let Some(client) = &self.client {
+            self.gateway.hub.unsubscribe(&request.channel, client.id);
+            self.subscribed.remove(&request.channel);
+        }
+        self.send(protocol::reply(id, "unsubscribe", json!({})));
+    }
+
+    fn history(&self, id: u32, request: HistoryRequest) {
+        let Some(client) = &self.client else { return };
+        let found = self.gateway.hub.history(
+            &request.channel,
+            client.id,
+            request.limit,
+            request.since.as_ref(),
+            request.reverse,
+        );
+        match found {
+            Ok((publications, position)) => self.send(format!(
+                r#"{{"id":{id},"history":{{"publications":[{}],"epoch":{},"offset":{}}}}}"#,
+                publications.join(","),
+                Value::from(position.epoch),
+                position.offset
+            )),
+            Err(code) => self.error(id, code),
+        }
+    }
+
+    /// A fresh token for the same user extends the connection.
+    async fn refresh(&mut self, id: u32, request: RefreshRequest) {
+        let Some(user) = self.client.as_ref().map(|c| c.user) else {
+            return;
+        };
+        if request.token.is_empty() {
+            return self.error(id, ErrorCode::BadRequest);
+        }
+        let Some(identity) = self.identify(id, &request.token).await else {
+            return;
+        };
+        if identity.user != user {
+            return self.closer.close(Disconnect::InvalidToken);
+        }
+        self.deadline = self.gateway.close_at(identity.expires);
+        let client = self.client.as_ref().map(|c| client_uuid(c.id));
+        self.send(protocol::reply(
+            id,
+            "refresh",
+            json!({
+                "client": client,
+                "version": env!("CARGO_PKG_VERSION"),
+                "expires": true,
+                "ttl": self.gateway.ttl(identity.expires),
+            }),
+        ));
+    }
+
+    fn leave(&mut self) {
+        if let Some(client) = self.client.take() {
+            self.gateway.hub.remove_client(client.id, &self.subscribed);
+            metrics::gauge!("harmony_gateway_connections").decrement(1.0);
+        }
+    }
+}
+
+/// The client id as Centrifugo shows it: a UUID, here made from the counter.
+fn client_uuid(id: u64) -> String {
+    Uuid::from_u64_pair(0, id).to_string()
+}
+
+/// Why credentials were refused.
+pub enum Refusal {
+    Token(TokenError),
+    AccountClosed,
+    Unavailable,
+}

@@ -1,0 +1,48 @@
+//! `harmony gateway`: the embedded real-time gateway (Centrifugo's client
+//! protocol) beside its ops endpoints; several may run side by side.
+
+use harmony_config::Config;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    ops,
+    realtime::{Gateway, feed::Feed},
+    store::{Dependency, cache::Cache, kafka::Admin, postgres, redis},
+};
+
+/// Starts the feed (positioned at the end of each partition) and the
+/// pruning of history; the caller serves `gateway.router()`.
+pub async fn start(
+    config: &Config,
+    db: sqlx::PgPool,
+    cache: Cache,
+    shutdown: CancellationToken,
+) -> anyhow::Result<std::sync::Arc<Gateway>> {
+    let feed = Feed::start(config).await?;
+    let gateway = Gateway::new(config, db, cache, shutdown.clone());
+    tokio::spawn(feed.run(gateway.clone(), shutdown));
+    tokio::spawn(gateway.clone().prune());
+    Ok(gateway)
+}
+
+pub async fn run(config: &Config) -> anyhow::Result<()> {
+    let db = postgres::connect(&config.postgres).await?;
+    let redis = redis::connect(&config.redis).await?;
+    let shutdown = ops::shutdown_token();
+    let gateway = start(
+        config,
+        db.clone(),
+        Cache::new(redis.clone(), &config.cache),
+        shutdown.clone(),
+    )
+    .await?;
+    let dependencies = vec![
+        Dependency::Postgres(db),
+        Dependency::Redis(redis),
+        Dependency::Kafka(Admin::new(&config.kafka)?),
+    ];
+    let router = gateway.router().merge(ops::router(dependencies));
+    ops::serve(config.http.bind.clone(), router, shutdown).await?;
+    gateway.drain().await;
+    Ok(())
+}

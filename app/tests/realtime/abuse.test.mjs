@@ -1,0 +1,87 @@
+// Bad input and a client that never reads: each gets a protocol error or a
+// disconnect code, and everyone else keeps receiving. This file's platform
+// runs with a 16 KiB frame limit and a send queue of 16.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BASE, Raw, centrifuge, chat, collect, connectionToken, forgeToken, next, send, until, user } from './support.mjs';
+
+async function connected(who) {
+  const raw = await new Raw().open();
+  raw.command({ id: 1, connect: { token: forgeToken(who.id, 600) } });
+  assert.ok((await raw.reply(1)).connect);
+  return raw;
+}
+
+async function slowClients() {
+  const text = await (await fetch(`${BASE}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('harmony_gateway_slow_clients_total'));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
+test('malformed frames end the connection with 3501 bad request', async () => {
+  const ann = await user('ann');
+  for (const frame of ['{"id":1,"connect":', '[1,2]', '{"id":2,"subscribe":{"channel":7}}']) {
+    const raw = await connected(ann);
+    raw.send(frame);
+    assert.equal((await raw.closed).code, 3501, frame);
+  }
+  const binary = await connected(ann);
+  binary.socket.send(Buffer.from([1, 2, 3]));
+  assert.equal((await binary.closed).code, 3501);
+  const early = await new Raw().open();
+  early.command({ id: 1, subscribe: { channel: 'chat:x' } });
+  assert.equal((await early.closed).code, 3501);
+});
+
+test('an unknown method is answered with 104 and the connection stays usable', async () => {
+  const ann = await user('ann');
+  const chatId = await chat(ann, []);
+  const raw = await connected(ann);
+  raw.command({ id: 2, teleport: { to: 'mars' } });
+  assert.deepEqual((await raw.reply(2)).error, { code: 104, message: 'method not found' });
+  raw.command({ id: 3, presence: { channel: `chat:${chatId}` } });
+  assert.equal((await raw.reply(3)).error.code, 108);
+  raw.command({ id: 4, subscribe: { channel: `chat:${chatId}` } });
+  assert.equal((await raw.reply(4)).subscribe.recoverable, true);
+  raw.socket.close();
+});
+
+test('a frame over the size limit ends the connection with 1009', async () => {
+  const ann = await user('ann');
+  const raw = await connected(ann);
+  raw.command({ id: 2, subscribe: { channel: 'x'.repeat(20_000) } });
+  assert.equal((await raw.closed).code, 1009);
+});
+
+test('a client that never reads is disconnected as slow while the others get every message', async () => {
+  const [ann, bob] = [await user('ann'), await user('bob')];
+  const chatId = await chat(ann, [bob]);
+  const slow = await connected(bob);
+  slow.command({ id: 2, subscribe: { channel: `chat:${chatId}` } });
+  await slow.reply(2);
+  slow.socket._socket.pause();
+  const closedSlow = slow.closed;
+
+  const fast = centrifuge({ token: await connectionToken(ann) });
+  try {
+    fast.connect();
+    const sub = fast.newSubscription(`chat:${chatId}`);
+    const seen = collect(sub, 'publication');
+    sub.subscribe();
+    await next(sub, 'subscribed');
+    const before = await slowClients();
+    const content = 'x'.repeat(3_900);
+    let sent = 0;
+    while ((await slowClients()) === before) {
+      assert.ok(sent < 5_000, 'the slow client was never disconnected');
+      await Promise.all(Array.from({ length: 20 }, () => send(ann, chatId, content)));
+      sent += 20;
+    }
+    await until(() => seen.length === sent, `all ${sent} messages at the fast client`, 30_000);
+    assert.deepEqual(seen.map((p) => p.offset), Array.from({ length: sent }, (_, i) => i + 1));
+    slow.socket._socket.resume();
+    assert.ok([3008, 1006].includes((await closedSlow).code));
+  } finally {
+    fast.disconnect();
+  }
+});
