@@ -68,7 +68,7 @@ else
 fi
 
 # 2. Every rendered child.
-samples=("$root/operator/examples/harmonychat.yaml" "$root/operator/tests/fixtures/production.yaml")
+samples=("$root/operator/examples/harmonychat.yaml" "$root/operator/tests/fixtures/production.yaml" "$root/operator/tests/fixtures/gateway.yaml")
 for sample in "${samples[@]}"; do
   name=$(basename "$sample" .yaml)
   rendered="$work/$name-children.yaml"

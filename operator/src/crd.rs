@@ -67,8 +67,12 @@ pub struct HarmonyChatSpec {
     /// The built-in DynamoDB sink of the message topic.
     #[serde(default)]
     pub sink: ComponentSpec,
+    /// Centrifugo, when `realtime.server` is `centrifugo` (the default).
     #[serde(default)]
     pub centrifugo: CentrifugoSpec,
+    /// Who serves `/connection/websocket`: Centrifugo or the embedded gateway.
+    #[serde(default)]
+    pub realtime: RealtimeSpec,
     #[serde(default)]
     pub connectors: ConnectorsSpec,
 }
@@ -325,7 +329,8 @@ fn default_region() -> String {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthSpec {
-    /// Secret with keys `secret-key` (JWT signing key) and `proxy-secret` (sent by Centrifugo to the proxy endpoints).
+    /// Secret with keys `secret-key` (JWT signing key), `proxy-secret` (sent by Centrifugo to the proxy endpoints)
+    /// and `realtime-token-secret` (signs connection tokens; Centrifugo's `client.token.hmac_secret_key`).
     /// When unset the operator generates the Secret `<name>-auth` once and keeps it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<SecretRef>,
@@ -457,6 +462,29 @@ impl ServiceType {
             ServiceType::LoadBalancer => "LoadBalancer",
         }
     }
+}
+
+/// The real-time server. Both speak Centrifugo's client protocol on
+/// `/connection/websocket` with the same channels, history and recovery.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RealtimeSpec {
+    #[serde(default)]
+    pub server: RealtimeServer,
+    /// Size of the embedded gateway when `server` is `gateway`; every
+    /// instance reads every message, so instances add connections, not throughput.
+    #[serde(default)]
+    pub gateway: ComponentSpec,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum RealtimeServer {
+    /// Centrifugo v6 (`spec.centrifugo`), with its Redis engine.
+    #[default]
+    Centrifugo,
+    /// `harmony gateway`: in-memory history per instance, no extra image.
+    Gateway,
 }
 
 /// Which program moves data in and out of Kafka.

@@ -6,8 +6,8 @@ use k8s_openapi::api::core::v1::Secret;
 
 use crate::children::GeneratedSecrets;
 use crate::children::secrets::{
-    AUTH_PROXY_SECRET_KEY, AUTH_SECRET_KEY_KEY, CENTRIFUGO_ADMIN_PASSWORD_KEY,
-    CENTRIFUGO_ADMIN_SECRET_KEY, CENTRIFUGO_API_KEY_KEY,
+    AUTH_PROXY_SECRET_KEY, AUTH_REALTIME_TOKEN_SECRET_KEY, AUTH_SECRET_KEY_KEY,
+    CENTRIFUGO_ADMIN_PASSWORD_KEY, CENTRIFUGO_ADMIN_SECRET_KEY, CENTRIFUGO_API_KEY_KEY,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +50,7 @@ impl GeneratedSecrets {
         Ok(Self {
             auth_secret_key: value(auth, AUTH_SECRET_KEY_KEY)?,
             auth_proxy_secret: value(auth, AUTH_PROXY_SECRET_KEY)?,
+            realtime_token_secret: value(auth, AUTH_REALTIME_TOKEN_SECRET_KEY)?,
             centrifugo_api_key: value(centrifugo, CENTRIFUGO_API_KEY_KEY)?,
             centrifugo_admin_password: value(centrifugo, CENTRIFUGO_ADMIN_PASSWORD_KEY)?,
             centrifugo_admin_secret: value(centrifugo, CENTRIFUGO_ADMIN_SECRET_KEY)?,

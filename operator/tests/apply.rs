@@ -201,9 +201,18 @@ async fn generated_secret_values_already_in_the_cluster_are_kept() {
     let outcome = tokio::time::timeout(Duration::from_millis(500), apply_all(&client, &hc)).await;
     drop(outcome);
     let (auth, centrifugo) = within_a_second(scenario).await;
-    assert_eq!(auth["data"], auth_data);
+    for key in ["secret-key", "proxy-secret"] {
+        assert_eq!(auth["data"][key], auth_data[key], "{key}");
+    }
     assert_eq!(centrifugo["data"]["api-key"], centrifugo_data["api-key"]);
-    // Keys missing in the cluster are generated.
+    // Keys missing in the cluster (here one a newer operator added) are generated.
+    assert_eq!(
+        auth["data"]["realtime-token-secret"]
+            .as_str()
+            .unwrap()
+            .len(),
+        88
+    );
     assert_eq!(
         centrifugo["data"]["admin-password"].as_str().unwrap().len(),
         88

@@ -12,6 +12,7 @@ fn secrets() -> GeneratedSecrets {
     GeneratedSecrets {
         auth_secret_key: "golden-signing-key-not-secret-0123456789abcdef".into(),
         auth_proxy_secret: "golden-proxy-secret-not-secret".into(),
+        realtime_token_secret: "golden-realtime-token-secret-not-secret".into(),
         centrifugo_api_key: "golden-centrifugo-api-key".into(),
         centrifugo_admin_password: "golden-centrifugo-admin-password".into(),
         centrifugo_admin_secret: "golden-centrifugo-admin-secret".into(),
@@ -56,6 +57,11 @@ fn check(case: &str, manifest: &str) {
 #[test]
 fn sample_children_match_golden() {
     check("sample", "examples/harmonychat.yaml");
+}
+
+#[test]
+fn gateway_children_match_golden() {
+    check("gateway", "tests/fixtures/gateway.yaml");
 }
 
 #[test]

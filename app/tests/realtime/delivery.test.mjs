@@ -64,6 +64,7 @@ test("subscribing to someone else's chat is refused with 103", async () => {
   }
 });
 
+// Seen failing with the gateway's recovery disabled (Stream::since answering None): recovered=false.
 test('messages sent while disconnected are recovered on reconnect, in order, once', async () => {
   const [ann, bob] = [await user('ann'), await user('bob')];
   const chatId = await chat(ann, [bob]);

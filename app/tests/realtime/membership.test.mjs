@@ -9,6 +9,7 @@ const event = (client, who, type, chatId) =>
   next(client, 'publication', (ctx) =>
     ctx.channel === personal(who) && ctx.data.event_type === type && ctx.data.aggregate_id === chatId);
 
+// Seen failing with the relay's x-centrifugo-channels header on chat events removed.
 test('chat creation, addition, leaving and deletion reach each concerned personal channel', async () => {
   const [ann, bob, cid] = [await user('ann'), await user('bob'), await user('cid')];
   const bobs = centrifuge({ token: await connectionToken(bob) });
@@ -44,6 +45,7 @@ test('chat creation, addition, leaving and deletion reach each concerned persona
   }
 });
 
+// Seen failing with the feed's USER_LEFT unsubscribe removed: no unsubscribed event.
 test('a member who leaves is unsubscribed at once and gets nothing more', async () => {
   const [ann, bob] = [await user('ann'), await user('bob')];
   const chatId = await chat(ann, [bob]);

@@ -1,6 +1,9 @@
-//! Centrifugo v6 (ref §4.3): a Kafka consumer in publication-data mode on
-//! the message topic, the Redis engine, connect and subscribe proxies to the
-//! API, and the `chat` namespace with history and presence.
+//! Centrifugo v6 (ref §4.3): Kafka consumers in publication-data mode on
+//! the message topic (chat channels) and the chat-event topic (personal
+//! channels), the Redis engine, connection tokens signed with the API's
+//! realtime key, connect and subscribe proxies to the API, and the `chat`
+//! and `personal` namespaces with history and recovery: the channels the
+//! embedded gateway serves (app `realtime`), with the same behaviour.
 //!
 //! Secret values never enter the ConfigMap: the proxy header reads
 //! `${CENTRIFUGO_VAR_PROXY_SECRET}` (expanded by Centrifugo >= 6.3), and the
@@ -21,8 +24,8 @@ use super::deployment::{
 use super::env::{HTTP_PORT, from_secret};
 use super::meta::{CONFIG_CHECKSUM_ANNOTATION, Component, Instance};
 use super::secrets::{
-    AUTH_PROXY_SECRET_KEY, CENTRIFUGO_ADMIN_PASSWORD_KEY, CENTRIFUGO_ADMIN_SECRET_KEY,
-    CENTRIFUGO_API_KEY_KEY,
+    AUTH_PROXY_SECRET_KEY, AUTH_REALTIME_TOKEN_SECRET_KEY, CENTRIFUGO_ADMIN_PASSWORD_KEY,
+    CENTRIFUGO_ADMIN_SECRET_KEY, CENTRIFUGO_API_KEY_KEY,
 };
 use super::sha256_hex;
 
@@ -33,9 +36,11 @@ const CONFIG_DIR: &str = "/etc/centrifugo";
 pub const PROXY_SECRET_HEADER: &str = "x-harmony-proxy-secret";
 /// Header the API puts on each message record (ref §4.1).
 pub const CHANNELS_HEADER: &str = "x-centrifugo-channels";
-/// Name of the Kafka consumer; Centrifugo's env overrides are keyed by it.
-const CONSUMER_NAME: &str = "messages";
+/// Names of the Kafka consumers; Centrifugo's env overrides are keyed by them.
+const CONSUMERS: [&str; 2] = ["messages", "chat_events"];
 const PROXY_SECRET_VAR: &str = "CENTRIFUGO_VAR_PROXY_SECRET";
+/// Namespace of personal channels (app `domain::channels::PERSONAL_NAMESPACE`).
+pub const PERSONAL_NAMESPACE: &str = "personal";
 
 /// The Centrifugo configuration, as pretty JSON.
 pub fn config_json(instance: &Instance<'_>) -> String {
@@ -47,22 +52,39 @@ pub fn config_json(instance: &Instance<'_>) -> String {
     );
     let static_headers = json!({ PROXY_SECRET_HEADER: format!("${{{PROXY_SECRET_VAR}}}") });
     let brokers = harmony_config::broker_list(&spec.kafka.bootstrap_servers);
-    let mut kafka = json!({
-        "brokers": brokers,
-        "topics": [spec.kafka.topics.messages.name],
-        "consumer_group": instance.consumer_group(Component::Centrifugo),
-        "tls": { "enabled": spec.kafka.tls },
-        "publication_data_mode": {
-            "enabled": true,
-            "channels_header": CHANNELS_HEADER,
-        },
-    });
-    if let (Some(auth), Value::Object(fields)) = (&spec.kafka.auth, &mut kafka) {
-        fields.insert(
-            "sasl_mechanism".to_owned(),
-            auth.mechanism.as_str().to_ascii_lowercase().into(),
-        );
-    }
+    let consumer = |name: &str, topic: &str| {
+        let mut kafka = json!({
+            "brokers": brokers,
+            "topics": [topic],
+            "consumer_group": format!("{}-{name}", instance.consumer_group(Component::Centrifugo)),
+            "tls": { "enabled": spec.kafka.tls },
+            "publication_data_mode": {
+                "enabled": true,
+                "channels_header": CHANNELS_HEADER,
+            },
+        });
+        if let (Some(auth), Value::Object(fields)) = (&spec.kafka.auth, &mut kafka) {
+            fields.insert(
+                "sasl_mechanism".to_owned(),
+                auth.mechanism.as_str().to_ascii_lowercase().into(),
+            );
+        }
+        json!({ "name": name, "enabled": true, "type": "kafka", "kafka": kafka })
+    };
+    let topics = &spec.kafka.topics;
+    let history = |name: &str| {
+        json!({
+            "name": name,
+            "history_size": centrifugo.history_size,
+            "history_ttl": format!("{}s", centrifugo.history_ttl_seconds),
+            "force_recovery": true,
+            "force_positioning": true,
+            "allow_history_for_subscriber": true,
+        })
+    };
+    let mut chat = history("chat");
+    chat["presence"] = true.into();
+    chat["subscribe_proxy_enabled"] = true.into();
     let config = json!({
         "http_server": { "port": CENTRIFUGO_PORT },
         "health": { "enabled": true },
@@ -74,6 +96,10 @@ pub fn config_json(instance: &Instance<'_>) -> String {
         },
         "client": {
             "allowed_origins": centrifugo.allowed_origins,
+            "subscribe_to_user_personal_channel": {
+                "enabled": true,
+                "personal_channel_namespace": PERSONAL_NAMESPACE,
+            },
             "proxy": {
                 "connect": {
                     "enabled": true,
@@ -92,20 +118,12 @@ pub fn config_json(instance: &Instance<'_>) -> String {
                     "http": { "static_headers": static_headers },
                 },
             },
-            "namespaces": [{
-                "name": "chat",
-                "presence": true,
-                "history_size": centrifugo.history_size,
-                "history_ttl": format!("{}s", centrifugo.history_ttl_seconds),
-                "subscribe_proxy_enabled": true,
-            }],
+            "namespaces": [chat, history(PERSONAL_NAMESPACE)],
         },
-        "consumers": [{
-            "name": CONSUMER_NAME,
-            "enabled": true,
-            "type": "kafka",
-            "kafka": kafka,
-        }],
+        "consumers": [
+            consumer(CONSUMERS[0], &topics.messages.name),
+            consumer(CONSUMERS[1], &topics.chat_events.name),
+        ],
     });
     // Serialising a json! value cannot fail; an empty config would fail loudly at start.
     serde_json::to_string_pretty(&config).unwrap_or_default()
@@ -144,6 +162,11 @@ fn env(instance: &Instance<'_>) -> Vec<EnvVar> {
             AUTH_PROXY_SECRET_KEY,
         ),
         from_secret(
+            "CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY",
+            &instance.auth_secret_name(),
+            AUTH_REALTIME_TOKEN_SECRET_KEY,
+        ),
+        from_secret(
             "CENTRIFUGO_ENGINE_REDIS_ADDRESS",
             &spec.redis.url_secret_ref.name,
             &spec.redis.url_secret_ref.key,
@@ -165,21 +188,20 @@ fn env(instance: &Instance<'_>) -> Vec<EnvVar> {
         ),
     ];
     if let Some(auth) = &spec.kafka.auth {
-        let prefix = format!(
-            "CENTRIFUGO_CONSUMERS_{}_KAFKA",
-            CONSUMER_NAME.to_ascii_uppercase()
-        );
         let secret = &auth.secret_ref;
-        env.push(from_secret(
-            format!("{prefix}_SASL_USER"),
-            &secret.name,
-            &secret.username_key,
-        ));
-        env.push(from_secret(
-            format!("{prefix}_SASL_PASSWORD"),
-            &secret.name,
-            &secret.password_key,
-        ));
+        for name in CONSUMERS {
+            let prefix = format!("CENTRIFUGO_CONSUMERS_{}_KAFKA", name.to_ascii_uppercase());
+            env.push(from_secret(
+                format!("{prefix}_SASL_USER"),
+                &secret.name,
+                &secret.username_key,
+            ));
+            env.push(from_secret(
+                format!("{prefix}_SASL_PASSWORD"),
+                &secret.name,
+                &secret.password_key,
+            ));
+        }
     }
     env
 }

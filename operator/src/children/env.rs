@@ -8,8 +8,8 @@ use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
 
 use super::meta::{Component, Instance};
 use super::secrets::{
-    AUTH_PROXY_SECRET_KEY, AUTH_SECRET_KEY_KEY, DYNAMODB_ACCESS_KEY_ID_KEY,
-    DYNAMODB_SECRET_ACCESS_KEY_KEY,
+    AUTH_PROXY_SECRET_KEY, AUTH_REALTIME_TOKEN_SECRET_KEY, AUTH_SECRET_KEY_KEY,
+    DYNAMODB_ACCESS_KEY_ID_KEY, DYNAMODB_SECRET_ACCESS_KEY_KEY,
 };
 use crate::crd::HarmonyChat;
 
@@ -23,6 +23,7 @@ pub enum Role {
     Relay,
     Cdc,
     Sink,
+    Gateway,
     Migrate,
 }
 
@@ -34,6 +35,7 @@ impl Role {
             Role::Relay => "relay",
             Role::Cdc => "cdc",
             Role::Sink => "sink",
+            Role::Gateway => "gateway",
             Role::Migrate => "migrate",
         }
     }
@@ -44,6 +46,7 @@ impl Role {
             Role::Relay => Component::Relay,
             Role::Cdc => Component::Cdc,
             Role::Sink => Component::Sink,
+            Role::Gateway => Component::Gateway,
             Role::Migrate => Component::Migrate,
         }
     }
@@ -59,19 +62,19 @@ impl Role {
     fn uses_postgres(self) -> bool {
         matches!(
             self,
-            Role::Api | Role::Relay | Role::Cdc | Role::Sink | Role::Migrate
+            Role::Api | Role::Relay | Role::Cdc | Role::Sink | Role::Gateway | Role::Migrate
         )
     }
 
     fn uses_redis(self) -> bool {
-        matches!(self, Role::Api | Role::Cdc)
+        matches!(self, Role::Api | Role::Cdc | Role::Gateway)
     }
 
     fn uses_kafka(self) -> bool {
         // Migrate creates the dead-letter topics; the operator owns the others.
         matches!(
             self,
-            Role::Api | Role::Relay | Role::Cdc | Role::Sink | Role::Migrate
+            Role::Api | Role::Relay | Role::Cdc | Role::Sink | Role::Gateway | Role::Migrate
         )
     }
 
@@ -159,6 +162,17 @@ pub fn harmony(instance: &Instance<'_>, role: Role) -> Vec<EnvVar> {
             "cdc.group_id",
             instance.consumer_group(Component::Cdc),
         )),
+        Role::Gateway => {
+            let centrifugo = &spec.centrifugo;
+            env.push(setting(
+                "realtime.history_size",
+                centrifugo.history_size.to_string(),
+            ));
+            env.push(setting(
+                "realtime.history_ttl_seconds",
+                centrifugo.history_ttl_seconds.to_string(),
+            ));
+        }
         _ => {}
     }
     env
@@ -240,5 +254,10 @@ fn auth(instance: &Instance<'_>) -> Vec<EnvVar> {
     vec![
         secret_setting("auth.secret_key", &secret, AUTH_SECRET_KEY_KEY),
         secret_setting("auth.proxy_secret", &secret, AUTH_PROXY_SECRET_KEY),
+        secret_setting(
+            "realtime.token_secret",
+            &secret,
+            AUTH_REALTIME_TOKEN_SECRET_KEY,
+        ),
     ]
 }

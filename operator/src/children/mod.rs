@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 use std::fmt::Debug;
 use std::future::Future;
 
-use crate::crd::{CdcConnector, HarmonyChat, Scaling, SinkConnector};
+use crate::crd::{CdcConnector, HarmonyChat, RealtimeServer, Scaling, SinkConnector};
 pub use meta::{Component, Instance};
 pub use secrets::GeneratedSecrets;
 
@@ -148,16 +148,16 @@ pub fn build(hc: &HarmonyChat, secrets: &GeneratedSecrets) -> Result<Children, B
         .service_accounts
         .extend(service_account::workload(&instance));
     children.secrets.extend(secrets::auth(&instance, secrets));
-    children
-        .secrets
-        .push(secrets::centrifugo(&instance, secrets));
     children.jobs.push(job::migration(&instance));
     // Per component, in a fixed order: each list keeps its order across builds.
     add_api(&instance, &mut children);
     add_outbox_connector(&instance, &mut children);
     add_cdc(&instance, &mut children);
     add_sink_connector(&instance, &mut children);
-    add_centrifugo(&instance, &mut children);
+    match instance.hc.spec.realtime.server {
+        RealtimeServer::Centrifugo => add_centrifugo(&instance, secrets, &mut children),
+        RealtimeServer::Gateway => add_gateway(&instance, &mut children),
+    }
     Ok(children)
 }
 
@@ -235,7 +235,10 @@ fn add_sink_connector(instance: &Instance<'_>, children: &mut Children) {
         .extend(hpa::for_scaling(instance, component, &sink.scaling()));
 }
 
-fn add_centrifugo(instance: &Instance<'_>, children: &mut Children) {
+fn add_centrifugo(instance: &Instance<'_>, secrets: &GeneratedSecrets, children: &mut Children) {
+    children
+        .secrets
+        .push(secrets::centrifugo(instance, secrets));
     let config = centrifugo::config_map(instance);
     children
         .deployments
@@ -246,6 +249,23 @@ fn add_centrifugo(instance: &Instance<'_>, children: &mut Children) {
         instance,
         Component::Centrifugo,
         &instance.hc.spec.centrifugo.scaling(),
+    ));
+}
+
+/// `harmony gateway`: stateless per connection, so autoscaled like the API.
+fn add_gateway(instance: &Instance<'_>, children: &mut Children) {
+    let gateway = &instance.hc.spec.realtime.gateway;
+    children.deployments.push(deployment::harmony(
+        instance,
+        env::Role::Gateway,
+        &gateway.scaling(),
+        gateway.resources.as_ref(),
+    ));
+    children.services.push(service::gateway(instance));
+    children.autoscalers.extend(hpa::for_scaling(
+        instance,
+        Component::Gateway,
+        &gateway.scaling(),
     ));
 }
 

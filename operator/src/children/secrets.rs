@@ -12,6 +12,7 @@ use super::meta::{Component, Instance};
 /// Keys of the auth Secret (referenced or generated).
 pub const AUTH_SECRET_KEY_KEY: &str = "secret-key";
 pub const AUTH_PROXY_SECRET_KEY: &str = "proxy-secret";
+pub const AUTH_REALTIME_TOKEN_SECRET_KEY: &str = "realtime-token-secret";
 /// Keys of `dynamodb.credentialsSecretRef`.
 pub const DYNAMODB_ACCESS_KEY_ID_KEY: &str = "access-key-id";
 pub const DYNAMODB_SECRET_ACCESS_KEY_KEY: &str = "secret-access-key";
@@ -27,6 +28,8 @@ pub struct GeneratedSecrets {
     pub auth_secret_key: String,
     /// Shared secret between Centrifugo and the API (`AUTH__PROXY_SECRET`).
     pub auth_proxy_secret: String,
+    /// Key of connection tokens (`REALTIME__TOKEN_SECRET`, Centrifugo's `client.token.hmac_secret_key`).
+    pub realtime_token_secret: String,
     pub centrifugo_api_key: String,
     pub centrifugo_admin_password: String,
     pub centrifugo_admin_secret: String,
@@ -50,6 +53,10 @@ pub fn auth(instance: &Instance<'_>, secrets: &GeneratedSecrets) -> Option<Secre
         [
             (AUTH_SECRET_KEY_KEY, &secrets.auth_secret_key),
             (AUTH_PROXY_SECRET_KEY, &secrets.auth_proxy_secret),
+            (
+                AUTH_REALTIME_TOKEN_SECRET_KEY,
+                &secrets.realtime_token_secret,
+            ),
         ],
     ))
 }

@@ -1,4 +1,5 @@
-//! Services: the API (Centrifugo's proxy target) and Centrifugo (browsers).
+//! Services: the API (Centrifugo's proxy target) and the real-time server
+//! browsers connect to (Centrifugo or the embedded gateway).
 
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -19,6 +20,12 @@ pub fn centrifugo(instance: &Instance<'_>) -> Service {
         CENTRIFUGO_PORT,
         service_type,
     )
+}
+
+/// The embedded gateway, typed like Centrifugo's Service (browsers connect to it).
+pub fn gateway(instance: &Instance<'_>) -> Service {
+    let service_type = instance.hc.spec.centrifugo.service_type.as_str();
+    http_service(instance, Component::Gateway, HTTP_PORT, service_type)
 }
 
 fn http_service(

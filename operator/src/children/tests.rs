@@ -5,7 +5,7 @@ use k8s_openapi::api::core::v1::{Container, PodSpec};
 use serde_json::Value;
 
 use super::*;
-use crate::crd::{CdcConnector, SinkConnector};
+use crate::crd::{Autoscaling, CdcConnector, RealtimeServer, SinkConnector};
 use crate::render;
 
 const SAMPLE: &str = include_str!("../../examples/harmonychat.yaml");
@@ -15,6 +15,7 @@ fn secrets() -> GeneratedSecrets {
     GeneratedSecrets {
         auth_secret_key: "generated-signing-key-0123456789abcdef0123456789abcdef".into(),
         auth_proxy_secret: "generated-proxy-secret-0123456789abcdef".into(),
+        realtime_token_secret: "generated-realtime-token-secret-0123456789abcdef".into(),
         centrifugo_api_key: "generated-centrifugo-api-key".into(),
         centrifugo_admin_password: "generated-centrifugo-admin-password".into(),
         centrifugo_admin_secret: "generated-centrifugo-admin-secret".into(),
@@ -46,7 +47,25 @@ fn variants() -> Vec<HarmonyChat> {
     builtin_with_sasl.spec.kafka.tls = false;
     let mut development = sample();
     development.spec.kafka.tls = true;
-    vec![sample(), production(), builtin_with_sasl, development]
+    vec![
+        sample(),
+        production(),
+        builtin_with_sasl,
+        development,
+        with_gateway(),
+    ]
+}
+
+/// The sample with the embedded gateway instead of Centrifugo, autoscaled.
+fn with_gateway() -> HarmonyChat {
+    let mut hc = sample();
+    hc.spec.realtime.server = RealtimeServer::Gateway;
+    hc.spec.realtime.gateway.autoscaling = Some(Autoscaling {
+        min_replicas: 2,
+        max_replicas: 6,
+        target_cpu_utilization_percentage: 60,
+    });
+    hc
 }
 
 fn deployment<'a>(children: &'a Children, name: &str) -> &'a Deployment {
@@ -147,7 +166,14 @@ fn every_harmony_environment_is_accepted_by_the_app_config() {
                 config.postgres.url.expose().starts_with("from-secret-"),
                 "{owner}"
             );
-            if container.name != "relay" {
+            if ["api", "cdc", "gateway"].contains(&container.name.as_str()) {
+                assert!(
+                    config.redis.url.expose().starts_with("from-secret-"),
+                    "{owner}"
+                );
+            }
+            // The relay and the gateway never touch DynamoDB.
+            if !["relay", "gateway"].contains(&container.name.as_str()) {
                 assert_eq!(
                     config.dynamodb.chat_history_table_name, hc.spec.dynamodb.table,
                     "{owner}"
@@ -184,6 +210,7 @@ fn the_api_reads_auth_secrets_from_the_auth_secret() {
         for (name, key) in [
             ("AUTH__SECRET_KEY", "secret-key"),
             ("AUTH__PROXY_SECRET", "proxy-secret"),
+            ("REALTIME__TOKEN_SECRET", "realtime-token-secret"),
         ] {
             let var = env.iter().find(|v| v.name == name).unwrap();
             let reference = var
@@ -576,7 +603,27 @@ fn centrifugo_consumes_the_message_topic_in_publication_data_mode() {
     assert_eq!(chat["presence"], true);
     assert_eq!(chat["history_size"], 200);
     assert_eq!(chat["history_ttl"], "7200s");
+    assert_eq!(chat["force_recovery"], true);
     assert_eq!(chat["subscribe_proxy_enabled"], true);
+    // Chat-list events: the personal channel every user is subscribed to at
+    // connect, fed by the chat-event topic through the same header.
+    let personal = &config["channel"]["namespaces"][1];
+    assert_eq!(personal["name"], "personal");
+    assert_eq!(personal["force_recovery"], true);
+    assert_eq!(
+        config["client"]["subscribe_to_user_personal_channel"],
+        serde_json::json!({ "enabled": true, "personal_channel_namespace": "personal" })
+    );
+    let events = &config["consumers"][1]["kafka"];
+    assert_eq!(events["topics"], serde_json::json!(["prod_chat_events"]));
+    assert_eq!(
+        events["publication_data_mode"]["channels_header"],
+        "x-centrifugo-channels"
+    );
+    assert_ne!(
+        events["consumer_group"],
+        config["consumers"][0]["kafka"]["consumer_group"]
+    );
     assert_eq!(
         config["client"]["allowed_origins"],
         serde_json::json!(["https://chat.example.com"])
@@ -602,14 +649,81 @@ fn centrifugo_consumes_the_message_topic_in_publication_data_mode() {
         (reference.name.as_str(), reference.key.as_str()),
         ("harmony-auth", "proxy-secret")
     );
-    let names: Vec<&str> = env.iter().map(|v| v.name.as_str()).collect();
-    assert!(
-        names.contains(&"CENTRIFUGO_CONSUMERS_MESSAGES_KAFKA_SASL_PASSWORD"),
-        "{names:?}"
+    // Connection tokens from the API verify with the same key.
+    let token_key = env
+        .iter()
+        .find(|v| v.name == "CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY")
+        .and_then(|v| v.value_from.as_ref()?.secret_key_ref.as_ref())
+        .unwrap();
+    assert_eq!(
+        (token_key.name.as_str(), token_key.key.as_str()),
+        ("harmony-auth", "realtime-token-secret")
     );
+    let names: Vec<&str> = env.iter().map(|v| v.name.as_str()).collect();
+    for consumer in ["MESSAGES", "CHAT_EVENTS"] {
+        let name = format!("CENTRIFUGO_CONSUMERS_{consumer}_KAFKA_SASL_PASSWORD");
+        assert!(names.contains(&name.as_str()), "{names:?}");
+    }
     assert!(
         names.contains(&"CENTRIFUGO_ENGINE_REDIS_ADDRESS"),
         "{names:?}"
+    );
+}
+
+#[test]
+fn the_embedded_gateway_replaces_centrifugo() {
+    let hc = with_gateway();
+    let children = build(&hc, &secrets()).unwrap();
+    let gateway = deployment(&children, "harmony-dev-gateway");
+    let container = &pod(gateway).containers[0];
+    assert_eq!(container.args.as_deref(), Some(&["gateway".to_owned()][..]));
+    assert_eq!(gateway.spec.as_ref().unwrap().replicas, None);
+    let hpa = children
+        .autoscalers
+        .iter()
+        .find(|h| h.spec.as_ref().unwrap().scale_target_ref.name == "harmony-dev-gateway")
+        .unwrap();
+    assert_eq!(
+        (
+            hpa.spec.as_ref().unwrap().min_replicas,
+            hpa.spec.as_ref().unwrap().max_replicas
+        ),
+        (Some(2), 6)
+    );
+    let env = resolved_env(container);
+    let value = |name: &str| env.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    assert_eq!(
+        value("REALTIME__HISTORY_SIZE"),
+        Some(hc.spec.centrifugo.history_size.to_string())
+    );
+    assert_eq!(
+        value("REALTIME__TOKEN_SECRET").as_deref(),
+        Some("from-secret-harmony-dev-auth-realtime-token-secret-padding-to-be-long-enough")
+    );
+    let services: Vec<&str> = children
+        .services
+        .iter()
+        .map(|s| s.metadata.name.as_deref().unwrap())
+        .collect();
+    assert_eq!(services, ["harmony-dev-api", "harmony-dev-gateway"]);
+    let centrifugo = |name: Option<&String>| name.is_some_and(|n| n.contains("centrifugo"));
+    assert!(
+        !children
+            .deployments
+            .iter()
+            .any(|d| centrifugo(d.metadata.name.as_ref()))
+    );
+    assert!(
+        !children
+            .config_maps
+            .iter()
+            .any(|c| centrifugo(c.metadata.name.as_ref()))
+    );
+    assert!(
+        !children
+            .secrets
+            .iter()
+            .any(|s| centrifugo(s.metadata.name.as_ref()))
     );
 }
 
