@@ -53,18 +53,16 @@ impl Platform {
         }
     }
 
-    /// Runs `app/tests/realtime/<file>` with `node --test`; its output is
-    /// shown when it fails.
-    async fn node(&self, file: &str) {
+    /// `node` in app/tests/realtime, pointed at this platform.
+    fn command(&self) -> tokio::process::Command {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/realtime");
         assert!(
             dir.join("node_modules/centrifuge").is_dir(),
             "run `npm ci` in {} (scripts/test.sh does)",
             dir.display()
         );
-        let run = tokio::process::Command::new("node")
-            .arg("--test")
-            .arg(file)
+        let mut command = tokio::process::Command::new("node");
+        command
             .current_dir(&dir)
             .env("HARMONY_URLS", self.urls.join(","))
             .env(
@@ -80,8 +78,14 @@ impl Platform {
                     .to_string(),
             )
             .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output();
+            .kill_on_drop(true);
+        command
+    }
+
+    /// Runs `app/tests/realtime/<file>` with `node --test`; its output is
+    /// shown when it fails.
+    async fn node(&self, file: &str) {
+        let run = self.command().arg("--test").arg(file).output();
         let output = tokio::time::timeout(Duration::from_secs(120), run)
             .await
             .expect("node tests finish within 2 minutes")
@@ -119,10 +123,13 @@ async fn membership_changes_reach_the_personal_channel_and_end_subscriptions() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn connections_expire_with_their_credentials_unless_refreshed() {
-    Platform::start(1, |config| config.realtime.expired_close_delay_seconds = 1)
-        .await
-        .node("expiry.test.mjs")
-        .await;
+    Platform::start(1, |config| {
+        config.realtime.expired_close_delay_seconds = 1;
+        config.realtime.ping_interval_seconds = 1;
+    })
+    .await
+    .node("expiry.test.mjs")
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -142,4 +149,40 @@ async fn bad_frames_and_slow_clients_harm_no_one_else() {
     .await
     .node("abuse.test.mjs")
     .await;
+}
+
+/// Shutdown closes every connection with 3001, so clients reconnect (to
+/// another instance). Seen failing with the shutdown branch of
+/// `connection::serve` removed: the connection stayed open, no close came.
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_tells_clients_to_reconnect() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let platform = Platform::start(1, |_| {}).await;
+    let mut child = platform
+        .command()
+        .arg("shutdown.mjs")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("the client connects within 30 s")
+        .unwrap();
+    assert_eq!(first.as_deref(), Some("connected"));
+    platform.shutdown.cancel();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the client sees the close")
+        .unwrap();
+    let mut stderr = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr)
+        .await
+        .unwrap();
+    assert!(status.success(), "{stderr}");
+    assert_eq!(
+        lines.next_line().await.unwrap().as_deref(),
+        Some("closed 3001")
+    );
 }

@@ -83,3 +83,14 @@ test('a refresh with another user\'s token ends the connection with 3500', async
   raw.command({ id: 2, refresh: { token: forgeToken(eve.id, 60) } });
   assert.equal((await raw.closed).code, 3500);
 });
+
+// This file's platform pings every second: a client that never answers is
+// closed with 3012 by the second ping, while the SDK (which answers) stays.
+test('a client that does not answer pings is closed with 3012', async () => {
+  const ann = await user('ann');
+  const raw = await new Raw({ pong: false }).open();
+  raw.command({ id: 1, connect: { token: forgeToken(ann.id, 600) } });
+  assert.equal((await raw.reply(1)).connect.ping, 1);
+  assert.equal((await raw.closed).code, 3012);
+  assert.ok(raw.replies.some((r) => Object.keys(r).length === 0), 'a ping was sent first');
+});

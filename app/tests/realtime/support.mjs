@@ -141,15 +141,18 @@ export async function until(condition, what, ms = 10_000) {
   }
 }
 
-/** A raw protocol client: send frames, read replies, see the close code. */
+/** A raw protocol client: send frames, read replies, see the close code.
+ *  It answers server pings like the SDK unless `pong` is false. */
 export class Raw {
-  constructor(base = BASE, headers = {}) {
+  constructor({ base = BASE, headers = {}, pong = true } = {}) {
     this.socket = new WebSocket(wsUrl(base), { headers });
     this.replies = [];
     this.closed = once(this.socket, 'close').then(([code, reason]) => ({ code, reason: reason.toString() }));
     this.socket.on('message', (data) => {
       for (const line of data.toString().split('\n')) {
-        if (line) this.replies.push(JSON.parse(line));
+        if (!line) continue;
+        this.replies.push(JSON.parse(line));
+        if (line === '{}' && pong) this.socket.send('{}');
       }
     });
     this.socket.on('error', () => {});
