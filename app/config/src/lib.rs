@@ -517,6 +517,10 @@ pub struct RealtimeConfig {
     pub send_queue: usize,
     /// Seconds after its credentials expire that an unrefreshed connection is closed.
     pub expired_close_delay_seconds: u64,
+    /// Centrifugo's server API (`http://centrifugo:8000/api`), when Centrifugo serves the clients: the cdc unsubscribes members who leave. Empty: none (the embedded gateway does it itself).
+    pub centrifugo_api_url: String,
+    /// Centrifugo's `http_api.key`, sent as `X-API-Key`.
+    pub centrifugo_api_key: Option<Secret>,
 }
 
 impl Default for RealtimeConfig {
@@ -529,6 +533,8 @@ impl Default for RealtimeConfig {
             max_frame_bytes: 65_536,
             send_queue: 256,
             expired_close_delay_seconds: 25,
+            centrifugo_api_url: String::new(),
+            centrifugo_api_key: None,
         }
     }
 }

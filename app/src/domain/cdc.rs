@@ -27,6 +27,9 @@ pub enum Effect {
     PurgeHistory(Uuid),
     /// Drop the cached profile.
     ForgetUser(Uuid),
+    /// End these users' live subscriptions to the chat (Centrifugo's server
+    /// API; the embedded gateway does it from the same event itself).
+    Unsubscribe { chat_id: Uuid, user_ids: Vec<Uuid> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,13 +79,28 @@ pub fn effects(event: &Envelope) -> Result<Vec<Effect>, Malformed> {
                     user_ids: uuids_at("user_id_list")?,
                 }]
             }
-            ("chat", "USER_LEFT") => vec![Effect::ForgetMemberships {
-                chat_id: aggregate()?,
-                user_ids: vec![uuid_at("user_id")?],
-            }],
+            ("chat", "USER_LEFT") => {
+                let (chat_id, user_ids) = (aggregate()?, vec![uuid_at("user_id")?]);
+                vec![
+                    Effect::ForgetMemberships {
+                        chat_id,
+                        user_ids: user_ids.clone(),
+                    },
+                    Effect::Unsubscribe { chat_id, user_ids },
+                ]
+            }
             ("chat", "CHAT_DELETED") => {
                 let chat_id = aggregate()?;
-                vec![Effect::ForgetChat(chat_id), Effect::PurgeHistory(chat_id)]
+                // Events written before the member list was part of them have none.
+                let user_ids = match event.payload.get("user_id_list") {
+                    Some(_) => uuids_at("user_id_list")?,
+                    None => Vec::new(),
+                };
+                vec![
+                    Effect::ForgetChat(chat_id),
+                    Effect::PurgeHistory(chat_id),
+                    Effect::Unsubscribe { chat_id, user_ids },
+                ]
             }
             ("user", "TOMBSTONED") => vec![Effect::ForgetUser(aggregate()?)],
             ("user", "ADDED_TO_CHAT" | "LEFT_CHAT") => vec![],
@@ -118,10 +136,16 @@ mod tests {
         let (c, u) = (chat.to_string(), user.to_string());
         assert_eq!(
             effects(&event("chat", &c, "USER_LEFT", json!({ "user_id": u }))).unwrap(),
-            [Effect::ForgetMemberships {
-                chat_id: chat,
-                user_ids: vec![user]
-            }]
+            [
+                Effect::ForgetMemberships {
+                    chat_id: chat,
+                    user_ids: vec![user]
+                },
+                Effect::Unsubscribe {
+                    chat_id: chat,
+                    user_ids: vec![user]
+                }
+            ]
         );
         assert_eq!(
             effects(&event(
@@ -141,10 +165,17 @@ mod tests {
                 "chat",
                 &c,
                 "CHAT_DELETED",
-                json!({ "deleted_by": u })
+                json!({ "deleted_by": u, "user_id_list": [u] })
             ))
             .unwrap(),
-            [Effect::ForgetChat(chat), Effect::PurgeHistory(chat)]
+            [
+                Effect::ForgetChat(chat),
+                Effect::PurgeHistory(chat),
+                Effect::Unsubscribe {
+                    chat_id: chat,
+                    user_ids: vec![user]
+                }
+            ]
         );
         assert_eq!(
             effects(&event("user", &u, "TOMBSTONED", json!({}))).unwrap(),

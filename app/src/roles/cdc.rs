@@ -13,10 +13,14 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    domain::cdc::{Effect, Envelope, effects},
+    domain::{
+        cdc::{Effect, Envelope, effects},
+        channels,
+    },
     store::{
         Dependency,
         cache::Cache,
+        centrifugo::CentrifugoApi,
         dynamodb::ChatHistoryTable,
         kafka::{Admin, DeadLetters, GroupMember},
         outbox, postgres, redis,
@@ -39,6 +43,8 @@ struct Handler {
     pool: PgPool,
     cache: Cache,
     history: ChatHistoryTable,
+    /// Set when Centrifugo serves the clients.
+    centrifugo: Option<CentrifugoApi>,
 }
 
 /// Why an event failed: worth retrying, or never going to work.
@@ -91,6 +97,14 @@ impl Handler {
             }
             // The closed profile from Postgres, written (not deleted) so that
             // a racing cache fill cannot re-cache the open account.
+            Effect::Unsubscribe { chat_id, user_ids } => {
+                if let Some(centrifugo) = &self.centrifugo {
+                    let channel = channels::chat(chat_id);
+                    for user in user_ids {
+                        centrifugo.unsubscribe(user, &channel).await?;
+                    }
+                }
+            }
             Effect::ForgetUser(user_id) => {
                 match crate::store::users::profile(&self.pool, user_id).await? {
                     Some(profile) => self.cache.set_user(&profile).await?,
@@ -118,6 +132,7 @@ impl Cdc {
             pool: postgres::connect(&config.postgres).await?,
             cache: Cache::new(redis::connect(&config.redis).await?, &config.cache),
             history: ChatHistoryTable::new(&config.dynamodb).await,
+            centrifugo: CentrifugoApi::new(&config.realtime),
         };
         Ok(Self {
             member,

@@ -2,6 +2,7 @@
 
 pub mod cache;
 pub mod cached;
+pub mod centrifugo;
 pub mod chats;
 pub mod dynamodb;
 pub mod kafka;

@@ -563,3 +563,88 @@ async fn purges_remove_only_what_is_past_its_retention() {
         "the young published row and the unpublished one stay"
     );
 }
+
+/// Where Centrifugo serves the clients, the cdc ends a leaver's live
+/// subscription and every member's on deletion through its server API. The
+/// stand-in records the calls (Centrifugo cannot run here). Seen failing
+/// with the `Unsubscribe` runner made a no-op: no call arrived.
+#[tokio::test]
+async fn the_cdc_unsubscribes_leavers_through_centrifugo() {
+    use std::sync::{Arc, Mutex};
+
+    use axum::{Json, Router, extract::State, http::HeaderMap, routing::post};
+    use serde_json::Value;
+
+    type Calls = Arc<Mutex<Vec<(String, Value)>>>;
+    async fn unsubscribe(
+        State(calls): State<Calls>,
+        headers: HeaderMap,
+        Json(body): Json<Value>,
+    ) -> Json<Value> {
+        let key = headers["x-api-key"].to_str().unwrap().to_owned();
+        calls.lock().unwrap().push((key, body));
+        Json(json!({}))
+    }
+    let calls: Calls = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let router = Router::new()
+        .route("/api/unsubscribe", post(unsubscribe))
+        .with_state(calls.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let mut t = TestApp::spawn().await;
+    t.env.config.realtime.centrifugo_api_url = format!("http://{address}/api");
+    t.env.config.realtime.centrifugo_api_key = Some(harmony::config::Secret::new("the-api-key"));
+    let shutdown = CancellationToken::new();
+    spawn_relay(&t, &shutdown);
+    spawn_cdc(&t, &shutdown).await;
+    let (ann, bob, cid) = (
+        t.user("ann").await,
+        t.user("bob").await,
+        t.user("cid").await,
+    );
+    let chat = t.chat(&ann, &[&bob, &cid]).await;
+    let left = t
+        .post(&format!("/api/v1/chats/{chat}/leave"))
+        .bearer(&bob.access)
+        .send()
+        .await;
+    assert_eq!(left.status, StatusCode::NO_CONTENT);
+    let deleted = t
+        .delete(&format!("/api/v1/chats/{chat}"))
+        .bearer(&ann.access)
+        .send()
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while calls.lock().unwrap().len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "calls: {:?}",
+            calls.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.cancel();
+    let channel = format!("chat:{chat}");
+    let mut calls: Vec<(String, String)> = calls
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(key, body)| {
+            assert_eq!(key, "the-api-key");
+            assert_eq!(body["channel"], channel.as_str());
+            (key.clone(), body["user"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    // Bob when he leaves; then the remaining members when the chat is deleted.
+    assert_eq!(calls[0].1, bob.id.to_string());
+    calls.remove(0);
+    let mut members: Vec<String> = calls.into_iter().map(|(_, user)| user).collect();
+    members.sort();
+    let mut expected = vec![ann.id.to_string(), cid.id.to_string()];
+    expected.sort();
+    assert_eq!(members, expected);
+}

@@ -6,12 +6,13 @@
 use harmony_config::env_name;
 use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
 
+use super::centrifugo::CENTRIFUGO_PORT;
 use super::meta::{Component, Instance};
 use super::secrets::{
     AUTH_PROXY_SECRET_KEY, AUTH_REALTIME_TOKEN_SECRET_KEY, AUTH_SECRET_KEY_KEY,
-    DYNAMODB_ACCESS_KEY_ID_KEY, DYNAMODB_SECRET_ACCESS_KEY_KEY,
+    CENTRIFUGO_API_KEY_KEY, DYNAMODB_ACCESS_KEY_ID_KEY, DYNAMODB_SECRET_ACCESS_KEY_KEY,
 };
-use crate::crd::HarmonyChat;
+use crate::crd::{HarmonyChat, RealtimeServer};
 
 /// Port every role serves `/healthz`, `/readyz`, `/metrics` (and the API) on.
 pub const HTTP_PORT: i32 = 8000;
@@ -158,10 +159,26 @@ pub fn harmony(instance: &Instance<'_>, role: Role) -> Vec<EnvVar> {
             "sink.group_id",
             instance.consumer_group(Component::Sink),
         )),
-        Role::Cdc => env.push(setting(
-            "cdc.group_id",
-            instance.consumer_group(Component::Cdc),
-        )),
+        Role::Cdc => {
+            env.push(setting(
+                "cdc.group_id",
+                instance.consumer_group(Component::Cdc),
+            ));
+            // Leavers' live subscriptions end through Centrifugo's server API
+            // (the embedded gateway ends them itself).
+            if spec.realtime.server == RealtimeServer::Centrifugo {
+                let centrifugo = instance.child_name(Component::Centrifugo);
+                env.push(setting(
+                    "realtime.centrifugo_api_url",
+                    format!("http://{centrifugo}:{CENTRIFUGO_PORT}/api"),
+                ));
+                env.push(secret_setting(
+                    "realtime.centrifugo_api_key",
+                    &centrifugo,
+                    CENTRIFUGO_API_KEY_KEY,
+                ));
+            }
+        }
         Role::Gateway => {
             let centrifugo = &spec.centrifugo;
             env.push(setting(

@@ -649,6 +649,17 @@ fn centrifugo_consumes_the_message_topic_in_publication_data_mode() {
         (reference.name.as_str(), reference.key.as_str()),
         ("harmony-auth", "proxy-secret")
     );
+    // The cdc ends leavers' subscriptions through Centrifugo's server API.
+    let cdc = resolved_env(&pod(deployment(&children, "harmony-prod-cdc")).containers[0]);
+    let value = |name: &str| cdc.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    assert_eq!(
+        value("REALTIME__CENTRIFUGO_API_URL"),
+        Some("http://harmony-prod-centrifugo:8000/api")
+    );
+    assert_eq!(
+        value("REALTIME__CENTRIFUGO_API_KEY"),
+        Some("from-secret-harmony-prod-centrifugo-api-key-padding-to-be-long-enough")
+    );
     // Connection tokens from the API verify with the same key.
     let token_key = env
         .iter()
@@ -706,6 +717,11 @@ fn the_embedded_gateway_replaces_centrifugo() {
         .map(|s| s.metadata.name.as_deref().unwrap())
         .collect();
     assert_eq!(services, ["harmony-dev-api", "harmony-dev-gateway"]);
+    let cdc = resolved_env(&pod(deployment(&children, "harmony-dev-cdc")).containers[0]);
+    assert!(
+        !cdc.iter()
+            .any(|(name, _)| name.starts_with("REALTIME__CENTRIFUGO"))
+    );
     let centrifugo = |name: Option<&String>| name.is_some_and(|n| n.contains("centrifugo"));
     assert!(
         !children
