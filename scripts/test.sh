@@ -17,6 +17,14 @@ if [[ ! $realtime/node_modules/.package-lock.json -nt $realtime/package-lock.jso
   (cd "$realtime" && npm ci --no-fund --no-audit --loglevel=error)
 fi
 
+# The API's contract test runs schemathesis (pinned) from its own venv.
+schemathesis_venv=$HOME/.cache/harmony/venv-schemathesis
+if ! "$schemathesis_venv/bin/schemathesis" --version 2>/dev/null | grep -q 4.32.5; then
+  echo "harmony test: installing schemathesis 4.32.5 into $schemathesis_venv"
+  python3 -m venv "$schemathesis_venv"
+  "$schemathesis_venv/bin/pip" install --quiet --disable-pip-version-check schemathesis==4.32.5
+fi
+
 if ! command -v cargo-nextest >/dev/null; then
   echo "harmony test: installing cargo-nextest"
   cargo install cargo-nextest --locked

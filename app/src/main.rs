@@ -63,7 +63,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Command::Openapi => {
-            println!("{}", harmony::http::openapi::document());
+            println!("{}", harmony::http::openapi::committed_document());
             return ExitCode::SUCCESS;
         }
         _ => {}

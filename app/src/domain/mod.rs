@@ -9,13 +9,27 @@ pub mod user;
 
 /// One rejected input field, in the shape FastAPI clients already parse
 /// (`{"type", "loc", "msg", "input"}`, ref §1.1).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Invalid {
+    /// What is wrong, e.g. `missing`, `string_too_long`, `uuid_parsing`.
     #[serde(rename = "type")]
+    #[schema(value_type = String)]
     pub kind: &'static str,
+    /// Where: `body`, `query` or `path`, then the field (and list index).
+    #[schema(value_type = Vec<LocPart>)]
     pub loc: Vec<serde_json::Value>,
     pub msg: String,
+    /// The rejected value (long strings shortened, secrets hidden).
     pub input: serde_json::Value,
+}
+
+/// One step of `Invalid::loc`: a field name or a list index.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)] // documents the shape only
+#[serde(untagged)]
+pub enum LocPart {
+    Field(String),
+    Index(u32),
 }
 
 impl Invalid {

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{
     App,
-    error::{ApiError, ApiResult, ErrorBody, InvalidInput},
+    error::{ApiError, ApiResult, ErrorBody, InvalidInput, UnsupportedMedia},
     extract::{ApiForm, ApiJson},
 };
 use crate::{
@@ -72,7 +72,7 @@ pub async fn login(
             input: grant_type.into(),
         }));
     }
-    let email = Email::parse(&form.username).map_err(|_| bad_credentials())?;
+    let email = Email::parse(form.username.trim()).map_err(|_| bad_credentials())?;
     let account = users::credentials(&app.db, &email).await?;
     // Verify even without an account so response time does not reveal which e-mails exist.
     let hash = account.as_ref().map(|a| a.hashed_password.clone());
@@ -118,7 +118,7 @@ fn invalid_refresh() -> ApiError {
 /// Rotates the refresh token. Inside the grace window a rotated token yields
 /// the same successor (parallel refreshes agree); after it, reuse means the
 /// token leaked, so the whole family is revoked (ref §9.1).
-#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshBody, responses((status = 200, description = "`[access_token, refresh_token]`", body = Vec<Token>), (status = 401, description = "Unknown, expired, revoked or reused refresh token", body = ErrorBody), InvalidInput))]
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshBody, responses((status = 200, description = "`[access_token, refresh_token]`", body = Vec<Token>), (status = 401, description = "Unknown, expired, revoked or reused refresh token", body = ErrorBody), InvalidInput, UnsupportedMedia))]
 pub async fn refresh(
     State(app): State<App>,
     ApiJson(body): ApiJson<RefreshBody>,
@@ -182,7 +182,7 @@ pub async fn refresh(
 
 /// Ends the session the refresh token belongs to. Unknown tokens succeed too:
 /// logging out twice is not an error.
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshBody, responses((status = 204, description = "The session (token family) is revoked"), InvalidInput))]
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshBody, responses((status = 204, description = "The session (token family) is revoked"), InvalidInput, UnsupportedMedia))]
 pub async fn logout(
     State(app): State<App>,
     ApiJson(body): ApiJson<RefreshBody>,

@@ -13,7 +13,9 @@ use uuid::Uuid;
 
 use super::{
     App,
-    error::{ApiError, ApiResult, ErrorBody, InvalidInput, NotMember, Unauthenticated},
+    error::{
+        ApiError, ApiResult, ErrorBody, InvalidInput, NotMember, Unauthenticated, UnsupportedMedia,
+    },
     extract::{ApiJson, ApiQuery, AuthUser, path_uuid},
 };
 use crate::{
@@ -87,7 +89,7 @@ fn missing_users(wanted: &[Uuid], found: &[Uuid]) -> ApiResult<()> {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/chats/", tag = "chat", security(("bearer" = []), ("cookie" = [])), request_body = CreateChat, responses((status = 201, body = ChatResponse), (status = 404, description = "A member does not exist", body = ErrorBody), Unauthenticated, InvalidInput))]
+#[utoipa::path(post, path = "/api/v1/chats/", tag = "chat", security(("bearer" = []), ("cookie" = [])), request_body = CreateChat, responses((status = 201, body = ChatResponse), (status = 404, description = "A member does not exist", body = ErrorBody), Unauthenticated, InvalidInput, UnsupportedMedia))]
 pub async fn create(
     State(app): State<App>,
     user: AuthUser,
@@ -141,7 +143,7 @@ pub struct SendBody {
 
 /// Publishes a message to the chat's Kafka log and answers once the broker
 /// acknowledged it. A retry with the same `client_uuid` returns the original.
-#[utoipa::path(post, path = "/api/v1/chats/{chat_id}", tag = "chat", security(("bearer" = []), ("cookie" = [])), params(("chat_id" = Uuid, Path)), request_body = SendBody, responses((status = 201, description = "Acknowledged by Kafka; a retry with the same client_uuid returns the original", body = ChatMessage), (status = 409, description = "The same client_uuid is still being sent", body = ErrorBody), (status = 503, description = "Failed to send message.", body = ErrorBody), Unauthenticated, NotMember, InvalidInput))]
+#[utoipa::path(post, path = "/api/v1/chats/{chat_id}", tag = "chat", security(("bearer" = []), ("cookie" = [])), params(("chat_id" = Uuid, Path)), request_body = SendBody, responses((status = 201, description = "Acknowledged by Kafka; a retry with the same client_uuid returns the original", body = ChatMessage), (status = 409, description = "The same client_uuid is still being sent", body = ErrorBody), (status = 503, description = "Failed to send message.", body = ErrorBody), Unauthenticated, NotMember, InvalidInput, UnsupportedMedia))]
 pub async fn send(
     State(app): State<App>,
     user: AuthUser,
@@ -214,6 +216,7 @@ pub async fn send(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     limit: Option<i64>,
     cursor: Option<String>,
@@ -388,7 +391,7 @@ pub struct AddMembers {
 }
 
 /// Adds members (ref §9.18: implemented but never routed in the original).
-#[utoipa::path(post, path = "/api/v1/chats/{chat_id}/members", tag = "chat", security(("bearer" = []), ("cookie" = [])), params(("chat_id" = Uuid, Path)), request_body = AddMembers, responses((status = 200, body = MembersResponse), (status = 404, description = "A user does not exist", body = ErrorBody), Unauthenticated, NotMember, InvalidInput))]
+#[utoipa::path(post, path = "/api/v1/chats/{chat_id}/members", tag = "chat", security(("bearer" = []), ("cookie" = [])), params(("chat_id" = Uuid, Path)), request_body = AddMembers, responses((status = 200, body = MembersResponse), (status = 404, description = "A user does not exist", body = ErrorBody), Unauthenticated, NotMember, InvalidInput, UnsupportedMedia))]
 pub async fn add_members(
     State(app): State<App>,
     user: AuthUser,

@@ -81,13 +81,21 @@ impl ApiError {
     }
 }
 
-/// Every error body: `detail` is a message, or a list of field problems
-/// (`{"type","loc","msg","input"}`) for validation errors.
+/// Every error body, as `into_response` renders it.
 #[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // documents the shape `into_response` renders
+#[allow(dead_code)] // documents the shape only
 pub struct ErrorBody {
-    #[schema(value_type = Object)]
-    detail: serde_json::Value,
+    detail: Detail,
+}
+
+/// A message a person can act on, or for validation errors one entry per
+/// problem (FastAPI's shape).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // documents the shape only
+pub enum Detail {
+    Message(String),
+    Problems(Vec<Invalid>),
 }
 
 /// The 401 of every route behind authentication.
@@ -110,6 +118,17 @@ pub enum InvalidInput {
         description = "Invalid input: `detail` lists each problem (FastAPI shape) or states a limit"
     )]
     InvalidInput(ErrorBody),
+}
+
+/// The 415 of every route with a body: it must be sent as declared.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // documentation only
+pub enum UnsupportedMedia {
+    #[response(
+        status = 415,
+        description = "The body is not of the declared content type"
+    )]
+    UnsupportedMedia(ErrorBody),
 }
 
 /// The 403 of every route on one chat.

@@ -1,7 +1,9 @@
 //! The OpenAPI document, generated from the handlers and types, served at
 //! `/api/v1/openapi.json` with a browsable page at `/api/v1/docs`.
 
-use axum::{Json, Router, response::Html, routing::get};
+use axum::{Json, Router, extract::State, response::Html, routing::get};
+use harmony_config::Config;
+use serde_json::{Value, json};
 use utoipa::{
     Modify, OpenApi,
     openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
@@ -62,9 +64,164 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// The document as served and as committed in `docs/openapi.json`.
-pub fn document() -> String {
-    ApiDoc::openapi().to_pretty_json().unwrap_or_default()
+/// The document for `config`'s limits: served at `/api/v1/openapi.json`;
+/// with the default settings it is `docs/openapi.json`.
+pub fn document(config: &Config) -> Value {
+    let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    constrain(&mut document, config);
+    link(&mut document);
+    document
+}
+
+/// `docs/openapi.json`: the document with the default settings.
+pub fn committed_document() -> String {
+    serde_json::to_string_pretty(&document(&Config::default())).unwrap_or_default()
+}
+
+/// No NUL characters (Postgres cannot store them; `check_length` refuses them).
+const NO_NUL: &str = "^[^\\u0000]*$";
+/// Not blank: some character outside Unicode's White_Space set (what
+/// `str::trim` removes), and no NUL (`check_content`).
+const NOT_BLANK: &str = "^[^\\u0000]*[^\\u0000\\u0009-\\u000D\\u0020\\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^\\u0000]*$";
+/// A history cursor: a ULID in Crockford base32, either case.
+const ULID: &str = "^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$";
+/// Every form `Uuid::parse_str` accepts: simple, hyphenated, braced, URN.
+const UUID: &str = "^(?:[0-9A-Fa-f]{32}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}|\\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\\}|[Uu][Rr][Nn]:[Uu][Uu][Ii][Dd]:[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$";
+/// Times are naive ISO 8601, as the original serialised them (no offset, so
+/// not RFC 3339 `date-time`).
+const NAIVE_TIME: &str = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?$";
+
+/// Writes the limits the handlers enforce into the document, from the same
+/// constants and settings the checks use, so the two cannot drift.
+fn constrain(document: &mut Value, config: &Config) {
+    use crate::domain::{chat, user};
+    formats(document);
+    let chat = &config.chat;
+    // A form has no null: the field is absent, empty or `password`.
+    document["components"]["schemas"]["LoginForm"]["properties"]["grant_type"] =
+        json!({ "type": "string", "pattern": "^(password)?$" });
+    let mut property = |schema: &str, field: &str, limits: Value| {
+        merge(
+            &mut document["components"]["schemas"][schema]["properties"][field],
+            limits,
+        );
+    };
+    property(
+        "SignUp",
+        "username",
+        json!({ "maxLength": user::USERNAME_MAX, "pattern": NO_NUL }),
+    );
+    property(
+        "SignUp",
+        "email",
+        json!({ "maxLength": user::EMAIL_MAX, "pattern": user::EMAIL_PATTERN }),
+    );
+    property(
+        "SignUp",
+        "password",
+        json!({ "minLength": user::PASSWORD_MIN, "maxLength": user::PASSWORD_MAX, "pattern": NO_NUL }),
+    );
+    property(
+        "CreateChat",
+        "title",
+        json!({ "minLength": 1, "maxLength": chat::TITLE_MAX, "pattern": NO_NUL }),
+    );
+    property(
+        "CreateChat",
+        "description",
+        json!({ "maxLength": chat::DESCRIPTION_MAX, "pattern": NO_NUL }),
+    );
+    // The creator counts too: the others may be one fewer than the limit.
+    property(
+        "CreateChat",
+        "user_id_list",
+        json!({ "maxItems": chat.max_users_per_operation.saturating_sub(1) }),
+    );
+    property(
+        "AddMembers",
+        "user_id_list",
+        json!({ "maxItems": chat.max_users_per_operation }),
+    );
+    property(
+        "SendBody",
+        "content",
+        json!({ "minLength": 1, "maxLength": chat.max_content_length, "pattern": NOT_BLANK }),
+    );
+    let mut parameter = |path: &str, name: &str, limits: Value| {
+        if let Some(parameters) = document["paths"][path]["get"]["parameters"].as_array_mut() {
+            for parameter in parameters.iter_mut().filter(|p| p["name"] == name) {
+                merge(&mut parameter["schema"], limits.clone());
+            }
+        }
+    };
+    parameter(
+        "/api/v1/users/lookup",
+        "email",
+        json!({ "maxLength": user::EMAIL_MAX, "pattern": NO_NUL }),
+    );
+    parameter(
+        "/api/v1/users/lookup",
+        "limit",
+        json!({ "minimum": 1, "maximum": config.user.default_user_search_limit }),
+    );
+    parameter(
+        "/api/v1/chats/{chat_id}",
+        "limit",
+        json!({ "minimum": 1, "maximum": chat.default_pagination_limit }),
+    );
+    parameter(
+        "/api/v1/chats/{chat_id}",
+        "cursor",
+        json!({ "pattern": ULID }),
+    );
+}
+
+/// OpenAPI links: where a created resource's id can be used next (clients
+/// and stateful testers follow them).
+fn link(document: &mut Value) {
+    let to = |operation: &str, parameter: &str| json!({ "operationId": operation, "parameters": { parameter: format!("$response.body#/{parameter}") } });
+    let mut chat = serde_json::Map::new();
+    for operation in [
+        "history",
+        "send",
+        "members",
+        "add_members",
+        "leave",
+        "delete",
+    ] {
+        chat.insert(operation.into(), to(operation, "chat_id"));
+    }
+    document["paths"]["/api/v1/chats/"]["post"]["responses"]["201"]["links"] = chat.into();
+    document["paths"]["/api/v1/users/"]["post"]["responses"]["201"]["links"] =
+        json!({ "by_id": to("by_id", "user_id") });
+}
+
+/// Spells out what `uuid` and `date-time` mean here as patterns: formats
+/// are annotations that validators need not check.
+fn formats(value: &mut Value) {
+    match value {
+        Value::Object(object) => {
+            match object.get("format").and_then(Value::as_str) {
+                Some("uuid") => {
+                    object.insert("pattern".into(), UUID.into());
+                }
+                Some("date-time") => {
+                    object.remove("format");
+                    object.insert("pattern".into(), NAIVE_TIME.into());
+                }
+                _ => {}
+            }
+            object.values_mut().for_each(formats);
+        }
+        Value::Array(items) => items.iter_mut().for_each(formats),
+        _ => {}
+    }
+}
+
+fn merge(target: &mut Value, limits: Value) {
+    if let (Value::Object(target), Value::Object(limits)) = (target, limits) {
+        target.extend(limits);
+    }
 }
 
 const DOCS_PAGE: &str = r#"<!doctype html>
@@ -74,7 +231,10 @@ const DOCS_PAGE: &str = r#"<!doctype html>
 
 pub fn routes() -> Router<App> {
     Router::new()
-        .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+        .route(
+            "/openapi.json",
+            get(|State(app): State<App>| async move { Json(document(&app.config)) }),
+        )
         .route("/docs", get(|| async { Html(DOCS_PAGE) }))
 }
 
@@ -85,14 +245,70 @@ mod tests {
         let committed = include_str!("../../../docs/openapi.json");
         assert_eq!(
             committed.trim_end(),
-            super::document(),
+            super::committed_document(),
             "docs/openapi.json is stale: run `harmony openapi > docs/openapi.json`"
         );
     }
 
+    /// The patterns say exactly what the parsers accept, on samples of each form.
+    #[test]
+    fn patterns_match_the_parsers() {
+        let uuid = regex::Regex::new(super::UUID).unwrap();
+        let id = uuid::Uuid::new_v4();
+        let upper = id.hyphenated().to_string().to_uppercase();
+        for sample in [
+            id.simple().to_string(),
+            id.hyphenated().to_string(),
+            id.braced().to_string(),
+            id.urn().to_string(),
+            upper.clone(),
+            format!("{{{}}}", id.simple()),
+            format!("URN:UUID:{}", id.hyphenated()),
+            upper.replacen('-', "", 1),
+            format!("{}-", id.simple()),
+            String::new(),
+        ] {
+            assert_eq!(
+                uuid.is_match(&sample),
+                uuid::Uuid::parse_str(&sample).is_ok(),
+                "{sample}"
+            );
+        }
+        let ulid = regex::Regex::new(super::ULID).unwrap();
+        let cursor = ulid::Ulid::new().to_string();
+        for sample in [
+            cursor.clone(),
+            cursor.to_lowercase(),
+            cursor.replacen(&cursor[..1], "U", 1),
+            cursor[1..].to_owned(),
+        ] {
+            assert_eq!(
+                ulid.is_match(&sample),
+                crate::domain::message::parse_cursor(&sample).is_ok(),
+                "{sample}"
+            );
+        }
+        let not_blank = regex::Regex::new(super::NOT_BLANK).unwrap();
+        for sample in [
+            "a",
+            " a ",
+            "\u{3000}\u{2028}",
+            "\u{feff}",
+            "\u{1c}",
+            "x\u{0}",
+            "\t\n",
+        ] {
+            assert_eq!(
+                not_blank.is_match(sample),
+                crate::domain::message::check_content(sample, 100).is_ok(),
+                "{sample:?}"
+            );
+        }
+    }
+
     #[test]
     fn every_route_is_documented() {
-        let document = super::document();
+        let document = super::committed_document();
         for path in [
             "/api/v1/users/",
             "/api/v1/users/lookup",

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{
     App,
-    error::{ApiError, ApiResult, ErrorBody, InvalidInput, Unauthenticated},
+    error::{ApiError, ApiResult, ErrorBody, InvalidInput, Unauthenticated, UnsupportedMedia},
     extract::{ApiJson, ApiQuery, AuthUser, path_uuid},
 };
 use crate::{
@@ -31,7 +31,7 @@ pub struct SignUp {
     password: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/users/", tag = "user", request_body = SignUp, responses((status = 201, body = UserProfile), (status = 409, description = "E-mail already registered", body = ErrorBody), InvalidInput))]
+#[utoipa::path(post, path = "/api/v1/users/", tag = "user", request_body = SignUp, responses((status = 201, body = UserProfile), (status = 409, description = "E-mail already registered", body = ErrorBody), InvalidInput, UnsupportedMedia))]
 pub async fn sign_up(
     State(app): State<App>,
     ApiJson(body): ApiJson<SignUp>,
@@ -112,6 +112,7 @@ pub async fn my_chats(State(app): State<App>, user: AuthUser) -> ApiResult<Json<
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Lookup {
     email: String,
     limit: Option<i64>,

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{
     App,
-    error::{ApiError, ApiResult, ErrorBody},
+    error::{ApiError, ApiResult, ErrorBody, InvalidInput, UnsupportedMedia},
     extract::{ApiJson, constant_time_eq},
 };
 
@@ -60,7 +60,7 @@ pub struct ConnectRequest {
 }
 
 /// Authenticates the browser by its `access_token` cookie; the session expires with the token.
-#[utoipa::path(post, path = "/api/v1/ws/connect", tag = "pubsub", security(("proxy_secret" = [])), request_body = ConnectRequest, responses((status = 200, description = "Centrifugo connect proxy reply: `result.user` and `result.expire_at`, or `error.code` 1001"), (status = 401, description = "Missing proxy secret", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/ws/connect", tag = "pubsub", security(("proxy_secret" = [])), request_body = ConnectRequest, responses((status = 200, description = "Centrifugo connect proxy reply: `result.user` and `result.expire_at`, or `error.code` 1001"), (status = 401, description = "Missing proxy secret", body = ErrorBody), InvalidInput, UnsupportedMedia))]
 pub async fn connect(
     State(app): State<App>,
     _caller: ProxyCaller,
@@ -95,7 +95,7 @@ pub struct SubscribeRequest {
     channel: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/ws/subscribe", tag = "pubsub", security(("proxy_secret" = [])), request_body = SubscribeRequest, responses((status = 200, description = "Centrifugo subscribe proxy reply: `result: {}` or `error.code` 1000/1001"), (status = 401, description = "Missing proxy secret", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/ws/subscribe", tag = "pubsub", security(("proxy_secret" = [])), request_body = SubscribeRequest, responses((status = 200, description = "Centrifugo subscribe proxy reply: `result: {}` or `error.code` 1000/1001"), (status = 401, description = "Missing proxy secret", body = ErrorBody), InvalidInput, UnsupportedMedia))]
 pub async fn subscribe(
     State(app): State<App>,
     _caller: ProxyCaller,

@@ -4,6 +4,7 @@
 
 mod api_auth;
 mod api_chats;
+mod api_contract;
 mod api_fuzz;
 mod api_messages;
 mod api_users;
@@ -13,6 +14,7 @@ mod client;
 mod events;
 mod fault;
 mod ops;
+mod platform;
 mod realtime;
 mod services;
 mod support;
