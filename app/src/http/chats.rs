@@ -170,7 +170,7 @@ pub async fn send(
         )),
         None => None,
     };
-    match &claim {
+    let planned = match &claim {
         Some((_, SendClaim::Done(original))) => {
             let message: ChatMessage =
                 serde_json::from_str(original).map_err(ApiError::internal)?;
@@ -181,23 +181,53 @@ pub async fn send(
                 "A message with this client_uuid is still being sent; retry shortly.".into(),
             ));
         }
-        _ => {}
-    }
-    let id = app.ids.next();
-    let message = ChatMessage {
-        chat_id,
-        ulid: id.to_string(),
-        client_uuid: body.client_uuid,
-        timestamp: timestamp_of(id),
-        user_id: user.user_id,
-        content: body.content,
+        Some((_, SendClaim::Unsure(planned))) => {
+            Some(serde_json::from_str::<ChatMessage>(planned).map_err(ApiError::internal)?)
+        }
+        _ => None,
     };
+    // A retry after an attempt whose outcome is unknown publishes that
+    // attempt's message again, unchanged: the copies share chat and ULID, so
+    // history keeps one (same DynamoDB key) and live delivery one (the
+    // gateway drops a repeated client_uuid).
+    let message = match planned {
+        Some(message) => message,
+        None => {
+            let id = app.ids.next();
+            ChatMessage {
+                chat_id,
+                ulid: id.to_string(),
+                client_uuid: body.client_uuid,
+                timestamp: timestamp_of(id),
+                user_id: user.user_id,
+                content: body.content,
+            }
+        }
+    };
+    let json = serde_json::to_string(&message).map_err(ApiError::internal)?;
+    if let Some((client_uuid, SendClaim::Fresh)) = &claim
+        && let Err(error) = app
+            .cache
+            .plan_send(chat_id, user.user_id, *client_uuid, &json, ttl)
+            .await
+    {
+        app.cache
+            .release_send(chat_id, user.user_id, *client_uuid)
+            .await;
+        return Err(ApiError::unavailable(
+            "Failed to send message; retry shortly.",
+            error,
+        ));
+    }
     let record = MessageRecord {
         message,
         author_metadata: Some(user.profile.meta),
     };
+    let attempt = claim.as_ref().and_then(|(client_uuid, claim)| {
+        matches!(claim, SendClaim::Fresh | SendClaim::Unsure(_)).then_some(*client_uuid)
+    });
     if let Err(error) = app.messages.publish(&record).await {
-        if let Some((client_uuid, SendClaim::Fresh)) = claim {
+        if let Some(client_uuid) = attempt {
             app.cache
                 .release_send(chat_id, user.user_id, client_uuid)
                 .await;
@@ -205,9 +235,7 @@ pub async fn send(
         return Err(ApiError::unavailable("Failed to send message.", error));
     }
     metrics::counter!("harmony_messages_sent_total").increment(1);
-    if let Some((client_uuid, SendClaim::Fresh)) = claim
-        && let Ok(json) = serde_json::to_string(&record.message)
-    {
+    if let Some(client_uuid) = attempt {
         app.cache
             .complete_send(chat_id, user.user_id, client_uuid, &json, ttl)
             .await;

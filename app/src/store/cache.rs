@@ -22,8 +22,11 @@ pub struct Cache {
 /// The outcome of claiming a `client_uuid` for a send.
 #[derive(Debug, PartialEq, Eq)]
 pub enum SendClaim {
-    /// First attempt: go ahead and publish.
+    /// First attempt: plan a message (`plan_send`), then publish it.
     Fresh,
+    /// An earlier attempt planned this message and may have published it:
+    /// publish it again, unchanged (same ULID), so copies collapse.
+    Unsure(String),
     /// An earlier attempt is still being published.
     InFlight,
     /// An earlier attempt was acknowledged; its message JSON.
@@ -32,7 +35,10 @@ pub enum SendClaim {
     Unavailable,
 }
 
-const PENDING: &str = "pending";
+/// Prefixes of a send record's value: the message an attempt is about to
+/// publish, or the one the broker acknowledged.
+const PLANNED: &str = "planned:";
+const SENT: &str = "sent:";
 
 fn user_key(user_id: Uuid) -> String {
     format!("user:{user_id}")
@@ -44,6 +50,10 @@ fn membership_key(chat_id: Uuid, user_id: Uuid) -> String {
 
 fn send_key(chat_id: Uuid, user_id: Uuid, client_uuid: Uuid) -> String {
     format!("send:{chat_id}:{user_id}:{client_uuid}")
+}
+
+fn send_lock_key(chat_id: Uuid, user_id: Uuid, client_uuid: Uuid) -> String {
+    format!("send-lock:{chat_id}:{user_id}:{client_uuid}")
 }
 
 impl Cache {
@@ -210,8 +220,9 @@ impl Cache {
         }
     }
 
-    /// Claims a client_uuid for one send; the claim expires after
-    /// `in_flight_ttl` seconds unless `complete_send` replaces it.
+    /// Claims a client_uuid for one attempt: a lock that expires after
+    /// `in_flight_ttl` seconds (so a dead attempt frees it), and what earlier
+    /// attempts left: the acknowledged message, or the one planned.
     pub async fn claim_send(
         &self,
         chat_id: Uuid,
@@ -219,32 +230,61 @@ impl Cache {
         client_uuid: Uuid,
         in_flight_ttl: u64,
     ) -> SendClaim {
-        let key = send_key(chat_id, user_id, client_uuid);
         let mut conn = self.conn.clone();
-        let claimed: Result<Option<String>, _> = redis::cmd("SET")
-            .arg(&key)
-            .arg(PENDING)
+        let locked: Result<Option<String>, _> = redis::cmd("SET")
+            .arg(send_lock_key(chat_id, user_id, client_uuid))
+            .arg(1)
             .arg("NX")
             .arg("EX")
             .arg(in_flight_ttl)
             .query_async(&mut conn)
             .await;
-        match claimed {
-            Ok(Some(_)) => SendClaim::Fresh,
-            Ok(None) => match conn.get::<_, Option<String>>(&key).await {
-                Ok(Some(value)) if value != PENDING => SendClaim::Done(value),
-                Ok(Some(_)) => SendClaim::InFlight,
-                // Expired between the two calls: treat as a first attempt.
-                Ok(None) => SendClaim::Fresh,
-                Err(_) => SendClaim::Unavailable,
+        let unavailable = |error: redis::RedisError| {
+            tracing::warn!(%error, "cache unavailable: sending without client_uuid de-duplication");
+            SendClaim::Unavailable
+        };
+        match locked {
+            Ok(Some(_)) => {}
+            Ok(None) => return SendClaim::InFlight,
+            Err(error) => return unavailable(error),
+        }
+        let record: Option<String> = match conn.get(send_key(chat_id, user_id, client_uuid)).await {
+            Ok(record) => record,
+            Err(error) => return unavailable(error),
+        };
+        match record {
+            Some(value) => match value.strip_prefix(SENT) {
+                Some(sent) => {
+                    self.release_send(chat_id, user_id, client_uuid).await;
+                    SendClaim::Done(sent.to_owned())
+                }
+                None => match value.strip_prefix(PLANNED) {
+                    Some(planned) => SendClaim::Unsure(planned.to_owned()),
+                    None => SendClaim::Fresh,
+                },
             },
-            Err(error) => {
-                tracing::warn!(%error, "cache unavailable: sending without client_uuid de-duplication");
-                SendClaim::Unavailable
-            }
+            None => SendClaim::Fresh,
         }
     }
 
+    /// Records the message this attempt is about to publish, before it is
+    /// published, so a retry publishes the same one whatever happens next.
+    pub async fn plan_send(
+        &self,
+        chat_id: Uuid,
+        user_id: Uuid,
+        client_uuid: Uuid,
+        message_json: &str,
+        ttl: u64,
+    ) -> Result<(), redis::RedisError> {
+        let key = send_key(chat_id, user_id, client_uuid);
+        self.conn
+            .clone()
+            .set_ex(key, format!("{PLANNED}{message_json}"), ttl)
+            .await
+    }
+
+    /// The broker acknowledged: retries get this message back.
     pub async fn complete_send(
         &self,
         chat_id: Uuid,
@@ -254,20 +294,26 @@ impl Cache {
         ttl: u64,
     ) {
         let key = send_key(chat_id, user_id, client_uuid);
-        let result: Result<(), _> = self.conn.clone().set_ex(key, message_json, ttl).await;
+        let result: Result<(), _> = self
+            .conn
+            .clone()
+            .set_ex(key, format!("{SENT}{message_json}"), ttl)
+            .await;
         if let Err(error) = result {
-            tracing::warn!(%error, "could not record a sent client_uuid; a retry may duplicate it");
+            tracing::warn!(%error, "could not record a sent client_uuid; a retry publishes it again (same message)");
         }
+        self.release_send(chat_id, user_id, client_uuid).await;
     }
 
+    /// Ends this attempt; what it planned stays for the next one.
     pub async fn release_send(&self, chat_id: Uuid, user_id: Uuid, client_uuid: Uuid) {
         let result: Result<(), _> = self
             .conn
             .clone()
-            .del(send_key(chat_id, user_id, client_uuid))
+            .del(send_lock_key(chat_id, user_id, client_uuid))
             .await;
         if let Err(error) = result {
-            tracing::warn!(%error, "could not release a failed send's client_uuid");
+            tracing::warn!(%error, "could not release a send's client_uuid; it frees itself at the in-flight TTL");
         }
     }
 

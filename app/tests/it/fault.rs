@@ -694,11 +694,13 @@ async fn a_sink_whose_session_expired_rejoins_and_loses_nothing() {
 /// in-flight claim. Retries answer 409 while it may still be in flight, and
 /// are accepted once the claim expires, about the delivery timeout later.
 /// Seen failing with the claim given the 24 h idempotency TTL (409 for a day).
-/// Whether the abandoned attempt's record also lands is the other send hole
-/// (issue 11, item 1), not asserted here.
+/// The abandoned attempt's record still lands once the broker answers, so
+/// the topic holds two records; the retry published the abandoned attempt's
+/// message again (same ULID), so history holds it once. Seen failing with
+/// the retry minting a new message (two ULIDs, two messages in history).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_abandoned_send_frees_its_client_uuid_after_the_delivery_timeout() {
-    let t = TestApp::spawn().await;
+    let t = TestApp::with_sink().await;
     let owner = t.user("owner").await;
     let chat = t.chat(&owner, &[]).await;
     let client_uuid = Uuid::new_v4();
@@ -729,4 +731,24 @@ async fn an_abandoned_send_frees_its_client_uuid_after_the_delivery_timeout() {
         assert!(Instant::now() < deadline, "the client_uuid was never freed");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    let records =
+        crate::support::read_topic(&t.env.config.kafka, &t.env.config.topics.messages.name, 2)
+            .await;
+    let ulids: Vec<&str> = records
+        .iter()
+        .map(|r| r.value["ulid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ulids[0], ulids[1],
+        "the retry published a different message"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stored_messages(&t, chat).await.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the message never reached history"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(stored_messages(&t, chat).await, [client_uuid]);
 }
