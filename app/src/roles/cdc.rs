@@ -1,9 +1,12 @@
 //! `harmony cdc`: consumes the outbox topics and applies each event once in
-//! effect. The processed-events ledger row is written in the same Postgres
-//! transaction that is open while the (naturally idempotent) effects run, so
-//! a replayed event is recognised and skipped. Failures are retried with
-//! backoff, then the record goes to its dead-letter topic with the error and
-//! consumption goes on. Events of different keys run in parallel.
+//! effect. An event in the processed-events ledger is skipped; otherwise its
+//! effects run (each naturally idempotent: cache deletes and overwrites from
+//! Postgres, history purges, unsubscribes), then its ledger row is written in
+//! one short statement. No transaction is open while effects wait on Redis,
+//! DynamoDB or Centrifugo; a crash between effects and ledger repeats the
+//! effects, which changes nothing. Failures are retried with backoff, then
+//! the record goes to its dead-letter topic with the error and consumption
+//! goes on. Events of different keys run in parallel.
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -66,23 +69,27 @@ impl Handler {
             .map_err(|e| Failure::Poison(format!("undecodable event: {e}")))?;
         let effects = effects(&event).map_err(|e| Failure::Poison(e.to_string()))?;
         let transient = |e: &dyn std::fmt::Display| Failure::Transient(e.to_string());
-        let mut tx = self.pool.begin().await.map_err(|e| transient(&e))?;
-        let fresh = outbox::mark_processed(&mut tx, event.event_id, &event.event_type)
+        let seen = outbox::was_processed(&self.pool, event.event_id)
             .await
             .map_err(|e| transient(&e))?;
-        if !fresh {
+        if seen {
             metrics::counter!("harmony_cdc_duplicates_total").increment(1);
             return Ok(false);
         }
         for effect in effects {
-            self.run(effect)
-                .await
-                .map_err(|e| Failure::Transient(e.to_string()))?;
+            self.run(effect).await.map_err(|e| transient(&e))?;
         }
-        tx.commit().await.map_err(|e| transient(&e))?;
-        metrics::counter!("harmony_cdc_events_applied_total", "event_type" => event.event_type)
-            .increment(1);
-        Ok(true)
+        let fresh = outbox::mark_processed(&self.pool, event.event_id, &event.event_type)
+            .await
+            .map_err(|e| transient(&e))?;
+        if fresh {
+            metrics::counter!("harmony_cdc_events_applied_total", "event_type" => event.event_type)
+                .increment(1);
+        } else {
+            // Another consumer (a rebalance) applied it at the same time: same effects.
+            metrics::counter!("harmony_cdc_duplicates_total").increment(1);
+        }
+        Ok(fresh)
     }
 
     async fn run(&self, effect: Effect) -> anyhow::Result<()> {

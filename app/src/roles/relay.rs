@@ -70,23 +70,15 @@ impl Relay {
         listener.listen(NOTIFY_CHANNEL).await?;
         let mut last_purge = tokio::time::Instant::now();
         while !shutdown.is_cancelled() {
-            let (published, blocked) = match self.publish_ready().await {
-                Ok(outcome) => outcome,
+            let wait = match self.publish_ready().await {
+                Ok(published) if published as i64 == self.batch_size => continue, // more are waiting
+                // Sleep until a commit notifies us (or the safety poll).
+                Ok(_) => self.poll,
                 Err(error) => {
                     tracing::error!(%error, "relay round failed; retrying");
                     metrics::counter!("harmony_relay_failures_total").increment(1);
-                    (0, true)
+                    Duration::from_millis(200)
                 }
-            };
-            if published as i64 == self.batch_size {
-                continue; // more rows are waiting
-            }
-            // Rows held back by an older open transaction are re-checked soon;
-            // otherwise sleep until a commit notifies us (or the safety poll).
-            let wait = if blocked {
-                Duration::from_millis(20)
-            } else {
-                self.poll
             };
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -108,13 +100,12 @@ impl Relay {
         Ok(())
     }
 
-    /// Publishes one batch of ready rows; returns how many, and whether
-    /// unpublished rows remain that are not ready yet.
-    async fn publish_ready(&self) -> anyhow::Result<(usize, bool)> {
+    /// Publishes one batch of unpublished rows; returns how many.
+    async fn publish_ready(&self) -> anyhow::Result<usize> {
         let mut conn = self.pool.acquire().await?;
         let rows = outbox::ready(&mut conn, self.batch_size).await?;
         if rows.is_empty() {
-            return Ok((0, outbox::pending(&mut conn).await?));
+            return Ok(0);
         }
         // All sends are in flight at once; the idempotent producer keeps
         // per-partition (so per-aggregate) order.
@@ -127,7 +118,7 @@ impl Relay {
             metrics::histogram!("harmony_relay_commit_to_kafka_seconds").record(lag);
         }
         metrics::counter!("harmony_relay_events_published_total").increment(rows.len() as u64);
-        Ok((rows.len(), false))
+        Ok(rows.len())
     }
 
     async fn send(&self, row: &OutboxRecord) -> anyhow::Result<()> {

@@ -7,11 +7,24 @@ use crate::domain::events::OutboxEvent;
 /// Wakes the relay when the transaction commits (NOTIFY is transactional).
 pub const NOTIFY_CHANNEL: &str = "harmony_outbox";
 
-/// Appends `events` inside the caller's transaction; each gets a unique `event_id`.
+/// Advisory lock key that outbox writers hold from their insert to their
+/// commit ("harmony-outbox" as a number).
+const WRITER_LOCK: i64 = 0x0068_6f75_7462_6f78;
+
+/// Appends `events` inside the caller's transaction; each gets a unique
+/// `event_id`. Writers take one transaction-level lock first, so outbox rows
+/// commit in `position` order: once a row is visible, every row with a
+/// smaller position is visible too (or was rolled back), and the relay
+/// never waits on transactions that write no outbox rows. The lock is held
+/// only from here to the commit, the last step of every command.
 pub async fn append(conn: &mut PgConnection, events: &[OutboxEvent]) -> sqlx::Result<()> {
     if events.is_empty() {
         return Ok(());
     }
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(WRITER_LOCK)
+        .execute(&mut *conn)
+        .await?;
     let aggregate_types: Vec<&str> = events.iter().map(|e| e.aggregate.as_str()).collect();
     let aggregate_ids: Vec<String> = events.iter().map(|e| e.aggregate_id.to_string()).collect();
     let event_types: Vec<&str> = events.iter().map(|e| e.event_type).collect();
@@ -46,26 +59,16 @@ pub struct OutboxRecord {
     pub created_at: chrono::NaiveDateTime,
 }
 
-/// Unpublished rows, oldest first, from transactions that can no longer be
-/// overtaken: every transaction older than the snapshot's xmin has ended, so
-/// no row with a smaller position can still appear (docs/events.md).
+/// Unpublished rows, oldest first. Writers commit in position order
+/// (`append`), so no row with a smaller position can still appear.
 pub async fn ready(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<OutboxRecord>> {
     sqlx::query_as(
         "SELECT event_id, position, aggregate_type, aggregate_id, event_type, payload, created_at
-         FROM outbox_events
-         WHERE published_at IS NULL AND txid < pg_snapshot_xmin(pg_current_snapshot())
-         ORDER BY position LIMIT $1",
+         FROM outbox_events WHERE published_at IS NULL ORDER BY position LIMIT $1",
     )
     .bind(limit)
     .fetch_all(conn)
     .await
-}
-
-/// Whether unpublished rows exist that are still waiting on an older transaction.
-pub async fn pending(conn: &mut PgConnection) -> sqlx::Result<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM outbox_events WHERE published_at IS NULL)")
-        .fetch_one(conn)
-        .await
 }
 
 /// Marks rows published; returns each row's seconds from insert to now
@@ -106,10 +109,18 @@ pub async fn try_lead(conn: &mut PgConnection) -> sqlx::Result<bool> {
         .await
 }
 
-/// Records in the cdc's processed-events ledger that `event_id` is applied,
-/// inside the caller's transaction: false when it was applied before.
+/// Whether the cdc's processed-events ledger holds `event_id`.
+pub async fn was_processed(pool: &sqlx::PgPool, event_id: uuid::Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM processed_events WHERE event_id = $1)")
+        .bind(event_id)
+        .fetch_one(pool)
+        .await
+}
+
+/// Records in the ledger that `event_id` is applied, in one statement of
+/// its own: false when it was recorded before.
 pub async fn mark_processed(
-    conn: &mut PgConnection,
+    pool: &sqlx::PgPool,
     event_id: uuid::Uuid,
     event_type: &str,
 ) -> sqlx::Result<bool> {
@@ -118,7 +129,7 @@ pub async fn mark_processed(
     )
     .bind(event_id)
     .bind(event_type)
-    .execute(conn)
+    .execute(pool)
     .await?;
     Ok(inserted.rows_affected() == 1)
 }

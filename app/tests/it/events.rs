@@ -150,34 +150,45 @@ async fn the_relay_publishes_every_event_keyed_by_aggregate_soon_after_commit() 
     shutdown.cancel();
 }
 
+/// Outbox writers commit in position order: B, appending while A's append
+/// is uncommitted, waits for A, so the running relay never publishes B's
+/// later position first. Seen failing with the writer lock removed from
+/// `outbox::append` (B never waited).
 #[tokio::test]
 async fn a_transaction_that_commits_late_is_not_overtaken() {
     let t = TestApp::spawn().await;
     let shutdown = CancellationToken::new();
+    spawn_relay(&t, &shutdown);
     let chat = Uuid::new_v4();
-    // A takes the earlier position but commits after B.
     let mut early = t.env.pool.begin().await.unwrap();
     outbox::append(&mut early, &[OutboxEvent::user_left(chat, Uuid::new_v4())])
         .await
         .unwrap();
-    let mut late = t.env.pool.begin().await.unwrap();
-    outbox::append(
-        &mut late,
-        &[OutboxEvent::chat_deleted(chat, Uuid::new_v4(), &[])],
-    )
-    .await
-    .unwrap();
-    late.commit().await.unwrap();
-    // B is committed but not ready while the older A is open: publishing it
-    // now could let A's event land after it.
-    let mut conn = t.env.pool.acquire().await.unwrap();
-    assert!(
-        outbox::ready(&mut conn, 100).await.unwrap().is_empty(),
-        "B was ready before the older transaction A ended"
-    );
-    assert!(outbox::pending(&mut conn).await.unwrap());
+    let pool = t.env.pool.clone();
+    let late = tokio::spawn(async move {
+        let mut late = pool.begin().await.unwrap();
+        let deleted = OutboxEvent::chat_deleted(chat, Uuid::new_v4(), &[]);
+        outbox::append(&mut late, &[deleted]).await.unwrap();
+        late.commit().await.unwrap();
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .fetch_one(&t.env.pool)
+        .await
+        .unwrap();
+        if waiting == 1 {
+            break;
+        }
+        assert!(!late.is_finished(), "B committed while A was still open");
+        assert!(Instant::now() < deadline, "B never waited for A");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     early.commit().await.unwrap();
-    spawn_relay(&t, &shutdown);
+    late.await.unwrap();
     let records = read_topic(
         &t.env.config.kafka,
         &t.env.config.topics.chat_events.name,
@@ -189,6 +200,35 @@ async fn a_transaction_that_commits_late_is_not_overtaken() {
         .map(|r| r.value["event_type"].as_str().unwrap())
         .collect();
     assert_eq!(types, ["USER_LEFT", "CHAT_DELETED"]);
+    shutdown.cancel();
+}
+
+/// A long transaction that writes no outbox rows (here: one holding a
+/// transaction id, as any writer does) does not hold the relay back. Seen
+/// failing with the relay's old cut-off at the cluster-wide snapshot xmin:
+/// nothing was published while the transaction stayed open.
+#[tokio::test]
+async fn a_long_transaction_elsewhere_does_not_delay_the_relay() {
+    let t = TestApp::spawn().await;
+    let shutdown = CancellationToken::new();
+    spawn_relay(&t, &shutdown);
+    let mut unrelated = t.env.pool.begin().await.unwrap();
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *unrelated)
+        .await
+        .unwrap();
+    let mut tx = t.env.pool.begin().await.unwrap();
+    let event = OutboxEvent::tombstoned(Uuid::new_v4());
+    outbox::append(&mut tx, &[event]).await.unwrap();
+    tx.commit().await.unwrap();
+    let records = read_topic(
+        &t.env.config.kafka,
+        &t.env.config.topics.user_events.name,
+        1,
+    )
+    .await;
+    assert_eq!(records[0].value["event_type"], "TOMBSTONED");
+    unrelated.rollback().await.unwrap();
     shutdown.cancel();
 }
 
@@ -564,38 +604,71 @@ async fn purges_remove_only_what_is_past_its_retention() {
     );
 }
 
+/// A stand-in for Centrifugo's server API (Centrifugo cannot run here): it
+/// records each `unsubscribe` call (API key, body) and answers once `gate`
+/// has a permit for it.
+struct CentrifugoStandIn {
+    url: String,
+    calls: std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>,
+    gate: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl CentrifugoStandIn {
+    async fn start(permits: usize) -> Self {
+        use axum::{Json, Router, extract::State, http::HeaderMap, routing::post};
+        type Shared = (
+            std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>,
+            std::sync::Arc<tokio::sync::Semaphore>,
+        );
+        async fn unsubscribe(
+            State((calls, gate)): State<Shared>,
+            headers: HeaderMap,
+            Json(body): Json<serde_json::Value>,
+        ) -> Json<serde_json::Value> {
+            let key = headers["x-api-key"].to_str().unwrap().to_owned();
+            calls.lock().unwrap().push((key, body));
+            gate.acquire().await.unwrap().forget();
+            Json(json!({}))
+        }
+        let calls = std::sync::Arc::default();
+        let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(permits));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/api", listener.local_addr().unwrap());
+        let router = Router::new()
+            .route("/api/unsubscribe", post(unsubscribe))
+            .with_state((std::sync::Arc::clone(&calls), std::sync::Arc::clone(&gate)));
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self { url, calls, gate }
+    }
+
+    fn calls(&self) -> Vec<(String, serde_json::Value)> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    async fn wait_for_calls(&self, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.calls().len() < count {
+            assert!(Instant::now() < deadline, "calls: {:?}", self.calls());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// A TestApp whose cdc calls `stand_in` as Centrifugo's server API.
+async fn app_with_centrifugo(stand_in: &CentrifugoStandIn) -> TestApp {
+    let mut t = TestApp::spawn().await;
+    t.env.config.realtime.centrifugo_api_url = stand_in.url.clone();
+    t.env.config.realtime.centrifugo_api_key = Some(harmony::config::Secret::new("the-api-key"));
+    t
+}
+
 /// Where Centrifugo serves the clients, the cdc ends a leaver's live
-/// subscription and every member's on deletion through its server API. The
-/// stand-in records the calls (Centrifugo cannot run here). Seen failing
-/// with the `Unsubscribe` runner made a no-op: no call arrived.
+/// subscription and every member's on deletion through its server API.
+/// Seen failing with the `Unsubscribe` runner made a no-op: no call arrived.
 #[tokio::test]
 async fn the_cdc_unsubscribes_leavers_through_centrifugo() {
-    use std::sync::{Arc, Mutex};
-
-    use axum::{Json, Router, extract::State, http::HeaderMap, routing::post};
-    use serde_json::Value;
-
-    type Calls = Arc<Mutex<Vec<(String, Value)>>>;
-    async fn unsubscribe(
-        State(calls): State<Calls>,
-        headers: HeaderMap,
-        Json(body): Json<Value>,
-    ) -> Json<Value> {
-        let key = headers["x-api-key"].to_str().unwrap().to_owned();
-        calls.lock().unwrap().push((key, body));
-        Json(json!({}))
-    }
-    let calls: Calls = Arc::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let router = Router::new()
-        .route("/api/unsubscribe", post(unsubscribe))
-        .with_state(calls.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-
-    let mut t = TestApp::spawn().await;
-    t.env.config.realtime.centrifugo_api_url = format!("http://{address}/api");
-    t.env.config.realtime.centrifugo_api_key = Some(harmony::config::Secret::new("the-api-key"));
+    let stand_in = CentrifugoStandIn::start(tokio::sync::Semaphore::MAX_PERMITS).await;
+    let t = app_with_centrifugo(&stand_in).await;
     let shutdown = CancellationToken::new();
     spawn_relay(&t, &shutdown);
     spawn_cdc(&t, &shutdown).await;
@@ -617,34 +690,73 @@ async fn the_cdc_unsubscribes_leavers_through_centrifugo() {
         .send()
         .await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
-
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while calls.lock().unwrap().len() < 3 {
-        assert!(
-            Instant::now() < deadline,
-            "calls: {:?}",
-            calls.lock().unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    stand_in.wait_for_calls(3).await;
     shutdown.cancel();
     let channel = format!("chat:{chat}");
-    let mut calls: Vec<(String, String)> = calls
-        .lock()
-        .unwrap()
+    let mut users: Vec<String> = stand_in
+        .calls()
         .iter()
         .map(|(key, body)| {
             assert_eq!(key, "the-api-key");
             assert_eq!(body["channel"], channel.as_str());
-            (key.clone(), body["user"].as_str().unwrap().to_owned())
+            body["user"].as_str().unwrap().to_owned()
         })
         .collect();
     // Bob when he leaves; then the remaining members when the chat is deleted.
-    assert_eq!(calls[0].1, bob.id.to_string());
-    calls.remove(0);
-    let mut members: Vec<String> = calls.into_iter().map(|(_, user)| user).collect();
-    members.sort();
+    assert_eq!(users.remove(0), bob.id.to_string());
+    users.sort();
     let mut expected = vec![ann.id.to_string(), cid.id.to_string()];
     expected.sort();
-    assert_eq!(members, expected);
+    assert_eq!(users, expected);
+}
+
+/// While an effect waits on another service (here Centrifugo, held back),
+/// the cdc has no Postgres transaction open, and the event is recorded in
+/// the ledger once the effect is done. Seen failing with the ledger row
+/// written in a transaction held across the effects (the old cdc): a
+/// session sat idle in transaction with an xid.
+#[tokio::test]
+async fn the_cdc_holds_no_transaction_open_across_its_effects() {
+    let stand_in = CentrifugoStandIn::start(0).await;
+    let t = app_with_centrifugo(&stand_in).await;
+    let shutdown = CancellationToken::new();
+    spawn_relay(&t, &shutdown);
+    spawn_cdc(&t, &shutdown).await;
+    let (ann, bob) = (t.user("ann").await, t.user("bob").await);
+    let chat = t.chat(&ann, &[&bob]).await;
+    let left = t
+        .post(&format!("/api/v1/chats/{chat}/leave"))
+        .bearer(&bob.access)
+        .send()
+        .await;
+    assert_eq!(left.status, StatusCode::NO_CONTENT);
+    stand_in.wait_for_calls(1).await;
+    let open: Vec<String> = sqlx::query_scalar(
+        "SELECT coalesce(query, '') FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()
+           AND (backend_xid IS NOT NULL OR state LIKE 'idle in transaction%')",
+    )
+    .fetch_all(&t.env.pool)
+    .await
+    .unwrap();
+    assert!(
+        open.is_empty(),
+        "transactions open during an effect: {open:?}"
+    );
+    let processed = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM processed_events WHERE event_type = 'USER_LEFT'",
+        )
+        .fetch_one(&t.env.pool)
+        .await
+        .unwrap()
+    };
+    assert_eq!(processed().await, 0, "recorded before its effect finished");
+    stand_in.gate.add_permits(1);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while processed().await == 0 {
+        assert!(Instant::now() < deadline, "the event was never recorded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.cancel();
 }
