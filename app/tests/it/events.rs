@@ -760,3 +760,58 @@ async fn the_cdc_holds_no_transaction_open_across_its_effects() {
     }
     shutdown.cancel();
 }
+
+/// Events of different keys are applied in parallel, each key in order:
+/// with every effect held back at Centrifugo, the first event of each chat
+/// is under way at once, and the second event of chat A waits for the
+/// first. Seen failing with the batch applied one event at a time (only one
+/// call arrived while the first was held).
+#[tokio::test]
+async fn the_cdc_applies_keys_in_parallel_and_each_key_in_order() {
+    let stand_in = CentrifugoStandIn::start(0).await;
+    let t = app_with_centrifugo(&stand_in).await;
+    let shutdown = CancellationToken::new();
+    spawn_relay(&t, &shutdown);
+    let (chat_a, chat_b) = (Uuid::new_v4(), Uuid::new_v4());
+    let (x, y, z) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let mut tx = t.env.pool.begin().await.unwrap();
+    let events = [
+        OutboxEvent::user_left(chat_a, x),
+        OutboxEvent::user_left(chat_a, y),
+        OutboxEvent::user_left(chat_b, z),
+    ];
+    outbox::append(&mut tx, &events).await.unwrap();
+    tx.commit().await.unwrap();
+    // All three in the topic before the cdc starts, so they form one batch.
+    read_topic(
+        &t.env.config.kafka,
+        &t.env.config.topics.chat_events.name,
+        3,
+    )
+    .await;
+    spawn_cdc(&t, &shutdown).await;
+    stand_in.wait_for_calls(2).await;
+    let users = |calls: &[(String, serde_json::Value)]| -> Vec<String> {
+        calls
+            .iter()
+            .map(|(_, body)| body["user"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut first = users(&stand_in.calls());
+    first.sort();
+    let mut expected = vec![x.to_string(), z.to_string()];
+    expected.sort();
+    assert_eq!(
+        first, expected,
+        "the heads of both keys, and not A's second event"
+    );
+    stand_in.gate.add_permits(10);
+    stand_in.wait_for_calls(3).await;
+    let all = users(&stand_in.calls());
+    let position = |user: Uuid| all.iter().position(|u| *u == user.to_string()).unwrap();
+    assert!(
+        position(x) < position(y),
+        "chat A's events out of order: {all:?}"
+    );
+    shutdown.cancel();
+}
