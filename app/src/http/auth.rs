@@ -1,4 +1,5 @@
-//! `/api/v1/auth`: login (OAuth2 password form), refresh rotation, logout.
+//! `/api/v1/auth`: login (OAuth2 password form), refresh rotation, logout,
+//! with tokens in the body (API clients); `session` does the same with cookies.
 
 use axum::{Json, extract::State, http::StatusCode};
 use chrono::{Duration, Utc};
@@ -72,19 +73,36 @@ pub async fn login(
             input: grant_type.into(),
         }));
     }
-    let email = Email::parse(form.username.trim()).map_err(|_| bad_credentials())?;
+    let session = sign_in(&app, &form.username, form.password).await?;
+    Ok(token_pair(&app, session.access, session.refresh))
+}
+
+/// What a successful login or refresh yields.
+pub struct Session {
+    pub user_id: Uuid,
+    pub access: IssuedToken,
+    pub refresh: IssuedToken,
+}
+
+/// Checks e-mail and password and starts a session (a new refresh-token family).
+pub async fn sign_in(app: &App, email: &str, password: String) -> ApiResult<Session> {
+    let email = Email::parse(email.trim()).map_err(|_| bad_credentials())?;
     let account = users::credentials(&app.db, &email).await?;
     // Verify even without an account so response time does not reveal which e-mails exist.
     let hash = account.as_ref().map(|a| a.hashed_password.clone());
-    let matches = app.passwords.verify(form.password, hash).await;
+    let matches = app.passwords.verify(password, hash).await;
     let Some(user_id) = account
         .filter(|a| matches && !a.tombstone)
         .map(|a| a.user_id)
     else {
         return Err(bad_credentials());
     };
-    let refresh = start_session(&app, user_id).await?;
-    Ok(token_pair(&app, app.tokens.issue_access(user_id), refresh))
+    let refresh = start_session(app, user_id).await?;
+    Ok(Session {
+        user_id,
+        access: app.tokens.issue_access(user_id),
+        refresh,
+    })
 }
 
 /// A new refresh-token family for a fresh login.
@@ -123,7 +141,13 @@ pub async fn refresh(
     State(app): State<App>,
     ApiJson(body): ApiJson<RefreshBody>,
 ) -> ApiResult<Json<Vec<Token>>> {
-    let presented = refresh_token_hash(&body.refresh_token);
+    let session = rotate(&app, &body.refresh_token).await?;
+    Ok(token_pair(&app, session.access, session.refresh))
+}
+
+/// Rotates `refresh_token` (see `refresh`).
+pub async fn rotate(app: &App, refresh_token: &str) -> ApiResult<Session> {
+    let presented = refresh_token_hash(refresh_token);
     let mut tx = app.db.begin().await?;
     let row = sessions::lock(&mut tx, &presented).await?;
     let stored = row.as_ref().map(|row| StoredRefresh {
@@ -135,7 +159,7 @@ pub async fn refresh(
     let grace = Duration::seconds(app.config.auth.refresh_token_grace_period_seconds);
     let lifetime = Duration::seconds(app.tokens.refresh_seconds());
     let decision = refresh::decide(stored.as_ref(), Utc::now(), grace, lifetime);
-    let (Some(row), successor) = (row, app.tokens.successor_of(&body.refresh_token)) else {
+    let (Some(row), successor) = (row, app.tokens.successor_of(refresh_token)) else {
         return Err(invalid_refresh());
     };
     let expires_at = match decision {
@@ -169,15 +193,14 @@ pub async fn refresh(
         RefreshDecision::RepeatSuccessor { expires_at } => expires_at,
     };
     tx.commit().await?;
-    let refresh = IssuedToken {
-        token: successor,
-        expiration: expires_at.timestamp(),
-    };
-    Ok(token_pair(
-        &app,
-        app.tokens.issue_access(row.user_id),
-        refresh,
-    ))
+    Ok(Session {
+        user_id: row.user_id,
+        access: app.tokens.issue_access(row.user_id),
+        refresh: IssuedToken {
+            token: successor,
+            expiration: expires_at.timestamp(),
+        },
+    })
 }
 
 /// Ends the session the refresh token belongs to. Unknown tokens succeed too:
@@ -187,11 +210,15 @@ pub async fn logout(
     State(app): State<App>,
     ApiJson(body): ApiJson<RefreshBody>,
 ) -> ApiResult<StatusCode> {
-    if let Some(family) =
-        sessions::family_of(&app.db, &refresh_token_hash(&body.refresh_token)).await?
-    {
+    end_session(&app, &body.refresh_token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Revokes the family `refresh_token` belongs to (nothing when unknown).
+pub async fn end_session(app: &App, refresh_token: &str) -> ApiResult<()> {
+    if let Some(family) = sessions::family_of(&app.db, &refresh_token_hash(refresh_token)).await? {
         let mut conn = app.db.acquire().await?;
         sessions::revoke_family(&mut conn, family).await?;
     }
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }

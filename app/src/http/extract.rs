@@ -202,22 +202,29 @@ fn access_token(parts: &Parts, app: &App) -> Result<String, ApiError> {
     };
     let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
     if !safe {
-        let expected = jar
-            .get(CSRF_COOKIE)
-            .map(|c| c.value().to_owned())
-            .unwrap_or_default();
-        let sent = parts
-            .headers
-            .get(CSRF_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        if expected.is_empty() || !constant_time_eq(expected.as_bytes(), sent.as_bytes()) {
-            return Err(ApiError::Forbidden(format!(
-                "Cookie-authenticated requests that change state need the `{CSRF_HEADER}` header matching the `{CSRF_COOKIE}` cookie."
-            )));
-        }
+        check_csrf(&parts.headers)?;
     }
     Ok(cookie.value().to_owned())
+}
+
+/// The double-submit check: a cookie-authenticated request that changes
+/// state carries the CSRF cookie's value in the CSRF header, which a page of
+/// another site cannot read or set.
+pub fn check_csrf(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let expected = CookieJar::from_headers(headers)
+        .get(CSRF_COOKIE)
+        .map(|c| c.value().to_owned())
+        .unwrap_or_default();
+    let sent = headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if expected.is_empty() || !constant_time_eq(expected.as_bytes(), sent.as_bytes()) {
+        return Err(ApiError::Forbidden(format!(
+            "Cookie-authenticated requests that change state need the `{CSRF_HEADER}` header matching the `{CSRF_COOKIE}` cookie."
+        )));
+    }
+    Ok(())
 }
 
 /// Compares secrets without revealing, by timing, how much of them matched.

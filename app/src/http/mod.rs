@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod openapi;
 mod realtime;
+mod session;
 mod users;
 mod ws;
 
@@ -77,6 +78,11 @@ pub fn router(app: App) -> Router {
         .route("/auth/token", post(auth::login))
         .route("/auth/refresh", post(auth::refresh))
         .route("/auth/logout", post(auth::logout))
+        .route(
+            "/auth/session",
+            post(session::login).delete(session::logout),
+        )
+        .route("/auth/session/refresh", post(session::refresh))
         .route("/chats/", post(chats::create))
         .route("/chats", post(chats::create))
         .route(

@@ -9,7 +9,7 @@ use utoipa::{
     openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{App, auth, chats, error::ErrorBody, realtime, users, ws};
+use super::{App, auth, chats, error::ErrorBody, realtime, session, users, ws};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,7 +20,7 @@ use super::{App, auth, chats, error::ErrorBody, realtime, users, ws};
     ),
     paths(
         users::sign_up, users::me, users::deactivate, users::my_chats, users::lookup, users::by_id,
-        auth::login, auth::refresh, auth::logout,
+        auth::login, auth::refresh, auth::logout, session::login, session::refresh, session::logout,
         chats::create, chats::send, chats::history, chats::delete, chats::leave, chats::members, chats::add_members,
         realtime::token, ws::connect, ws::subscribe,
     ),

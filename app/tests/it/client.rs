@@ -22,15 +22,20 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn() -> Self {
-        Self::build(false).await
+        Self::build(false, |_| {}).await
     }
 
     /// Also runs the sink, for tests that read history.
     pub async fn with_sink() -> Self {
-        Self::build(true).await
+        Self::build(true, |_| {}).await
     }
 
-    async fn build(sink: bool) -> Self {
+    /// With settings of the test's own on top.
+    pub async fn with_config(tune: impl FnOnce(&mut harmony::config::Config)) -> Self {
+        Self::build(false, tune).await
+    }
+
+    async fn build(sink: bool, tune: impl FnOnce(&mut harmony::config::Config)) -> Self {
         let mut env = TestEnv::new().await;
         // Cheap hashes keep the suite fast on two cores; the real parameters
         // are covered by the password unit tests.
@@ -39,6 +44,7 @@ impl TestApp {
         env.config.auth.argon2_parallelism = 1;
         env.config.auth.refresh_token_grace_period_seconds = 1;
         env.config.sink.group_id = format!("sink-{}", env.id);
+        tune(&mut env.config);
         let (app, dependencies) = roles::api::build(&env.config).await.expect("api builds");
         let shutdown = CancellationToken::new();
         if sink {

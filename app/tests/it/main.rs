@@ -7,6 +7,7 @@ mod api_chats;
 mod api_contract;
 mod api_fuzz;
 mod api_messages;
+mod api_session;
 mod api_users;
 mod api_ws;
 mod cli;
