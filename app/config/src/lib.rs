@@ -93,6 +93,8 @@ pub struct HttpConfig {
     pub public_url: String,
     /// Seconds in-flight requests get to finish after SIGTERM.
     pub shutdown_grace_secs: u64,
+    /// Directory of the built web app, served at `/` by `api` and `dev`; when it does not exist, only the API is served.
+    pub web_dir: String,
 }
 
 impl Default for HttpConfig {
@@ -101,6 +103,7 @@ impl Default for HttpConfig {
             bind: "127.0.0.1:8000".into(),
             public_url: "http://127.0.0.1:8000".into(),
             shutdown_grace_secs: 20,
+            web_dir: "app/web/dist".into(),
         }
     }
 }

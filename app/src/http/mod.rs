@@ -9,6 +9,7 @@ pub mod openapi;
 mod realtime;
 mod session;
 mod users;
+mod web;
 mod ws;
 
 use std::{sync::Arc, time::Instant};
@@ -26,6 +27,7 @@ use serde_json::json;
 use sqlx::PgPool;
 use tower_http::{
     catch_panic::CatchPanicLayer,
+    compression::CompressionLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
 };
@@ -99,9 +101,9 @@ pub fn router(app: App) -> Router {
         .route("/ws/subscribe", post(ws::subscribe))
         .merge(openapi::routes());
     Router::new()
-        .route("/", get(|| async { Json(json!({ "message": "Harmony API is running." })) }))
+        .route("/", get(web::root))
         .nest("/api/v1", api)
-        .fallback(|| async { (StatusCode::NOT_FOUND, Json(json!({ "detail": "Not Found" }))) })
+        .fallback(web::fallback)
         .method_not_allowed_fallback(|| async {
             (StatusCode::METHOD_NOT_ALLOWED, Json(json!({ "detail": "Method Not Allowed" })))
         })
@@ -114,6 +116,7 @@ pub fn router(app: App) -> Router {
             tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(CompressionLayer::new())
 }
 
 /// Request count and latency per route template and status.

@@ -19,3 +19,4 @@ mod platform;
 mod realtime;
 mod services;
 mod support;
+mod web;
