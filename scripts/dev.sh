@@ -13,5 +13,7 @@ stop_services() {
 trap stop_services EXIT
 eval "$(scripts/services.sh env)"
 
+source scripts/lib/web.sh
+build_web_if_stale
 cargo build --bin harmony
 "$CARGO_TARGET_DIR/debug/harmony" dev

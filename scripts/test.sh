@@ -9,12 +9,14 @@ scripts/services.sh start
 scripts/services.sh sweep-tests
 eval "$(scripts/services.sh env)"
 
-# The gateway tests drive the official centrifuge client from Node (npm ci
-# from the committed lock; skipped while node_modules matches it).
-realtime=app/tests/realtime
-if [[ ! $realtime/node_modules/.package-lock.json -nt $realtime/package-lock.json ]]; then
-  echo "harmony test: npm ci in $realtime"
-  (cd "$realtime" && npm ci --no-fund --no-audit --loglevel=error)
+# The gateway tests drive the official centrifuge client from Node; the web
+# app is built and driven in Debian's Chromium.
+source scripts/lib/web.sh
+npm_ci_if_stale app/tests/realtime
+build_web_if_stale
+if ! command -v chromium >/dev/null; then
+  echo "harmony test: installing chromium (apt)"
+  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) >/dev/null
 fi
 
 # The API's contract test runs schemathesis (pinned) from its own venv.

@@ -179,6 +179,17 @@ impl Call {
         self.raw("application/x-www-form-urlencoded", body)
     }
 
+    /// Status and body size as sent (no decoding).
+    pub async fn send_raw(self) -> (StatusCode, usize) {
+        let request = self.builder.body(self.body).unwrap();
+        let response = self.router.oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 24)
+            .await
+            .unwrap();
+        (status, bytes.len())
+    }
+
     pub async fn send(self) -> Reply {
         let request = self.builder.body(self.body).unwrap();
         let response = self.router.oneshot(request).await.unwrap();

@@ -1,0 +1,199 @@
+import { useQuery, useQueryClient } from '@tanstack/react-query';
+import type { Centrifuge } from 'centrifuge';
+import { createContext, useContext, useEffect, useRef, useState, type FormEvent } from 'react';
+import { Link, useLocation } from 'wouter';
+import { api, problem, type User } from '../api/client';
+import { connect, type ConnectionState } from '../realtime';
+import { useTheme, type Theme } from '../theme';
+import { Avatar, ChatView } from './ChatView';
+
+const Live = createContext<Centrifuge | null>(null);
+export const useLive = () => useContext(Live);
+
+/** Chat-list events on the personal channel (docs/realtime.md). */
+interface ChatListEvent {
+  event_type: string;
+  aggregate_id: string;
+  payload: { user_id?: string };
+}
+
+export function ChatsPage({ me, chatId }: { me: User; chatId?: string }) {
+  const client = useQueryClient();
+  const [, navigate] = useLocation();
+  const [live, setLive] = useState<Centrifuge | null>(null);
+  const [state, setState] = useState<ConnectionState>('connecting');
+  const current = useRef(chatId);
+  current.current = chatId;
+
+  useEffect(() => {
+    const centrifuge = connect(setState);
+    centrifuge.on('publication', (ctx) => {
+      if (!ctx.channel.startsWith('personal:')) return;
+      const event = ctx.data as ChatListEvent;
+      void client.invalidateQueries({ queryKey: ['chats'] });
+      const gone = event.event_type === 'CHAT_DELETED' || (event.event_type === 'USER_LEFT' && event.payload.user_id === me.user_id);
+      if (gone && event.aggregate_id === current.current) navigate('/chats');
+    });
+    setLive(centrifuge);
+    return () => centrifuge.disconnect();
+  }, [client, me.user_id, navigate]);
+
+  const chats = useQuery({
+    queryKey: ['chats'],
+    queryFn: async () => {
+      const { data, error } = await api.GET('/api/v1/users/me/chats');
+      if (error) throw new Error(problem(error));
+      return data.chats;
+    },
+  });
+
+  return (
+    <Live.Provider value={live}>
+      <div className="shell">
+        <nav className="rail" aria-label="Chats">
+          <header className="rail-head">
+            <span className="brand-mark small" aria-hidden="true">H</span>
+            <strong>Harmony</strong>
+            <span className={`connection ${state}`} role="status" aria-label={`Connection: ${state}`} title={state} />
+          </header>
+          <NewChat onCreated={(id) => navigate(`/chats/${id}`)} />
+          {chats.isError && <p className="error" role="alert">Could not load your chats.</p>}
+          {chats.data?.length === 0 && <p className="muted">No chats yet.</p>}
+          <ul className="chat-list">
+            {chats.data?.map((chat) => (
+              <li key={chat.chat_id}>
+                <Link href={`/chats/${chat.chat_id}`} aria-current={chat.chat_id === chatId ? 'page' : undefined} className="chat-link">
+                  {chat.meta.title || 'Untitled chat'}
+                </Link>
+              </li>
+            ))}
+          </ul>
+          <Account me={me} />
+        </nav>
+        <main className="panel">
+          {chatId ? (
+            <ChatView key={chatId} me={me} chatId={chatId} title={chats.data?.find((c) => c.chat_id === chatId)?.meta.title ?? undefined} />
+          ) : (
+            <div className="centered muted">
+              <p>Pick a chat, or start a new one.</p>
+            </div>
+          )}
+        </main>
+      </div>
+    </Live.Provider>
+  );
+}
+
+function Account({ me }: { me: User }) {
+  const client = useQueryClient();
+  const [, navigate] = useLocation();
+  const [theme, setTheme] = useTheme();
+  async function logout() {
+    await api.DELETE('/api/v1/auth/session');
+    client.clear();
+    client.setQueryData(['me'], null);
+    navigate('/');
+  }
+  return (
+    <footer className="account">
+      <Avatar id={me.user_id} name={me.meta.username} />
+      <span className="name" title={me.email}>{me.meta.username}</span>
+      <label className="theme">
+        <span className="visually-hidden">Theme</span>
+        <select value={theme} onChange={(e) => setTheme(e.target.value as Theme)}>
+          <option value="system">System</option>
+          <option value="light">Light</option>
+          <option value="dark">Dark</option>
+        </select>
+      </label>
+      <button className="button" type="button" onClick={logout}>Log out</button>
+    </footer>
+  );
+}
+
+/** The create-chat dialog: title, description, members found by e-mail. */
+function NewChat({ onCreated }: { onCreated: (chatId: string) => void }) {
+  const client = useQueryClient();
+  const dialog = useRef<HTMLDialogElement>(null);
+  const [term, setTerm] = useState('');
+  const [found, setFound] = useState<User[]>([]);
+  const [members, setMembers] = useState<User[]>([]);
+  const [error, setError] = useState('');
+  // The server counts the creator: at most nine others.
+  const maxOthers = 9;
+
+  useEffect(() => {
+    if (term.trim().length < 2) return setFound([]);
+    const timer = setTimeout(async () => {
+      const { data } = await api.GET('/api/v1/users/lookup', { params: { query: { email: term.trim() } } });
+      setFound(data ?? []);
+    }, 300);
+    return () => clearTimeout(timer);
+  }, [term]);
+
+  async function create(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    const element = event.currentTarget;
+    const form = new FormData(element);
+    const title = String(form.get('title')).trim();
+    const description = String(form.get('description')).trim();
+    const { data, error } = await api.POST('/api/v1/chats/', {
+      body: { title: title || null, description: description || null, user_id_list: members.map((m) => m.user_id) },
+    });
+    if (error) return setError(problem(error));
+    dialog.current?.close();
+    setMembers([]);
+    setTerm('');
+    element.reset();
+    await client.invalidateQueries({ queryKey: ['chats'] });
+    onCreated(data.chat_id);
+  }
+
+  return (
+    <>
+      <button className="button primary wide" type="button" onClick={() => dialog.current?.showModal()}>New chat</button>
+      <dialog ref={dialog} className="card" aria-labelledby="new-chat-title">
+        <form onSubmit={create} className="stack">
+          <h2 id="new-chat-title">New chat</h2>
+          <label>
+            Title
+            <input name="title" maxLength={100} />
+          </label>
+          <label>
+            Description
+            <textarea name="description" maxLength={500} rows={2} />
+          </label>
+          <label>
+            Add people by e-mail
+            <input type="search" value={term} onChange={(e) => setTerm(e.target.value)} disabled={members.length >= maxOthers} />
+          </label>
+          <ul className="pills" aria-label="Members to add">
+            {members.map((m) => (
+              <li key={m.user_id}>
+                {m.email}
+                <button type="button" aria-label={`Remove ${m.email}`} onClick={() => setMembers(members.filter((x) => x.user_id !== m.user_id))}>×</button>
+              </li>
+            ))}
+          </ul>
+          <ul className="found" aria-label="People found">
+            {found
+              .filter((u) => !members.some((m) => m.user_id === u.user_id))
+              .map((u) => (
+                <li key={u.user_id}>
+                  <button type="button" onClick={() => { setMembers([...members, u]); setTerm(''); }} disabled={members.length >= maxOthers}>
+                    Add {u.email}
+                  </button>
+                </li>
+              ))}
+          </ul>
+          <p className="muted">{members.length} of {maxOthers} people added.</p>
+          {error && <p className="error" role="alert">{error}</p>}
+          <div className="actions">
+            <button className="button" type="button" onClick={() => dialog.current?.close()}>Cancel</button>
+            <button className="button primary" type="submit">Create chat</button>
+          </div>
+        </form>
+      </dialog>
+    </>
+  );
+}

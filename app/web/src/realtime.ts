@@ -1,0 +1,24 @@
+// The live connection: the official centrifuge client against
+// /connection/websocket (the embedded gateway, or Centrifugo in a cluster),
+// authenticated with a connection token the API issues for the cookie session.
+import { Centrifuge, UnauthorizedError } from 'centrifuge';
+import { api } from './api/client';
+
+export type ConnectionState = 'connecting' | 'connected' | 'disconnected';
+
+export function connect(onState: (state: ConnectionState) => void): Centrifuge {
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+  const client = new Centrifuge(`${scheme}://${location.host}/connection/websocket`, {
+    getToken: async () => {
+      const { data, response } = await api.GET('/api/v1/realtime/token');
+      if (data) return data.token;
+      if (response.status === 401) throw new UnauthorizedError('signed out');
+      throw new Error(`connection token: ${response.status}`);
+    },
+  });
+  client.on('connecting', () => onState('connecting'));
+  client.on('connected', () => onState('connected'));
+  client.on('disconnected', () => onState('disconnected'));
+  client.connect();
+  return client;
+}
