@@ -1,5 +1,5 @@
-//! `Platform`: the platform in-process on real ports (API, relay, one or
-//! more gateways) over an isolated `TestEnv`, for the tests that drive it
+//! `Platform`: the platform in-process on real ports (API, relay, sink, one
+//! or more gateways) over an isolated `TestEnv`, for the tests that drive it
 //! from another process (Node, schemathesis).
 
 use std::{path::Path, process::Stdio, time::Duration};
@@ -27,12 +27,15 @@ impl Platform {
         env.config.auth.argon2_memory_kib = 1024;
         env.config.auth.argon2_iterations = 1;
         env.config.auth.argon2_parallelism = 1;
+        env.config.sink.group_id = format!("sink-{}", env.id);
         tune(&mut env.config);
         let config = env.config.clone();
         let shutdown = CancellationToken::new();
         let (app, _) = roles::api::build(&config).await.expect("api builds");
         let relay = Relay::new(&config, app.db.clone()).expect("relay builds");
         tokio::spawn(relay.run(shutdown.clone()));
+        let sink = roles::sink::Sink::new(&config).await.expect("sink builds");
+        tokio::spawn(sink.run(shutdown.clone()));
         let mut urls = Vec::new();
         for _ in 0..gateways {
             let (app, dependencies) = roles::api::build(&config).await.expect("api builds");

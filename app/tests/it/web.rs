@@ -137,12 +137,14 @@ async fn two_people_chat_live_in_the_web_app() {
         .await
         .expect("the browser tests finish within 3 minutes")
         .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    eprintln!("{stdout}");
     assert!(
         output.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
+        "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    assert!(stdout.contains("# fail 0"), "{stdout}");
 }
 
 /// What a first visit downloads (index.html and the assets it names),

@@ -5,10 +5,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+const SCREENSHOTS = join(dirname(fileURLToPath(import.meta.url)), '../../../docs/screenshots');
 
 const BASE = process.env.HARMONY_URL;
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
@@ -21,6 +26,25 @@ async function browser() {
     args: ARGS,
     baseURL: BASE,
   });
+}
+
+/** axe-core on the page as it is: serious and critical violations fail. */
+async function accessible(page, what) {
+  await page.addScriptTag({ path: AXE });
+  const violations = await page.evaluate(async () => (await globalThis.axe.run()).violations);
+  const bad = violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
+  assert.deepEqual(bad, [], `${what}: accessibility violations`);
+}
+
+async function newChat(page, title, other) {
+  await page.getByRole('button', { name: 'New chat' }).click();
+  const dialog = page.getByRole('dialog', { name: 'New chat' });
+  await dialog.getByLabel('Title').fill(title);
+  await dialog.getByLabel('Add people by e-mail').fill(other.email.slice(0, 12));
+  await dialog.getByRole('button', { name: `Add ${other.email}` }).click();
+  return dialog;
 }
 
 async function signUp(context, name) {
@@ -42,11 +66,7 @@ test('two people chat live in two browsers, and logging out ends the session', a
     const ann = await signUp(first, 'ann');
     const bob = await signUp(second, 'bob');
 
-    await ann.page.getByRole('button', { name: 'New chat' }).click();
-    const dialog = ann.page.getByRole('dialog', { name: 'New chat' });
-    await dialog.getByLabel('Title').fill('Lunch');
-    await dialog.getByLabel('Add people by e-mail').fill(bob.email.slice(0, 12));
-    await dialog.getByRole('button', { name: `Add ${bob.email}` }).click();
+    const dialog = await newChat(ann.page, 'Lunch', bob);
     await dialog.getByRole('button', { name: 'Create chat' }).click();
     await ann.page.getByRole('heading', { name: 'Lunch' }).waitFor();
 
@@ -66,9 +86,69 @@ test('two people chat live in two browsers, and logging out ends the session', a
 
     await ann.page.getByRole('button', { name: 'Log out' }).click();
     await ann.page.getByRole('link', { name: 'Log in' }).waitFor();
-    await ann.page.goto('/chats');
+    // Back to the chat: the session is gone, so the login page, not the chat.
+    await ann.page.goBack();
     await ann.page.getByRole('heading', { name: 'Log in' }).waitFor();
-    assert.match(ann.page.url(), /\/login\?next=%2Fchats$/);
+    assert.match(ann.page.url(), /\/login\?next=%2Fchats%2F/);
+    assert.equal(await ann.page.getByText('Noon at the usual place?').count(), 0);
+  } finally {
+    await first.close();
+    await second.close();
+  }
+});
+
+test('leaving and deleting reach the other person live; the theme persists; pages pass axe; screenshots', async () => {
+  const [first, second] = [await browser(), await browser()];
+  try {
+    const landing = first.pages()[0] ?? (await first.newPage());
+    await landing.goto('/');
+    await accessible(landing, 'landing page');
+    await landing.goto('/login');
+    await accessible(landing, 'login page');
+    const ann = await signUp(first, 'Ann');
+    const bob = await signUp(second, 'Bob');
+    await ann.page.setViewportSize({ width: 1100, height: 700 });
+
+    const dialog = await newChat(ann.page, 'Design review', bob);
+    await dialog.getByLabel('Description').fill('Weekly, Thursdays');
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    await ann.page.screenshot({ path: join(SCREENSHOTS, 'create-chat.png') });
+    await dialog.getByRole('button', { name: 'Create chat' }).click();
+    await ann.page.getByRole('heading', { name: 'Design review' }).waitFor();
+    const box = ann.page.getByRole('textbox', { name: 'Message', exact: true });
+    for (const line of ['Morning! The new rail is in.', 'Spacing feels tight on mobile though.\n  Thoughts?']) {
+      await box.fill(line);
+      await box.press('Enter');
+    }
+    await bob.page.getByRole('link', { name: 'Design review' }).click();
+    await bob.page.getByRole('textbox', { name: 'Message', exact: true }).fill('Agreed, I will widen it.');
+    await bob.page.getByRole('textbox', { name: 'Message', exact: true }).press('Enter');
+    await ann.page.getByText('Agreed, I will widen it.').waitFor();
+    await accessible(ann.page, 'chat page');
+
+    // The theme: dark, kept across a reload.
+    await ann.page.getByLabel('Theme').selectOption('light');
+    await ann.page.screenshot({ path: join(SCREENSHOTS, 'chat-light.png') });
+    await ann.page.getByLabel('Theme').selectOption('dark');
+    await ann.page.reload();
+    await ann.page.getByText('Agreed, I will widen it.').waitFor();
+    assert.equal(await ann.page.evaluate(() => document.documentElement.dataset.theme), 'dark');
+    assert.equal(await ann.page.getByLabel('Theme').inputValue(), 'dark');
+    await accessible(ann.page, 'chat page, dark');
+    await ann.page.screenshot({ path: join(SCREENSHOTS, 'chat-dark.png') });
+
+    // Bob leaves: his chat closes; Ann deletes another chat: it leaves Bob's list live.
+    const second_dialog = await newChat(ann.page, 'Old project', bob);
+    await second_dialog.getByRole('button', { name: 'Create chat' }).click();
+    await bob.page.getByRole('link', { name: 'Old project' }).waitFor();
+    bob.page.once('dialog', (d) => d.accept());
+    await bob.page.getByRole('button', { name: 'Leave chat' }).click();
+    await bob.page.getByText('Pick a chat, or start a new one.').waitFor();
+    await bob.page.getByRole('link', { name: 'Design review' }).waitFor({ state: 'detached' });
+    await ann.page.getByRole('link', { name: 'Old project' }).click();
+    ann.page.once('dialog', (d) => d.accept());
+    await ann.page.getByRole('button', { name: 'Delete chat' }).click();
+    await bob.page.getByRole('link', { name: 'Old project' }).waitFor({ state: 'detached' });
   } finally {
     await first.close();
     await second.close();
