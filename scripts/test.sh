@@ -14,6 +14,7 @@ eval "$(scripts/services.sh env)"
 source scripts/lib/web.sh
 npm_ci_if_stale app/tests/realtime
 build_web_if_stale
+(cd app/web && npm run --silent test)
 if ! command -v chromium >/dev/null; then
   echo "harmony test: installing chromium (apt)"
   (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) >/dev/null

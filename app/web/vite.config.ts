@@ -1,3 +1,4 @@
+/// <reference types="vitest/config" />
 import { defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
 
@@ -8,6 +9,8 @@ const platform = process.env.HARMONY_URL ?? 'http://127.0.0.1:8000';
 export default defineConfig({
   plugins: [react()],
   build: { outDir: 'dist', sourcemap: false },
+  // Unit tests only; app/web/e2e runs in a browser (app/tests/it/web.rs).
+  test: { include: ['src/**/*.test.ts'] },
   server: {
     proxy: {
       '/api': platform,

@@ -154,3 +154,60 @@ test('leaving and deleting reach the other person live; the theme persists; page
     await second.close();
   }
 });
+
+/** Sends over the API with the browser's session cookies (seeding history fast). */
+async function sendAs(page, chatId, content) {
+  const status = await page.evaluate(
+    async ([chat, text]) => {
+      const csrf = document.cookie.split('; ').find((c) => c.startsWith('csrf_token='))?.split('=')[1] ?? '';
+      const response = await fetch(`/api/v1/chats/${chat}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
+        body: JSON.stringify({ content: text }),
+      });
+      return response.status;
+    },
+    [chatId, content],
+  );
+  assert.equal(status, 201);
+}
+
+test('scrolling up loads 200 older messages, none missing or repeated; deleting the account signs out for good', async () => {
+  const context = await browser();
+  try {
+    const ann = await signUp(context, 'ann');
+    await ann.page.getByRole('button', { name: 'New chat' }).click();
+    const dialog = ann.page.getByRole('dialog', { name: 'New chat' });
+    await dialog.getByLabel('Title').fill('Archive');
+    await dialog.getByRole('button', { name: 'Create chat' }).click();
+    await ann.page.getByRole('heading', { name: 'Archive' }).waitFor();
+    const chatId = ann.page.url().split('/chats/')[1];
+    for (let n = 1; n <= 200; n += 1) await sendAs(ann.page, chatId, `message ${n}`);
+    // History is written by the sink: reload until the newest is there.
+    for (;;) {
+      await ann.page.reload();
+      await ann.page.getByRole('heading', { name: 'Archive' }).waitFor();
+      if (await ann.page.getByText('message 200', { exact: true }).count()) break;
+    }
+    const list = ann.page.getByRole('list', { name: 'Messages' });
+    while (!(await ann.page.getByText('The beginning of this chat').count())) {
+      await list.evaluate((element) => element.scrollTo(0, 0));
+      await ann.page.waitForTimeout(50);
+    }
+    const texts = await ann.page.locator('.messages .content').allInnerTexts();
+    assert.equal(texts.length, 200);
+    assert.deepEqual(texts, Array.from({ length: 200 }, (_, i) => `message ${i + 1}`));
+
+    ann.page.once('dialog', (d) => d.accept());
+    await ann.page.getByRole('button', { name: 'Delete account' }).click();
+    await ann.page.getByRole('link', { name: 'Log in' }).waitFor();
+    await ann.page.getByRole('link', { name: 'Log in' }).click();
+    await ann.page.getByLabel('Email').fill(ann.email);
+    await ann.page.getByLabel('Password').fill('correct horse battery');
+    await ann.page.getByRole('button', { name: 'Log in' }).click();
+    await ann.page.getByRole('alert').waitFor();
+    assert.equal(await ann.page.getByRole('alert').innerText(), 'Invalid email or password.');
+  } finally {
+    await context.close();
+  }
+});

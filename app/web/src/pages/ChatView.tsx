@@ -2,6 +2,7 @@ import { useInfiniteQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
 import { useLocation } from 'wouter';
 import { api, problem, type Message, type User } from '../api/client';
+import { timeline } from '../timeline';
 import { useLive } from './Chats';
 
 /** A message this browser sent that the server has not acknowledged yet. */
@@ -173,18 +174,26 @@ export function ChatView({ me, chatId, title }: { me: User; chatId: string; titl
         }}
       >
         <li ref={top} className="muted edge">{history.hasNextPage ? 'Loading older messages…' : messages.length ? 'The beginning of this chat' : ''}</li>
-        {messages.map((message) => (
-          <li key={message.ulid} className="message">
-            <Avatar id={message.user_id} name={message.author_metadata?.username ?? '?'} />
-            <div>
-              <p className="meta">
-                <strong>{message.author_metadata?.username ?? 'Unknown'}</strong>{' '}
-                <time dateTime={message.timestamp}>{time(message.timestamp)}</time>
-              </p>
-              <p className="content">{message.content}</p>
-            </div>
-          </li>
-        ))}
+        {timeline(messages).map((row) =>
+          row.kind === 'day' ? (
+            <li key={row.key} className="day">
+              <span>{row.label}</span>
+            </li>
+          ) : (
+            <li key={row.key} className={`message${row.first ? '' : ' continued'}`}>
+              {row.first ? <Avatar id={row.message.user_id} name={row.message.author_metadata?.username ?? '?'} /> : <span />}
+              <div>
+                {row.first && (
+                  <p className="meta">
+                    <strong>{row.message.author_metadata?.username ?? 'Unknown'}</strong>{' '}
+                    <time dateTime={row.message.timestamp}>{time(row.message.timestamp)}</time>
+                  </p>
+                )}
+                <p className="content" title={row.first ? undefined : time(row.message.timestamp)}>{row.message.content}</p>
+              </div>
+            </li>
+          ),
+        )}
         {pending.map((p) => (
           <li key={p.client_uuid} className={`message pending${p.failed ? ' failed' : ''}`}>
             <Avatar id={me.user_id} name={me.meta.username} />

@@ -88,11 +88,21 @@ function Account({ me }: { me: User }) {
   const client = useQueryClient();
   const [, navigate] = useLocation();
   const [theme, setTheme] = useTheme();
-  async function logout() {
-    await api.DELETE('/api/v1/auth/session');
+  function signedOut() {
     client.clear();
     client.setQueryData(['me'], null);
     navigate('/');
+  }
+  async function logout() {
+    await api.DELETE('/api/v1/auth/session');
+    signedOut();
+  }
+  async function closeAccount() {
+    if (!confirm('Delete your account? You are signed out everywhere and cannot sign in again.')) return;
+    const { error } = await api.DELETE('/api/v1/users/me');
+    if (error) return alert(problem(error));
+    await api.DELETE('/api/v1/auth/session');
+    signedOut();
   }
   return (
     <footer className="account">
@@ -107,6 +117,7 @@ function Account({ me }: { me: User }) {
         </select>
       </label>
       <button className="button" type="button" onClick={logout}>Log out</button>
+      <button className="button danger" type="button" onClick={closeAccount}>Delete account</button>
     </footer>
   );
 }
