@@ -172,7 +172,7 @@ async function sendAs(page, chatId, content) {
   assert.equal(status, 201);
 }
 
-test('scrolling up loads 200 older messages, none missing or repeated; deleting the account signs out for good', async () => {
+test('scrolling up loads 200 older messages, none missing or repeated; members are listed and added; deleting the account signs out for good', async () => {
   const context = await browser();
   try {
     const ann = await signUp(context, 'ann');
@@ -197,6 +197,24 @@ test('scrolling up loads 200 older messages, none missing or repeated; deleting 
     const texts = await ann.page.locator('.messages .content').allInnerTexts();
     assert.equal(texts.length, 200);
     assert.deepEqual(texts, Array.from({ length: 200 }, (_, i) => `message ${i + 1}`));
+
+    // The member list, and adding someone to the chat.
+    const carol = `carol-${randomUUID()}@example.com`;
+    const created = await ann.page.evaluate(async (email) => {
+      const body = JSON.stringify({ username: 'carol', email, password: 'correct horse battery' });
+      return (await fetch('/api/v1/users/', { method: 'POST', headers: { 'content-type': 'application/json' }, body })).status;
+    }, carol);
+    assert.equal(created, 201);
+    await ann.page.getByRole('button', { name: 'Members' }).click();
+    const members = ann.page.getByRole('dialog', { name: 'Members' });
+    const memberList = members.getByRole('list', { name: 'Members of this chat' });
+    await memberList.getByText(ann.email).waitFor();
+    await members.getByLabel('Add people by e-mail').fill(carol.slice(0, 14));
+    await members.getByRole('button', { name: `Add ${carol}` }).click();
+    await members.getByRole('button', { name: 'Add to chat' }).click();
+    await memberList.getByText(carol).waitFor();
+    assert.equal(await memberList.getByRole('listitem').count(), 2);
+    await members.getByRole('button', { name: 'Close' }).click();
 
     ann.page.once('dialog', (d) => d.accept());
     await ann.page.getByRole('button', { name: 'Delete account' }).click();

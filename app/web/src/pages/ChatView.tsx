@@ -1,8 +1,9 @@
-import { useInfiniteQuery, useQueryClient } from '@tanstack/react-query';
+import { useInfiniteQuery, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
 import { useLocation } from 'wouter';
 import { api, problem, type Message, type User } from '../api/client';
 import { timeline } from '../timeline';
+import { PeoplePicker } from './People';
 import { useLive } from './Chats';
 
 /** A message this browser sent that the server has not acknowledged yet. */
@@ -159,6 +160,7 @@ export function ChatView({ me, chatId, title }: { me: User; chatId: string; titl
     <section className="chat" aria-label={title || 'Untitled chat'}>
       <header className="chat-head">
         <h1>{title || 'Untitled chat'}</h1>
+        <Members chatId={chatId} />
         <button className="button" type="button" onClick={leave}>Leave chat</button>
         <button className="button danger" type="button" onClick={remove}>Delete chat</button>
       </header>
@@ -215,5 +217,60 @@ export function ChatView({ me, chatId, title }: { me: User; chatId: string; titl
         <textarea placeholder="Write a message (Enter sends, Shift+Enter adds a line)" rows={2} maxLength={4000} onKeyDown={onKeyDown} />
       </label>
     </section>
+  );
+}
+
+/** The members dialog: who is in the chat, and adding people to it. */
+function Members({ chatId }: { chatId: string }) {
+  const client = useQueryClient();
+  const dialog = useRef<HTMLDialogElement>(null);
+  const [adding, setAdding] = useState<User[]>([]);
+  const [error, setError] = useState('');
+  const members = useQuery({
+    queryKey: ['members', chatId],
+    queryFn: async () => {
+      const { data, error } = await api.GET('/api/v1/chats/{chat_id}/members', { params: { path: { chat_id: chatId } } });
+      if (error) throw new Error(problem(error));
+      return data.members;
+    },
+  });
+
+  async function add() {
+    const { error } = await api.POST('/api/v1/chats/{chat_id}/members', {
+      params: { path: { chat_id: chatId } },
+      body: { user_id_list: adding.map((u) => u.user_id) },
+    });
+    if (error) return setError(problem(error));
+    setAdding([]);
+    setError('');
+    await client.invalidateQueries({ queryKey: ['members', chatId] });
+  }
+
+  return (
+    <>
+      <button className="button" type="button" onClick={() => { void members.refetch(); dialog.current?.showModal(); }}>
+        Members
+      </button>
+      <dialog ref={dialog} className="card" aria-labelledby={`members-${chatId}`}>
+        <div className="stack">
+          <h2 id={`members-${chatId}`}>Members</h2>
+          <ul className="member-list" aria-label="Members of this chat">
+            {members.data?.map((m) => (
+              <li key={m.user_id}>
+                <Avatar id={m.user_id} name={m.meta.username} /> {m.meta.username} <span className="muted">{m.email}</span>
+              </li>
+            ))}
+          </ul>
+          <PeoplePicker chosen={adding} onChange={setAdding} max={10} exclude={members.data?.map((m) => m.user_id)} />
+          {error && <p className="error" role="alert">{error}</p>}
+          <div className="actions">
+            <button className="button" type="button" onClick={() => dialog.current?.close()}>Close</button>
+            <button className="button primary" type="button" disabled={adding.length === 0} onClick={() => void add()}>
+              Add to chat
+            </button>
+          </div>
+        </div>
+      </dialog>
+    </>
   );
 }

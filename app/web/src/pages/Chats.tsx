@@ -6,6 +6,7 @@ import { api, problem, type User } from '../api/client';
 import { connect, type ConnectionState } from '../realtime';
 import { useTheme, type Theme } from '../theme';
 import { Avatar, ChatView } from './ChatView';
+import { PeoplePicker } from './People';
 
 const Live = createContext<Centrifuge | null>(null);
 export const useLive = () => useContext(Live);
@@ -126,21 +127,8 @@ function Account({ me }: { me: User }) {
 function NewChat({ onCreated }: { onCreated: (chatId: string) => void }) {
   const client = useQueryClient();
   const dialog = useRef<HTMLDialogElement>(null);
-  const [term, setTerm] = useState('');
-  const [found, setFound] = useState<User[]>([]);
   const [members, setMembers] = useState<User[]>([]);
   const [error, setError] = useState('');
-  // The server counts the creator: at most nine others.
-  const maxOthers = 9;
-
-  useEffect(() => {
-    if (term.trim().length < 2) return setFound([]);
-    const timer = setTimeout(async () => {
-      const { data } = await api.GET('/api/v1/users/lookup', { params: { query: { email: term.trim() } } });
-      setFound(data ?? []);
-    }, 300);
-    return () => clearTimeout(timer);
-  }, [term]);
 
   async function create(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
@@ -154,7 +142,6 @@ function NewChat({ onCreated }: { onCreated: (chatId: string) => void }) {
     if (error) return setError(problem(error));
     dialog.current?.close();
     setMembers([]);
-    setTerm('');
     element.reset();
     await client.invalidateQueries({ queryKey: ['chats'] });
     onCreated(data.chat_id);
@@ -174,30 +161,8 @@ function NewChat({ onCreated }: { onCreated: (chatId: string) => void }) {
             Description
             <textarea name="description" maxLength={500} rows={2} />
           </label>
-          <label>
-            Add people by e-mail
-            <input type="search" value={term} onChange={(e) => setTerm(e.target.value)} disabled={members.length >= maxOthers} />
-          </label>
-          <ul className="pills" aria-label="Members to add">
-            {members.map((m) => (
-              <li key={m.user_id}>
-                {m.email}
-                <button type="button" aria-label={`Remove ${m.email}`} onClick={() => setMembers(members.filter((x) => x.user_id !== m.user_id))}>×</button>
-              </li>
-            ))}
-          </ul>
-          <ul className="found" aria-label="People found">
-            {found
-              .filter((u) => !members.some((m) => m.user_id === u.user_id))
-              .map((u) => (
-                <li key={u.user_id}>
-                  <button type="button" onClick={() => { setMembers([...members, u]); setTerm(''); }} disabled={members.length >= maxOthers}>
-                    Add {u.email}
-                  </button>
-                </li>
-              ))}
-          </ul>
-          <p className="muted">{members.length} of {maxOthers} people added.</p>
+          {/* The server counts the creator: at most nine others. */}
+          <PeoplePicker chosen={members} onChange={setMembers} max={9} />
           {error && <p className="error" role="alert">{error}</p>}
           <div className="actions">
             <button className="button" type="button" onClick={() => dialog.current?.close()}>Cancel</button>
