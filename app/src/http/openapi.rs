@@ -70,7 +70,37 @@ pub fn document(config: &Config) -> Value {
     let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     constrain(&mut document, config);
     link(&mut document);
+    aliases(&mut document);
     document
+}
+
+/// The collection POSTs answer without the trailing slash too (ref §10:
+/// directly, not by redirect); the document says so.
+fn aliases(document: &mut Value) {
+    for (slashed, bare) in [
+        ("/api/v1/users/", "/api/v1/users"),
+        ("/api/v1/chats/", "/api/v1/chats"),
+    ] {
+        let mut item = document["paths"][slashed].clone();
+        if let Some(operation) = item.get_mut("post") {
+            let id = operation["operationId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            operation["operationId"] = format!("{id}_without_slash").into();
+            if let Some(responses) = operation
+                .get_mut("responses")
+                .and_then(Value::as_object_mut)
+            {
+                for response in responses.values_mut() {
+                    if let Some(fields) = response.as_object_mut() {
+                        fields.remove("links");
+                    }
+                }
+            }
+        }
+        document["paths"][bare] = item;
+    }
 }
 
 /// `docs/openapi.json`: the document with the default settings.
