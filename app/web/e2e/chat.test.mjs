@@ -5,28 +5,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { browser, signUp } from './support.mjs';
 
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const SCREENSHOTS = join(dirname(fileURLToPath(import.meta.url)), '../../../docs/screenshots');
-
-const BASE = process.env.HARMONY_URL;
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--no-first-run'];
-
-async function browser() {
-  return chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'harmony-e2e-')), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ARGS,
-    baseURL: BASE,
-  });
-}
 
 /** axe-core on the page as it is: serious and critical violations fail. */
 async function accessible(page, what) {
@@ -45,19 +31,6 @@ async function newChat(page, title, other) {
   await dialog.getByLabel('Add people by e-mail').fill(other.email.slice(0, 12));
   await dialog.getByRole('button', { name: `Add ${other.email}` }).click();
   return dialog;
-}
-
-async function signUp(context, name) {
-  const page = context.pages()[0] ?? (await context.newPage());
-  const email = `${name}-${randomUUID()}@example.com`;
-  await page.goto('/');
-  await page.getByRole('link', { name: 'Create an account' }).click();
-  await page.getByLabel('Username').fill(name);
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill('correct horse battery');
-  await page.getByRole('button', { name: 'Create an account' }).click();
-  await page.getByRole('button', { name: 'New chat' }).waitFor();
-  return { page, email };
 }
 
 test('two people chat live in two browsers, and logging out ends the session', async () => {
