@@ -202,3 +202,58 @@ test('scrolling up loads 200 older messages, none missing or repeated; members a
     await context.close();
   }
 });
+
+test('a send that fails shows as not sent; retry delivers one copy, also when the first attempt had reached the server', async () => {
+  const [first, second] = [await browser(), await browser()];
+  try {
+    const ann = await signUp(first, 'ann');
+    const bob = await signUp(second, 'bob');
+    const dialog = await newChat(ann.page, 'Flaky', bob);
+    await dialog.getByRole('button', { name: 'Create chat' }).click();
+    await ann.page.getByRole('heading', { name: 'Flaky' }).waitFor();
+    await bob.page.getByRole('link', { name: 'Flaky' }).click();
+    await bob.page.getByRole('heading', { name: 'Flaky' }).waitFor();
+    const sends = /\/api\/v1\/chats\/[0-9a-f-]+$/;
+    const box = ann.page.getByRole('textbox', { name: 'Message', exact: true });
+    const copies = (page, text) => page.locator('.messages .content', { hasText: text }).count();
+
+    // The API cannot be reached: the message shows at once, then as not sent; retry sends it.
+    await ann.page.route(sends, (route) => route.abort('connectionrefused'));
+    await box.fill('first try');
+    await box.press('Enter');
+    await ann.page.getByText('Not sent').waitFor();
+    await ann.page.unroute(sends);
+    await ann.page.getByRole('button', { name: 'Retry' }).click();
+    await bob.page.getByText('first try').waitFor();
+    await ann.page.getByText('Not sent').waitFor({ state: 'detached' });
+
+    // The send reaches the server but its answer is lost: the live copy
+    // replaces the pending one, and nothing is stored twice.
+    await ann.page.route(sends, async (route) => {
+      await route.fetch();
+      await route.abort('failed');
+    });
+    await box.fill('answer lost');
+    await box.press('Enter');
+    await bob.page.getByText('answer lost').waitFor();
+    // One copy at Ann's too, and nothing left pending (seen failing with the
+    // live copy not replacing the optimistic one).
+    await ann.page.waitForFunction(
+      () =>
+        [...document.querySelectorAll('.messages .content')].filter((n) => n.textContent === 'answer lost').length === 1 &&
+        !document.querySelector('.message.pending'),
+      null,
+      { timeout: 10_000 },
+    );
+    await ann.page.unroute(sends);
+    for (const page of [ann.page, bob.page]) {
+      await page.reload();
+      await page.getByText('answer lost').waitFor();
+      assert.equal(await copies(page, 'first try'), 1);
+      assert.equal(await copies(page, 'answer lost'), 1);
+    }
+  } finally {
+    await first.close();
+    await second.close();
+  }
+});
