@@ -11,31 +11,20 @@ RATE=${2:-1000}
 export HARMONY_DATA_DIR=${BENCH_DATA_DIR:-/var/lib/harmony-realtime-bench}
 export HARMONY_PG_PORT=25432 HARMONY_REDIS_PORT=25379 HARMONY_KAFKA_PORT=25092 HARMONY_DYNAMODB_PORT=25000
 API=http://127.0.0.1:25100 GATEWAY=127.0.0.1:25200
-say() { echo "realtime-bench: $*"; }
 
-scripts/services.sh stop >/dev/null 2>&1 || true
-rm -rf "$HARMONY_DATA_DIR"
+source bench/lib.sh
 trap 'kill ${PLATFORM:-} ${GATEWAY_PID:-} 2>/dev/null || true; scripts/services.sh stop >/dev/null 2>&1 || true' EXIT
-scripts/services.sh start >/dev/null
-eval "$(scripts/services.sh env)"
+fresh_services
 cargo build -q --release -p harmony -p harmony-bench --bin harmony --bin realtime-bench
 BIN=$CARGO_TARGET_DIR/release
-
-wait_ready() {
-  for _ in $(seq 600); do
-    curl -sf "$1/readyz" >/dev/null && return 0
-    sleep 0.1
-  done
-  say "$1 did not become ready"; exit 1
-}
 
 HTTP__BIND=${API#http://} HTTP__PUBLIC_URL=$API APP__LOG_FILTER=warn "$BIN/harmony" dev \
   >"$HARMONY_DATA_DIR/platform.log" 2>&1 &
 PLATFORM=$!
-wait_ready "$API"
+wait_ready "$API" "$HARMONY_DATA_DIR/platform.log"
 HTTP__BIND=$GATEWAY APP__LOG_FILTER=warn "$BIN/harmony" gateway >"$HARMONY_DATA_DIR/gateway.log" 2>&1 &
 GATEWAY_PID=$!
-wait_ready "http://$GATEWAY"
+wait_ready "http://$GATEWAY" "$HARMONY_DATA_DIR/gateway.log"
 # Sends and tokens through the platform's API, connections to the measured gateway.
 "$BIN/realtime-bench" --api "$API" --gateway "http://$GATEWAY" --gateway-pid "$GATEWAY_PID" \
   --connections "$CONNECTIONS" --rate "$RATE"

@@ -12,16 +12,14 @@ SEND_RATE=${1:-500} CHURN_RATE=${2:-100} SECONDS_=${3:-20}
 export HARMONY_DATA_DIR=${BENCH_DATA_DIR:-/var/lib/harmony-relay-bench}
 export HARMONY_PG_PORT=26432 HARMONY_REDIS_PORT=26379 HARMONY_KAFKA_PORT=26092 HARMONY_DYNAMODB_PORT=26000
 URL=http://127.0.0.1:26100
-scripts/services.sh stop >/dev/null 2>&1 || true
-rm -rf "$HARMONY_DATA_DIR"
+source bench/lib.sh
 trap 'kill ${PLATFORM:-} ${HOLDER:-} 2>/dev/null || true; scripts/services.sh stop >/dev/null 2>&1 || true' EXIT
-scripts/services.sh start >/dev/null
-eval "$(scripts/services.sh env)"
+fresh_services
 cargo build -q --release -p harmony -p harmony-bench --bin harmony --bin harmony-bench
 BIN=$CARGO_TARGET_DIR/release
 HTTP__BIND=${URL#http://} HTTP__PUBLIC_URL=$URL APP__LOG_FILTER=warn "$BIN/harmony" dev >"$HARMONY_DATA_DIR/platform.log" 2>&1 &
 PLATFORM=$!
-for _ in $(seq 600); do curl -sf "$URL/readyz" >/dev/null && break; sleep 0.1; done
+wait_ready "$URL" "$HARMONY_DATA_DIR/platform.log"
 # An unrelated transaction holding a transaction id for the whole run.
 psql "$POSTGRES__URL" -qc "BEGIN; SELECT pg_current_xact_id(); SELECT pg_sleep($((SECONDS_ + 30))); COMMIT;" >/dev/null 2>&1 &
 HOLDER=$!

@@ -20,11 +20,9 @@ export HARMONY_PG_PORT=24432 HARMONY_REDIS_PORT=24379 HARMONY_KAFKA_PORT=24092 H
 PORT=24100 URL=http://127.0.0.1:24100
 say() { echo "soak: $*"; }
 
-scripts/services.sh stop >/dev/null 2>&1 || true
-rm -rf "$HARMONY_DATA_DIR"
+source bench/lib.sh
 trap 'kill "${PLATFORM:-}" 2>/dev/null || true; scripts/services.sh stop >/dev/null 2>&1 || true' EXIT
-scripts/services.sh start >/dev/null
-eval "$(scripts/services.sh env)"
+fresh_services
 flag=(); [[ $PROFILE == release ]] && flag=(--release)
 cargo build -q "${flag[@]}" -p harmony -p harmony-bench --bin harmony --bin soak
 BIN=$CARGO_TARGET_DIR/$PROFILE
@@ -34,11 +32,7 @@ start_platform() {
   HTTP__BIND=127.0.0.1:$PORT HTTP__PUBLIC_URL=$URL APP__LOG_FILTER=warn "$BIN/harmony" dev \
     >>"$HARMONY_DATA_DIR/platform.log" 2>&1 &
   PLATFORM=$!
-  for _ in $(seq 600); do
-    curl -sf "$URL/readyz" >/dev/null && return 0
-    sleep 0.1
-  done
-  say "the platform did not become ready"; tail -20 "$HARMONY_DATA_DIR/platform.log"; exit 1
+  wait_ready "$URL" "$HARMONY_DATA_DIR/platform.log"
 }
 
 # cpu_seconds PID...: user+system CPU seconds of each process, space-separated.

@@ -4,7 +4,7 @@
 use axum::http::{StatusCode, header};
 use serde_json::json;
 
-use crate::client::{Reply, TestApp};
+use crate::client::{Call, Reply, TestApp};
 
 /// `Set-Cookie` of `name`, attribute by attribute (lower-cased names).
 fn set_cookie(reply: &Reply, name: &str) -> Vec<String> {
@@ -24,6 +24,15 @@ fn value(attributes: &[String]) -> String {
 
 fn has(attributes: &[String], wanted: &str) -> bool {
     attributes.iter().any(|a| a.eq_ignore_ascii_case(wanted))
+}
+
+/// A request carrying the session cookies and the CSRF header, as the web app sends it.
+fn with_session(call: Call, refresh: &str, csrf: &str) -> Call {
+    call.header(
+        "cookie",
+        &format!("refresh_token={refresh}; csrf_token={csrf}"),
+    )
+    .header("x-csrf-token", csrf)
 }
 
 async fn sign_in(t: &TestApp, email: &str, password: &str) -> Reply {
@@ -134,30 +143,24 @@ async fn refresh_and_logout_work_through_cookies() {
     let reply = sign_in(&t, &ann.email, &ann.password).await;
     let refresh_token = value(&set_cookie(&reply, "refresh_token"));
     let csrf = value(&set_cookie(&reply, "csrf_token"));
-    let cookies = |refresh: &str| format!("refresh_token={refresh}; csrf_token={csrf}");
     let without_csrf = t
         .post("/api/v1/auth/session/refresh")
-        .header("cookie", &cookies(&refresh_token))
+        .header(
+            "cookie",
+            &format!("refresh_token={refresh_token}; csrf_token={csrf}"),
+        )
         .send()
         .await;
     assert_eq!(without_csrf.status, StatusCode::FORBIDDEN);
-    let renewed = t
-        .post("/api/v1/auth/session/refresh")
-        .header("cookie", &cookies(&refresh_token))
-        .header("x-csrf-token", &csrf)
-        .send()
-        .await;
+    let refresh = |token: &str, csrf: &str| {
+        with_session(t.post("/api/v1/auth/session/refresh"), token, csrf).send()
+    };
+    let renewed = refresh(&refresh_token, &csrf).await;
     assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.body);
     let next = value(&set_cookie(&renewed, "refresh_token"));
     assert_ne!(next, refresh_token);
     let next_csrf = value(&set_cookie(&renewed, "csrf_token"));
-    let logout = t
-        .delete("/api/v1/auth/session")
-        .header(
-            "cookie",
-            &format!("refresh_token={next}; csrf_token={next_csrf}"),
-        )
-        .header("x-csrf-token", &next_csrf)
+    let logout = with_session(t.delete("/api/v1/auth/session"), &next, &next_csrf)
         .send()
         .await;
     assert_eq!(logout.status, StatusCode::NO_CONTENT);
@@ -166,15 +169,7 @@ async fn refresh_and_logout_work_through_cookies() {
         assert_eq!(value(&cleared), "", "{name}");
         assert!(has(&cleared, "Max-Age=0"), "{name}: {cleared:?}");
     }
-    let revoked = t
-        .post("/api/v1/auth/session/refresh")
-        .header(
-            "cookie",
-            &format!("refresh_token={next}; csrf_token={next_csrf}"),
-        )
-        .header("x-csrf-token", &next_csrf)
-        .send()
-        .await;
+    let revoked = refresh(&next, &next_csrf).await;
     assert_eq!(revoked.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         value(&set_cookie(&revoked, "refresh_token")),

@@ -122,6 +122,13 @@ impl TestApp {
         reply.body["chat_id"].as_str().unwrap().parse().unwrap()
     }
 
+    pub async fn leave(&self, user: &User, chat: Uuid) -> Reply {
+        self.post(&format!("/api/v1/chats/{chat}/leave"))
+            .bearer(&user.access)
+            .send()
+            .await
+    }
+
     pub async fn send(&self, user: &User, chat: Uuid, content: &str) -> Reply {
         self.post(&format!("/api/v1/chats/{chat}"))
             .bearer(&user.access)

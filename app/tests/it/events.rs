@@ -654,6 +654,17 @@ impl CentrifugoStandIn {
     }
 }
 
+/// A stand-in answering `permits` calls, and a TestApp running a relay and
+/// a cdc that calls it as Centrifugo's server API (stop them with the token).
+async fn cdc_with_centrifugo(permits: usize) -> (CentrifugoStandIn, TestApp, CancellationToken) {
+    let stand_in = CentrifugoStandIn::start(permits).await;
+    let t = app_with_centrifugo(&stand_in).await;
+    let shutdown = CancellationToken::new();
+    spawn_relay(&t, &shutdown);
+    spawn_cdc(&t, &shutdown).await;
+    (stand_in, t, shutdown)
+}
+
 /// A TestApp whose cdc calls `stand_in` as Centrifugo's server API.
 async fn app_with_centrifugo(stand_in: &CentrifugoStandIn) -> TestApp {
     let mut t = TestApp::spawn().await;
@@ -667,23 +678,14 @@ async fn app_with_centrifugo(stand_in: &CentrifugoStandIn) -> TestApp {
 /// Seen failing with the `Unsubscribe` runner made a no-op: no call arrived.
 #[tokio::test]
 async fn the_cdc_unsubscribes_leavers_through_centrifugo() {
-    let stand_in = CentrifugoStandIn::start(tokio::sync::Semaphore::MAX_PERMITS).await;
-    let t = app_with_centrifugo(&stand_in).await;
-    let shutdown = CancellationToken::new();
-    spawn_relay(&t, &shutdown);
-    spawn_cdc(&t, &shutdown).await;
+    let (stand_in, t, shutdown) = cdc_with_centrifugo(tokio::sync::Semaphore::MAX_PERMITS).await;
     let (ann, bob, cid) = (
         t.user("ann").await,
         t.user("bob").await,
         t.user("cid").await,
     );
     let chat = t.chat(&ann, &[&bob, &cid]).await;
-    let left = t
-        .post(&format!("/api/v1/chats/{chat}/leave"))
-        .bearer(&bob.access)
-        .send()
-        .await;
-    assert_eq!(left.status, StatusCode::NO_CONTENT);
+    assert_eq!(t.leave(&bob, chat).await.status, StatusCode::NO_CONTENT);
     let deleted = t
         .delete(&format!("/api/v1/chats/{chat}"))
         .bearer(&ann.access)
@@ -717,19 +719,10 @@ async fn the_cdc_unsubscribes_leavers_through_centrifugo() {
 /// session sat idle in transaction with an xid.
 #[tokio::test]
 async fn the_cdc_holds_no_transaction_open_across_its_effects() {
-    let stand_in = CentrifugoStandIn::start(0).await;
-    let t = app_with_centrifugo(&stand_in).await;
-    let shutdown = CancellationToken::new();
-    spawn_relay(&t, &shutdown);
-    spawn_cdc(&t, &shutdown).await;
+    let (stand_in, t, shutdown) = cdc_with_centrifugo(0).await;
     let (ann, bob) = (t.user("ann").await, t.user("bob").await);
     let chat = t.chat(&ann, &[&bob]).await;
-    let left = t
-        .post(&format!("/api/v1/chats/{chat}/leave"))
-        .bearer(&bob.access)
-        .send()
-        .await;
-    assert_eq!(left.status, StatusCode::NO_CONTENT);
+    assert_eq!(t.leave(&bob, chat).await.status, StatusCode::NO_CONTENT);
     stand_in.wait_for_calls(1).await;
     let open: Vec<String> = sqlx::query_scalar(
         "SELECT coalesce(query, '') FROM pg_stat_activity

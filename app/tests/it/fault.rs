@@ -661,11 +661,7 @@ async fn churn(t: &TestApp, log: &Mutex<Log>, users: &[User], chat: Uuid, owner:
         .iter()
         .find(|u| u.id != owner.id && current.contains(&u.id))
     {
-        let reply = t
-            .post(&format!("/api/v1/chats/{chat}/leave"))
-            .bearer(&leaver.access)
-            .send()
-            .await;
+        let reply = t.leave(leaver, chat).await;
         assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
         let mut log = log.lock().await;
         log.members.get_mut(&chat).unwrap().remove(&leaver.id);

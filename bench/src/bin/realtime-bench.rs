@@ -136,7 +136,9 @@ async fn send(target: &Target, token: &str, chat: &str, content: String) -> anyh
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    // Fan-out subscribers are a subset of the connections.
+    cli.fanout = cli.fanout.min(cli.connections);
     let target = Arc::new(Target::new(&cli.api));
     let ws_url = format!(
         "{}/connection/websocket",
