@@ -10,7 +10,7 @@ export default defineConfig({
   plugins: [react()],
   build: { outDir: 'dist', sourcemap: false },
   // Unit tests only; app/web/e2e runs in a browser (app/tests/it/web.rs).
-  test: { include: ['src/**/*.test.ts'] },
+  test: { include: ['src/**/*.test.{ts,tsx}'] },
   server: {
     proxy: {
       '/api': platform,

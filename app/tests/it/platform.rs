@@ -2,13 +2,15 @@
 //! or more gateways) over an isolated `TestEnv`, for the tests that drive it
 //! from another process (Node, schemathesis).
 
-use std::{path::Path, process::Stdio, time::Duration};
+use std::{net::SocketAddr, path::Path, process::Stdio, sync::Arc, time::Duration};
 
+use axum::{Router, extract::Path as UrlPath, http::StatusCode, routing::post};
 use harmony::{
     config::Config,
     ops,
     roles::{self, relay::Relay},
 };
+use tokio::{sync::Mutex, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use crate::support::TestEnv;
@@ -16,7 +18,56 @@ use crate::support::TestEnv;
 pub struct Platform {
     pub env: TestEnv,
     pub urls: Vec<String>,
+    /// Stops and starts instances: `POST {control_url}/instances/{i}/stop|start`.
+    pub control_url: String,
     pub shutdown: CancellationToken,
+}
+
+/// One instance serving the API and `/connection/websocket` on its own port.
+/// Stopping it closes its listener and every connection (WebSockets with
+/// 3001), as a stopped process would; starting it again uses the same port.
+struct Instance {
+    config: Config,
+    address: SocketAddr,
+    running: Option<(CancellationToken, JoinHandle<()>)>,
+}
+
+impl Instance {
+    async fn start(&mut self, shutdown: &CancellationToken) {
+        if self.running.is_some() {
+            return;
+        }
+        let listener = ops::bind(&self.address.to_string())
+            .await
+            .expect("the instance's port is free again");
+        let stop = shutdown.child_token();
+        let (app, dependencies) = roles::api::build(&self.config).await.expect("api builds");
+        let gateway = roles::gateway::start(
+            &self.config,
+            app.db.clone(),
+            app.cache.clone(),
+            stop.clone(),
+        )
+        .await
+        .expect("gateway starts");
+        let router = roles::api::router(app, dependencies).merge(gateway.router());
+        let serve = tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                ops::serve_on(listener, router, stop)
+                    .await
+                    .expect("instance serves");
+            }
+        });
+        self.running = Some((stop, serve));
+    }
+
+    async fn stop(&mut self) {
+        if let Some((stop, serve)) = self.running.take() {
+            stop.cancel();
+            serve.await.expect("instance stops");
+        }
+    }
 }
 
 impl Platform {
@@ -36,21 +87,25 @@ impl Platform {
         tokio::spawn(relay.run(shutdown.clone()));
         let sink = roles::sink::Sink::new(&config).await.expect("sink builds");
         tokio::spawn(sink.run(shutdown.clone()));
-        let mut urls = Vec::new();
+        let (mut instances, mut urls) = (Vec::new(), Vec::new());
         for _ in 0..gateways {
-            let (app, dependencies) = roles::api::build(&config).await.expect("api builds");
-            let gateway =
-                roles::gateway::start(&config, app.db.clone(), app.cache.clone(), shutdown.clone())
-                    .await
-                    .expect("gateway starts");
-            let listener = ops::bind("127.0.0.1:0").await.expect("a free port");
-            urls.push(format!("http://{}", listener.local_addr().unwrap()));
-            let router = roles::api::router(app, dependencies).merge(gateway.router());
-            tokio::spawn(ops::serve_on(listener, router, shutdown.clone()));
+            let free = ops::bind("127.0.0.1:0").await.expect("a free port");
+            let address = free.local_addr().unwrap();
+            drop(free);
+            let mut instance = Instance {
+                config: config.clone(),
+                address,
+                running: None,
+            };
+            instance.start(&shutdown).await;
+            urls.push(format!("http://{address}"));
+            instances.push(Arc::new(Mutex::new(instance)));
         }
+        let control_url = control(instances, shutdown.clone()).await;
         Self {
             env,
             urls,
+            control_url,
             shutdown,
         }
     }
@@ -67,6 +122,7 @@ impl Platform {
         command
             .current_dir(&dir)
             .env("HARMONY_URLS", self.urls.join(","))
+            .env("HARMONY_CONTROL_URL", &self.control_url)
             .env(
                 "REALTIME_TOKEN_SECRET",
                 self.env.config.realtime.token_secret.expose(),
@@ -99,6 +155,32 @@ impl Platform {
             String::from_utf8_lossy(&output.stderr)
         );
     }
+}
+
+/// The control endpoint the Node tests use to stop and start instances.
+async fn control(instances: Vec<Arc<Mutex<Instance>>>, shutdown: CancellationToken) -> String {
+    let instances = Arc::new(instances);
+    let stopper = shutdown.clone();
+    let act = move |UrlPath((index, action)): UrlPath<(usize, String)>| {
+        let (instances, shutdown) = (instances.clone(), stopper.clone());
+        async move {
+            let Some(instance) = instances.get(index) else {
+                return StatusCode::NOT_FOUND;
+            };
+            let mut instance = instance.lock().await;
+            match action.as_str() {
+                "stop" => instance.stop().await,
+                "start" => instance.start(&shutdown).await,
+                _ => return StatusCode::NOT_FOUND,
+            }
+            StatusCode::NO_CONTENT
+        }
+    };
+    let router = Router::new().route("/instances/{index}/{action}", post(act));
+    let listener = ops::bind("127.0.0.1:0").await.expect("a free port");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(ops::serve_on(listener, router, shutdown));
+    url
 }
 
 impl Drop for Platform {

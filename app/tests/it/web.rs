@@ -130,6 +130,7 @@ async fn two_people_chat_live_in_the_web_app() {
         .args(["--test", "e2e/"])
         .current_dir(&web)
         .env("HARMONY_URL", &platform.urls[0])
+        .env("HARMONY_CONTROL_URL", &platform.control_url)
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output();

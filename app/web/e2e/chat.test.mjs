@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { browser, signUp } from './support.mjs';
+import { api, browser, signUp } from './support.mjs';
 
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const SCREENSHOTS = join(dirname(fileURLToPath(import.meta.url)), '../../../docs/screenshots');
@@ -56,6 +56,22 @@ test('two people chat live in two browsers, and logging out ends the session', a
     const shown = await ann.page.locator('.content', { hasText: 'See you there.' }).innerText();
     assert.equal(shown, 'Yes!\n  See you there.', 'whitespace is preserved');
     assert.equal(await ann.page.locator('.content', { hasText: 'Noon at the usual place?' }).count(), 1, 'no duplicate of the sent message');
+
+    // Messages to a chat Bob is not looking at count as unread, also after a
+    // reload; opening the chat reads them.
+    await (await newChat(ann.page, 'Dinner', bob)).getByRole('button', { name: 'Create chat' }).click();
+    await ann.page.getByRole('heading', { name: 'Dinner' }).waitFor();
+    await bob.page.getByRole('link', { name: 'Dinner', exact: true }).waitFor();
+    for (const text of ['Pizza?', 'Or curry?']) {
+      await ann.page.getByRole('textbox', { name: 'Message', exact: true }).fill(text);
+      await ann.page.getByRole('textbox', { name: 'Message', exact: true }).press('Enter');
+    }
+    await bob.page.getByRole('link', { name: 'Dinner, 2 unread', exact: true }).waitFor();
+    assert.equal(await bob.page.getByRole('link', { name: 'Lunch', exact: true }).count(), 1, 'the open chat has no unread count');
+    await bob.page.reload();
+    await bob.page.getByRole('link', { name: 'Dinner, 2 unread', exact: true }).click();
+    await bob.page.getByText('Or curry?').waitFor();
+    await bob.page.getByRole('link', { name: 'Dinner', exact: true }).waitFor();
 
     await ann.page.getByRole('button', { name: 'Log out' }).click();
     await ann.page.getByRole('link', { name: 'Log in' }).waitFor();
@@ -109,6 +125,20 @@ test('leaving and deleting reach the other person live; the theme persists; page
     assert.equal(await ann.page.getByLabel('Theme').inputValue(), 'dark');
     await accessible(ann.page, 'chat page, dark');
     await ann.page.screenshot({ path: join(SCREENSHOTS, 'chat-dark.png') });
+
+    // At 360 px (a small phone) nothing scrolls sideways and chatting works.
+    await ann.page.setViewportSize({ width: 360, height: 740 });
+    assert.ok(await ann.page.evaluate(() => document.documentElement.scrollWidth <= 360), 'no sideways scrolling at 360 px');
+    await box.fill('From my phone');
+    await box.press('Enter');
+    await bob.page.getByText('From my phone').waitFor();
+    // Escape closes a dialog, and focus goes back to the button that opened it.
+    await ann.page.getByRole('button', { name: 'New chat' }).click();
+    await ann.page.getByRole('dialog', { name: 'New chat' }).getByLabel('Title').waitFor();
+    await ann.page.keyboard.press('Escape');
+    await ann.page.getByRole('dialog', { name: 'New chat' }).waitFor({ state: 'hidden' });
+    assert.equal(await ann.page.evaluate(() => document.activeElement?.textContent), 'New chat');
+    await ann.page.setViewportSize({ width: 1100, height: 700 });
 
     // Bob leaves: his chat closes; Ann deletes another chat: it leaves Bob's list live.
     const second_dialog = await newChat(ann.page, 'Old project', bob);
@@ -203,7 +233,7 @@ test('scrolling up loads 200 older messages, none missing or repeated; members a
   }
 });
 
-test('a send that fails shows as not sent; retry delivers one copy, also when the first attempt had reached the server', async () => {
+test('a send while the API is stopped shows as not sent; retry after the restart delivers one copy, also when the first attempt had reached the server', async () => {
   const [first, second] = [await browser(), await browser()];
   try {
     const ann = await signUp(first, 'ann');
@@ -217,12 +247,16 @@ test('a send that fails shows as not sent; retry delivers one copy, also when th
     const box = ann.page.getByRole('textbox', { name: 'Message', exact: true });
     const copies = (page, text) => page.locator('.messages .content', { hasText: text }).count();
 
-    // The API cannot be reached: the message shows at once, then as not sent; retry sends it.
-    await ann.page.route(sends, (route) => route.abort('connectionrefused'));
+    // The API is stopped: the message shows at once, then as not sent, and
+    // the connection as lost; once the API is back, Retry delivers one copy.
+    await api('stop');
+    await ann.page.getByRole('status', { name: 'Connection: connected' }).waitFor({ state: 'detached' });
     await box.fill('first try');
     await box.press('Enter');
     await ann.page.getByText('Not sent').waitFor();
-    await ann.page.unroute(sends);
+    await api('start');
+    await ann.page.getByRole('status', { name: 'Connection: connected' }).waitFor({ timeout: 30_000 });
+    await bob.page.getByRole('status', { name: 'Connection: connected' }).waitFor({ timeout: 30_000 });
     await ann.page.getByRole('button', { name: 'Retry' }).click();
     await bob.page.getByText('first try').waitFor();
     await ann.page.getByText('Not sent').waitFor({ state: 'detached' });

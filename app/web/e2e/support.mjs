@@ -1,5 +1,6 @@
 // Shared by the browser tests and the latency benchmark: Debian's Chromium
-// driven by playwright-core, and signing up through the UI.
+// driven by playwright-core, signing up through the UI, and stopping and
+// starting the platform's API (app/tests/it/platform.rs).
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,3 +33,10 @@ export async function signUp(context, name) {
   return { page, email };
 }
 
+
+/** Stops or starts the API instance (listener and connections closed, as
+ *  when its process stops; started again on the same port). */
+export async function api(action) {
+  const response = await fetch(`${process.env.HARMONY_CONTROL_URL}/instances/0/${action}`, { method: 'POST' });
+  if (response.status !== 204) throw new Error(`could not ${action} the API: ${response.status}`);
+}

@@ -1,7 +1,7 @@
 // The live connection: the official centrifuge client against
 // /connection/websocket (the embedded gateway, or Centrifugo in a cluster),
 // authenticated with a connection token the API issues for the cookie session.
-import { Centrifuge, UnauthorizedError } from 'centrifuge';
+import { Centrifuge, UnauthorizedError, type Subscription } from 'centrifuge';
 import { api } from './api/client';
 
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected';
@@ -21,4 +21,21 @@ export function connect(onState: (state: ConnectionState) => void): Centrifuge {
   client.on('disconnected', () => onState('disconnected'));
   client.connect();
   return client;
+}
+
+/** Chat `chatId`'s channel, subscribed; one subscription shared by the rail
+ *  (unread counts) and the open chat (messages). */
+export function chatSubscription(client: Centrifuge, chatId: string): Subscription {
+  const channel = `chat:${chatId}`;
+  const subscription = client.getSubscription(channel) ?? client.newSubscription(channel);
+  if (subscription.state === 'unsubscribed') subscription.subscribe();
+  return subscription;
+}
+
+/** Drops the chat subscriptions of chats no longer listed (left, deleted). */
+export function keepChatSubscriptions(client: Centrifuge, chatIds: string[]): void {
+  for (const subscription of Object.values(client.subscriptions())) {
+    const chatId = subscription.channel.startsWith('chat:') ? subscription.channel.slice('chat:'.length) : undefined;
+    if (chatId && !chatIds.includes(chatId)) client.removeSubscription(subscription);
+  }
 }

@@ -59,7 +59,8 @@ async function send(request: Request): Promise<Response> {
   return fetch(withCsrf(retry));
 }
 
-export const api = createClient<paths>({ baseUrl: '', fetch: send, credentials: 'same-origin' });
+// Absolute, so the same client also runs under Node (component tests).
+export const api = createClient<paths>({ baseUrl: location.origin, fetch: send, credentials: 'same-origin' });
 
 /** A message a person can act on, from the API's `{"detail": ...}` error body. */
 export function problem(error: unknown, fallback = 'Something went wrong; try again.'): string {

@@ -2,6 +2,7 @@ import { useInfiniteQuery, useQuery, useQueryClient } from '@tanstack/react-quer
 import { useEffect, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
 import { useLocation } from 'wouter';
 import { api, problem, type Message, type User } from '../api/client';
+import { chatSubscription } from '../realtime';
 import { timeline } from '../timeline';
 import { PeoplePicker } from './People';
 import { useLive } from './Chats';
@@ -66,8 +67,7 @@ export function ChatView({ me, chatId, title }: { me: User; chatId: string; titl
 
   useEffect(() => {
     if (!live) return;
-    const channel = `chat:${chatId}`;
-    const subscription = live.getSubscription(channel) ?? live.newSubscription(channel);
+    const subscription = chatSubscription(live, chatId);
     const onPublication = (ctx: { data: unknown }) => {
       const message = ctx.data as Message;
       setArrived((current) => [...current, message]);
@@ -79,12 +79,9 @@ export function ChatView({ me, chatId, title }: { me: User; chatId: string; titl
     };
     subscription.on('publication', onPublication);
     subscription.on('subscribed', onSubscribed);
-    subscription.subscribe();
     return () => {
       subscription.removeListener('publication', onPublication);
       subscription.removeListener('subscribed', onSubscribed);
-      subscription.unsubscribe();
-      live.removeSubscription(subscription);
     };
   }, [live, chatId, client]);
 

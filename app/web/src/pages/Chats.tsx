@@ -2,9 +2,10 @@ import { useQuery, useQueryClient } from '@tanstack/react-query';
 import type { Centrifuge } from 'centrifuge';
 import { createContext, useContext, useEffect, useRef, useState, type FormEvent } from 'react';
 import { Link, useLocation } from 'wouter';
-import { api, problem, type User } from '../api/client';
-import { connect, type ConnectionState } from '../realtime';
+import { api, problem, type Message, type User } from '../api/client';
+import { chatSubscription, connect, keepChatSubscriptions, type ConnectionState } from '../realtime';
 import { useTheme, type Theme } from '../theme';
+import { useUnread } from '../unread';
 import { Avatar, ChatView } from './ChatView';
 import { PeoplePicker } from './People';
 
@@ -48,6 +49,29 @@ export function ChatsPage({ me, chatId }: { me: User; chatId?: string }) {
     },
   });
 
+  // Every listed chat stays subscribed, so the rail counts unread messages.
+  // A chat that appears while the app is open counts its newest page too
+  // (messages sent before the subscription started).
+  const { unread, onMessage, keep } = useUnread(me.user_id, chatId);
+  const listedBefore = useRef<Set<string> | null>(null);
+  useEffect(() => {
+    if (!live || !chats.data) return;
+    const ids = chats.data.map((chat) => chat.chat_id);
+    const appeared = listedBefore.current ? ids.filter((id) => !listedBefore.current?.has(id)) : [];
+    listedBefore.current = new Set(ids);
+    keep(ids);
+    keepChatSubscriptions(live, chatId ? [...ids, chatId] : ids);
+    const onPublication = (ctx: { data: unknown }) => onMessage(ctx.data as Message, current.current);
+    const subscriptions = ids.map((id) => chatSubscription(live, id));
+    subscriptions.forEach((subscription) => subscription.on('publication', onPublication));
+    for (const id of appeared) {
+      void api.GET('/api/v1/chats/{chat_id}', { params: { path: { chat_id: id } } }).then(({ data }) => {
+        data?.messages.forEach((message) => onMessage(message, current.current));
+      });
+    }
+    return () => subscriptions.forEach((subscription) => subscription.removeListener('publication', onPublication));
+  }, [live, chats.data, chatId, keep, onMessage]);
+
   return (
     <Live.Provider value={live}>
       <div className="shell">
@@ -61,13 +85,23 @@ export function ChatsPage({ me, chatId }: { me: User; chatId?: string }) {
           {chats.isError && <p className="error" role="alert">Could not load your chats.</p>}
           {chats.data?.length === 0 && <p className="muted">No chats yet.</p>}
           <ul className="chat-list">
-            {chats.data?.map((chat) => (
-              <li key={chat.chat_id}>
-                <Link href={`/chats/${chat.chat_id}`} aria-current={chat.chat_id === chatId ? 'page' : undefined} className="chat-link">
-                  {chat.meta.title || 'Untitled chat'}
-                </Link>
-              </li>
-            ))}
+            {chats.data?.map((chat) => {
+              const count = unread[chat.chat_id]?.unread.length ?? 0;
+              const title = chat.meta.title || 'Untitled chat';
+              return (
+                <li key={chat.chat_id}>
+                  <Link
+                    href={`/chats/${chat.chat_id}`}
+                    aria-current={chat.chat_id === chatId ? 'page' : undefined}
+                    aria-label={count > 0 ? `${title}, ${count} unread` : undefined}
+                    className="chat-link"
+                  >
+                    <span className="title">{title}</span>
+                    {count > 0 && <span className="badge" aria-hidden="true">{count > 99 ? '99+' : count}</span>}
+                  </Link>
+                </li>
+              );
+            })}
           </ul>
           <Account me={me} />
         </nav>
