@@ -298,7 +298,7 @@ pub struct RedisSpec {
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("!(has(self.roleArn) && has(self.serviceAccountName))").message("set roleArn (the operator's ServiceAccount gets the IRSA annotation) or serviceAccountName (your own ServiceAccount), not both"))]
+#[x_kube(validation = Rule::new("!(has(self.roleArn) && has(self.serviceAccountName))").message("set roleArn (the operator's ServiceAccounts get the IRSA annotation) or serviceAccountName (your own ServiceAccount), not both"))]
 pub struct DynamoDbSpec {
     /// Chat history table, keyed `chat_id` (S) / `ulid` (S); the migration Job creates it when missing.
     #[schemars(length(min = 3, max = 255), regex(pattern = r"^[a-zA-Z0-9._-]+$"))]
@@ -309,11 +309,13 @@ pub struct DynamoDbSpec {
     /// Endpoint override for a DynamoDB-compatible server; unset means AWS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
-    /// IAM role for the pods (IRSA annotation on the ServiceAccount the operator creates).
+    /// IAM role for the pods (IRSA annotation on the ServiceAccounts the operator creates).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$"))]
     pub role_arn: Option<String>,
-    /// Existing ServiceAccount the pods run as (for example one bound by EKS Pod Identity).
+    /// Existing ServiceAccount every pod that reaches AWS runs as. Unset, the operator
+    /// creates one per component (`<name>-api`, `-cdc`, `-sink`, `-migrate`,
+    /// `-redpanda-connect`), each to be bound by EKS Pod Identity to a role with only its access.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253))]
     pub service_account_name: Option<String>,

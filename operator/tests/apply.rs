@@ -107,13 +107,15 @@ async fn first_apply_creates_every_child_with_server_side_apply() {
     let scenario = tokio::spawn(async move {
         expect_secret_read(&mut handle, "harmony-dev-auth", None).await;
         expect_secret_read(&mut handle, "harmony-dev-centrifugo", None).await;
-        expect_apply(
-            &mut handle,
-            &core("serviceaccounts"),
-            "ServiceAccount",
-            "harmony-dev-workload",
-        )
-        .await;
+        for component in ["migrate", "api", "cdc", "sink"] {
+            expect_apply(
+                &mut handle,
+                &core("serviceaccounts"),
+                "ServiceAccount",
+                &format!("harmony-dev-{component}"),
+            )
+            .await;
+        }
         let auth = expect_apply(&mut handle, &core("secrets"), "Secret", "harmony-dev-auth").await;
         // Fresh 64-hex-character values, base64-encoded.
         assert_eq!(auth["data"]["secret-key"].as_str().unwrap().len(), 88);
@@ -155,7 +157,7 @@ async fn first_apply_creates_every_child_with_server_side_apply() {
     });
     let applied = apply_all(&client, &hc).await.unwrap();
     within_a_second(scenario).await;
-    assert_eq!(applied.len(), 12);
+    assert_eq!(applied.len(), 15);
 }
 
 #[tokio::test]
@@ -180,13 +182,15 @@ async fn generated_secret_values_already_in_the_cluster_are_kept() {
             Some(stored("harmony-dev-centrifugo", centrifugo)),
         )
         .await;
-        expect_apply(
-            &mut handle,
-            &core("serviceaccounts"),
-            "ServiceAccount",
-            "harmony-dev-workload",
-        )
-        .await;
+        for component in ["migrate", "api", "cdc", "sink"] {
+            expect_apply(
+                &mut handle,
+                &core("serviceaccounts"),
+                "ServiceAccount",
+                &format!("harmony-dev-{component}"),
+            )
+            .await;
+        }
         let auth = expect_apply(&mut handle, &core("secrets"), "Secret", "harmony-dev-auth").await;
         let centrifugo = expect_apply(
             &mut handle,
@@ -234,7 +238,7 @@ async fn a_refused_apply_names_the_child() {
             request
                 .uri()
                 .path()
-                .ends_with("/serviceaccounts/harmony-dev-workload")
+                .ends_with("/serviceaccounts/harmony-dev-migrate")
         );
         send.send_response(json_response(
             StatusCode::FORBIDDEN,
@@ -248,7 +252,7 @@ async fn a_refused_apply_names_the_child() {
         ReconcileError::Apply { kind, name, .. } => {
             assert_eq!(
                 (kind.as_str(), name.as_str()),
-                ("ServiceAccount", "harmony-dev-workload")
+                ("ServiceAccount", "harmony-dev-migrate")
             );
         }
         other => panic!("expected an apply error, got {other}"),

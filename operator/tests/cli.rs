@@ -39,6 +39,9 @@ fn render_prints_every_child_of_the_sample() {
         kinds,
         [
             "ServiceAccount",
+            "ServiceAccount",
+            "ServiceAccount",
+            "ServiceAccount",
             "Secret",
             "Secret",
             "ConfigMap",
@@ -159,7 +162,7 @@ fn bench_render_renders_the_requested_count() {
     assert!(output.status.success());
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(
-        stdout.starts_with("rendered 3 HarmonyChats (36 manifests"),
+        stdout.starts_with("rendered 3 HarmonyChats (45 manifests"),
         "{stdout}"
     );
 }

@@ -364,7 +364,10 @@ fn applies(hc: &HarmonyChat, autoscaled: &[&str]) -> Vec<String> {
     let mut lines = vec![
         format!("GET {}", core("secrets", "harmony-dev-auth")),
         format!("GET {}", core("secrets", "harmony-dev-centrifugo")),
-        format!("PATCH {}", core("serviceaccounts", "harmony-dev-workload")),
+        format!("PATCH {}", core("serviceaccounts", "harmony-dev-migrate")),
+        format!("PATCH {}", core("serviceaccounts", "harmony-dev-api")),
+        format!("PATCH {}", core("serviceaccounts", "harmony-dev-cdc")),
+        format!("PATCH {}", core("serviceaccounts", "harmony-dev-sink")),
         format!("PATCH {}", core("secrets", "harmony-dev-auth")),
         format!("PATCH {}", core("secrets", "harmony-dev-centrifugo")),
         format!("PATCH {}", core("configmaps", "harmony-dev-centrifugo")),
@@ -609,7 +612,7 @@ async fn turning_the_hpa_on_applies_it_and_drops_replicas_then_off_deletes_it() 
         Settings::default(),
     )
     .await;
-    assert_eq!(outcome.lines()[..15], applies(&on, &["api"])[..]);
+    assert_eq!(outcome.lines()[..18], applies(&on, &["api"])[..]);
     let hpa = outcome.find(
         "PATCH",
         &group(
@@ -642,7 +645,7 @@ async fn turning_the_hpa_on_applies_it_and_drops_replicas_then_off_deletes_it() 
         Settings::default(),
     )
     .await;
-    assert_eq!(outcome.lines()[..14], applies(&off, &[])[..]);
+    assert_eq!(outcome.lines()[..17], applies(&off, &[])[..]);
     let api = outcome.find("PATCH", &group("apps/v1", "deployments", "harmony-dev-api"));
     assert_eq!(api.body["spec"]["replicas"], 1);
     let lines = outcome.lines();

@@ -577,3 +577,26 @@ impl Admin {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Managed Kafka (Amazon MSK, the staging and prod environments) is
+    /// reached over TLS with SASL/SCRAM, which librdkafka supports only
+    /// when built with OpenSSL: without rdkafka's `ssl` feature this was
+    /// seen failing with "OpenSSL not available at build time".
+    #[test]
+    fn clients_for_tls_with_scram_can_be_built() {
+        let config = KafkaConfig {
+            bootstrap_servers: "b-1.kafka.internal:9096".into(),
+            security_protocol: "sasl_ssl".into(),
+            sasl_mechanism: Some("SCRAM-SHA-512".into()),
+            sasl_username: Some("harmony".into()),
+            sasl_password: Some(harmony_config::Secret::new("not-a-real-password")),
+            ..KafkaConfig::default()
+        };
+        let producer = reliable_producer(&config);
+        assert!(producer.is_ok(), "{:?}", producer.err());
+    }
+}

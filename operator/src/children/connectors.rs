@@ -309,7 +309,10 @@ pub fn redpanda_connect_deployment(instance: &Instance<'_>, config: &ConfigMap) 
         volume_mounts: Some(vec![read_only_mount("config", REDPANDA_CONNECT_DIR)]),
         ..Container::default()
     };
-    let mut pod = pod_spec(vec![container], Some(instance.workload_service_account()));
+    let mut pod = pod_spec(
+        vec![container],
+        Some(instance.aws_service_account(Component::RedpandaConnect)),
+    );
     pod.volumes = Some(vec![config_volume(config)]);
     deployment(
         instance,

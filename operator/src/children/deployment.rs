@@ -182,7 +182,9 @@ pub fn harmony(
 ) -> Deployment {
     let mut container = harmony_container(instance, role, vec![role.as_str().to_owned()]);
     container.resources = Some(resources.cloned().unwrap_or_else(default_resources));
-    let service_account = role.uses_aws().then(|| instance.workload_service_account());
+    let service_account = role
+        .uses_aws()
+        .then(|| instance.aws_service_account(role.component()));
     // The relay is the single active outbox reader: never two at once.
     let strategy = (role == Role::Relay).then(recreate);
     deployment(

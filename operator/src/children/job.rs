@@ -37,7 +37,10 @@ pub fn migration(instance: &Instance<'_>) -> Job {
         ],
     );
     container.resources = Some(default_resources());
-    let mut pod = pod_spec(vec![container], Some(instance.workload_service_account()));
+    let mut pod = pod_spec(
+        vec![container],
+        Some(instance.aws_service_account(Component::Migrate)),
+    );
     pod.restart_policy = Some("OnFailure".to_owned());
     Job {
         metadata,

@@ -41,7 +41,6 @@ pub enum Component {
     RedpandaConnect,
     Migrate,
     Auth,
-    Workload,
 }
 
 impl Component {
@@ -57,7 +56,6 @@ impl Component {
             Component::RedpandaConnect => "redpanda-connect",
             Component::Migrate => "migrate",
             Component::Auth => "auth",
-            Component::Workload => "workload",
         }
     }
 }
@@ -129,14 +127,16 @@ impl<'a> Instance<'a> {
         self.metadata(self.child_name(component), component)
     }
 
-    /// The ServiceAccount of pods that reach AWS.
-    pub fn workload_service_account(&self) -> String {
+    /// The ServiceAccount of `component`'s pods when they reach AWS: the
+    /// one the spec names, else one per component (`<name>-<component>`), so
+    /// each can be bound to a role with only the access it needs.
+    pub fn aws_service_account(&self, component: Component) -> String {
         self.hc
             .spec
             .dynamodb
             .service_account_name
             .clone()
-            .unwrap_or_else(|| self.child_name(Component::Workload))
+            .unwrap_or_else(|| self.child_name(component))
     }
 
     /// Secret with `secret-key` and `proxy-secret`: referenced or generated.

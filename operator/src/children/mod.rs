@@ -144,9 +144,6 @@ pub fn build(hc: &HarmonyChat, secrets: &GeneratedSecrets) -> Result<Children, B
     let instance = Instance::new(hc)?;
     validate::validate(hc)?;
     let mut children = Children::default();
-    children
-        .service_accounts
-        .extend(service_account::workload(&instance));
     children.secrets.extend(secrets::auth(&instance, secrets));
     children.jobs.push(job::migration(&instance));
     // Per component, in a fixed order: each list keeps its order across builds.
@@ -158,6 +155,8 @@ pub fn build(hc: &HarmonyChat, secrets: &GeneratedSecrets) -> Result<Children, B
         RealtimeServer::Centrifugo => add_centrifugo(&instance, secrets, &mut children),
         RealtimeServer::Gateway => add_gateway(&instance, &mut children),
     }
+    let accounts = service_account::for_pods(&instance, &children);
+    children.service_accounts = accounts;
     Ok(children)
 }
 

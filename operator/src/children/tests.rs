@@ -821,25 +821,51 @@ fn secrets_are_generated_only_when_not_referenced_and_never_leak_into_config_map
     }
 }
 
+/// One ServiceAccount per component that reaches AWS (production runs
+/// Redpanda Connect in place of the sink), so each can be bound
+/// to a role with only its own access (with one shared account, as before,
+/// this was seen failing on the first assertion).
 #[test]
-fn service_accounts_carry_the_role_or_are_left_to_the_user() {
+fn each_component_that_reaches_aws_has_its_own_service_account() {
     let production_children = build(&production(), &secrets()).unwrap();
-    let account = &production_children.service_accounts[0];
+    let accounts: Vec<&str> = production_children
+        .service_accounts
+        .iter()
+        .map(|a| a.metadata.name.as_deref().unwrap())
+        .collect();
     assert_eq!(
-        account.metadata.name.as_deref(),
-        Some("harmony-prod-workload")
+        accounts,
+        [
+            "harmony-prod-migrate",
+            "harmony-prod-api",
+            "harmony-prod-cdc",
+            "harmony-prod-redpanda-connect"
+        ]
     );
-    assert_eq!(
-        account.metadata.annotations.as_ref().unwrap()[service_account::IRSA_ROLE_ANNOTATION],
-        "arn:aws:iam::123456789012:role/harmony-prod"
-    );
-    let api = pod(deployment(&production_children, "harmony-prod-api"));
-    assert_eq!(
-        api.service_account_name.as_deref(),
-        Some("harmony-prod-workload")
-    );
-    let centrifugo = pod(deployment(&production_children, "harmony-prod-centrifugo"));
-    assert_eq!(centrifugo.service_account_name, None);
+    for account in &production_children.service_accounts {
+        assert_eq!(
+            account.metadata.annotations.as_ref().unwrap()[service_account::IRSA_ROLE_ANNOTATION],
+            "arn:aws:iam::123456789012:role/harmony-prod"
+        );
+    }
+    for (deployment_name, account) in [
+        ("harmony-prod-api", Some("harmony-prod-api")),
+        ("harmony-prod-cdc", Some("harmony-prod-cdc")),
+        (
+            "harmony-prod-redpanda-connect",
+            Some("harmony-prod-redpanda-connect"),
+        ),
+        ("harmony-prod-conduit", None),
+        ("harmony-prod-centrifugo", None),
+    ] {
+        assert_eq!(
+            pod(deployment(&production_children, deployment_name))
+                .service_account_name
+                .as_deref(),
+            account,
+            "{deployment_name}"
+        );
+    }
 
     let mut own_account = production();
     own_account.spec.dynamodb.role_arn = None;

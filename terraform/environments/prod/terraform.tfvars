@@ -1,0 +1,29 @@
+# Example values: nothing here is secret. Replace the account id (also in
+# backend.tf) and the principals with your own. Prod may live in its own
+# account; then bootstrap a state bucket there too.
+region             = "eu-west-1"
+account_id         = "123456789012"
+availability_zones = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+vpc_cidr           = "10.30.0.0/16"
+kubernetes_version = "1.33"
+
+# Prod's API endpoint is private only (main.tf): reach it over the VPN or
+# from CI runners inside the VPC.
+eks_admin_principal_arns = ["arn:aws:iam::123456789012:role/platform-admins"]
+
+# The operator names service accounts <HarmonyChat name>-<component>; these
+# fit a HarmonyChat named "harmony".
+harmony_namespace = "harmony"
+harmony_service_accounts = {
+  api     = "harmony-api"
+  sink    = "harmony-sink"
+  cdc     = "harmony-cdc"
+  migrate = "harmony-migrate"
+}
+
+postgres_instance_class = "db.r7g.large"
+redis_node_type         = "cache.r7g.large"
+
+extra_tags = {
+  Owner = "platform"
+}

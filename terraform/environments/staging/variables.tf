@@ -1,0 +1,76 @@
+variable "region" {
+  description = "AWS region of the environment."
+  type        = string
+}
+
+variable "account_id" {
+  description = "AWS account of the environment; the provider refuses to touch any other."
+  type        = string
+}
+
+variable "availability_zones" {
+  description = "Three availability zones of the region."
+  type        = list(string)
+}
+
+variable "vpc_cidr" {
+  description = "IPv4 CIDR of the VPC (must not overlap peered networks)."
+  type        = string
+}
+
+variable "kubernetes_version" {
+  description = "EKS Kubernetes minor version."
+  type        = string
+  default     = "1.33"
+}
+
+variable "eks_public_access_cidrs" {
+  description = "CIDRs allowed to reach the public EKS API endpoint; empty keeps the endpoint private only."
+  type        = list(string)
+  default     = []
+}
+
+variable "eks_admin_principal_arns" {
+  description = "IAM roles granted cluster-admin through EKS access entries."
+  type        = list(string)
+  default     = []
+}
+
+variable "harmony_namespace" {
+  description = "Namespace of the HarmonyChat resource and its workloads."
+  type        = string
+  default     = "harmony"
+}
+
+variable "harmony_service_accounts" {
+  description = "Service account per Harmony component that reaches DynamoDB (api, sink, cdc, migrate, redpanda-connect); shared names share a role. See modules/iam."
+  type        = map(string)
+  default = {
+    api     = "harmony-api"
+    sink    = "harmony-sink"
+    cdc     = "harmony-cdc"
+    migrate = "harmony-migrate"
+  }
+}
+
+variable "postgres_instance_class" {
+  description = "RDS instance class."
+  type        = string
+}
+
+variable "redis_node_type" {
+  description = "ElastiCache node type."
+  type        = string
+}
+
+variable "auth_secret_version" {
+  description = "Bump to regenerate Harmony's auth secrets (signs everyone out)."
+  type        = number
+  default     = 1
+}
+
+variable "extra_tags" {
+  description = "Additional tags for every resource."
+  type        = map(string)
+  default     = {}
+}

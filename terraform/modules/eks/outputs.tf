@@ -1,0 +1,34 @@
+output "cluster_name" {
+  description = "Name of the cluster."
+  value       = aws_eks_cluster.this.name
+}
+
+output "cluster_arn" {
+  description = "ARN of the cluster."
+  value       = aws_eks_cluster.this.arn
+}
+
+output "cluster_endpoint" {
+  description = "API server endpoint."
+  value       = aws_eks_cluster.this.endpoint
+}
+
+output "cluster_certificate_authority_data" {
+  description = "Base64 CA bundle of the API server (public)."
+  value       = aws_eks_cluster.this.certificate_authority[0].data
+}
+
+output "node_security_group_id" {
+  description = "The cluster security group, shared by every node (managed and Karpenter); data stores admit it."
+  value       = aws_eks_cluster.this.vpc_config[0].cluster_security_group_id
+}
+
+output "karpenter" {
+  description = "Values the Karpenter Helm release and EC2NodeClass need."
+  value = {
+    interruption_queue = aws_sqs_queue.karpenter.name
+    node_role_name     = aws_iam_role.karpenter_node.name
+    controller_role    = module.karpenter_controller_role.role_arn
+    discovery_tag      = local.name
+  }
+}

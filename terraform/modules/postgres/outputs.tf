@@ -1,0 +1,39 @@
+output "address" {
+  description = "Host name of the instance."
+  value       = aws_db_instance.this.address
+}
+
+output "port" {
+  description = "Port of the instance."
+  value       = aws_db_instance.this.port
+}
+
+output "db_name" {
+  description = "Database name."
+  value       = aws_db_instance.this.db_name
+}
+
+output "master_username" {
+  description = "Master user name (not secret; the password is in the master secret)."
+  value       = aws_db_instance.this.username
+}
+
+output "master_user_secret_arn" {
+  description = "ARN of the RDS-managed Secrets Manager secret holding the master credentials."
+  value       = aws_db_instance.this.master_user_secret[0].secret_arn
+}
+
+output "kms_key_arn" {
+  description = "Key encrypting the instance and its master secret (readers of the secret need kms:Decrypt)."
+  value       = module.kms.key_arn
+}
+
+output "security_group_id" {
+  description = "Security group of the instance."
+  value       = aws_security_group.this.id
+}
+
+output "identifier" {
+  description = "RDS instance identifier."
+  value       = aws_db_instance.this.identifier
+}
