@@ -16,7 +16,9 @@
 #      helmfile's values for every environment, the Argo CD health check in them;
 #   6. the Argo CD health check for HarmonyChat, in a real Lua, against
 #      statuses the operator's code wrote (gitops/argocd/health_test.py);
-#   7. yamllint over every YAML file;
+#   7. yamllint over every YAML file; checkov over what each environment
+#      deploys (Argo CD's objects and the operator's children) and the
+#      Dockerfiles, against scripts/manifests/checkov-accepted.yaml;
 #   8. a deliberately broken file of each kind is refused by its check.
 # Usage: scripts/validate-manifests.sh [path/to/harmony-operator]
 # Without an argument the binary is built with cargo. Exits non-zero on any
@@ -42,6 +44,7 @@ ensure_validate_venv
 ensure_helm
 ensure_helmfile
 ensure_manifest_validators
+ensure_checkov
 venv=$validate_venv
 
 work=$(mktemp -d)
@@ -315,6 +318,27 @@ else
   fail "yamllint"
 fi
 
+# checkov over what the environments deploy and the release images.
+scan="$work/checkov"
+mkdir -p "$scan/app" "$scan/operator"
+cp "$root/app/Dockerfile" "$scan/app/" && cp "$root/operator/Dockerfile" "$scan/operator/"
+for environment in "$root"/gitops/environments/*/; do
+  name=$(basename "$environment")
+  cp "$work/gitops-$name.yaml" "$scan/gitops-$name.yaml"
+  "$operator" render -f "$work/harmonychats-gitops-environments-$name.yaml" >"$scan/harmony-$name.yaml" 2>/dev/null ||
+    fail "harmony-operator render of gitops/environments/$name's HarmonyChat"
+done
+checkov_against_accepted() {
+  "$checkov" -d "$1" --framework kubernetes dockerfile --compact --quiet -o json >"$work/checkov.json" 2>"$work/checkov.log"
+  "$venv/bin/python" "$validators/checkov_accepted.py" "$work/checkov.json" "$root/scripts/manifests/checkov-accepted.yaml" kubernetes dockerfile
+}
+if checkov_against_accepted "$scan" >"$work/accepted.log" 2>&1; then
+  echo "ok: $(tail -1 "$work/accepted.log")"
+else
+  cat "$work/accepted.log" >&2
+  fail "checkov found what scripts/manifests/checkov-accepted.yaml does not accept"
+fi
+
 # 8. No check is hollow: a broken file of each kind is refused.
 refused() {
   local what=$1
@@ -343,6 +367,8 @@ refused "health check (ignores a stale observedGeneration)" "$venv/bin/python" "
 cp -r "$root/gitops" "$work/broken-gitops" && ln -s "$root/helmfile" "$work/helmfile"
 sed -i 's/name=harmony-platform$/name=nothing/' "$work/broken-gitops/base/kustomization.yaml"
 kustomize_build "$work/broken-gitops/environments/dev" >"$work/broken-waves.yaml"
+printf 'FROM debian:12\nUSER root\nRUN apt-get update\n' >"$scan/app/Dockerfile"
+refused "Dockerfile (runs as root)" checkov_against_accepted "$scan"
 refused "sync-wave order (the platform dependencies lose their wave)" "$venv/bin/python" "$validators/sync_waves.py" "$work/broken-waves.yaml"
 
 if [ "${#failures[@]}" -gt 0 ]; then

@@ -76,3 +76,17 @@ ensure_manifest_validators() {
     (cd "$dir" && npm ci --silent --no-audit --no-fund)
   fi
 }
+
+# checkov (static security checks for terraform, Kubernetes and Dockerfiles),
+# pinned; BC_SKIP_MAPPING stops it calling its platform for guidelines.
+checkov_version=3.3.30
+ensure_checkov() {
+  checkov="$HOME/.cache/harmony/venv-checkov/bin/checkov"
+  export BC_SKIP_MAPPING=TRUE
+  if [ ! -f "$HOME/.cache/harmony/venv-checkov/.checkov-$checkov_version" ]; then
+    echo "tools: installing checkov $checkov_version into ~/.cache/harmony/venv-checkov" >&2
+    python3 -m venv "$HOME/.cache/harmony/venv-checkov"
+    "$HOME/.cache/harmony/venv-checkov/bin/pip" install --quiet --disable-pip-version-check "checkov==$checkov_version"
+    touch "$HOME/.cache/harmony/venv-checkov/.checkov-$checkov_version"
+  fi
+}
