@@ -54,11 +54,17 @@ enum Scenario {
     /// Send, then read the newest history page until the message is there:
     /// the latency is send → visible in history (through Kafka, sink, DynamoDB).
     Visibility,
+    /// POST /api/v1/auth/token: one password check (Argon2id verify) each.
+    Login,
+    /// POST /api/v1/users/ with a fresh e-mail: one password hash each.
+    SignUp,
 }
 
 /// One user and one chat per lane of load, and a partner who joins and leaves.
 struct Lane {
     token: String,
+    /// The lane user's login form (the `login` scenario).
+    login_form: String,
     chat: String,
     partner: Option<(String, String)>,
     turn: std::sync::atomic::AtomicU64,
@@ -82,6 +88,11 @@ async fn prepare(target: &Target, lanes: usize, scenario: Scenario) -> anyhow::R
             )
             .await?;
         let chat = chat["chat_id"].as_str().context("chat id")?.to_owned();
+        let me = target
+            .json(Method::GET, "/api/v1/users/me", Some(&token), Value::Null)
+            .await?;
+        let email = me["email"].as_str().context("e-mail")?;
+        let login_form = format!("username={email}&password=benchmark+password");
         if history {
             for i in 0..60 {
                 target
@@ -96,6 +107,7 @@ async fn prepare(target: &Target, lanes: usize, scenario: Scenario) -> anyhow::R
         }
         prepared.push(Lane {
             token,
+            login_form,
             chat,
             partner,
             turn: Default::default(),
@@ -149,6 +161,25 @@ async fn one(target: &Target, scenario: Scenario, lane: &Lane) -> bool {
                 .await
         }
         Scenario::Visibility => visible_after_send(target, lane, &path).await,
+        Scenario::Login => {
+            let form = Some(("application/x-www-form-urlencoded", lane.login_form.clone()));
+            target
+                .call(Method::POST, "/api/v1/auth/token", None, form)
+                .await
+        }
+        Scenario::SignUp => {
+            let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
+            let body =
+                json!({ "username": "bench", "email": email, "password": "benchmark password" });
+            target
+                .call(
+                    Method::POST,
+                    "/api/v1/users/",
+                    None,
+                    Some(("application/json", body.to_string())),
+                )
+                .await
+        }
         Scenario::Churn => {
             let Some((partner_token, partner_id)) = &lane.partner else {
                 return false;
@@ -306,6 +337,8 @@ async fn report(args: &Args, measured: &Measurement) {
         Scenario::History => "history",
         Scenario::Churn => "churn",
         Scenario::Visibility => "visibility",
+        Scenario::Login => "login",
+        Scenario::SignUp => "sign-up",
     };
     println!(
         "scenario: {scenario}  mode: {mode}  duration: {}s",

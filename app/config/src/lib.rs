@@ -350,12 +350,22 @@ pub struct AuthConfig {
     pub refresh_token_grace_period_seconds: i64,
     /// Shared secret Centrifugo sends in `X-Harmony-Proxy-Secret` when calling the proxy endpoints.
     pub proxy_secret: Secret,
-    /// Argon2id memory cost in KiB for new password hashes.
+    /// Argon2id memory cost in KiB for new password hashes (OWASP's first
+    /// recommended setting: 19 MiB, 2 iterations, 1 lane). Hashes made with
+    /// other settings still verify and are re-hashed at the next login.
     pub argon2_memory_kib: u32,
     /// Argon2id iterations for new password hashes.
     pub argon2_iterations: u32,
-    /// Argon2id parallelism for new password hashes.
+    /// Argon2id parallelism (lanes) for new password hashes.
     pub argon2_parallelism: u32,
+    /// Password hashes computed at once; 0 means one per core.
+    pub password_workers: usize,
+    /// Password checks that may wait for a worker; one more is refused with
+    /// 503 and `Retry-After` at once.
+    pub password_queue: usize,
+    /// Milliseconds a password check may wait for a worker before it is
+    /// refused with 503 and `Retry-After` (well inside clients' timeouts).
+    pub password_wait_ms: u64,
 }
 
 impl Default for AuthConfig {
@@ -369,9 +379,12 @@ impl Default for AuthConfig {
             refresh_token_expire_days: 7,
             refresh_token_grace_period_seconds: 2,
             proxy_secret: Secret::new(DEVELOPMENT_PROXY_SECRET),
-            argon2_memory_kib: 65_536,
-            argon2_iterations: 3,
-            argon2_parallelism: 4,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            password_workers: 0,
+            password_queue: 64,
+            password_wait_ms: 2_000,
         }
     }
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{
     App,
-    error::{ApiError, ApiResult, ErrorBody, InvalidInput, UnsupportedMedia},
+    error::{ApiError, ApiResult, ErrorBody, InvalidInput, PasswordsBusy, UnsupportedMedia},
     extract::{ApiForm, ApiJson},
 };
 use crate::{
@@ -56,7 +56,7 @@ fn bad_credentials() -> ApiError {
     ApiError::Unauthorized("Invalid email or password.".into())
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth", request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "`[access_token, refresh_token]`", body = Vec<Token>), (status = 401, description = "Invalid email or password.", body = ErrorBody), InvalidInput))]
+#[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth", request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "`[access_token, refresh_token]`", body = Vec<Token>), (status = 401, description = "Invalid email or password.", body = ErrorBody), InvalidInput, PasswordsBusy))]
 pub async fn login(
     State(app): State<App>,
     ApiForm(form): ApiForm<LoginForm>,
@@ -90,19 +90,37 @@ pub async fn sign_in(app: &App, email: &str, password: String) -> ApiResult<Sess
     let account = users::credentials(&app.db, &email).await?;
     // Verify even without an account so response time does not reveal which e-mails exist.
     let hash = account.as_ref().map(|a| a.hashed_password.clone());
-    let matches = app.passwords.verify(password, hash).await;
-    let Some(user_id) = account
-        .filter(|a| matches && !a.tombstone)
-        .map(|a| a.user_id)
-    else {
+    let matches = app.passwords.verify(password.clone(), hash).await?;
+    let Some(account) = account.filter(|a| matches && !a.tombstone) else {
         return Err(bad_credentials());
     };
+    let user_id = account.user_id;
+    if app.passwords.needs_rehash(&account.hashed_password) {
+        rehash(app, user_id, account.hashed_password, password);
+    }
     let refresh = start_session(app, user_id).await?;
     Ok(Session {
         user_id,
         access: app.tokens.issue_access(user_id),
         refresh,
     })
+}
+
+/// Replaces a hash made with older parameters, after the login it came
+/// with (in the background: the login does not wait for a second hash).
+fn rehash(app: &App, user_id: Uuid, old: String, password: String) {
+    let (passwords, db) = (app.passwords.clone(), app.db.clone());
+    tokio::spawn(async move {
+        let replaced = match passwords.hash(password).await {
+            Ok(new) => users::replace_password_hash(&db, user_id, &old, &new)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(error) = replaced {
+            tracing::warn!(%user_id, %error, "could not re-hash a password with the current parameters");
+        }
+    });
 }
 
 /// A new refresh-token family for a fresh login.

@@ -160,6 +160,12 @@ impl IntoResponse for ApiError {
             other => json!(other.to_string()),
         };
         let mut response = (status, Json(json!({ "detail": detail }))).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Every 503 is temporary: a dependency or the password workers.
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
@@ -197,6 +203,26 @@ impl From<sqlx::Error> for ApiError {
 
 impl From<crate::auth::password::PasswordError> for ApiError {
     fn from(error: crate::auth::password::PasswordError) -> Self {
-        ApiError::internal(error)
+        match error {
+            crate::auth::password::PasswordError::Busy => ApiError::Unavailable {
+                message: PASSWORDS_BUSY.to_owned(),
+                cause: None,
+            },
+            other => ApiError::internal(other),
+        }
     }
+}
+
+const PASSWORDS_BUSY: &str = "Too many sign-ins at once; try again in a moment.";
+
+/// The 503 of the routes that hash or check a password.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // documentation only
+pub enum PasswordsBusy {
+    #[response(
+        status = 503,
+        description = "Too many sign-ins at once (every password worker busy, the queue full or its wait over); retry after `Retry-After` seconds",
+        headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))
+    )]
+    PasswordsBusy(ErrorBody),
 }

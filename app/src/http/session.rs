@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::{
     App,
     auth::{Session, end_session, rotate, sign_in},
-    error::{ApiError, ApiResult, ErrorBody, InvalidInput, UnsupportedMedia},
+    error::{ApiError, ApiResult, ErrorBody, InvalidInput, PasswordsBusy, UnsupportedMedia},
     extract::{ApiJson, CSRF_COOKIE, check_csrf},
 };
 use crate::{auth::Tokens, domain::user::UserProfile};
@@ -34,7 +34,7 @@ pub struct SessionLogin {
 }
 
 /// Logs in: the three cookies are set; the body is the account, no token.
-#[utoipa::path(post, path = "/api/v1/auth/session", operation_id = "session_login", tag = "auth", request_body = SessionLogin, responses((status = 200, description = "Signed in: `access_token`, `refresh_token` (HTTP-only) and `csrf_token` cookies set", body = UserProfile), (status = 401, description = "Invalid email or password.", body = ErrorBody), InvalidInput, UnsupportedMedia))]
+#[utoipa::path(post, path = "/api/v1/auth/session", operation_id = "session_login", tag = "auth", request_body = SessionLogin, responses((status = 200, description = "Signed in: `access_token`, `refresh_token` (HTTP-only) and `csrf_token` cookies set", body = UserProfile), (status = 401, description = "Invalid email or password.", body = ErrorBody), InvalidInput, UnsupportedMedia, PasswordsBusy))]
 pub async fn login(
     State(app): State<App>,
     jar: CookieJar,

@@ -10,7 +10,10 @@ use uuid::Uuid;
 
 use super::{
     App,
-    error::{ApiError, ApiResult, ErrorBody, InvalidInput, Unauthenticated, UnsupportedMedia},
+    error::{
+        ApiError, ApiResult, ErrorBody, InvalidInput, PasswordsBusy, Unauthenticated,
+        UnsupportedMedia,
+    },
     extract::{ApiJson, ApiQuery, AuthUser, path_uuid},
 };
 use crate::{
@@ -31,7 +34,7 @@ pub struct SignUp {
     password: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/users/", tag = "user", request_body = SignUp, responses((status = 201, body = UserProfile), (status = 409, description = "E-mail already registered", body = ErrorBody), InvalidInput, UnsupportedMedia))]
+#[utoipa::path(post, path = "/api/v1/users/", tag = "user", request_body = SignUp, responses((status = 201, body = UserProfile), (status = 409, description = "E-mail already registered", body = ErrorBody), InvalidInput, UnsupportedMedia, PasswordsBusy))]
 pub async fn sign_up(
     State(app): State<App>,
     ApiJson(body): ApiJson<SignUp>,

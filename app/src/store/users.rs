@@ -38,6 +38,25 @@ pub async fn credentials(pool: &PgPool, email: &Email) -> sqlx::Result<Option<Cr
         .await
 }
 
+/// Replaces the hash of `user_id` if it is still `old` (a password changed
+/// meanwhile is not overwritten by a re-hash of the previous one).
+pub async fn replace_password_hash(
+    pool: &PgPool,
+    user_id: Uuid,
+    old: &str,
+    new: &str,
+) -> sqlx::Result<bool> {
+    let updated = sqlx::query(
+        "UPDATE users SET hashed_password = $3 WHERE user_id = $1 AND hashed_password = $2",
+    )
+    .bind(user_id)
+    .bind(old)
+    .bind(new)
+    .execute(pool)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
 pub async fn profile(pool: &PgPool, user_id: Uuid) -> sqlx::Result<Option<UserProfile>> {
     sqlx::query_as("SELECT user_id, email, tombstone, meta FROM users WHERE user_id = $1")
         .bind(user_id)

@@ -282,3 +282,90 @@ async fn logout_revokes_the_session_and_garbage_is_refused() {
         "the other session was logged out too"
     );
 }
+
+/// A hash made with older Argon2 parameters (here the original's shape with
+/// another memory cost) still logs in, and is replaced by one with the
+/// current parameters (without `rehash` in `sign_in` this was seen failing:
+/// the stored hash never changed).
+#[tokio::test]
+async fn older_password_hashes_log_in_and_are_rehashed() {
+    use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+    let t = TestApp::spawn().await;
+    let ann = t.user("ann").await;
+    let old = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(2048, 1, 2, None).unwrap(),
+    )
+    .hash_password(ann.password.as_bytes(), &SaltString::generate(&mut OsRng))
+    .unwrap()
+    .to_string();
+    sqlx::query("UPDATE users SET hashed_password = $1 WHERE user_id = $2")
+        .bind(&old)
+        .bind(ann.id)
+        .execute(&t.app.db)
+        .await
+        .unwrap();
+
+    let reply = t.login(&ann.email, &ann.password).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let stored = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let hash: String =
+                sqlx::query_scalar("SELECT hashed_password FROM users WHERE user_id = $1")
+                    .bind(ann.id)
+                    .fetch_one(&t.app.db)
+                    .await
+                    .unwrap();
+            if hash != old {
+                return hash;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the hash is replaced after the login");
+    assert!(
+        stored.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"),
+        "{stored}"
+    );
+    let again = t.login(&ann.email, &ann.password).await;
+    assert_eq!(again.status, StatusCode::OK);
+}
+
+/// With every password worker busy and the queue full, a sign-up or login
+/// is refused at once with 503 and `Retry-After` instead of waiting past
+/// the client's timeout.
+#[tokio::test]
+async fn password_checks_beyond_the_queue_get_503_with_retry_after() {
+    let t = TestApp::with_config(|config| {
+        // One slow hash at a time and no queue.
+        config.auth.argon2_memory_kib = 65_536;
+        config.auth.argon2_iterations = 3;
+        config.auth.password_workers = 1;
+        config.auth.password_queue = 0;
+    })
+    .await;
+    let attempts = (0..3).map(|i| {
+        t.post("/api/v1/users/")
+            .json(json!({ "username": "ann", "email": format!("busy-{i}-{}@example.com", uuid::Uuid::new_v4().simple()), "password": "correct horse battery" }))
+            .send()
+    });
+    let replies = futures::future::join_all(attempts).await;
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status.as_u16()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    for refused in replies
+        .iter()
+        .filter(|r| r.status == StatusCode::SERVICE_UNAVAILABLE)
+    {
+        assert_eq!(refused.headers["retry-after"], "1");
+        assert_eq!(
+            refused.body,
+            json!({ "detail": "Too many sign-ins at once; try again in a moment." })
+        );
+    }
+}
