@@ -39,5 +39,8 @@ cargo nextest run -p harmony --no-fail-fast --test-threads 1 -E 'test(/^fault::/
 # A small soak on its own services: sends, SIGKILL of broker and platform,
 # restart, every acknowledged message in history exactly once.
 SOAK_PROFILE=debug bench/soak.sh 6000
-# Every rendered Kubernetes manifest against the 1.33 schemas, offline.
+# The platform path, offline: every Kubernetes manifest (operator, gitops
+# environments, charts, helmfile), the Argo CD health check, checkov; then
+# terraform (fmt, HCL, provider schemas, tests, checkov).
 bash scripts/validate-manifests.sh
+bash scripts/check-terraform.sh

@@ -101,3 +101,65 @@ pub mod http {
         ))
     }
 }
+
+/// CPU time of the processes a benchmark loads, read from /proc before and
+/// after the measured window: the cost per request of each process, which
+/// holds steady on a busy machine where throughput does not.
+pub mod cpu {
+    use std::collections::HashMap;
+
+    use anyhow::Context;
+
+    /// A process to watch, with every process it starts (Postgres' backends).
+    #[derive(Clone, Debug)]
+    pub struct Watched {
+        pub name: String,
+        pub pid: i32,
+    }
+
+    impl std::str::FromStr for Watched {
+        type Err = anyhow::Error;
+
+        /// `name=pid`, for example `api=4242`.
+        fn from_str(spec: &str) -> anyhow::Result<Self> {
+            let (name, pid) = spec.split_once('=').context("expected NAME=PID")?;
+            Ok(Self {
+                name: name.to_owned(),
+                pid: pid.parse().context("PID must be a number")?,
+            })
+        }
+    }
+
+    /// CPU seconds (user + system) each watched process and its live
+    /// descendants have used so far, counting the descendants they reaped.
+    pub fn seconds(watched: &[Watched]) -> anyhow::Result<Vec<f64>> {
+        let ticks = procfs::ticks_per_second() as f64;
+        let mut used = HashMap::new();
+        let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+        for process in procfs::process::all_processes()?.flatten() {
+            // Processes that exit while we read are skipped.
+            let Ok(stat) = process.stat() else { continue };
+            let total =
+                stat.utime + stat.stime + stat.cutime.max(0) as u64 + stat.cstime.max(0) as u64;
+            used.insert(stat.pid, total as f64 / ticks);
+            children.entry(stat.ppid).or_default().push(stat.pid);
+        }
+        watched
+            .iter()
+            .map(|w| {
+                anyhow::ensure!(
+                    used.contains_key(&w.pid),
+                    "process {} ({}) is not running",
+                    w.pid,
+                    w.name
+                );
+                let (mut total, mut pending) = (0.0, vec![w.pid]);
+                while let Some(pid) = pending.pop() {
+                    total += used.get(&pid).copied().unwrap_or(0.0);
+                    pending.extend(children.get(&pid).into_iter().flatten());
+                }
+                Ok(total)
+            })
+            .collect()
+    }
+}

@@ -40,6 +40,10 @@ struct Args {
     /// Chats the load is spread over (one sender each).
     #[arg(long, default_value_t = 16)]
     chats: usize,
+    /// A process whose CPU time per request is reported, as NAME=PID (its
+    /// child processes count too); repeat for each process.
+    #[arg(long = "cpu", value_name = "NAME=PID")]
+    cpu: Vec<harmony_bench::cpu::Watched>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -359,6 +363,25 @@ async fn report(args: &Args, measured: &Measurement) {
     );
 }
 
+/// Each watched process's CPU time over the measured window, per request
+/// that succeeded in it.
+fn report_cpu(args: &Args, measured: &Measurement, before: &[f64], after: &[f64]) {
+    let ok = measured
+        .ok
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .max(1) as f64;
+    for ((watched, before), after) in args.cpu.iter().zip(before).zip(after) {
+        let used = after - before;
+        println!(
+            "cpu {:<10} {:>8.0} ms  {:>8.1} µs/request  {:>5.1} % of a core",
+            watched.name,
+            used * 1000.0,
+            used * 1e6 / ok,
+            used * 100.0 / args.duration as f64
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -372,6 +395,14 @@ async fn main() -> anyhow::Result<()> {
         ok: Default::default(),
         failed: Default::default(),
         measuring_from,
+    });
+    // CPU of the watched processes from the end of the warm-up.
+    let cpu_before = tokio::spawn({
+        let watched = args.cpu.clone();
+        async move {
+            tokio::time::sleep_until(measuring_from.into()).await;
+            harmony_bench::cpu::seconds(&watched)
+        }
     });
     match args.rate {
         Some(rate) => {
@@ -398,6 +429,9 @@ async fn main() -> anyhow::Result<()> {
             .await
         }
     }
+    let cpu_after = harmony_bench::cpu::seconds(&args.cpu)?;
+    let cpu_before = cpu_before.await??;
     report(&args, &measured).await;
+    report_cpu(&args, &measured, &cpu_before, &cpu_after);
     Ok(())
 }

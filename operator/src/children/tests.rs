@@ -515,7 +515,10 @@ fn the_migration_job_is_named_after_the_image() {
     let name = first.metadata.name.clone().unwrap();
     assert_eq!(
         name,
-        format!("harmony-dev-migrate-{}", &sha256_hex(b"harmony:local")[..8])
+        format!(
+            "harmony-dev-migrate-{}",
+            &sha256_hex(b"ghcr.io/harmony-chat/harmony:0.1.0")[..8]
+        )
     );
     let container = &first
         .spec
