@@ -2,16 +2,17 @@
 # Offline checks of terraform/ (no AWS account, no provider download):
 #   1. terraform fmt -check over the tree;
 #   2. every .tf/.tftest.hcl/.tfvars parses with HashiCorp's HCL parser
-#      (hcl2json), then the AWS/random argument names, required arguments,
-#      attributes and module wiring are checked against the provider schemas
+#      (hcl2json), then the AWS/random/kubernetes argument names, required
+#      arguments, attributes, provider blocks, provider pins and module
+#      wiring are checked against the provider schemas
 #      (terraform/tests/tools/lint-terraform.js; what `terraform validate`
-#      would catch, since validate cannot run without the AWS provider);
+#      would catch, since validate cannot run without the providers);
 #   3. terraform init/validate/test of the provider-free naming module;
 #   4. checkov over terraform/, against terraform/checkov-accepted.yaml
 #      (new findings and stale acceptances both fail);
 #   5. each check refuses a deliberately broken input, so none is hollow.
 # Tools are installed into ~/.cache/harmony on first use (npm ci from the
-# committed lock, a pinned checkov in a venv); later runs reuse them.
+# committed lock; checkov from scripts/lib/tools.sh); later runs reuse them.
 # Prints "ok: ..." per passing check; exits non-zero and says what failed.
 set -euo pipefail
 
@@ -20,8 +21,7 @@ tf_root="$root/terraform"
 tools_src="$tf_root/tests/tools"
 cache="${HARMONY_CACHE_DIR:-$HOME/.cache/harmony}"
 node_tools="$cache/terraform-tools"
-venv="$cache/venv-checkov"
-checkov_version=3.3.30
+source "$root/scripts/lib/tools.sh"
 terraform_bin="${TERRAFORM:-terraform}"
 
 # The environment points TF_CLI_CONFIG_FILE at a missing ~/.terraformrc;
@@ -74,12 +74,8 @@ if [ "$(cat "$node_tools/.lock-sha256" 2>/dev/null)" != "$lock_sum" ]; then
   echo "$lock_sum" >"$node_tools/.lock-sha256"
 fi
 
-if [ ! -x "$venv/bin/checkov" ] || [ ! -f "$venv/.checkov-$checkov_version" ]; then
-  echo "check-terraform: installing checkov $checkov_version into $venv" >&2
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "checkov==$checkov_version"
-  touch "$venv/.checkov-$checkov_version"
-fi
+ensure_checkov
+ensure_validate_venv
 
 parse_hcl() { node "$tools_src/parse-hcl.js" "$@"; }
 lint_tf() { node "$tools_src/lint-terraform.js" "$@"; }
@@ -90,13 +86,13 @@ checkov_gate() {
   local dir=$1 report=$2
   shift 2
   # Exit status 1 only means "failed checks"; the comparison decides.
-  "$venv/bin/checkov" -d "$dir" --framework terraform --skip-path tests \
+  "$checkov" -d "$dir" --framework terraform --skip-path tests \
     --skip-download --quiet --compact -o json >"$report" 2>"$report.err" || true
   if [ ! -s "$report" ]; then
     cat "$report.err" >&2
     return 1
   fi
-  "$venv/bin/python" "$tools_src/checkov-baseline.py" "$report" "$tf_root/checkov-accepted.yaml" "$@"
+  "$validate_venv/bin/python" "$root/scripts/lib/checkov_accepted.py" "$report" "$tf_root/checkov-accepted.yaml" terraform "$@"
 }
 
 # Terraform working data goes to the temp dir: nothing is written into the tree.
@@ -144,7 +140,7 @@ fi
 # --- 4. checkov ----------------------------------------------------------------
 
 if quiet checkov_gate "$tf_root" "$work/checkov.json"; then
-  ok "checkov $checkov_version: $(tail -n1 "$work/quiet.log")"
+  ok "$(tail -n1 "$work/quiet.log") (checkov $checkov_version)"
 else
   fail "checkov: unaccepted findings or stale acceptances (above); fix them or justify them in terraform/checkov-accepted.yaml"
 fi
@@ -152,7 +148,7 @@ fi
 # --- 5. each check refuses a broken input ------------------------------------------
 
 bad="$work/bad"
-mkdir -p "$bad/fmt" "$bad/syntax" "$bad/schema" "$bad/insecure"
+mkdir -p "$bad/fmt" "$bad/syntax" "$bad/schema" "$bad/pins" "$bad/insecure"
 
 printf 'resource "aws_s3_bucket" "x" {\nbucket="harmony-fmt-sample"\n    force_destroy = true\n}\n' >"$bad/fmt/main.tf"
 printf 'resource "aws_s3_bucket" "x" {\n  bucket = "harmony-syntax-sample"\n' >"$bad/syntax/main.tf"
@@ -160,6 +156,27 @@ cat >"$bad/schema/main.tf" <<'EOF'
 resource "aws_vpc" "x" {
   cidr_block         = "10.0.0.0/16"
   enable_dns_hostname = true
+}
+EOF
+# A misspelt provider argument, and a pin that excludes the checked schema.
+cat >"$bad/pins/main.tf" <<'EOF'
+terraform {
+  required_providers {
+    kubernetes = {
+      source  = "hashicorp/kubernetes"
+      version = "~> 3.0"
+    }
+  }
+}
+
+provider "kubernetes" {
+  config_pth = "~/.kube/config"
+}
+
+resource "kubernetes_secret_v1" "x" {
+  metadata {
+    name = "x"
+  }
 }
 EOF
 cat >"$bad/insecure/main.tf" <<'EOF'
@@ -226,6 +243,9 @@ refuses parse_hcl "$bad/syntax" && grep -q '^parse error: ' "$work/refuse.log" &
   fail "self-test: hcl2json accepted an unclosed block"
 refuses lint_tf "$bad/schema" && grep -q 'unsupported argument or block "enable_dns_hostname"' "$work/refuse.log" &&
   negatives+=("schema") || fail "self-test: the schema check accepted a misspelt argument"
+refuses lint_tf "$bad/pins" && grep -q 'provider "kubernetes": unsupported argument or block "config_pth"' "$work/refuse.log" &&
+  grep -q '"~> 3.0" does not admit' "$work/refuse.log" &&
+  negatives+=("provider-pins") || fail "self-test: the schema check accepted a misspelt provider argument or a pin excluding the checked schema"
 if quiet naming_tf "$bad/naming" init -backend=false -input=false; then
   refuses naming_tf "$bad/naming" test -filter=tests/wrong_expectation.tftest.hcl &&
     grep -q 'deliberately wrong expectation' "$work/refuse.log" &&
@@ -242,7 +262,7 @@ if refuses checkov_gate "$bad/insecure" "$work/checkov-bad.json" --no-stale &&
 else
   fail "self-test: checkov raised no unaccepted finding for a public, unencrypted bucket and an open SSH port"
 fi
-if [ "${#negatives[@]}" -eq 6 ]; then
+if [ "${#negatives[@]}" -eq 7 ]; then
   ok "self-test: broken inputs refused by ${negatives[*]}"
 fi
 

@@ -330,7 +330,7 @@ for environment in "$root"/gitops/environments/*/; do
 done
 checkov_against_accepted() {
   "$checkov" -d "$1" --framework kubernetes dockerfile --compact --quiet -o json >"$work/checkov.json" 2>"$work/checkov.log"
-  "$venv/bin/python" "$validators/checkov_accepted.py" "$work/checkov.json" "$root/scripts/manifests/checkov-accepted.yaml" kubernetes dockerfile
+  "$venv/bin/python" "$root/scripts/lib/checkov_accepted.py" "$work/checkov.json" "$root/scripts/manifests/checkov-accepted.yaml" kubernetes dockerfile
 }
 if checkov_against_accepted "$scan" >"$work/accepted.log" 2>&1; then
   echo "ok: $(tail -1 "$work/accepted.log")"

@@ -1,6 +1,7 @@
 # Staging: the same shape as prod at lower cost and with easy teardown:
-# one NAT gateway, single-AZ database and cache, no deletion protection,
-# shorter backups. Logs are kept a year as in prod (audit trail).
+# one NAT gateway, single-AZ database and cache, the smallest MSK brokers,
+# no deletion protection, shorter backups. Logs are kept a year as in prod
+# (audit trail).
 
 module "naming" {
   source = "../../modules/naming"
@@ -17,6 +18,21 @@ provider "aws" {
 
   default_tags {
     tags = module.naming.tags
+  }
+}
+
+# The environment's own cluster, for Argo CD's cluster Secret
+# (modules/gitops-bridge). The token comes from the caller's AWS
+# credentials at each run (`aws eks get-token`) and is never stored; the
+# caller must be one of eks_admin_principal_arns (access entries).
+provider "kubernetes" {
+  host                   = module.eks.cluster_endpoint
+  cluster_ca_certificate = base64decode(module.eks.cluster_certificate_authority_data)
+
+  exec {
+    api_version = "client.authentication.k8s.io/v1beta1"
+    command     = "aws"
+    args        = ["eks", "get-token", "--cluster-name", module.eks.cluster_name, "--region", var.region, "--output", "json"]
   }
 }
 
@@ -62,6 +78,9 @@ module "postgres" {
   deletion_protection        = false
   backup_retention_days      = 7
   log_retention_days         = 365
+
+  master_password_version     = var.postgres_password_version
+  secret_recovery_window_days = 7
 }
 
 module "redis" {
@@ -86,11 +105,22 @@ module "dynamodb" {
   point_in_time_recovery_days = 7
 }
 
+# Amazon MSK: one broker per zone, the smallest broker type (staging carries
+# test traffic only), short-lived secret recovery for easy teardown.
 module "kafka_storage" {
   source = "../../modules/kafka-storage"
 
-  naming             = module.naming
-  ops_retention_days = 14
+  naming                      = module.naming
+  vpc_id                      = module.network.vpc_id
+  subnet_ids                  = module.network.private_subnet_ids
+  allowed_security_group_ids  = [module.eks.node_security_group_id]
+  instance_type               = var.kafka_instance_type
+  ebs_volume_size_gib         = 50
+  max_ebs_volume_size_gib     = 200
+  enhanced_monitoring         = "PER_BROKER"
+  scram_password_version      = var.kafka_scram_password_version
+  secret_recovery_window_days = 7
+  log_retention_days          = 365
 }
 
 module "iam" {
@@ -103,27 +133,21 @@ module "iam" {
   table_arn         = module.dynamodb.table_arn
   table_kms_key_arn = module.dynamodb.kms_key_arn
 
+  # Exactly the secrets the platform chart's ExternalSecrets read
+  # (harmony-postgres, harmony-redis, kafka-credentials), and their keys.
   external_secrets = {
-    secret_arns  = [module.secrets.auth_secret_arn, module.redis.secret_arn, module.postgres.master_user_secret_arn]
-    kms_key_arns = [module.secrets.kms_key_arn, module.redis.kms_key_arn, module.postgres.kms_key_arn]
-  }
-
-  automq = {
-    namespace       = "automq"
-    service_account = "automq"
-    policy_json     = module.kafka_storage.automq_policy_json
+    secret_arns  = [module.postgres.secret_arn, module.redis.secret_arn, module.kafka_storage.scram_secret_arn]
+    kms_key_arns = [module.postgres.kms_key_arn, module.redis.kms_key_arn, module.kafka_storage.kms_key_arn]
   }
 }
 
+# A record of the non-secret outputs in SSM for people and tools; GitOps
+# reads the cluster Secret below instead (terraform/README.md).
 module "secrets" {
   source = "../../modules/secrets"
 
-  naming                      = module.naming
-  auth_secret_version         = var.auth_secret_version
-  secret_recovery_window_days = 7
+  naming = module.naming
 
-  # Everything GitOps needs that is not a secret; external-secrets turns
-  # these into Kubernetes Secrets/ConfigMaps (terraform/README.md).
   parameters = merge(
     {
       "region"                        = module.naming.region
@@ -135,14 +159,29 @@ module "secrets" {
       "postgres/port"                 = tostring(module.postgres.port)
       "postgres/database"             = module.postgres.db_name
       "postgres/username"             = module.postgres.master_username
+      "postgres/secret-name"          = module.postgres.secret_name
       "redis/host"                    = module.redis.primary_endpoint
       "redis/port"                    = tostring(module.redis.port)
-      "kafka/data-bucket"             = module.kafka_storage.data_bucket
-      "kafka/ops-bucket"              = module.kafka_storage.ops_bucket
-      "iam/automq-role-arn"           = module.iam.automq_role_arn
+      "kafka/cluster-arn"             = module.kafka_storage.cluster_arn
+      "kafka/bootstrap-servers"       = module.kafka_storage.bootstrap_brokers_sasl_scram
+      "kafka/secret-name"             = module.kafka_storage.scram_secret_name
       "iam/external-secrets-role-arn" = module.iam.external_secrets_role_arn
     },
     { for c, arn in module.iam.workload_role_arns : "iam/${c}-role-arn" => arn },
     { for c, sa in module.iam.workload_service_accounts : "harmony/${c}-service-account" => sa },
   )
+}
+
+# Argo CD's cluster Secret harmony-<env>: the ApplicationSet selects it by
+# label and patches its annotations (Kafka bootstrap servers, table, region)
+# into the HarmonyChat.
+module "gitops_bridge" {
+  source = "../../modules/gitops-bridge"
+
+  naming                  = module.naming
+  kafka_bootstrap_servers = module.kafka_storage.bootstrap_brokers_sasl_scram
+  dynamodb_table          = module.dynamodb.table_name
+
+  # The caller's cluster-admin access entry must exist before the API is used.
+  depends_on = [module.eks]
 }

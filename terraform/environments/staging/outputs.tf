@@ -1,8 +1,9 @@
-# Non-secret values only. Secrets stay in Secrets Manager; these also reach
-# GitOps through the SSM parameters under ssm_prefix.
+# Non-secret values only. Secrets stay in Secrets Manager. GitOps gets what
+# it needs from the Argo CD cluster Secret (gitops_cluster_secret), not from
+# these outputs; the SSM parameters under ssm_prefix record them for people.
 
 output "ssm_prefix" {
-  description = "SSM path holding the published values for GitOps."
+  description = "SSM path holding the published non-secret values."
   value       = module.naming.ssm_prefix
 }
 
@@ -36,10 +37,6 @@ output "postgres_address" {
   value       = module.postgres.address
 }
 
-output "postgres_master_secret_arn" {
-  description = "ARN of the RDS-managed master secret (the ARN is not secret)."
-  value       = module.postgres.master_user_secret_arn
-}
 
 output "redis_primary_endpoint" {
   description = "ElastiCache primary endpoint (TLS)."
@@ -47,19 +44,29 @@ output "redis_primary_endpoint" {
 }
 
 output "secret_arns" {
-  description = "Secrets Manager secrets external-secrets reads."
+  description = "Secrets Manager secrets external-secrets reads (the ARNs are not secret)."
   value = {
-    auth     = module.secrets.auth_secret_arn
+    postgres = module.postgres.secret_arn
     redis    = module.redis.secret_arn
-    postgres = module.postgres.master_user_secret_arn
+    kafka    = module.kafka_storage.scram_secret_arn
   }
 }
 
-output "kafka_buckets" {
-  description = "AutoMQ buckets."
+output "kafka" {
+  description = "MSK cluster, its SASL/SCRAM bootstrap brokers and the name of its credentials secret."
   value = {
-    data = module.kafka_storage.data_bucket
-    ops  = module.kafka_storage.ops_bucket
+    cluster_arn                  = module.kafka_storage.cluster_arn
+    bootstrap_brokers_sasl_scram = module.kafka_storage.bootstrap_brokers_sasl_scram
+    scram_secret_name            = module.kafka_storage.scram_secret_name
+  }
+}
+
+output "gitops_cluster_secret" {
+  description = "Argo CD cluster Secret carrying the outputs GitOps reads, and those annotations."
+  value = {
+    namespace   = module.gitops_bridge.namespace
+    name        = module.gitops_bridge.secret_name
+    annotations = module.gitops_bridge.annotations
   }
 }
 
@@ -68,7 +75,6 @@ output "role_arns" {
   value = {
     workloads        = module.iam.workload_role_arns
     external_secrets = module.iam.external_secrets_role_arn
-    automq           = module.iam.automq_role_arn
     karpenter        = module.eks.karpenter.controller_role
   }
 }

@@ -22,6 +22,7 @@ harmony_service_accounts = {
 
 postgres_instance_class = "db.t4g.medium"
 redis_node_type         = "cache.t4g.small"
+kafka_instance_type     = "kafka.t3.small"
 
 extra_tags = {
   Owner = "platform"

@@ -43,7 +43,7 @@ variable "harmony_namespace" {
 }
 
 variable "harmony_service_accounts" {
-  description = "Service account per Harmony component that reaches DynamoDB (api, sink, cdc, migrate, redpanda-connect); shared names share a role. See modules/iam."
+  description = "Service account per Harmony component that reaches AWS (api, sink, cdc, migrate, redpanda-connect), as the operator names them: <HarmonyChat name>-<component>. Shared names share a role. See modules/iam."
   type        = map(string)
   default = {
     api     = "harmony-api"
@@ -63,8 +63,19 @@ variable "redis_node_type" {
   type        = string
 }
 
-variable "auth_secret_version" {
-  description = "Bump to regenerate Harmony's auth secrets (signs everyone out)."
+variable "kafka_instance_type" {
+  description = "MSK broker instance type (one broker per zone)."
+  type        = string
+}
+
+variable "postgres_password_version" {
+  description = "Bump to generate a new Postgres master password (RDS and harmony/<env>/postgres change in the same apply; restart Harmony after external-secrets refreshes)."
+  type        = number
+  default     = 1
+}
+
+variable "kafka_scram_password_version" {
+  description = "Bump to generate a new MSK SASL/SCRAM password (the old one stops working once MSK loads the new one; restart Harmony after external-secrets refreshes)."
   type        = number
   default     = 1
 }

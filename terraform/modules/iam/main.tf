@@ -7,7 +7,7 @@ locals {
     api              = ["dynamodb:GetItem", "dynamodb:Query"]                               # history pages
     sink             = ["dynamodb:BatchWriteItem", "dynamodb:PutItem"]                      # persist messages
     cdc              = ["dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:Query"] # purge deleted chats
-    migrate          = ["dynamodb:DescribeTable"]                                           # `harmony migrate` checks the table exists
+    migrate          = ["dynamodb:DescribeTable"]                                           # terraform creates the table: the migration only checks it exists (no CreateTable)
     redpanda-connect = ["dynamodb:BatchWriteItem", "dynamodb:PutItem"]                      # the sink when connectors.sink is redpandaConnect
   }
 
@@ -19,8 +19,6 @@ locals {
       actions    = sort(distinct(flatten([for c, s in var.service_accounts : local.table_actions[c] if s == sa])))
     }
   }
-
-  ssm_arn = "arn:${var.naming.partition}:ssm:${var.naming.region}:${var.naming.account_id}:parameter${var.naming.ssm_prefix}"
 }
 
 module "workload" {
@@ -69,12 +67,14 @@ module "workload" {
   })
 }
 
+# external-secrets reads exactly the listed secrets (no ListSecrets, no
+# parameters): their ARNs are known here, so nothing has to be discovered.
 module "external_secrets" {
   source = "../pod-identity-role"
 
   naming          = var.naming
   name            = "external-secrets"
-  description     = "external-secrets: reads ${var.naming.ssm_prefix}/* parameters and the environment's secrets."
+  description     = "external-secrets: reads the environment's listed secrets only."
   cluster_name    = var.cluster_name
   namespace       = var.external_secrets.namespace
   service_account = var.external_secrets.service_account
@@ -83,52 +83,20 @@ module "external_secrets" {
     Version = "2012-10-17"
     Statement = [
       {
-        Sid      = "ReadEnvironmentParameters"
-        Effect   = "Allow"
-        Action   = ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"]
-        Resource = [local.ssm_arn, "${local.ssm_arn}/*"]
-      },
-      {
         Sid      = "ReadListedSecrets"
         Effect   = "Allow"
         Action   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
         Resource = var.external_secrets.secret_arns
       },
       {
-        # Only to find the RDS-managed master secret by tag (its name is
-        # random); values stay limited to the ARNs above.
-        Sid      = "FindSecretsByTag"
-        Effect   = "Allow"
-        Action   = "secretsmanager:ListSecrets"
-        Resource = "*"
-      },
-      {
-        Sid      = "DecryptThroughSecretsServices"
+        Sid      = "DecryptThroughSecretsManager"
         Effect   = "Allow"
         Action   = "kms:Decrypt"
         Resource = var.external_secrets.kms_key_arns
         Condition = {
-          StringEquals = {
-            "kms:ViaService" = [
-              "secretsmanager.${var.naming.region}.amazonaws.com",
-              "ssm.${var.naming.region}.amazonaws.com",
-            ]
-          }
+          StringEquals = { "kms:ViaService" = "secretsmanager.${var.naming.region}.amazonaws.com" }
         }
       },
     ]
   })
-}
-
-module "automq" {
-  source = "../pod-identity-role"
-  count  = var.automq == null ? 0 : 1
-
-  naming          = var.naming
-  name            = "automq"
-  description     = "AutoMQ brokers: their S3 buckets."
-  cluster_name    = var.cluster_name
-  namespace       = var.automq.namespace
-  service_account = var.automq.service_account
-  policy_json     = var.automq.policy_json
 }

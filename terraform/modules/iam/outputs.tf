@@ -12,8 +12,3 @@ output "external_secrets_role_arn" {
   description = "Role of the external-secrets controller."
   value       = module.external_secrets.role_arn
 }
-
-output "automq_role_arn" {
-  description = "Role of the AutoMQ brokers, or null."
-  value       = var.automq == null ? null : module.automq[0].role_arn
-}

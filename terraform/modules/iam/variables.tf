@@ -2,7 +2,6 @@ variable "naming" {
   description = "Outputs of the naming module."
   type = object({
     name_prefix = string
-    ssm_prefix  = string
     partition   = string
     region      = string
     account_id  = string
@@ -65,21 +64,16 @@ variable "table_kms_key_arn" {
 }
 
 variable "external_secrets" {
-  description = "Service account of the external-secrets controller and what it may read."
+  description = "Service account of the external-secrets controller, the Secrets Manager secrets it may read (exactly these) and the keys encrypting them."
   type = object({
     namespace       = optional(string, "external-secrets")
     service_account = optional(string, "external-secrets")
     secret_arns     = list(string)
     kms_key_arns    = list(string)
   })
-}
 
-variable "automq" {
-  description = "AutoMQ brokers' service account and policy (from the kafka-storage module); null creates no role."
-  type = object({
-    namespace       = string
-    service_account = string
-    policy_json     = string
-  })
-  default = null
+  validation {
+    condition     = length(var.external_secrets.secret_arns) > 0 && length(var.external_secrets.kms_key_arns) > 0
+    error_message = "external_secrets needs at least one secret and the key encrypting it."
+  }
 }

@@ -1,174 +1,209 @@
-# Object storage of AutoMQ (Kafka on S3): "data" holds the stream objects,
-# "ops" its metrics, logs and diagnostics.
+# Amazon MSK (provisioned) carrying Harmony's topics. Clients reach it only
+# over TLS with SASL/SCRAM (port 9096), from the EKS nodes only. Harmony
+# creates its topics itself through the admin API, so auto-creation is off.
 
 locals {
-  buckets = {
-    data = var.naming.bucket_names.automq_data
-    ops  = var.naming.bucket_names.automq_ops
-  }
-  arns = { for k, name in local.buckets : k => "arn:${var.naming.partition}:s3:::${name}" }
+  name         = "${var.naming.name_prefix}-kafka"
+  broker_logs  = "/aws/msk/${local.name}/broker"
+  broker_count = coalesce(var.broker_count, length(var.subnet_ids))
+  scram_port   = 9096 # MSK's listener for SASL/SCRAM over TLS.
 }
 
+# One key for the brokers' volumes, the SCRAM secret (MSK refuses secrets
+# under the AWS-managed key) and the broker logs.
 module "kms" {
   source = "../kms-key"
 
-  naming      = var.naming
-  purpose     = "automq"
-  description = "AutoMQ buckets of ${var.naming.name_prefix}"
+  naming                     = var.naming
+  purpose                    = "kafka"
+  description                = "MSK ${local.name}: data at rest, SASL/SCRAM secret, broker logs"
+  cloudwatch_log_group_names = [local.broker_logs]
 }
 
-resource "aws_s3_bucket" "this" {
-  for_each = local.buckets
+resource "aws_security_group" "this" {
+  name        = local.name
+  description = "MSK ${local.name}: SASL/SCRAM over TLS (9096) from the EKS nodes only."
+  vpc_id      = var.vpc_id
 
-  bucket        = each.value
-  force_destroy = var.force_destroy
-
-  tags = { Name = each.value }
+  tags = { Name = local.name }
 }
 
-resource "aws_s3_bucket_public_access_block" "this" {
-  for_each = aws_s3_bucket.this
+# No egress rule: the brokers initiate no connections into the VPC, and no
+# other listener (plaintext, TLS-only, IAM, ZooKeeper, open monitoring) is
+# reachable.
+resource "aws_vpc_security_group_ingress_rule" "clients" {
+  for_each = toset(var.allowed_security_group_ids)
 
-  bucket                  = each.value.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
+  security_group_id            = aws_security_group.this.id
+  description                  = "Kafka SASL/SCRAM over TLS from ${each.value}"
+  ip_protocol                  = "tcp"
+  from_port                    = local.scram_port
+  to_port                      = local.scram_port
+  referenced_security_group_id = each.value
 }
 
-# ACLs off: access is decided by IAM and the bucket policy alone.
-resource "aws_s3_bucket_ownership_controls" "this" {
-  for_each = aws_s3_bucket.this
-
-  bucket = each.value.id
-
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
+resource "aws_cloudwatch_log_group" "broker" {
+  name              = local.broker_logs
+  retention_in_days = var.log_retention_days
+  kms_key_id        = module.kms.key_arn
 }
 
-resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
-  for_each = aws_s3_bucket.this
+# Replication 3 with 2 in sync: a write survives the loss of a zone and
+# producers with acks=all keep writing while one broker is down.
+resource "aws_msk_configuration" "this" {
+  name        = local.name
+  description = "Broker settings of ${local.name}: no topic auto-creation, three replicas, two in sync."
 
-  bucket = each.value.id
-
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm     = "aws:kms"
-      kms_master_key_id = module.kms.key_arn
-    }
-    # S3 bucket keys cut KMS requests (and their cost) by orders of
-    # magnitude for AutoMQ's many small objects.
-    bucket_key_enabled = true
-  }
+  server_properties = <<-EOT
+    auto.create.topics.enable=false
+    default.replication.factor=3
+    min.insync.replicas=2
+    unclean.leader.election.enable=false
+  EOT
 }
 
-# Versioning on both: a mistaken delete stays recoverable for a few days.
-# Noncurrent versions expire quickly (see the lifecycle) so AutoMQ's
-# compaction does not pay for storage twice.
-resource "aws_s3_bucket_versioning" "this" {
-  for_each = aws_s3_bucket.this
+resource "aws_msk_cluster" "this" {
+  cluster_name           = local.name
+  kafka_version          = var.kafka_version
+  number_of_broker_nodes = local.broker_count
+  enhanced_monitoring    = var.enhanced_monitoring
 
-  bucket = each.value.id
+  broker_node_group_info {
+    instance_type   = var.instance_type
+    client_subnets  = var.subnet_ids
+    security_groups = [aws_security_group.this.id]
 
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
-# data: AutoMQ deletes compacted objects itself, so only old versions and
-# abandoned uploads need cleaning. ops: diagnostics expire after a while.
-locals {
-  lifecycle = {
-    data = { expire_days = null, noncurrent_days = var.data_noncurrent_days }
-    ops  = { expire_days = var.ops_retention_days, noncurrent_days = 7 }
-  }
-}
-
-resource "aws_s3_bucket_lifecycle_configuration" "this" {
-  for_each = aws_s3_bucket.this
-
-  bucket = each.value.id
-
-  rule {
-    id     = "cleanup"
-    status = "Enabled"
-
-    filter {}
-
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 1
+    storage_info {
+      ebs_storage_info {
+        volume_size = var.ebs_volume_size_gib
+      }
     }
 
-    noncurrent_version_expiration {
-      noncurrent_days = local.lifecycle[each.key].noncurrent_days
-    }
-
-    # Either expire current objects after a while (ops) or only remove the
-    # delete markers left once their old versions are gone (data).
-    expiration {
-      days                         = local.lifecycle[each.key].expire_days
-      expired_object_delete_marker = local.lifecycle[each.key].expire_days == null ? true : null
+    connectivity_info {
+      public_access {
+        type = "DISABLED"
+      }
     }
   }
 
-  depends_on = [aws_s3_bucket_versioning.this]
+  configuration_info {
+    arn      = aws_msk_configuration.this.arn
+    revision = aws_msk_configuration.this.latest_revision
+  }
+
+  encryption_info {
+    encryption_at_rest_kms_key_arn = module.kms.key_arn
+
+    encryption_in_transit {
+      client_broker = "TLS"
+      in_cluster    = true
+    }
+  }
+
+  # SASL/SCRAM only. IAM auth stays off: Harmony's client (rdkafka) would
+  # need the MSK IAM signer, and one credential kind is less to audit.
+  client_authentication {
+    unauthenticated = false
+
+    sasl {
+      scram = true
+      iam   = false
+    }
+  }
+
+  # Open monitoring (Prometheus exporters on 11001-11002) stays off: nothing
+  # in the cluster scrapes it, and it would need those ports open. Broker
+  # metrics come from CloudWatch at the enhanced_monitoring level.
+  logging_info {
+    broker_logs {
+      cloudwatch_logs {
+        enabled   = true
+        log_group = aws_cloudwatch_log_group.broker.name
+      }
+    }
+  }
+
+  tags = { Name = local.name }
+
+  lifecycle {
+    # Storage auto-scaling (below) grows the volumes; EBS never shrinks, so
+    # Terraform must not try to set them back.
+    ignore_changes = [broker_node_group_info[0].storage_info[0].ebs_storage_info[0].volume_size]
+  }
 }
 
-resource "aws_s3_bucket_policy" "this" {
-  for_each = aws_s3_bucket.this
+# A full disk stops a broker: grow the volumes before that happens.
+resource "aws_appautoscaling_target" "storage" {
+  service_namespace  = "kafka"
+  scalable_dimension = "kafka:broker-storage:VolumeSize"
+  resource_id        = aws_msk_cluster.this.arn
+  min_capacity       = 1
+  max_capacity       = var.max_ebs_volume_size_gib
+}
 
-  bucket = each.value.id
+resource "aws_appautoscaling_policy" "storage" {
+  name               = "${local.name}-broker-storage"
+  policy_type        = "TargetTrackingScaling"
+  service_namespace  = aws_appautoscaling_target.storage.service_namespace
+  scalable_dimension = aws_appautoscaling_target.storage.scalable_dimension
+  resource_id        = aws_appautoscaling_target.storage.resource_id
+
+  target_tracking_scaling_policy_configuration {
+    target_value     = var.storage_target_utilization
+    disable_scale_in = true # MSK cannot shrink volumes.
+
+    predefined_metric_specification {
+      predefined_metric_type = "KafkaBrokerStorageUtilization"
+    }
+  }
+}
+
+# --- SASL/SCRAM credentials ----------------------------------------------------
+
+# Ephemeral: generated during apply, written through a write-only argument,
+# never stored in Terraform state or plan files.
+ephemeral "random_password" "scram" {
+  length  = 64
+  special = false # Safe in client configs and URLs; 64 alphanumerics are ~380 bits.
+}
+
+# MSK reads only secrets named AmazonMSK_* and encrypted with a customer
+# key.
+resource "aws_secretsmanager_secret" "scram" {
+  name                    = var.naming.kafka_scram_secret_name
+  description             = "SASL/SCRAM credentials of ${local.name} (username, password); read in-cluster by external-secrets."
+  kms_key_id              = module.kms.key_arn
+  recovery_window_in_days = var.secret_recovery_window_days
+}
+
+resource "aws_secretsmanager_secret_version" "scram" {
+  secret_id                = aws_secretsmanager_secret.scram.id
+  secret_string_wo         = jsonencode({ username = var.scram_username, password = ephemeral.random_password.scram.result })
+  secret_string_wo_version = var.scram_password_version
+}
+
+# The statement MSK itself attaches on association, managed here so that
+# Terraform and MSK agree on the secret's policy (no drift, nothing broader).
+resource "aws_secretsmanager_secret_policy" "scram" {
+  secret_arn          = aws_secretsmanager_secret.scram.arn
+  block_public_policy = true
 
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
-      Sid       = "DenyPlaintextTransport"
-      Effect    = "Deny"
-      Principal = "*"
-      Action    = "s3:*"
-      Resource  = [local.arns[each.key], "${local.arns[each.key]}/*"]
-      Condition = { Bool = { "aws:SecureTransport" = "false" } }
+      Sid       = "AWSKafkaResourcePolicy"
+      Effect    = "Allow"
+      Principal = { Service = "kafka.amazonaws.com" }
+      Action    = "secretsmanager:getSecretValue"
+      Resource  = aws_secretsmanager_secret.scram.arn
     }]
   })
-
-  depends_on = [aws_s3_bucket_public_access_block.this]
 }
 
-# What AutoMQ's brokers (and controllers) need: object I/O on both buckets and
-# the key. Terraform owns the lifecycle rules above, so the brokers may read
-# but not replace them.
-locals {
-  automq_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid      = "ListAndInspectBuckets"
-        Effect   = "Allow"
-        Action   = ["s3:ListBucket", "s3:GetLifecycleConfiguration"]
-        Resource = values(local.arns)
-      },
-      {
-        Sid    = "ReadWriteObjects"
-        Effect = "Allow"
-        Action = [
-          "s3:GetObject",
-          "s3:PutObject",
-          "s3:DeleteObject",
-          "s3:AbortMultipartUpload",
-          "s3:PutObjectTagging",
-        ]
-        Resource = [for arn in values(local.arns) : "${arn}/*"]
-      },
-      {
-        Sid      = "UseBucketKey"
-        Effect   = "Allow"
-        Action   = ["kms:Decrypt", "kms:GenerateDataKey"]
-        Resource = module.kms.key_arn
-        Condition = {
-          StringEquals = { "kms:ViaService" = "s3.${var.naming.region}.amazonaws.com" }
-        }
-      },
-    ]
-  })
+resource "aws_msk_single_scram_secret_association" "this" {
+  cluster_arn = aws_msk_cluster.this.arn
+  secret_arn  = aws_secretsmanager_secret.scram.arn
+
+  # MSK reads the value when associating: it must exist first.
+  depends_on = [aws_secretsmanager_secret_version.scram, aws_secretsmanager_secret_policy.scram]
 }

@@ -1,24 +1,34 @@
-output "data_bucket" {
-  description = "Bucket of AutoMQ's stream data (s3.data.buckets)."
-  value       = aws_s3_bucket.this["data"].id
+output "cluster_arn" {
+  description = "ARN of the MSK cluster."
+  value       = aws_msk_cluster.this.arn
 }
 
-output "ops_bucket" {
-  description = "Bucket of AutoMQ's ops data (s3.ops.buckets)."
-  value       = aws_s3_bucket.this["ops"].id
+output "cluster_name" {
+  description = "Name of the MSK cluster."
+  value       = aws_msk_cluster.this.cluster_name
 }
 
-output "bucket_arns" {
-  description = "ARNs of both buckets."
-  value       = { for k, b in aws_s3_bucket.this : k => b.arn }
+output "bootstrap_brokers_sasl_scram" {
+  description = "Comma-separated host:9096 list for SASL/SCRAM over TLS (the HarmonyChat's kafka.bootstrapServers). Not secret."
+  value       = aws_msk_cluster.this.bootstrap_brokers_sasl_scram
+}
+
+output "scram_secret_arn" {
+  description = "ARN of the AmazonMSK_* secret holding the SASL/SCRAM username and password."
+  value       = aws_secretsmanager_secret.scram.arn
+}
+
+output "scram_secret_name" {
+  description = "Name of the SASL/SCRAM secret (what external-secrets reads)."
+  value       = aws_secretsmanager_secret.scram.name
 }
 
 output "kms_key_arn" {
-  description = "Key encrypting both buckets."
+  description = "Key encrypting the cluster, its SCRAM secret and broker logs (readers of the secret need kms:Decrypt)."
   value       = module.kms.key_arn
 }
 
-output "automq_policy_json" {
-  description = "IAM policy AutoMQ's brokers need (attach to their Pod Identity role)."
-  value       = local.automq_policy
+output "security_group_id" {
+  description = "Security group of the brokers."
+  value       = aws_security_group.this.id
 }

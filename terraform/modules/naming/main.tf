@@ -34,6 +34,6 @@ locals {
   })
 
   # S3 names are global across all accounts: account id and region make them
-  # unique without a random suffix, so they stay predictable for GitOps.
+  # unique without a random suffix, so they stay predictable.
   bucket_suffix = "${var.account_id}-${local.region_short}"
 }

@@ -53,12 +53,9 @@ output "secrets_prefix" {
   value       = "${var.project}/${var.environment}"
 }
 
-output "bucket_names" {
-  description = "Globally unique S3 bucket names by purpose."
-  value = {
-    automq_data = "${local.name_prefix}-automq-data-${local.bucket_suffix}"
-    automq_ops  = "${local.name_prefix}-automq-ops-${local.bucket_suffix}"
-  }
+output "kafka_scram_secret_name" {
+  description = "Secrets Manager name of the MSK SASL/SCRAM credentials: AmazonMSK_<project>_<environment> (MSK only accepts secrets named AmazonMSK_*; GitOps reads this exact name)."
+  value       = "AmazonMSK_${var.project}_${var.environment}"
 }
 
 output "state_bucket_name" {

@@ -130,8 +130,8 @@ resource "aws_route_table_association" "private" {
   route_table_id = aws_route_table.private[count.index].id
 }
 
-# Gateway endpoints are free and keep S3 (AutoMQ's storage, the bulk of the
-# traffic) and DynamoDB (chat history) off the NAT gateways.
+# Gateway endpoints are free and keep S3 (image pulls from ECR's layer
+# storage) and DynamoDB (chat history) off the NAT gateways.
 resource "aws_vpc_endpoint" "gateway" {
   for_each = toset(["s3", "dynamodb"])
 

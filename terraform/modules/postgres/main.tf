@@ -2,6 +2,7 @@ locals {
   identifier  = "${var.naming.name_prefix}-postgres"
   log_exports = ["postgresql", "upgrade"]
   log_groups  = [for t in local.log_exports : "/aws/rds/instance/${local.identifier}/${t}"]
+  secret_name = "${var.naming.secrets_prefix}/postgres"
 }
 
 module "kms" {
@@ -9,9 +10,47 @@ module "kms" {
 
   naming                     = var.naming
   purpose                    = "postgres"
-  description                = "RDS ${local.identifier}: storage, Performance Insights, master secret, logs"
+  description                = "RDS ${local.identifier}: storage, Performance Insights, connection secret, logs"
   cloudwatch_log_group_names = local.log_groups
 }
+
+# --- Master password -------------------------------------------------------------
+
+# Ephemeral: generated during apply and handed to RDS and Secrets Manager
+# through write-only arguments in the same run, so both get the same value
+# and neither Terraform state nor plan files ever hold it.
+ephemeral "random_password" "master" {
+  length  = 48
+  special = false # No URL or shell quoting surprises; 48 alphanumerics are ~285 bits.
+}
+
+resource "aws_secretsmanager_secret" "this" {
+  name                    = local.secret_name
+  description             = "Connection of ${local.identifier} (url, username, password, host, port, dbname); read in-cluster by external-secrets."
+  kms_key_id              = module.kms.key_arn
+  recovery_window_in_days = var.secret_recovery_window_days
+}
+
+# Written only when master_password_version changes, like the instance's
+# password_wo, so the two never disagree. The host is stable (fixed
+# identifier); should it ever change, bump the version to rewrite both.
+resource "aws_secretsmanager_secret_version" "this" {
+  secret_id = aws_secretsmanager_secret.this.id
+
+  # Key names match what external-secrets copies into the Kubernetes Secret
+  # the HarmonyChat's postgres.urlSecretRef names (property url).
+  secret_string_wo = jsonencode({
+    url      = "postgres://${aws_db_instance.this.username}:${urlencode(ephemeral.random_password.master.result)}@${aws_db_instance.this.address}:${aws_db_instance.this.port}/${aws_db_instance.this.db_name}?sslmode=require"
+    username = aws_db_instance.this.username
+    password = ephemeral.random_password.master.result
+    host     = aws_db_instance.this.address
+    port     = tostring(aws_db_instance.this.port)
+    dbname   = aws_db_instance.this.db_name
+  })
+  secret_string_wo_version = var.master_password_version
+}
+
+# --- Instance ----------------------------------------------------------------------
 
 resource "aws_db_subnet_group" "this" {
   name        = local.identifier
@@ -115,10 +154,9 @@ resource "aws_db_instance" "this" {
   db_name        = var.db_name
   username       = var.master_username
 
-  # RDS generates the password, stores it in Secrets Manager under this key
-  # and rotates it; it never passes through Terraform or its state.
-  manage_master_user_password   = true
-  master_user_secret_kms_key_id = module.kms.key_arn
+  # Write-only: sent to RDS when the version changes, never stored.
+  password_wo         = ephemeral.random_password.master.result
+  password_wo_version = var.master_password_version
 
   storage_type          = "gp3"
   allocated_storage     = var.allocated_storage_gib
@@ -157,12 +195,7 @@ resource "aws_db_instance" "this" {
   monitoring_role_arn                   = aws_iam_role.monitoring.arn
   enabled_cloudwatch_logs_exports       = local.log_exports
 
-  # Propagated to the RDS-managed master secret when it is created, so
-  # external-secrets can find that secret by tag (its name is random).
-  tags = {
-    Name                 = local.identifier
-    "harmony:secret-for" = "postgres-master"
-  }
+  tags = { Name = local.identifier }
 
   depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy_attachment.monitoring]
 }

@@ -14,17 +14,22 @@ output "db_name" {
 }
 
 output "master_username" {
-  description = "Master user name (not secret; the password is in the master secret)."
+  description = "Master user name (not secret; the password is in the connection secret)."
   value       = aws_db_instance.this.username
 }
 
-output "master_user_secret_arn" {
-  description = "ARN of the RDS-managed Secrets Manager secret holding the master credentials."
-  value       = aws_db_instance.this.master_user_secret[0].secret_arn
+output "secret_arn" {
+  description = "ARN of the connection secret <secrets_prefix>/postgres (url, username, password, host, port, dbname)."
+  value       = aws_secretsmanager_secret.this.arn
+}
+
+output "secret_name" {
+  description = "Name of the connection secret (what external-secrets reads)."
+  value       = aws_secretsmanager_secret.this.name
 }
 
 output "kms_key_arn" {
-  description = "Key encrypting the instance and its master secret (readers of the secret need kms:Decrypt)."
+  description = "Key encrypting the instance and its connection secret (readers of the secret need kms:Decrypt)."
   value       = module.kms.key_arn
 }
 

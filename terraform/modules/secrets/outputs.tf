@@ -1,15 +1,5 @@
-output "auth_secret_arn" {
-  description = "Secret with Harmony's auth keys."
-  value       = aws_secretsmanager_secret.auth.arn
-}
-
-output "auth_secret_name" {
-  description = "Name of the auth secret."
-  value       = aws_secretsmanager_secret.auth.name
-}
-
 output "kms_key_arn" {
-  description = "Key encrypting the auth secret and the published parameters."
+  description = "Key encrypting the published parameters."
   value       = module.kms.key_arn
 }
 

@@ -1,14 +1,10 @@
 terraform {
-  required_version = ">= 1.11" # ephemeral resources and write-only arguments
+  required_version = ">= 1.9"
 
   required_providers {
     aws = {
       source  = "hashicorp/aws"
       version = ">= 6.0"
-    }
-    random = {
-      source  = "hashicorp/random"
-      version = ">= 3.7"
     }
   }
 }

@@ -1,10 +1,16 @@
 #!/usr/bin/env node
-// What `terraform validate` would catch in the AWS roots, offline (the AWS
-// provider cannot be installed here, so validate cannot run on them):
-//   schema  every aws_*/random_* resource, data source and ephemeral resource
-//           exists in the pinned provider schema; each argument and nested
-//           block name exists; required arguments and blocks are set; each
-//           attribute read from a resource (aws_x.y.attr) exists.
+// What `terraform validate` would catch in the AWS roots, offline (the
+// providers cannot be installed here, so validate cannot run on them):
+//   schema  every aws_*/random_*/kubernetes_* resource, data source and
+//           ephemeral resource exists in the pinned provider schema; each
+//           argument and nested block name exists; required arguments and
+//           blocks are set; each attribute read from a resource
+//           (aws_x.y.attr) exists; provider blocks (provider "kubernetes"
+//           { exec { ... } }) use only the provider's own arguments.
+//   pins    every provider a directory uses is in its required_providers
+//           with the hashicorp source, and every version constraint there
+//           admits the schema version checked here (so a pin cannot drift
+//           away from what was checked).
 //   wiring  every local module call passes only declared variables and all
 //           required ones; module.X.Y names an output of X; an object-typed
 //           variable fed a whole module (naming = module.naming) gets every
@@ -12,9 +18,9 @@
 //           resource references resolve in their directory; terraform.tfvars
 //           sets only declared variables and every required one; every
 //           variable has a type and a description.
-// The schemas are the CDKTF bindings generated from hashicorp/aws 6.25.0 and
-// hashicorp/random 3.7.2 (their .d.ts files carry every argument's
-// Terraform name and whether it is optional).
+// The schemas are the CDKTF bindings generated from hashicorp/aws 6.25.0,
+// hashicorp/random 3.7.2 and hashicorp/kubernetes 2.38.0 (their .d.ts files
+// carry every argument's Terraform name and whether it is optional).
 // Usage: lint-terraform.js DIR   (DIR: the terraform/ tree). Exit 1 on findings.
 "use strict";
 
@@ -43,7 +49,9 @@ function packageDir(name) {
 const PROVIDERS = {
   aws: { pkg: "@cdktf/provider-aws" },
   random: { pkg: "@cdktf/provider-random" },
+  kubernetes: { pkg: "@cdktf/provider-kubernetes" },
 };
+const PROVIDER_META = new Set(["alias", "version"]);
 
 function providerOf(type) {
   const prefix = type.split("_")[0];
@@ -67,6 +75,7 @@ function typeIndex(provider) {
     index[kind].set(m[1], path.join(lib, entry, "index.d.ts"));
   }
   p.index = index;
+  p.providerFile = path.join(lib, "provider", "index.d.ts");
   return index;
 }
 
@@ -77,7 +86,7 @@ const schemaCache = new Map();
 function loadSchema(provider, kind, type) {
   const key = `${kind}:${type}`;
   if (schemaCache.has(key)) return schemaCache.get(key);
-  const file = typeIndex(provider)[kind].get(type);
+  const file = kind === "provider" ? (typeIndex(provider), PROVIDERS[provider].providerFile) : typeIndex(provider)[kind].get(type);
   if (!file) {
     schemaCache.set(key, null);
     return null;
@@ -96,6 +105,8 @@ function loadSchema(provider, kind, type) {
       current = new Map();
       interfaces.set(m[1], current);
       if (m[2] === "cdktf.TerraformMetaArguments") configName = m[1];
+      // A provider's configuration is the one interface named *ProviderConfig.
+      if (kind === "provider" && !configName && /ProviderConfig$/.test(m[1])) configName = m[1];
       inClass = false;
       continue;
     }
@@ -139,11 +150,11 @@ function camel(snake) {
 }
 
 // Checks one block body against an interface; returns findings.
-function checkBody(schema, ifaceName, body, where, out) {
+function checkBody(schema, ifaceName, body, where, out, meta = META_ARGS) {
   const iface = schema.interfaces.get(ifaceName);
   const dynamicNames = new Set();
   for (const [key, value] of Object.entries(body)) {
-    if (ifaceName === schema.root && META_ARGS.has(key)) continue;
+    if (ifaceName === schema.root && meta.has(key)) continue;
     if (key === "dynamic") {
       for (const [label, instances] of Object.entries(value)) {
         dynamicNames.add(label);
@@ -178,6 +189,53 @@ function checkBody(schema, ifaceName, body, where, out) {
   }
 }
 
+// Terraform version constraints ("~> 6.25", ">= 2.38, < 3.0", "= 3.7.2").
+function parseVersion(v) {
+  const parts = v.trim().split(".").map((n) => Number.parseInt(n, 10));
+  if (parts.some(Number.isNaN)) throw new Error(`bad version "${v}"`);
+  return parts;
+}
+
+function compareVersions(a, b) {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const d = (a[i] || 0) - (b[i] || 0);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+function admits(constraints, version) {
+  const v = parseVersion(version);
+  return constraints.split(",").every((c) => {
+    const m = /^\s*(~>|>=|<=|!=|>|<|=)?\s*([0-9.]+)\s*$/.exec(c);
+    if (!m) throw new Error(`bad version constraint "${c}"`);
+    const op = m[1] || "=";
+    const want = parseVersion(m[2]);
+    const cmp = compareVersions(v, want);
+    switch (op) {
+      case "=":
+        return cmp === 0;
+      case "!=":
+        return cmp !== 0;
+      case ">":
+        return cmp > 0;
+      case ">=":
+        return cmp >= 0;
+      case "<":
+        return cmp < 0;
+      case "<=":
+        return cmp <= 0;
+      case "~>": {
+        // ~> 6.25 allows 6.25 up to (not including) 7.0; ~> 2.38.1 up to 2.39.
+        if (cmp < 0) return false;
+        const prefix = want.slice(0, Math.max(1, want.length - 1));
+        return prefix.every((n, i) => v[i] === n);
+      }
+    }
+    return false;
+  });
+}
+
 // ------------------------------------------------------------- directories --
 
 function tfDirs(root) {
@@ -200,6 +258,8 @@ async function loadDir(dir) {
     resource: new Map(),
     data: new Map(),
     ephemeral: new Map(),
+    providerBlocks: [],
+    requiredProviders: new Map(),
     files: [],
   };
   for (const name of fs.readdirSync(dir).filter((n) => n.endsWith(".tf")).sort()) {
@@ -210,6 +270,14 @@ async function loadDir(dir) {
       info.variables.set(n, { hasDefault: "default" in v, type: v.type, file, described: Boolean(v.description) });
     }
     for (const n of Object.keys(body.output || {})) info.outputs.add(n);
+    for (const [n, blocks] of Object.entries(body.provider || {})) {
+      for (const b of blocks) info.providerBlocks.push({ name: n, body: b, file });
+    }
+    for (const tf of body.terraform || []) {
+      for (const rp of tf.required_providers || []) {
+        for (const [n, req] of Object.entries(rp)) info.requiredProviders.set(n, { ...req, file });
+      }
+    }
     for (const block of body.locals || []) for (const n of Object.keys(block)) info.locals.add(n);
     for (const [n, [m]] of Object.entries(body.module || {})) info.modules.set(n, { ...m, file });
     for (const kind of ["resource", "data", "ephemeral"]) {
@@ -279,6 +347,37 @@ async function main(root) {
         }
         blocks++;
         checkBody(schema, schema.root, body, where, findings);
+      }
+    }
+
+    // Provider configuration blocks.
+    const used = new Set();
+    for (const { name, body, file } of info.providerBlocks) {
+      used.add(name);
+      if (!PROVIDERS[name]) continue;
+      const schema = loadSchema(name, "provider", name);
+      blocks++;
+      checkBody(schema, schema.root, body, `${rel(file)}: provider "${name}"`, findings, PROVIDER_META);
+    }
+
+    // Pins: what the directory uses is declared, and what is declared admits
+    // the schema version checked above.
+    for (const kind of ["resource", "data", "ephemeral"]) {
+      for (const { type } of info[kind].values()) if (providerOf(type)) used.add(providerOf(type));
+    }
+    for (const name of used) {
+      if (PROVIDERS[name] && !info.requiredProviders.has(name)) {
+        findings.push(`${rel(info.dir)}: uses hashicorp/${name} but its required_providers does not declare it`);
+      }
+    }
+    for (const [name, req] of info.requiredProviders) {
+      if (!PROVIDERS[name]) continue;
+      typeIndex(name);
+      const where = `${rel(req.file)}: required_providers.${name}`;
+      if (req.source !== `hashicorp/${name}`) findings.push(`${where}: source must be hashicorp/${name}, got ${req.source}`);
+      if (!req.version) findings.push(`${where}: no version constraint`);
+      else if (!admits(req.version, PROVIDERS[name].version)) {
+        findings.push(`${where}: "${req.version}" does not admit ${PROVIDERS[name].version}, the schema version checked here`);
       }
     }
 
@@ -369,7 +468,7 @@ async function main(root) {
         while ((m = dataRe.exec(s))) {
           if (!info[m[1]].has(`${m[2]}.${m[3]}`)) report(`${where}: ${m[1]}.${m[2]}.${m[3]} is not declared`);
         }
-        const resRe = /(?<![\w.])((?:aws|random)_[a-z0-9_]+)\.([\w-]+)(?:\[[^\]]*\])?(?:\.([a-z0-9_]+))?/g;
+        const resRe = /(?<![\w.])((?:aws|random|kubernetes)_[a-z0-9_]+)\.([\w-]+)(?:\[[^\]]*\])?(?:\.([a-z0-9_]+))?/g;
         while ((m = resRe.exec(s))) {
           const decl = info.resource.get(`${m[1]}.${m[2]}`);
           if (!decl) {

@@ -46,13 +46,10 @@ run "staging_names" {
   }
 
   assert {
-    condition     = output.bucket_names.automq_data == "harmony-staging-automq-data-123456789012-euw1"
-    error_message = "AutoMQ data bucket name is wrong: ${output.bucket_names.automq_data}"
-  }
-
-  assert {
-    condition     = output.bucket_names.automq_ops == "harmony-staging-automq-ops-123456789012-euw1"
-    error_message = "AutoMQ ops bucket name is wrong"
+    # MSK refuses SCRAM secrets not named AmazonMSK_*; GitOps reads this name
+    # (gitops/environments/staging/platform-values.yaml).
+    condition     = output.kafka_scram_secret_name == "AmazonMSK_harmony_staging"
+    error_message = "MSK SCRAM secret name is wrong: ${output.kafka_scram_secret_name}"
   }
 
   assert {
@@ -115,8 +112,13 @@ run "gov_region_and_custom_project" {
   }
 
   assert {
-    condition     = output.bucket_names.automq_ops == "chat2-dev-automq-ops-123456789012-usgovw1"
+    condition     = output.state_bucket_name == "chat2-tfstate-123456789012-usgovw1"
     error_message = "bucket names must follow the project and region"
+  }
+
+  assert {
+    condition     = output.kafka_scram_secret_name == "AmazonMSK_chat2_dev"
+    error_message = "the MSK SCRAM secret name must follow the project and environment"
   }
 
   assert {
@@ -166,8 +168,14 @@ run "longest_names_fit_aws_limits" {
   }
 
   assert {
-    condition     = alltrue([for name in values(output.bucket_names) : length(name) <= 63])
+    condition     = length(output.state_bucket_name) <= 63
     error_message = "S3 bucket names must stay within 63 characters"
+  }
+
+  assert {
+    # MSK cluster names: "<prefix>-kafka" within 64 characters.
+    condition     = length("${output.name_prefix}-kafka") <= 64
+    error_message = "the name prefix leaves no room for the MSK cluster name"
   }
 
   assert {

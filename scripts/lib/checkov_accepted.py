@@ -1,12 +1,14 @@
 """Compares a checkov JSON report with a list of accepted findings.
 
 Fails (exit 1) when checkov could not parse a file, when it reports a failed
-check no accepted entry covers, and when an entry covers nothing any more
-(so the list is exactly the known exceptions). An entry covers a finding
-when its check id is equal and its `resource` and `file` (shell-style
-patterns, relative to the scanned directory) match.
+check no accepted entry covers, and, unless --no-stale, when an entry covers
+nothing any more (so the list is exactly the known exceptions). An entry
+covers a finding when its check id is equal, its `resource` and `file`
+(shell-style patterns, relative to the scanned directory) match, and, if it
+names a `caller` (the terraform root that instantiates a module), that too.
+Shared by scripts/validate-manifests.sh and scripts/check-terraform.sh.
 
-Usage: checkov_accepted.py REPORT.json ACCEPTED.yaml FRAMEWORK...
+Usage: checkov_accepted.py REPORT.json ACCEPTED.yaml FRAMEWORK... [--no-stale]
 """
 import fnmatch
 import json
@@ -16,6 +18,8 @@ import yaml
 
 
 def main(report_path, accepted_path, *frameworks):
+    stale_fails = "--no-stale" not in frameworks
+    frameworks = tuple(f for f in frameworks if f != "--no-stale")
     reports = json.load(open(report_path))
     reports = reports if isinstance(reports, list) else [reports]
     reports = [r for r in reports if r.get("check_type") in frameworks]
@@ -41,12 +45,13 @@ def main(report_path, accepted_path, *frameworks):
                 if entry["check"] == finding["check_id"]
                 and fnmatch.fnmatchcase(finding["resource"], entry["resource"])
                 and fnmatch.fnmatchcase(path, entry["file"])
+                and fnmatch.fnmatchcase((finding.get("caller_file_path") or "").lstrip("/"), entry.get("caller", "*"))
             ]
             used.update(covering)
             if not covering:
                 problems.append(f"{finding['check_id']} {finding['resource']} ({path}): {finding['check_name']}")
     for i, entry in enumerate(accepted):
-        if i not in used:
+        if stale_fails and i not in used:
             problems.append(f"accepted but no longer found: {entry['check']} {entry['resource']} ({entry['file']})")
     for problem in problems:
         print(f"FAIL: {problem}", file=sys.stderr)
