@@ -143,7 +143,7 @@ for environment in "$root"/gitops/environments/*/; do
 done
 validate_objects "gitops/bootstrap and gitops/apps" "$root"/gitops/bootstrap/*.yaml "$root"/gitops/apps/*.yaml ||
   fail "gitops/bootstrap or gitops/apps does not validate"
-samples+=("$work"/harmonychats-gitops-environments-*.yaml)
+samples+=("$work"/harmonychats-gitops-environments-*.yaml "$root"/gitops/argocd/health-fixtures/*.yaml)
 
 # 4. The HarmonyChats against the CRD schema; the last check must fail, which
 # proves the validator can.
