@@ -169,6 +169,15 @@ import yaml
 
 crd_path, *documents = sys.argv[1:]
 bad = documents.pop()
+class JsonLikeLoader(yaml.SafeLoader):
+    """YAML as the apiserver reads it: a timestamp is a string, not a datetime."""
+
+
+JsonLikeLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
 crd = yaml.safe_load(open(crd_path))
 version = crd["spec"]["versions"][0]
 group = crd["spec"]["group"]
@@ -209,7 +218,7 @@ validator = jsonschema.Draft7Validator(schema)
 
 def errors(path):
     found = []
-    for document in yaml.safe_load_all(open(path)):
+    for document in yaml.load_all(open(path), Loader=JsonLikeLoader):
         for error in validator.iter_errors(document):
             where = "/".join(str(p) for p in error.absolute_path) or "(root)"
             found.append(f"{where}: {error.message}")
