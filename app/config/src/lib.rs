@@ -435,6 +435,11 @@ pub struct CacheConfig {
     pub user_ttl_seconds: u64,
     /// Seconds a cached membership answer lives (commands overwrite it at once).
     pub membership_ttl_seconds: u64,
+    /// Newest messages kept per chat in Redis, so the newest history page
+    /// needs no DynamoDB query (pages up to this size); 0 turns it off.
+    pub recent_messages: usize,
+    /// Seconds a chat's recent messages live after its last message or read miss.
+    pub recent_messages_ttl_seconds: u64,
 }
 
 impl Default for CacheConfig {
@@ -442,6 +447,8 @@ impl Default for CacheConfig {
         Self {
             user_ttl_seconds: 300,
             membership_ttl_seconds: 300,
+            recent_messages: 50,
+            recent_messages_ttl_seconds: 86_400,
         }
     }
 }

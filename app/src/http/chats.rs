@@ -292,11 +292,15 @@ pub async fn history(
             "You must be a member of the chat to view history.".into(),
         ));
     }
-    let page = app
-        .history
-        .page(chat_id, limit, cursor.as_deref())
-        .await
-        .map_err(|error| ApiError::unavailable("Failed to retrieve chat history.", error))?;
+    let page = crate::store::cached::history_page(
+        &app.recent,
+        &app.history,
+        chat_id,
+        limit,
+        cursor.as_deref(),
+    )
+    .await
+    .map_err(|error| ApiError::unavailable("Failed to retrieve chat history.", error))?;
     let authors = authors(&app, &page.messages).await?;
     let next_cursor = page
         .more

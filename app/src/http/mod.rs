@@ -49,6 +49,8 @@ pub struct AppState {
     pub cache: Cache,
     pub messages: MessageLog,
     pub history: ChatHistoryTable,
+    /// The newest messages of each chat (the newest history page).
+    pub recent: crate::store::recent::RecentHistory,
     pub passwords: Passwords,
     pub tokens: Tokens,
     pub connection_tokens: ConnectionTokens,

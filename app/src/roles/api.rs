@@ -34,6 +34,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(App, Vec<Dependency>)> {
         cache: Cache::new(redis.clone(), &config.cache),
         messages,
         history: history.clone(),
+        recent: crate::store::recent::RecentHistory::new(redis.clone(), &config.cache),
         passwords: Passwords::new(&config.auth)?,
         tokens: Tokens::new(&config.auth),
         connection_tokens: ConnectionTokens::new(config.realtime.token_secret.expose()),

@@ -26,7 +26,9 @@ use crate::{
         centrifugo::CentrifugoApi,
         dynamodb::ChatHistoryTable,
         kafka::{Admin, DeadLetters, GroupMember},
-        outbox, postgres, redis,
+        outbox, postgres,
+        recent::RecentHistory,
+        redis,
     },
 };
 
@@ -46,6 +48,7 @@ struct Handler {
     pool: PgPool,
     cache: Cache,
     history: ChatHistoryTable,
+    recent: RecentHistory,
     /// Set when Centrifugo serves the clients.
     centrifugo: Option<CentrifugoApi>,
 }
@@ -100,6 +103,7 @@ impl Handler {
             Effect::ForgetChat(chat_id) => self.cache.forget_chat(chat_id).await?,
             Effect::PurgeHistory(chat_id) => {
                 let purged = self.history.purge_chat(chat_id).await?;
+                self.recent.purge(chat_id).await?;
                 tracing::info!(%chat_id, purged, "history of a deleted chat purged");
             }
             // The closed profile from Postgres, written (not deleted) so that
@@ -135,9 +139,11 @@ impl Cdc {
             &topics,
             config.cdc.fetch_wait_ms,
         )?;
+        let redis = redis::connect(&config.redis).await?;
         let handler = Handler {
             pool: postgres::connect(&config.postgres).await?,
-            cache: Cache::new(redis::connect(&config.redis).await?, &config.cache),
+            cache: Cache::new(redis.clone(), &config.cache),
+            recent: RecentHistory::new(redis, &config.cache),
             history: ChatHistoryTable::new(&config.dynamodb).await,
             centrifugo: CentrifugoApi::new(&config.realtime),
         };

@@ -20,12 +20,15 @@ use crate::{
         dynamodb::ChatHistoryTable,
         kafka::{Admin, DeadLetters, GroupMember},
         postgres,
+        recent::RecentHistory,
+        redis,
     },
 };
 
 pub struct Sink {
     member: GroupMember,
     table: ChatHistoryTable,
+    recent: RecentHistory,
     pool: PgPool,
     dead_letters: DeadLetters,
     max_batch: usize,
@@ -43,6 +46,7 @@ impl Sink {
         Ok(Self {
             member,
             table: ChatHistoryTable::new(&config.dynamodb).await,
+            recent: RecentHistory::new(redis::connect(&config.redis).await?, &config.cache),
             pool: postgres::connect(&config.postgres).await?,
             dead_letters: DeadLetters::new(&config.kafka)?,
             max_batch: config.sink.max_batch.max(1),
@@ -54,6 +58,7 @@ impl Sink {
         vec![
             Dependency::DynamoDb(self.table.clone()),
             Dependency::Postgres(self.pool.clone()),
+            Dependency::Redis(self.recent.connection()),
         ]
     }
 
@@ -141,6 +146,14 @@ impl Sink {
                 .collect();
             self.table.delete_messages(&undo).await?;
         }
+        // The newest messages in Redis follow DynamoDB; failing here fails
+        // the batch, which is written again (both writes are idempotent).
+        let kept: Vec<ChatMessage> = live
+            .iter()
+            .filter(|m| !deleted_meanwhile.contains(&m.chat_id))
+            .cloned()
+            .collect();
+        self.recent.append(&kept).await?;
         Ok(live.len())
     }
 }

@@ -1,13 +1,19 @@
-//! Cache-aside reads, in one place: Redis first, Postgres on a miss, then a
-//! race-safe fill (`SET NX`), so a fill never overwrites what a command wrote
-//! meanwhile (commands write the authoritative answer after they commit).
+//! Cache-aside reads, in one place: Redis first, Postgres (or DynamoDB) on a
+//! miss, then a race-safe fill (`SET NX`; for history, a version check), so
+//! a fill never overwrites what a command or the sink wrote meanwhile.
 
 use std::collections::HashMap;
 
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{cache::Cache, chats, users};
+use super::{
+    cache::Cache,
+    chats,
+    dynamodb::{ChatHistoryTable, DynamoDbError, HistoryPage},
+    recent::RecentHistory,
+    users,
+};
 use crate::domain::user::{UserMeta, UserProfile};
 
 pub async fn user_profile(
@@ -62,4 +68,36 @@ pub async fn user_metas(
         found.extend(loaded.into_iter().map(|p| (p.user_id, p.meta)));
     }
     Ok(found)
+}
+
+/// A history page. The newest page (no cursor, at most the cached size) comes
+/// from the chat's recent messages in Redis; on a miss it is read from
+/// DynamoDB and the recent messages are filled, unless the sink wrote to the
+/// chat meanwhile. Older pages always come from DynamoDB. The caller has
+/// checked membership first.
+pub async fn history_page(
+    recent: &RecentHistory,
+    table: &ChatHistoryTable,
+    chat_id: Uuid,
+    limit: usize,
+    before: Option<&str>,
+) -> Result<HistoryPage, DynamoDbError> {
+    if before.is_some() || limit > recent.size() {
+        return table.page(chat_id, limit, before).await;
+    }
+    if let Some(page) = recent.newest(chat_id, limit).await {
+        metrics::counter!("harmony_history_pages_total", "from" => "redis").increment(1);
+        return Ok(page);
+    }
+    metrics::counter!("harmony_history_pages_total", "from" => "dynamodb").increment(1);
+    let version = recent.version(chat_id).await;
+    let mut page = table.page(chat_id, recent.size(), None).await?;
+    if let Some(version) = version {
+        recent.fill(chat_id, &version, &page).await;
+    }
+    if page.messages.len() > limit {
+        page.messages.truncate(limit);
+        page.more = true;
+    }
+    Ok(page)
 }

@@ -9,6 +9,7 @@ pub mod kafka;
 pub mod messages;
 pub mod outbox;
 pub mod postgres;
+pub mod recent;
 pub mod redis;
 pub mod sessions;
 pub mod users;

@@ -17,6 +17,7 @@ mod fault;
 mod ops;
 mod platform;
 mod realtime;
+mod recent;
 mod services;
 mod support;
 mod web;

@@ -67,8 +67,9 @@ impl Role {
         )
     }
 
+    // The sink keeps each chat's newest messages in Redis (the newest history page).
     fn uses_redis(self) -> bool {
-        matches!(self, Role::Api | Role::Cdc | Role::Gateway)
+        matches!(self, Role::Api | Role::Cdc | Role::Sink | Role::Gateway)
     }
 
     fn uses_kafka(self) -> bool {

@@ -1,0 +1,198 @@
+//! The newest messages of each chat, in Redis, so the newest history page
+//! (what nearly every read asks for) needs no DynamoDB query.
+//!
+//! Per chat: a sorted set of `<ulid><message JSON>` (one score, so members
+//! sort by ULID; a message written twice is one member), a marker saying the
+//! set was filled and whether older messages exist beyond it, and a version
+//! every write bumps. The sink adds what it wrote to DynamoDB (only to a
+//! filled set, keeping the newest `size`); a read miss fills the set from
+//! DynamoDB only if no write happened since it read the version, so a fill
+//! can never drop a message written meanwhile. Deleting a chat purges it.
+
+use redis::{Script, Value, aio::ConnectionManager};
+use uuid::Uuid;
+
+use crate::domain::message::ChatMessage;
+use crate::store::dynamodb::HistoryPage;
+
+/// A ULID is 26 characters: the member's JSON starts after it.
+const ULID_LEN: usize = 26;
+
+#[derive(Clone)]
+pub struct RecentHistory {
+    conn: ConnectionManager,
+    size: usize,
+    ttl: u64,
+}
+
+/// The chat's keys, in one Redis Cluster slot (the `{...}` hash tag) so one
+/// script may use all three.
+fn keys(chat_id: Uuid) -> [String; 3] {
+    [
+        format!("recent:{{{chat_id}}}"),
+        format!("recent:{{{chat_id}}}:filled"),
+        format!("recent:{{{chat_id}}}:version"),
+    ]
+}
+
+fn member(message: &ChatMessage) -> Result<String, serde_json::Error> {
+    Ok(format!(
+        "{}{}",
+        message.ulid,
+        serde_json::to_string(message)?
+    ))
+}
+
+const APPEND: &str = r"
+redis.call('INCR', KEYS[3])
+redis.call('EXPIRE', KEYS[3], 2 * tonumber(ARGV[2]))
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+for i = 3, #ARGV do redis.call('ZADD', KEYS[1], 0, ARGV[i]) end
+local n = redis.call('ZCARD', KEYS[1])
+local size = tonumber(ARGV[1])
+if n > size then
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - size - 1)
+  redis.call('SET', KEYS[2], '1')
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return 1";
+
+const FILL: &str = r"
+if (redis.call('GET', KEYS[3]) or '') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+for i = 4, #ARGV do redis.call('ZADD', KEYS[1], 0, ARGV[i]) end
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[2])
+if #ARGV >= 4 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return 1";
+
+const NEWEST: &str = r"
+local older = redis.call('GET', KEYS[2])
+if not older then return false end
+return {older, redis.call('ZCARD', KEYS[1]), redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)}";
+
+const PURGE: &str = r"
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('INCR', KEYS[3])
+redis.call('EXPIRE', KEYS[3], 2 * tonumber(ARGV[1]))
+return 1";
+
+impl RecentHistory {
+    pub fn new(conn: ConnectionManager, config: &harmony_config::CacheConfig) -> Self {
+        Self {
+            conn,
+            size: config.recent_messages,
+            ttl: config.recent_messages_ttl_seconds,
+        }
+    }
+
+    /// The Redis connection, for readiness checks.
+    pub fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// Pages up to this many messages can be served from here.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Adds messages the sink wrote to DynamoDB to their chats' filled sets
+    /// (every chat's version moves on either way). An error must stop the
+    /// batch from being committed: the replay adds them again.
+    pub async fn append(&self, messages: &[ChatMessage]) -> anyhow::Result<()> {
+        if self.size == 0 {
+            return Ok(());
+        }
+        let mut by_chat: std::collections::BTreeMap<Uuid, Vec<String>> = Default::default();
+        for message in messages {
+            by_chat
+                .entry(message.chat_id)
+                .or_default()
+                .push(member(message)?);
+        }
+        let script = Script::new(APPEND);
+        let mut conn = self.conn.clone();
+        for (chat_id, members) in by_chat {
+            let mut call = script.prepare_invoke();
+            call.key(&keys(chat_id))
+                .arg(self.size)
+                .arg(self.ttl)
+                .arg(members);
+            let _: i64 = call.invoke_async(&mut conn).await?;
+        }
+        Ok(())
+    }
+
+    /// The newest `limit` messages of a filled chat, or `None` (not filled,
+    /// or Redis unreachable: the caller reads DynamoDB).
+    pub async fn newest(&self, chat_id: Uuid, limit: usize) -> Option<HistoryPage> {
+        let mut conn = self.conn.clone();
+        let reply: Value = Script::new(NEWEST)
+            .key(&keys(chat_id))
+            .arg(limit)
+            .invoke_async(&mut conn)
+            .await
+            .inspect_err(
+                |error| tracing::warn!(%error, "recent messages unreadable; reading DynamoDB"),
+            )
+            .ok()?;
+        let (older, count, members): (String, usize, Vec<String>) =
+            redis::from_redis_value(reply).ok()?;
+        let messages = members
+            .iter()
+            .map(|m| serde_json::from_str(m.get(ULID_LEN..).unwrap_or_default()))
+            .collect::<Result<Vec<ChatMessage>, _>>()
+            .ok()?;
+        Some(HistoryPage {
+            more: count > limit || older == "1",
+            messages,
+        })
+    }
+
+    /// The chat's version before a read from DynamoDB; `None` if Redis is
+    /// unreachable (then nothing is filled).
+    pub async fn version(&self, chat_id: Uuid) -> Option<String> {
+        let mut conn = self.conn.clone();
+        let [_, _, version] = keys(chat_id);
+        redis::cmd("GET")
+            .arg(version)
+            .query_async::<Option<i64>>(&mut conn)
+            .await
+            .ok()
+            .map(|v| v.map(|v| v.to_string()).unwrap_or_default())
+    }
+
+    /// Fills the chat with its newest page read from DynamoDB, unless a write
+    /// happened since `version` was read. True when filled.
+    pub async fn fill(&self, chat_id: Uuid, version: &str, page: &HistoryPage) -> bool {
+        let Ok(members) = page
+            .messages
+            .iter()
+            .map(member)
+            .collect::<Result<Vec<_>, _>>()
+        else {
+            return false;
+        };
+        let mut conn = self.conn.clone();
+        Script::new(FILL)
+            .key(&keys(chat_id))
+            .arg(version)
+            .arg(self.ttl)
+            .arg(if page.more { "1" } else { "0" })
+            .arg(members)
+            .invoke_async::<i64>(&mut conn)
+            .await
+            .is_ok_and(|filled| filled == 1)
+    }
+
+    /// Forgets a deleted chat's messages (and voids any fill in flight).
+    pub async fn purge(&self, chat_id: Uuid) -> redis::RedisResult<()> {
+        let mut conn = self.conn.clone();
+        Script::new(PURGE)
+            .key(&keys(chat_id))
+            .arg(self.ttl)
+            .invoke_async::<i64>(&mut conn)
+            .await
+            .map(drop)
+    }
+}
