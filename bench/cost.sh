@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # What each process spends per request: sends at a fixed rate, newest history
 # pages at a fixed rate, logins and sign-ups under a burst of 50 in flight,
-# against a fresh local platform (release build, `harmony dev`: API, relay,
-# cdc, sink and gateway in one process) on its own services and ports. For
-# every scenario: throughput, latency percentiles and the CPU time per
-# successful request of harmony and of each local service (from /proc).
+# against a fresh local platform (release build; api, sink, relay, cdc and
+# gateway each its own process, as in a cluster) on its own services and
+# ports. For every scenario: throughput, latency percentiles and the CPU time
+# per successful request of each Harmony process and each local service
+# (from /proc). With PROFILE=1 the api process is sampled with `perf` during
+# the send and history runs (reports in $HARMONY_DATA_DIR/perf-*.txt).
 #   bench/cost.sh [SECONDS]   (default 10)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,21 +16,38 @@ export HARMONY_DATA_DIR=${BENCH_DATA_DIR:-/var/lib/harmony-cost-bench}
 export HARMONY_PG_PORT=27432 HARMONY_REDIS_PORT=27379 HARMONY_KAFKA_PORT=27092 HARMONY_DYNAMODB_PORT=27000
 URL=http://127.0.0.1:27100
 source bench/lib.sh
-trap 'kill ${PLATFORM:-} 2>/dev/null || true; scripts/services.sh stop >/dev/null 2>&1 || true' EXIT
+trap 'kill ${PIDS[*]:-} 2>/dev/null || true; scripts/services.sh stop >/dev/null 2>&1 || true' EXIT
 fresh_services
 cargo build -q --release -p harmony -p harmony-bench --bin harmony --bin harmony-bench
 BIN=$CARGO_TARGET_DIR/release
-HTTP__BIND=${URL#http://} HTTP__PUBLIC_URL=$URL APP__LOG_FILTER=warn "$BIN/harmony" dev >"$HARMONY_DATA_DIR/platform.log" 2>&1 &
-PLATFORM=$!
-wait_ready "$URL" "$HARMONY_DATA_DIR/platform.log"
-CPU=(--cpu "harmony=$PLATFORM"
-  --cpu "postgres=$(head -1 "$HARMONY_DATA_DIR/postgres/data/postmaster.pid")"
+APP__LOG_FILTER=warn "$BIN/harmony" migrate >"$HARMONY_DATA_DIR/migrate.log" 2>&1
+PIDS=()
+CPU=()
+port=27100
+for role in api sink relay cdc gateway; do
+  HTTP__BIND=127.0.0.1:$port HTTP__PUBLIC_URL=http://127.0.0.1:$port APP__LOG_FILTER=warn \
+    "$BIN/harmony" "$role" >"$HARMONY_DATA_DIR/$role.log" 2>&1 &
+  PIDS+=($!)
+  CPU+=(--cpu "$role=$!")
+  wait_ready "http://127.0.0.1:$port" "$HARMONY_DATA_DIR/$role.log"
+  port=$((port + 1))
+done
+API_PID=${PIDS[0]}
+CPU+=(--cpu "postgres=$(head -1 "$HARMONY_DATA_DIR/postgres/data/postmaster.pid")"
   --cpu "redis=$(cat "$HARMONY_DATA_DIR/redis/redis.pid")"
   --cpu "broker=$(cat "$HARMONY_DATA_DIR/kafka/kafka.pid")"
   --cpu "dynamodb=$(cat "$HARMONY_DATA_DIR/dynamodb/dynamodb.pid")")
 run() {
   echo "== harmony-bench $*"
+  if [[ ${PROFILE:-0} == 1 && $1 != login && $1 != sign-up ]]; then
+    # Sample the api process for the measured window (after the warm-up).
+    (sleep 4 && perf record -F 499 -g -p "$API_PID" -o "$HARMONY_DATA_DIR/perf-$1.data" -- sleep "$SECONDS_" >/dev/null 2>&1 &&
+      perf report -i "$HARMONY_DATA_DIR/perf-$1.data" --stdio --no-children --percent-limit 1.5 -g none \
+        >"$HARMONY_DATA_DIR/perf-$1.txt" 2>/dev/null) &
+    PERF=$!
+  fi
   "$BIN/harmony-bench" "$@" --url "$URL" --duration "$SECONDS_" "${CPU[@]}"
+  if [[ -n ${PERF:-} ]]; then wait "$PERF"; PERF=; fi
 }
 run send --rate 1000
 run history --rate 1000 --chats 4

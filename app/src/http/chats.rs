@@ -26,7 +26,10 @@ use crate::{
         message::{ChatMessage, MessageRecord, check_content, parse_cursor, timestamp_of},
         user::{UserMeta, UserProfile},
     },
-    store::{cache::SendClaim, chats, outbox, users},
+    store::{
+        cache::{SendClaim, SendKey},
+        chats, outbox, users,
+    },
 };
 
 const NOT_A_MEMBER: &str = "You must be a member of the chat to perform this action.";
@@ -161,84 +164,69 @@ pub async fn send(
     // An in-flight claim outlives the longest a send can take (the delivery
     // timeout), no more: a send whose handler died frees its client_uuid soon.
     let in_flight_ttl = app.config.kafka.message_timeout_ms.div_ceil(1000) + 1;
-    let claim = match body.client_uuid {
-        Some(client_uuid) => Some((
-            client_uuid,
+    let id = app.ids.next();
+    let fresh = ChatMessage {
+        chat_id,
+        ulid: id.to_string(),
+        client_uuid: body.client_uuid,
+        timestamp: timestamp_of(id),
+        user_id: user.user_id,
+        content: body.content,
+    };
+    let send = body.client_uuid.map(|client_uuid| SendKey {
+        chat_id,
+        user_id: user.user_id,
+        client_uuid,
+    });
+    // The plan recorded with the claim (only sends with a client_uuid need one).
+    let fresh_json = match send {
+        Some(_) => serde_json::to_string(&fresh).map_err(ApiError::internal)?,
+        None => String::new(),
+    };
+    let claim = match send {
+        Some(send) => {
             app.cache
-                .claim_send(chat_id, user.user_id, client_uuid, in_flight_ttl)
-                .await,
-        )),
-        None => None,
+                .claim_send(send, in_flight_ttl, &fresh_json, ttl)
+                .await
+        }
+        None => SendClaim::Unavailable,
     };
-    let planned = match &claim {
-        Some((_, SendClaim::Done(original))) => {
-            let message: ChatMessage =
-                serde_json::from_str(original).map_err(ApiError::internal)?;
-            return Ok((StatusCode::CREATED, Json(message)));
-        }
-        Some((_, SendClaim::InFlight)) => {
-            return Err(ApiError::Conflict(
-                "A message with this client_uuid is still being sent; retry shortly.".into(),
-            ));
-        }
-        Some((_, SendClaim::Unsure(planned))) => {
-            Some(serde_json::from_str::<ChatMessage>(planned).map_err(ApiError::internal)?)
-        }
-        _ => None,
-    };
+    // This attempt holds the client_uuid's lock (released after publishing).
+    let attempt = send.filter(|_| matches!(claim, SendClaim::Fresh | SendClaim::Unsure(_)));
     // A retry after an attempt whose outcome is unknown publishes that
     // attempt's message again, unchanged: the copies share chat and ULID, so
     // history keeps one (same DynamoDB key) and live delivery one (the
     // gateway drops a repeated client_uuid).
-    let message = match planned {
-        Some(message) => message,
-        None => {
-            let id = app.ids.next();
-            ChatMessage {
-                chat_id,
-                ulid: id.to_string(),
-                client_uuid: body.client_uuid,
-                timestamp: timestamp_of(id),
-                user_id: user.user_id,
-                content: body.content,
-            }
+    let (message, json) = match claim {
+        SendClaim::Done(original) => {
+            let message: ChatMessage =
+                serde_json::from_str(&original).map_err(ApiError::internal)?;
+            return Ok((StatusCode::CREATED, Json(message)));
         }
+        SendClaim::InFlight => {
+            return Err(ApiError::Conflict(
+                "A message with this client_uuid is still being sent; retry shortly.".into(),
+            ));
+        }
+        SendClaim::Unsure(planned) => (
+            serde_json::from_str::<ChatMessage>(&planned).map_err(ApiError::internal)?,
+            planned,
+        ),
+        SendClaim::Fresh | SendClaim::Unavailable => (fresh, fresh_json),
     };
-    let json = serde_json::to_string(&message).map_err(ApiError::internal)?;
-    if let Some((client_uuid, SendClaim::Fresh)) = &claim
-        && let Err(error) = app
-            .cache
-            .plan_send(chat_id, user.user_id, *client_uuid, &json, ttl)
-            .await
-    {
-        app.cache
-            .release_send(chat_id, user.user_id, *client_uuid)
-            .await;
-        return Err(ApiError::unavailable(
-            "Failed to send message; retry shortly.",
-            error,
-        ));
-    }
     let record = MessageRecord {
         message,
         author_metadata: Some(user.profile.meta),
     };
-    let attempt = claim.as_ref().and_then(|(client_uuid, claim)| {
-        matches!(claim, SendClaim::Fresh | SendClaim::Unsure(_)).then_some(*client_uuid)
-    });
     if let Err(error) = app.messages.publish(&record).await {
-        if let Some(client_uuid) = attempt {
-            app.cache
-                .release_send(chat_id, user.user_id, client_uuid)
-                .await;
+        if let Some(send) = attempt {
+            app.cache.release_send(send).await;
         }
         return Err(ApiError::unavailable("Failed to send message.", error));
     }
     metrics::counter!("harmony_messages_sent_total").increment(1);
-    if let Some(client_uuid) = attempt {
-        app.cache
-            .complete_send(chat_id, user.user_id, client_uuid, &json, ttl)
-            .await;
+    if let Some(send) = attempt {
+        app.cache.complete_send(send, &json, ttl).await;
     }
     Ok((StatusCode::CREATED, Json(record.message)))
 }

@@ -35,9 +35,8 @@ pub enum SendClaim {
     Unavailable,
 }
 
-/// Prefixes of a send record's value: the message an attempt is about to
-/// publish, or the one the broker acknowledged.
-const PLANNED: &str = "planned:";
+/// Prefix of a send record's value once the broker acknowledged it; before,
+/// it is `planned:` (both are also spelled in `CLAIM_SEND`).
 const SENT: &str = "sent:";
 
 fn user_key(user_id: Uuid) -> String {
@@ -48,13 +47,41 @@ fn membership_key(chat_id: Uuid, user_id: Uuid) -> String {
     format!("chat:{chat_id}:members:{user_id}")
 }
 
-fn send_key(chat_id: Uuid, user_id: Uuid, client_uuid: Uuid) -> String {
-    format!("send:{chat_id}:{user_id}:{client_uuid}")
+/// One send's `client_uuid` (per chat and author): its record and its lock.
+#[derive(Clone, Copy, Debug)]
+pub struct SendKey {
+    pub chat_id: Uuid,
+    pub user_id: Uuid,
+    pub client_uuid: Uuid,
 }
 
-fn send_lock_key(chat_id: Uuid, user_id: Uuid, client_uuid: Uuid) -> String {
-    format!("send-lock:{chat_id}:{user_id}:{client_uuid}")
+impl SendKey {
+    fn record(self) -> String {
+        format!(
+            "send:{}:{}:{}",
+            self.chat_id, self.user_id, self.client_uuid
+        )
+    }
+
+    fn lock(self) -> String {
+        format!(
+            "send-lock:{}:{}:{}",
+            self.chat_id, self.user_id, self.client_uuid
+        )
+    }
 }
+
+/// Lock, look, plan: KEYS lock, record; ARGV in-flight TTL, message, TTL.
+const CLAIM_SEND: &str = r"
+if not redis.call('SET', KEYS[1], 1, 'NX', 'EX', ARGV[1]) then return {'in-flight'} end
+local record = redis.call('GET', KEYS[2])
+if record and string.sub(record, 1, 5) == 'sent:' then
+  redis.call('DEL', KEYS[1])
+  return {'sent', string.sub(record, 6)}
+end
+if record and string.sub(record, 1, 8) == 'planned:' then return {'planned', string.sub(record, 9)} end
+redis.call('SET', KEYS[2], 'planned:' .. ARGV[2], 'EX', ARGV[3])
+return {'fresh'}";
 
 impl Cache {
     /// The Redis connection, for readiness checks.
@@ -220,98 +247,58 @@ impl Cache {
         }
     }
 
-    /// Claims a client_uuid for one attempt: a lock that expires after
-    /// `in_flight_ttl` seconds (so a dead attempt frees it), and what earlier
-    /// attempts left: the acknowledged message, or the one planned.
+    /// Claims a client_uuid for one attempt, in one round trip: a lock that
+    /// expires after `in_flight_ttl` seconds (so a dead attempt frees it),
+    /// then what earlier attempts left (the acknowledged message, or the one
+    /// planned), else records `message_json` as this attempt's plan before it
+    /// is published, so a retry publishes the same message whatever happens.
     pub async fn claim_send(
         &self,
-        chat_id: Uuid,
-        user_id: Uuid,
-        client_uuid: Uuid,
+        send: SendKey,
         in_flight_ttl: u64,
+        message_json: &str,
+        ttl: u64,
     ) -> SendClaim {
         let mut conn = self.conn.clone();
-        let locked: Result<Option<String>, _> = redis::cmd("SET")
-            .arg(send_lock_key(chat_id, user_id, client_uuid))
-            .arg(1)
-            .arg("NX")
-            .arg("EX")
+        let claimed: Result<Vec<String>, _> = redis::Script::new(CLAIM_SEND)
+            .key(send.lock())
+            .key(send.record())
             .arg(in_flight_ttl)
-            .query_async(&mut conn)
+            .arg(message_json)
+            .arg(ttl)
+            .invoke_async(&mut conn)
             .await;
-        let unavailable = |error: redis::RedisError| {
-            tracing::warn!(%error, "cache unavailable: sending without client_uuid de-duplication");
-            SendClaim::Unavailable
-        };
-        match locked {
-            Ok(Some(_)) => {}
-            Ok(None) => return SendClaim::InFlight,
-            Err(error) => return unavailable(error),
-        }
-        let record: Option<String> = match conn.get(send_key(chat_id, user_id, client_uuid)).await {
-            Ok(record) => record,
-            Err(error) => return unavailable(error),
-        };
-        match record {
-            Some(value) => match value.strip_prefix(SENT) {
-                Some(sent) => {
-                    self.release_send(chat_id, user_id, client_uuid).await;
-                    SendClaim::Done(sent.to_owned())
-                }
-                None => match value.strip_prefix(PLANNED) {
-                    Some(planned) => SendClaim::Unsure(planned.to_owned()),
-                    None => SendClaim::Fresh,
-                },
-            },
-            None => SendClaim::Fresh,
+        match claimed.as_deref() {
+            Ok([outcome]) if outcome == "in-flight" => SendClaim::InFlight,
+            Ok([outcome, message]) if outcome == "sent" => SendClaim::Done(message.clone()),
+            Ok([outcome, message]) if outcome == "planned" => SendClaim::Unsure(message.clone()),
+            Ok(_) => SendClaim::Fresh,
+            Err(error) => {
+                tracing::warn!(%error, "cache unavailable: sending without client_uuid de-duplication");
+                SendClaim::Unavailable
+            }
         }
     }
 
-    /// Records the message this attempt is about to publish, before it is
-    /// published, so a retry publishes the same one whatever happens next.
-    pub async fn plan_send(
-        &self,
-        chat_id: Uuid,
-        user_id: Uuid,
-        client_uuid: Uuid,
-        message_json: &str,
-        ttl: u64,
-    ) -> Result<(), redis::RedisError> {
-        let key = send_key(chat_id, user_id, client_uuid);
-        self.conn
-            .clone()
-            .set_ex(key, format!("{PLANNED}{message_json}"), ttl)
-            .await
-    }
-
-    /// The broker acknowledged: retries get this message back.
-    pub async fn complete_send(
-        &self,
-        chat_id: Uuid,
-        user_id: Uuid,
-        client_uuid: Uuid,
-        message_json: &str,
-        ttl: u64,
-    ) {
-        let key = send_key(chat_id, user_id, client_uuid);
-        let result: Result<(), _> = self
-            .conn
-            .clone()
-            .set_ex(key, format!("{SENT}{message_json}"), ttl)
+    /// The broker acknowledged: retries get this message back, and the
+    /// attempt's lock goes (one round trip).
+    pub async fn complete_send(&self, send: SendKey, message_json: &str, ttl: u64) {
+        let result: Result<(), _> = redis::pipe()
+            .atomic()
+            .set_ex(send.record(), format!("{SENT}{message_json}"), ttl)
+            .ignore()
+            .del(send.lock())
+            .ignore()
+            .query_async(&mut self.conn.clone())
             .await;
         if let Err(error) = result {
             tracing::warn!(%error, "could not record a sent client_uuid; a retry publishes it again (same message)");
         }
-        self.release_send(chat_id, user_id, client_uuid).await;
     }
 
     /// Ends this attempt; what it planned stays for the next one.
-    pub async fn release_send(&self, chat_id: Uuid, user_id: Uuid, client_uuid: Uuid) {
-        let result: Result<(), _> = self
-            .conn
-            .clone()
-            .del(send_lock_key(chat_id, user_id, client_uuid))
-            .await;
+    pub async fn release_send(&self, send: SendKey) {
+        let result: Result<(), _> = self.conn.clone().del(send.lock()).await;
         if let Err(error) = result {
             tracing::warn!(%error, "could not release a send's client_uuid; it frees itself at the in-flight TTL");
         }
