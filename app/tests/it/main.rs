@@ -12,6 +12,7 @@ mod api_users;
 mod api_ws;
 mod cli;
 mod client;
+mod costs;
 mod events;
 mod fault;
 mod ops;
