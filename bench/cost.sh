@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What each process spends per request: sends at a fixed rate, newest history
 # pages at a fixed rate, logins and sign-ups under a burst of 50 in flight,
+# the original's stress mix with 20 workers,
 # against a fresh local platform (release build; api, sink, relay, cdc and
 # gateway each its own process, as in a cluster) on its own services and
 # ports. For every scenario: throughput, latency percentiles and the CPU time
@@ -53,3 +54,5 @@ run send --rate 1000
 run history --rate 1000 --chats 4
 run login --concurrency 50 --chats 50
 run sign-up --concurrency 50 --chats 4
+# The original's stress mix with 20 workers (each its own user and chat).
+run mixed --concurrency 20 --chats 20

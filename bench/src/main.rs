@@ -19,6 +19,8 @@ use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
+mod mixed;
+
 #[derive(Parser)]
 #[command(about = "Load generator for the Harmony API")]
 struct Args {
@@ -62,6 +64,9 @@ enum Scenario {
     Login,
     /// POST /api/v1/users/ with a fresh e-mail: one password hash each.
     SignUp,
+    /// The original's stress mix: sends, reads, chat creation, sign-ups,
+    /// deletions, requests that must be refused, list checks (bench/src/mixed.rs).
+    Mixed,
 }
 
 /// One user and one chat per lane of load, and a partner who joins and leaves.
@@ -72,6 +77,9 @@ struct Lane {
     chat: String,
     partner: Option<(String, String)>,
     turn: std::sync::atomic::AtomicU64,
+    /// Chats and accounts the `mixed` scenario created, for its deletions.
+    created: Mutex<Vec<String>>,
+    accounts: Mutex<Vec<String>>,
 }
 
 async fn prepare(target: &Target, lanes: usize, scenario: Scenario) -> anyhow::Result<Vec<Lane>> {
@@ -115,6 +123,8 @@ async fn prepare(target: &Target, lanes: usize, scenario: Scenario) -> anyhow::R
             chat,
             partner,
             turn: Default::default(),
+            created: Default::default(),
+            accounts: Default::default(),
         });
     }
     if history {
@@ -165,6 +175,7 @@ async fn one(target: &Target, scenario: Scenario, lane: &Lane) -> bool {
                 .await
         }
         Scenario::Visibility => visible_after_send(target, lane, &path).await,
+        Scenario::Mixed => return mixed::one(target, lane).await,
         Scenario::Login => {
             let form = Some(("application/x-www-form-urlencoded", lane.login_form.clone()));
             target
@@ -343,6 +354,7 @@ async fn report(args: &Args, measured: &Measurement) {
         Scenario::Visibility => "visibility",
         Scenario::Login => "login",
         Scenario::SignUp => "sign-up",
+        Scenario::Mixed => "mixed",
     };
     println!(
         "scenario: {scenario}  mode: {mode}  duration: {}s",
@@ -354,9 +366,10 @@ async fn report(args: &Args, measured: &Measurement) {
     );
     let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
     println!(
-        "latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
+        "latency ms: p50 {:.2}  p90 {:.2}  p95 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
         ms(0.5),
         ms(0.9),
+        ms(0.95),
         ms(0.99),
         ms(0.999),
         histogram.max() as f64 / 1000.0
