@@ -1,85 +1,69 @@
 # Non-secret values only. Secrets stay in Secrets Manager. GitOps gets what
 # it needs from the Argo CD cluster Secret (gitops_cluster_secret), not from
 # these outputs; the SSM parameters under ssm_prefix record them for people.
+# Passed through from modules/environment.
 
 output "ssm_prefix" {
   description = "SSM path holding the published non-secret values."
-  value       = module.naming.ssm_prefix
+  value       = module.environment.ssm_prefix
 }
 
 output "cluster_name" {
   description = "EKS cluster name."
-  value       = module.eks.cluster_name
+  value       = module.environment.cluster_name
 }
 
 output "cluster_endpoint" {
   description = "EKS API endpoint."
-  value       = module.eks.cluster_endpoint
+  value       = module.environment.cluster_endpoint
 }
 
 output "vpc_id" {
   description = "VPC id."
-  value       = module.network.vpc_id
+  value       = module.environment.vpc_id
 }
 
 output "nat_public_ips" {
   description = "Egress addresses (for third-party allow-lists)."
-  value       = module.network.nat_public_ips
+  value       = module.environment.nat_public_ips
 }
 
 output "chat_history_table" {
   description = "DynamoDB chat history table (HarmonyChat dynamodb.table)."
-  value       = module.dynamodb.table_name
+  value       = module.environment.chat_history_table
 }
 
 output "postgres_address" {
   description = "RDS host name."
-  value       = module.postgres.address
+  value       = module.environment.postgres_address
 }
-
 
 output "redis_primary_endpoint" {
   description = "ElastiCache primary endpoint (TLS)."
-  value       = module.redis.primary_endpoint
+  value       = module.environment.redis_primary_endpoint
 }
 
 output "secret_arns" {
   description = "Secrets Manager secrets external-secrets reads (the ARNs are not secret)."
-  value = {
-    postgres = module.postgres.secret_arn
-    redis    = module.redis.secret_arn
-    kafka    = module.kafka_storage.scram_secret_arn
-  }
+  value       = module.environment.secret_arns
 }
 
 output "kafka" {
   description = "MSK cluster, its SASL/SCRAM bootstrap brokers and the name of its credentials secret."
-  value = {
-    cluster_arn                  = module.kafka_storage.cluster_arn
-    bootstrap_brokers_sasl_scram = module.kafka_storage.bootstrap_brokers_sasl_scram
-    scram_secret_name            = module.kafka_storage.scram_secret_name
-  }
+  value       = module.environment.kafka
 }
 
 output "gitops_cluster_secret" {
   description = "Argo CD cluster Secret carrying the outputs GitOps reads, and those annotations."
-  value = {
-    namespace   = module.gitops_bridge.namespace
-    name        = module.gitops_bridge.secret_name
-    annotations = module.gitops_bridge.annotations
-  }
+  value       = module.environment.gitops_cluster_secret
 }
 
 output "role_arns" {
   description = "Pod Identity roles."
-  value = {
-    workloads        = module.iam.workload_role_arns
-    external_secrets = module.iam.external_secrets_role_arn
-    karpenter        = module.eks.karpenter.controller_role
-  }
+  value       = module.environment.role_arns
 }
 
 output "karpenter" {
   description = "Values for the Karpenter Helm release and EC2NodeClass."
-  value       = module.eks.karpenter
+  value       = module.environment.karpenter
 }

@@ -21,10 +21,6 @@ harmony_service_accounts = {
   migrate = "harmony-migrate"
 }
 
-postgres_instance_class = "db.r7g.large"
-redis_node_type         = "cache.r7g.large"
-kafka_instance_type     = "kafka.m7g.large"
-
 extra_tags = {
   Owner = "platform"
 }

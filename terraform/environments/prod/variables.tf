@@ -47,21 +47,6 @@ variable "harmony_service_accounts" {
   }
 }
 
-variable "postgres_instance_class" {
-  description = "RDS instance class."
-  type        = string
-}
-
-variable "redis_node_type" {
-  description = "ElastiCache node type."
-  type        = string
-}
-
-variable "kafka_instance_type" {
-  description = "MSK broker instance type (one broker per zone)."
-  type        = string
-}
-
 variable "postgres_password_version" {
   description = "Bump to generate a new Postgres master password (RDS and harmony/<env>/postgres change in the same apply; restart Harmony after external-secrets refreshes)."
   type        = number

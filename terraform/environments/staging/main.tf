@@ -1,187 +1,52 @@
 # Staging: the same shape as prod at lower cost and with easy teardown:
 # one NAT gateway, single-AZ database and cache, the smallest MSK brokers,
 # no deletion protection, shorter backups. Logs are kept a year as in prod
-# (audit trail).
+# (audit trail). The wiring is modules/environment; the settings are
+# literals here so checkov sees them (it does not read terraform.tfvars).
+module "environment" {
+  source = "../../modules/environment"
 
-module "naming" {
-  source = "../../modules/naming"
+  environment        = "staging"
+  region             = var.region
+  account_id         = var.account_id
+  extra_tags         = var.extra_tags
+  availability_zones = var.availability_zones
+  vpc_cidr           = var.vpc_cidr
 
-  environment = "staging"
-  region      = var.region
-  account_id  = var.account_id
-  extra_tags  = var.extra_tags
-}
+  single_nat_gateway          = true
+  deletion_protection         = false
+  log_retention_days          = 365
+  secret_recovery_window_days = 7 # Short-lived, for easy teardown.
 
-provider "aws" {
-  region              = var.region
-  allowed_account_ids = [var.account_id]
-
-  default_tags {
-    tags = module.naming.tags
-  }
-}
-
-# The environment's own cluster, for Argo CD's cluster Secret
-# (modules/gitops-bridge). The token comes from the caller's AWS
-# credentials at each run (`aws eks get-token`) and is never stored; the
-# caller must be one of eks_admin_principal_arns (access entries).
-provider "kubernetes" {
-  host                   = module.eks.cluster_endpoint
-  cluster_ca_certificate = base64decode(module.eks.cluster_certificate_authority_data)
-
-  exec {
-    api_version = "client.authentication.k8s.io/v1beta1"
-    command     = "aws"
-    args        = ["eks", "get-token", "--cluster-name", module.eks.cluster_name, "--region", var.region, "--output", "json"]
-  }
-}
-
-module "network" {
-  source = "../../modules/network"
-
-  naming                  = module.naming
-  cidr_block              = var.vpc_cidr
-  availability_zones      = var.availability_zones
-  single_nat_gateway      = true
-  flow_log_retention_days = 365
-}
-
-module "eks" {
-  source = "../../modules/eks"
-
-  naming                 = module.naming
-  kubernetes_version     = var.kubernetes_version
-  subnet_ids             = module.network.private_subnet_ids
-  endpoint_public_access = length(var.eks_public_access_cidrs) > 0
-  public_access_cidrs    = var.eks_public_access_cidrs
-  admin_principal_arns   = var.eks_admin_principal_arns
-  deletion_protection    = false
-  log_retention_days     = 365
-
+  kubernetes_version         = var.kubernetes_version
+  eks_endpoint_public_access = length(var.eks_public_access_cidrs) > 0
+  eks_public_access_cidrs    = var.eks_public_access_cidrs
+  eks_admin_principal_arns   = var.eks_admin_principal_arns
   system_node_group = {
     instance_types = ["t3.large"]
     min_size       = 2
     desired_size   = 2
     max_size       = 3
   }
-}
 
-module "postgres" {
-  source = "../../modules/postgres"
+  postgres_instance_class        = "db.t4g.medium"
+  postgres_multi_az              = false
+  postgres_backup_retention_days = 7
+  postgres_password_version      = var.postgres_password_version
 
-  naming                     = module.naming
-  vpc_id                     = module.network.vpc_id
-  subnet_ids                 = module.network.private_subnet_ids
-  allowed_security_group_ids = [module.eks.node_security_group_id]
-  instance_class             = var.postgres_instance_class
-  multi_az                   = false
-  deletion_protection        = false
-  backup_retention_days      = 7
-  log_retention_days         = 365
+  redis_node_type               = "cache.t4g.small"
+  redis_num_cache_clusters      = 1
+  redis_snapshot_retention_days = 1
 
-  master_password_version     = var.postgres_password_version
-  secret_recovery_window_days = 7
-}
+  dynamodb_point_in_time_recovery_days = 7
 
-module "redis" {
-  source = "../../modules/redis"
+  # The smallest broker type: staging carries test traffic only.
+  kafka_instance_type           = "kafka.t3.small"
+  kafka_ebs_volume_size_gib     = 50
+  kafka_max_ebs_volume_size_gib = 200
+  kafka_enhanced_monitoring     = "PER_BROKER"
+  kafka_scram_password_version  = var.kafka_scram_password_version
 
-  naming                      = module.naming
-  vpc_id                      = module.network.vpc_id
-  subnet_ids                  = module.network.private_subnet_ids
-  allowed_security_group_ids  = [module.eks.node_security_group_id]
-  node_type                   = var.redis_node_type
-  num_cache_clusters          = 1
-  snapshot_retention_days     = 1
-  secret_recovery_window_days = 7
-  log_retention_days          = 365
-}
-
-module "dynamodb" {
-  source = "../../modules/dynamodb"
-
-  naming                      = module.naming
-  deletion_protection         = false
-  point_in_time_recovery_days = 7
-}
-
-# Amazon MSK: one broker per zone, the smallest broker type (staging carries
-# test traffic only), short-lived secret recovery for easy teardown.
-module "kafka_storage" {
-  source = "../../modules/kafka-storage"
-
-  naming                      = module.naming
-  vpc_id                      = module.network.vpc_id
-  subnet_ids                  = module.network.private_subnet_ids
-  allowed_security_group_ids  = [module.eks.node_security_group_id]
-  instance_type               = var.kafka_instance_type
-  ebs_volume_size_gib         = 50
-  max_ebs_volume_size_gib     = 200
-  enhanced_monitoring         = "PER_BROKER"
-  scram_password_version      = var.kafka_scram_password_version
-  secret_recovery_window_days = 7
-  log_retention_days          = 365
-}
-
-module "iam" {
-  source = "../../modules/iam"
-
-  naming            = module.naming
-  cluster_name      = module.eks.cluster_name
-  namespace         = var.harmony_namespace
-  service_accounts  = var.harmony_service_accounts
-  table_arn         = module.dynamodb.table_arn
-  table_kms_key_arn = module.dynamodb.kms_key_arn
-
-  # Exactly the secrets the platform chart's ExternalSecrets read
-  # (harmony-postgres, harmony-redis, kafka-credentials), and their keys.
-  external_secrets = {
-    secret_arns  = [module.postgres.secret_arn, module.redis.secret_arn, module.kafka_storage.scram_secret_arn]
-    kms_key_arns = [module.postgres.kms_key_arn, module.redis.kms_key_arn, module.kafka_storage.kms_key_arn]
-  }
-}
-
-# A record of the non-secret outputs in SSM for people and tools; GitOps
-# reads the cluster Secret below instead (terraform/README.md).
-module "secrets" {
-  source = "../../modules/secrets"
-
-  naming = module.naming
-
-  parameters = merge(
-    {
-      "region"                        = module.naming.region
-      "eks/cluster-name"              = module.eks.cluster_name
-      "karpenter/interruption-queue"  = module.eks.karpenter.interruption_queue
-      "karpenter/node-role"           = module.eks.karpenter.node_role_name
-      "dynamodb/table-name"           = module.dynamodb.table_name
-      "postgres/host"                 = module.postgres.address
-      "postgres/port"                 = tostring(module.postgres.port)
-      "postgres/database"             = module.postgres.db_name
-      "postgres/username"             = module.postgres.master_username
-      "postgres/secret-name"          = module.postgres.secret_name
-      "redis/host"                    = module.redis.primary_endpoint
-      "redis/port"                    = tostring(module.redis.port)
-      "kafka/cluster-arn"             = module.kafka_storage.cluster_arn
-      "kafka/bootstrap-servers"       = module.kafka_storage.bootstrap_brokers_sasl_scram
-      "kafka/secret-name"             = module.kafka_storage.scram_secret_name
-      "iam/external-secrets-role-arn" = module.iam.external_secrets_role_arn
-    },
-    { for c, arn in module.iam.workload_role_arns : "iam/${c}-role-arn" => arn },
-    { for c, sa in module.iam.workload_service_accounts : "harmony/${c}-service-account" => sa },
-  )
-}
-
-# Argo CD's cluster Secret harmony-<env>: the ApplicationSet selects it by
-# label and patches its annotations (Kafka bootstrap servers, table, region)
-# into the HarmonyChat.
-module "gitops_bridge" {
-  source = "../../modules/gitops-bridge"
-
-  naming                  = module.naming
-  kafka_bootstrap_servers = module.kafka_storage.bootstrap_brokers_sasl_scram
-  dynamodb_table          = module.dynamodb.table_name
-
-  # The caller's cluster-admin access entry must exist before the API is used.
-  depends_on = [module.eks]
+  harmony_namespace        = var.harmony_namespace
+  harmony_service_accounts = var.harmony_service_accounts
 }

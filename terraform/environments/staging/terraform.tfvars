@@ -20,10 +20,6 @@ harmony_service_accounts = {
   migrate = "harmony-migrate"
 }
 
-postgres_instance_class = "db.t4g.medium"
-redis_node_type         = "cache.t4g.small"
-kafka_instance_type     = "kafka.t3.small"
-
 extra_tags = {
   Owner = "platform"
 }

@@ -17,7 +17,9 @@
 //           attribute it declares; var.*, local.*, data.*, ephemeral.* and
 //           resource references resolve in their directory; terraform.tfvars
 //           sets only declared variables and every required one; every
-//           variable has a type and a description.
+//           variable has a type and a description; a moved block's "to"
+//           starts at a declared module or resource ("from" names what no
+//           longer exists, so it is not resolved).
 // The schemas are the CDKTF bindings generated from hashicorp/aws 6.25.0,
 // hashicorp/random 3.7.2 and hashicorp/kubernetes 2.38.0 (their .d.ts files
 // carry every argument's Terraform name and whether it is optional).
@@ -447,7 +449,16 @@ async function main(root) {
     };
     for (const { file, body } of info.files) {
       const where = rel(file);
-      for (const s of strings(body)) {
+      // moved/removed name addresses, not expressions: check only where
+      // "to" starts.
+      const { moved = [], removed, ...exprs } = body;
+      for (const { to } of moved) {
+        const m = /^\$\{(module\.[\w-]+|[a-z0-9_]+\.[\w-]+)/.exec(to || "");
+        const head = m && m[1];
+        const known = head && (head.startsWith("module.") ? info.modules.has(head.slice(7)) : info.resource.has(head));
+        if (!known) report(`${where}: moved to ${to} names nothing declared here`);
+      }
+      for (const s of strings(exprs)) {
         if (!s.includes("${")) continue;
         let m;
         const varRe = /(?<![\w.])var\.([\w-]+)/g;
