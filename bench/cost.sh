@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# What each process spends per request: sends at a fixed rate, newest history
-# pages at a fixed rate, logins and sign-ups under a burst of 50 in flight,
-# the original's stress mix with 20 workers,
-# against a fresh local platform (release build; api, sink, relay, cdc and
-# gateway each its own process, as in a cluster) on its own services and
-# ports. For every scenario: throughput, latency percentiles and the CPU time
-# per successful request of each Harmony process and each local service
-# (from /proc). With PROFILE=1 the api process is sampled with `perf` during
-# the send and history runs (reports in $HARMONY_DATA_DIR/perf-*.txt).
+# The standard benchmark set, against a fresh local platform (release build;
+# api, sink, relay, cdc and gateway each its own process, as in a cluster) on
+# its own services and ports: sends at a fixed rate and at saturation, newest
+# and deep history pages, logins and sign-ups under a burst of 50 in flight,
+# the original's stress mix with 20 workers, membership churn, send ->
+# visible in history, then through the gateway: 10,000 idle WebSockets,
+# fan-out and send -> live delivery at 1,000 msg/s. For every scenario:
+# throughput, latency percentiles and the CPU time per successful request of
+# each Harmony process and each local service (from /proc). The results
+# table goes to bench/results/<date>-<commit>.md (machine, command and
+# commit at its head). With PROFILE=1 the api process is sampled with `perf`
+# during the send and history runs (reports in $HARMONY_DATA_DIR/perf-*.txt).
 #   bench/cost.sh [SECONDS]   (default 10)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +22,7 @@ URL=http://127.0.0.1:27100
 source bench/lib.sh
 trap 'kill ${PIDS[*]:-} 2>/dev/null || true; scripts/services.sh stop >/dev/null 2>&1 || true' EXIT
 fresh_services
-cargo build -q --release -p harmony -p harmony-bench --bin harmony --bin harmony-bench
+cargo build -q --release -p harmony -p harmony-bench --bin harmony --bin harmony-bench --bin realtime-bench
 BIN=$CARGO_TARGET_DIR/release
 APP__LOG_FILTER=warn "$BIN/harmony" migrate >"$HARMONY_DATA_DIR/migrate.log" 2>&1
 PIDS=()
@@ -34,6 +37,19 @@ for role in api sink relay cdc gateway; do
   port=$((port + 1))
 done
 API_PID=${PIDS[0]}
+GATEWAY_PID=${PIDS[4]}
+RESULTS=${BENCH_RESULTS:-bench/results/$(date -u +%Y-%m-%dT%H%M)-$(git rev-parse --short HEAD).md}
+mkdir -p "$(dirname "$RESULTS")"
+{
+  echo "# bench/cost.sh $SECONDS_"
+  echo
+  echo "$(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ' (with uncommitted changes)');" \
+    "$(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), $(free -g | awk '/Mem:/ {print $2}') GiB;" \
+    "load generator, platform and services on the same machine"
+  echo
+  echo "| scenario | mode | throughput | failed | p50 | p95 | p99 | CPU per request (user + system) |"
+  echo "|---|---|---|---|---|---|---|---|"
+} >"$RESULTS"
 CPU+=(--cpu "postgres=$(head -1 "$HARMONY_DATA_DIR/postgres/data/postmaster.pid")"
   --cpu "redis=$(cat "$HARMONY_DATA_DIR/redis/redis.pid")"
   --cpu "broker=$(cat "$HARMONY_DATA_DIR/kafka/kafka.pid")"
@@ -47,12 +63,21 @@ run() {
         >"$HARMONY_DATA_DIR/perf-$1.txt" 2>/dev/null) &
     PERF=$!
   fi
-  "$BIN/harmony-bench" "$@" --url "$URL" --duration "$SECONDS_" "${CPU[@]}"
+  "$BIN/harmony-bench" "$@" --url "$URL" --duration "$SECONDS_" "${CPU[@]}" --results "$RESULTS"
   if [[ -n ${PERF:-} ]]; then wait "$PERF"; PERF=; fi
 }
 run send --rate 1000
+run send --concurrency 64
 run history --rate 1000 --chats 4
+run deep-history --rate 1000 --chats 4
 run login --concurrency 50 --chats 50
 run sign-up --concurrency 50 --chats 4
 # The original's stress mix with 20 workers (each its own user and chat).
 run mixed --concurrency 20 --chats 20
+run churn --rate 200 --chats 8
+run visibility --rate 100
+# Through the gateway: idle connections, fan-out, send -> live delivery.
+echo "== realtime-bench"
+"$BIN/realtime-bench" --api "$URL" --gateway "http://127.0.0.1:27104" --gateway-pid "$GATEWAY_PID" \
+  --connections "${CONNECTIONS:-10000}" --rate 1000 --seconds "$SECONDS_" --results "$RESULTS"
+echo "results: $RESULTS"

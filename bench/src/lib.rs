@@ -163,3 +163,21 @@ pub mod cpu {
             .collect()
     }
 }
+
+/// The results table a run writes (`--results FILE`): one Markdown row per
+/// measurement, appended, so a script's runs collect in one file.
+pub mod results {
+    use std::io::Write;
+
+    use anyhow::Context;
+
+    pub fn append(path: &std::path::Path, cells: &[String]) -> anyhow::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("results file {}", path.display()))?;
+        writeln!(file, "| {} |", cells.join(" | "))?;
+        Ok(())
+    }
+}

@@ -46,6 +46,10 @@ struct Args {
     /// child processes count too); repeat for each process.
     #[arg(long = "cpu", value_name = "NAME=PID")]
     cpu: Vec<harmony_bench::cpu::Watched>,
+    /// Appends the run as a row of a Markdown table: scenario, mode,
+    /// throughput, failed, p50, p95, p99, CPU per request of each process.
+    #[arg(long, value_name = "FILE")]
+    results: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -54,6 +58,9 @@ enum Scenario {
     Send,
     /// GET /api/v1/chats/{id}?limit=50: full history pages.
     History,
+    /// GET /api/v1/chats/{id}?limit=50&cursor=...: the page before the
+    /// newest 50 (read from DynamoDB, never from the recent-messages cache).
+    DeepHistory,
     /// Membership churn: a member is added, then leaves (outbox events for the
     /// relay and the cdc consumer; read their metrics afterwards).
     Churn,
@@ -75,6 +82,8 @@ struct Lane {
     /// The lane user's login form (the `login` scenario).
     login_form: String,
     chat: String,
+    /// The newest page's `next_cursor` (the `deep-history` scenario).
+    cursor: String,
     partner: Option<(String, String)>,
     turn: std::sync::atomic::AtomicU64,
     /// Chats and accounts the `mixed` scenario created, for its deletions.
@@ -83,7 +92,12 @@ struct Lane {
 }
 
 async fn prepare(target: &Target, lanes: usize, scenario: Scenario) -> anyhow::Result<Vec<Lane>> {
-    let history = matches!(scenario, Scenario::History);
+    let history = matches!(scenario, Scenario::History | Scenario::DeepHistory);
+    // Enough messages for a full newest page and a full page before it.
+    let seeded = match scenario {
+        Scenario::DeepHistory => 110,
+        _ => 60,
+    };
     let mut prepared = Vec::with_capacity(lanes);
     for _ in 0..lanes {
         let (token, _) = sign_up(target).await?;
@@ -106,7 +120,7 @@ async fn prepare(target: &Target, lanes: usize, scenario: Scenario) -> anyhow::R
         let email = me["email"].as_str().context("e-mail")?;
         let login_form = format!("username={email}&password=benchmark+password");
         if history {
-            for i in 0..60 {
+            for i in 0..seeded {
                 target
                     .json(
                         Method::POST,
@@ -121,6 +135,7 @@ async fn prepare(target: &Target, lanes: usize, scenario: Scenario) -> anyhow::R
             token,
             login_form,
             chat,
+            cursor: String::new(),
             partner,
             turn: Default::default(),
             created: Default::default(),
@@ -128,21 +143,27 @@ async fn prepare(target: &Target, lanes: usize, scenario: Scenario) -> anyhow::R
         });
     }
     if history {
-        // Every lane's first page must be a full 50 before measuring.
-        for lane in &prepared {
+        // Every lane's page must be a full 50 (all seeded messages written)
+        // before measuring.
+        for lane in &mut prepared {
             let path = format!("/api/v1/chats/{}?limit=50", lane.chat);
             let mut full = false;
             for _ in 0..500 {
                 let page = target
                     .json(Method::GET, &path, Some(&lane.token), Value::Null)
                     .await?;
-                if page["messages"].as_array().is_some_and(|m| m.len() == 50) {
+                lane.cursor = page["next_cursor"].as_str().unwrap_or_default().to_owned();
+                let older = target
+                    .json(Method::GET, &format!("{path}&cursor={}", lane.cursor), Some(&lane.token), Value::Null)
+                    .await?;
+                let count = |page: &Value| page["messages"].as_array().map_or(0, Vec::len);
+                if count(&page) == 50 && count(&older) == seeded - 50 {
                     full = true;
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            anyhow::ensure!(full, "history of {} never reached 50 messages", lane.chat);
+            anyhow::ensure!(full, "history of {} never reached {seeded} messages", lane.chat);
         }
     }
     Ok(prepared)
@@ -169,6 +190,16 @@ async fn one(target: &Target, scenario: Scenario, lane: &Lane) -> bool {
                 .call(
                     Method::GET,
                     &format!("{path}?limit=50"),
+                    Some(&lane.token),
+                    None,
+                )
+                .await
+        }
+        Scenario::DeepHistory => {
+            target
+                .call(
+                    Method::GET,
+                    &format!("{path}?limit=50&cursor={}", lane.cursor),
                     Some(&lane.token),
                     None,
                 )
@@ -339,7 +370,12 @@ async fn saturation(
     futures::future::join_all(workers).await;
 }
 
-async fn report(args: &Args, measured: &Measurement) {
+async fn report(
+    args: &Args,
+    measured: &Measurement,
+    before: &[f64],
+    after: &[f64],
+) -> anyhow::Result<()> {
     use std::sync::atomic::Ordering::Relaxed;
     let histogram = measured.histogram.lock().await;
     let (ok, failed) = (measured.ok.load(Relaxed), measured.failed.load(Relaxed));
@@ -350,20 +386,19 @@ async fn report(args: &Args, measured: &Measurement) {
     let scenario = match args.scenario {
         Scenario::Send => "send",
         Scenario::History => "history",
+        Scenario::DeepHistory => "deep-history",
         Scenario::Churn => "churn",
         Scenario::Visibility => "visibility",
         Scenario::Login => "login",
         Scenario::SignUp => "sign-up",
         Scenario::Mixed => "mixed",
     };
+    let throughput = ok as f64 / args.duration as f64;
     println!(
         "scenario: {scenario}  mode: {mode}  duration: {}s",
         args.duration
     );
-    println!(
-        "ok: {ok}  failed: {failed}  throughput: {:.0} req/s",
-        ok as f64 / args.duration as f64
-    );
+    println!("ok: {ok}  failed: {failed}  throughput: {throughput:.0} req/s");
     let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
     println!(
         "latency ms: p50 {:.2}  p90 {:.2}  p95 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
@@ -374,25 +409,37 @@ async fn report(args: &Args, measured: &Measurement) {
         ms(0.999),
         histogram.max() as f64 / 1000.0
     );
-}
-
-/// Each watched process's CPU time over the measured window, per request
-/// that succeeded in it.
-fn report_cpu(args: &Args, measured: &Measurement, before: &[f64], after: &[f64]) {
-    let ok = measured
-        .ok
-        .load(std::sync::atomic::Ordering::Relaxed)
-        .max(1) as f64;
+    // Each watched process's CPU time over the measured window, per request
+    // that succeeded in it.
+    let mut per_request = Vec::new();
     for ((watched, before), after) in args.cpu.iter().zip(before).zip(after) {
         let used = after - before;
+        let micros = used * 1e6 / ok.max(1) as f64;
         println!(
             "cpu {:<10} {:>8.0} ms  {:>8.1} µs/request  {:>5.1} % of a core",
             watched.name,
             used * 1000.0,
-            used * 1e6 / ok,
+            micros,
             used * 100.0 / args.duration as f64
         );
+        per_request.push(format!("{} {micros:.0} µs", watched.name));
     }
+    if let Some(path) = &args.results {
+        harmony_bench::results::append(
+            path,
+            &[
+                scenario.to_owned(),
+                mode,
+                format!("{throughput:.0}/s"),
+                failed.to_string(),
+                format!("{:.1} ms", ms(0.5)),
+                format!("{:.1} ms", ms(0.95)),
+                format!("{:.1} ms", ms(0.99)),
+                per_request.join(", "),
+            ],
+        )?;
+    }
+    Ok(())
 }
 
 #[tokio::main]
@@ -444,7 +491,5 @@ async fn main() -> anyhow::Result<()> {
     }
     let cpu_after = harmony_bench::cpu::seconds(&args.cpu)?;
     let cpu_before = cpu_before.await??;
-    report(&args, &measured).await;
-    report_cpu(&args, &measured, &cpu_before, &cpu_after);
-    Ok(())
+    report(&args, &measured, &cpu_before, &cpu_after).await
 }

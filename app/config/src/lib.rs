@@ -440,6 +440,9 @@ pub struct CacheConfig {
     pub recent_messages: usize,
     /// Seconds a chat's recent messages live after its last message or read miss.
     pub recent_messages_ttl_seconds: u64,
+    /// Profiles and membership answers each API and gateway process keeps in
+    /// memory, kept coherent by Redis client tracking (Redis 6 or later); 0 turns the local copy off.
+    pub local_entries: usize,
 }
 
 impl Default for CacheConfig {
@@ -449,6 +452,7 @@ impl Default for CacheConfig {
             membership_ttl_seconds: 300,
             recent_messages: 50,
             recent_messages_ttl_seconds: 86_400,
+            local_entries: 50_000,
         }
     }
 }

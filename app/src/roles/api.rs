@@ -10,8 +10,8 @@ use crate::{
     http::{self, App, AppState},
     ops,
     store::{
-        Dependency, cache::Cache, dynamodb::ChatHistoryTable, kafka::Admin, messages::MessageLog,
-        postgres, redis, sessions,
+        Dependency, cache::Cache, dynamodb::ChatHistoryTable, kafka::Admin, local::LocalCopy,
+        messages::MessageLog, postgres, redis, sessions,
     },
 };
 
@@ -31,7 +31,8 @@ pub async fn build(config: &Config) -> anyhow::Result<(App, Vec<Dependency>)> {
     let app = Arc::new(AppState {
         config: config.clone(),
         db: db.clone(),
-        cache: Cache::new(redis.clone(), &config.cache),
+        cache: Cache::new(redis.clone(), &config.cache)
+            .with_local_copy(LocalCopy::connect(&config.redis, config.cache.local_entries).await?),
         messages,
         history: history.clone(),
         recent: crate::store::recent::RecentHistory::new(redis.clone(), &config.cache),

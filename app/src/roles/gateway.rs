@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     ops,
     realtime::{Gateway, feed::Feed},
-    store::{Dependency, cache::Cache, kafka::Admin, postgres, redis},
+    store::{Dependency, cache::Cache, kafka::Admin, local::LocalCopy, postgres, redis},
 };
 
 /// Starts the feed (positioned at the end of each partition) and the
@@ -32,7 +32,8 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let gateway = start(
         config,
         db.clone(),
-        Cache::new(redis.clone(), &config.cache),
+        Cache::new(redis.clone(), &config.cache)
+            .with_local_copy(LocalCopy::connect(&config.redis, config.cache.local_entries).await?),
         shutdown.clone(),
     )
     .await?;

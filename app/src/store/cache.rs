@@ -1,4 +1,6 @@
 //! The Redis cache: user profiles, membership answers and send idempotency.
+//! Profiles and membership answers are read through a process-local copy
+//! kept coherent by Redis client tracking (`local`), when one is attached.
 //!
 //! Reads are best-effort (an error is a miss). Cache fills use `SET NX`, and
 //! commands write the authoritative answer with a plain `SET` after commit,
@@ -10,11 +12,13 @@ use harmony_config::CacheConfig;
 use redis::{AsyncCommands, aio::ConnectionManager};
 use uuid::Uuid;
 
+use super::local::LocalCopy;
 use crate::domain::user::UserProfile;
 
 #[derive(Clone)]
 pub struct Cache {
     conn: ConnectionManager,
+    local: Option<LocalCopy>,
     user_ttl: u64,
     membership_ttl: u64,
 }
@@ -92,16 +96,25 @@ impl Cache {
     pub fn new(conn: ConnectionManager, config: &CacheConfig) -> Self {
         Self {
             conn,
+            local: None,
             user_ttl: config.user_ttl_seconds,
             membership_ttl: config.membership_ttl_seconds,
         }
     }
 
+    /// Reads profiles and membership answers through `local` (`None`: from Redis each time).
+    pub fn with_local_copy(mut self, local: Option<LocalCopy>) -> Self {
+        self.local = local;
+        self
+    }
+
+    pub fn local_copy(&self) -> Option<&LocalCopy> {
+        self.local.as_ref()
+    }
+
     pub async fn user(&self, user_id: Uuid) -> Option<UserProfile> {
-        let raw: Option<String> = self
-            .read(|mut c| async move { c.get(user_key(user_id)).await })
-            .await?;
-        raw.and_then(|json| serde_json::from_str(&json).ok())
+        let raw = self.read_copied(user_key(user_id), self.user_ttl).await?;
+        serde_json::from_str(&raw).ok()
     }
 
     /// One MGET for many users; `None` marks a miss.
@@ -153,21 +166,44 @@ impl Cache {
                 e.to_string(),
             ))
         })?;
-        self.conn
-            .clone()
-            .set_ex(user_key(profile.user_id), json, self.user_ttl)
-            .await
+        let key = user_key(profile.user_id);
+        let result = self.conn.clone().set_ex(&key, json, self.user_ttl).await;
+        self.forget_copies([key]);
+        result
     }
 
     pub async fn forget_user(&self, user_id: Uuid) -> Result<(), redis::RedisError> {
-        self.conn.clone().del(user_key(user_id)).await
+        let key = user_key(user_id);
+        let result = self.conn.clone().del(&key).await;
+        self.forget_copies([key]);
+        result
+    }
+
+    /// This process's own writes reach its local copy at once (others'
+    /// copies hear of them from Redis).
+    fn forget_copies(&self, keys: impl IntoIterator<Item = String>) {
+        if let Some(local) = &self.local {
+            local.forget(keys);
+        }
     }
 
     pub async fn membership(&self, chat_id: Uuid, user_id: Uuid) -> Option<bool> {
-        let raw: Option<String> = self
-            .read(|mut c| async move { c.get(membership_key(chat_id, user_id)).await })
+        let raw = self
+            .read_copied(membership_key(chat_id, user_id), self.membership_ttl)
             .await?;
-        raw.map(|v| v == "true")
+        Some(raw == "true")
+    }
+
+    /// A key the local copy may answer (kept at most `ttl_seconds`, the key's own TTL).
+    async fn read_copied(&self, key: String, ttl_seconds: u64) -> Option<String> {
+        match &self.local {
+            Some(local) => {
+                let ttl = Duration::from_secs(ttl_seconds);
+                self.read(|_| async move { local.get(&key, ttl).await })
+                    .await?
+            }
+            None => self.read(|mut c| async move { c.get(key).await }).await?,
+        }
     }
 
     /// Cache-aside fill: never overwrites an answer a command wrote meanwhile.
@@ -195,16 +231,18 @@ impl Cache {
         user_ids: &[Uuid],
         member: bool,
     ) -> Result<(), redis::RedisError> {
+        let keys: Vec<String> = user_ids
+            .iter()
+            .map(|id| membership_key(chat_id, *id))
+            .collect();
         let mut pipe = redis::pipe();
-        for user_id in user_ids {
-            pipe.set_ex(
-                membership_key(chat_id, *user_id),
-                member.to_string(),
-                self.membership_ttl,
-            )
-            .ignore();
+        for key in &keys {
+            pipe.set_ex(key, member.to_string(), self.membership_ttl)
+                .ignore();
         }
-        pipe.query_async(&mut self.conn.clone()).await
+        let result = pipe.query_async(&mut self.conn.clone()).await;
+        self.forget_copies(keys);
+        result
     }
 
     /// Drops cached membership answers; the next read asks Postgres.
@@ -220,7 +258,9 @@ impl Cache {
             .iter()
             .map(|id| membership_key(chat_id, *id))
             .collect();
-        self.conn.clone().del(keys).await
+        let result = self.conn.clone().del(&keys).await;
+        self.forget_copies(keys);
+        result
     }
 
     /// Drops every cached membership answer of a chat (SCAN, then DEL in batches).
@@ -238,7 +278,8 @@ impl Cache {
                 .query_async(&mut conn)
                 .await?;
             if !keys.is_empty() {
-                let _: () = conn.del(keys).await?;
+                let _: () = conn.del(&keys).await?;
+                self.forget_copies(keys);
             }
             if next == 0 {
                 return Ok(());

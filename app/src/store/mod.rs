@@ -6,6 +6,7 @@ pub mod centrifugo;
 pub mod chats;
 pub mod dynamodb;
 pub mod kafka;
+pub mod local;
 pub mod messages;
 pub mod outbox;
 pub mod postgres;

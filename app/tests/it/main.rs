@@ -15,6 +15,7 @@ mod client;
 mod costs;
 mod events;
 mod fault;
+mod local_copy;
 mod ops;
 mod platform;
 mod realtime;

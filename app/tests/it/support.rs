@@ -1,6 +1,6 @@
 //! `TestEnv`: an isolated slice of the local services for one test, removed on drop.
 
-use std::time::Duration;
+use std::{process::Stdio, time::Duration};
 
 use harmony::{
     config::{Config, Secret},
@@ -189,4 +189,51 @@ pub async fn read_topic(
     }
     drop_detached(consumer);
     out
+}
+
+/// A `redis-server` of a test's own, on a free port, without persistence.
+pub struct PrivateRedis {
+    child: tokio::process::Child,
+    pub url: String,
+}
+
+impl PrivateRedis {
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = tokio::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server runs (scripts/services.sh installs it)");
+        let url = format!("redis://127.0.0.1:{port}/0");
+        let client = ::redis::Client::open(url.as_str()).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while client.get_multiplexed_async_connection().await.is_err() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the private redis answers");
+        Self { child, url }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
 }

@@ -41,6 +41,9 @@ struct Cli {
     /// Seconds of idle CPU measurement (the ping interval is 25 s).
     #[arg(long, default_value_t = 30)]
     idle_seconds: u64,
+    /// Appends the figures as rows of a Markdown table (as `harmony-bench --results`).
+    #[arg(long, value_name = "FILE")]
+    results: Option<std::path::PathBuf>,
 }
 
 /// One delivered publication: which channel, its content, when it arrived.
@@ -212,17 +215,36 @@ async fn main() -> anyhow::Result<()> {
     let (rss_after, cpu_start) = process_usage(cli.gateway_pid)?;
     tokio::time::sleep(Duration::from_secs(cli.idle_seconds)).await;
     let (rss_idle, cpu_end) = process_usage(cli.gateway_pid)?;
+    let per_connection_kib =
+        (rss_after.saturating_sub(rss_before)) as f64 / 1024.0 / cli.connections as f64;
+    let idle_cpu = (cpu_end - cpu_start) * 100.0 / cli.idle_seconds as f64;
     println!(
-        "connections: {} subscribed in {:.1} s; gateway RSS {:.1} MiB -> {:.1} MiB ({:.1} KiB per connection); after {} s idle {:.1} MiB, CPU {:.1}% of one core",
+        "connections: {} subscribed in {:.1} s; gateway RSS {:.1} MiB -> {:.1} MiB ({per_connection_kib:.1} KiB per connection); after {} s idle {:.1} MiB, CPU {idle_cpu:.1}% of one core",
         cli.connections,
         opened_in.as_secs_f64(),
         rss_before as f64 / 1048576.0,
         rss_after as f64 / 1048576.0,
-        (rss_after.saturating_sub(rss_before)) as f64 / 1024.0 / cli.connections as f64,
         cli.idle_seconds,
         rss_idle as f64 / 1048576.0,
-        (cpu_end - cpu_start) * 100.0 / cli.idle_seconds as f64
     );
+    let row = |cells: [String; 8]| match &cli.results {
+        Some(path) => harmony_bench::results::append(path, &cells),
+        None => Ok(()),
+    };
+    let dash = || "—".to_owned();
+    row([
+        "idle WebSockets".into(),
+        format!(
+            "{} subscribed, {} s idle",
+            cli.connections, cli.idle_seconds
+        ),
+        dash(),
+        "0".into(),
+        dash(),
+        dash(),
+        dash(),
+        format!("gateway {idle_cpu:.1} % of a core, {per_connection_kib:.1} KiB per connection"),
+    ])?;
 
     // 2. Fan-out: one message, time until the last of F subscribers has it.
     let mut times = Histogram::<u64>::new(3)?;
@@ -254,15 +276,27 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
+    let ms = |histogram: &Histogram<u64>, q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
     println!(
         "fan-out to {}: last delivery p50 {:.1} ms, max {:.1} ms after the send began (20 rounds)",
         cli.fanout,
-        times.value_at_quantile(0.5) as f64 / 1000.0,
+        ms(&times, 0.5),
         times.max() as f64 / 1000.0
     );
+    row([
+        format!("fan-out to {} subscribers", cli.fanout),
+        "one send, last delivery; 20 rounds".into(),
+        dash(),
+        "0".into(),
+        format!("{:.1} ms", ms(&times, 0.5)),
+        format!("{:.1} ms", ms(&times, 0.95)),
+        format!("{:.1} ms (max)", times.max() as f64 / 1000.0),
+        dash(),
+    ])?;
 
     // 3. Latency: REST sends at a fixed rate to a chat with one subscriber.
     let total = cli.rate * cli.seconds;
+    let (_, gateway_cpu_before) = process_usage(cli.gateway_pid)?;
     let origin = Instant::now();
     let interval = Duration::from_nanos(1_000_000_000 / cli.rate.max(1));
     let sender = {
@@ -303,13 +337,26 @@ async fn main() -> anyhow::Result<()> {
         latencies.record(micros as u64)?;
     }
     sender.await?;
+    let (_, gateway_cpu_after) = process_usage(cli.gateway_pid)?;
+    // The gateway's whole CPU over the run (its idle connections' pings included).
+    let per_message = (gateway_cpu_after - gateway_cpu_before) * 1e6 / total as f64;
     println!(
-        "send -> delivered at {}/s for {} s ({total} messages, all delivered): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        "send -> delivered at {}/s for {} s ({total} messages, all delivered): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; gateway CPU {per_message:.0} µs per delivered message",
         cli.rate,
         cli.seconds,
-        latencies.value_at_quantile(0.5) as f64 / 1000.0,
-        latencies.value_at_quantile(0.99) as f64 / 1000.0,
+        ms(&latencies, 0.5),
+        ms(&latencies, 0.99),
         latencies.max() as f64 / 1000.0
     );
+    row([
+        "send → live delivery".into(),
+        format!("fixed rate {}/s, one subscriber", cli.rate),
+        format!("{}/s delivered", cli.rate),
+        "0".into(),
+        format!("{:.1} ms", ms(&latencies, 0.5)),
+        format!("{:.1} ms", ms(&latencies, 0.95)),
+        format!("{:.1} ms", ms(&latencies, 0.99)),
+        format!("gateway {per_message:.0} µs per delivered message"),
+    ])?;
     Ok(())
 }
