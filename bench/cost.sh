@@ -16,6 +16,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/cargo-env.sh
 SECONDS_=${1:-10}
+# Harmony settings the caller chose (before the services' own are exported), for the results' header.
+settings=$(env | grep -E '^[A-Z]+__[A-Z_]+=' | grep -v -E 'URL|SECRET|PASSWORD|^HTTP__|^APP__' | sort | tr '\n' ' ' || true)
 export HARMONY_DATA_DIR=${BENCH_DATA_DIR:-/var/lib/harmony-cost-bench}
 export HARMONY_PG_PORT=27432 HARMONY_REDIS_PORT=27379 HARMONY_KAFKA_PORT=27092 HARMONY_DYNAMODB_PORT=27000
 URL=http://127.0.0.1:27100
@@ -46,6 +48,8 @@ mkdir -p "$(dirname "$RESULTS")"
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ' (with uncommitted changes)');" \
     "$(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), $(free -g | awk '/Mem:/ {print $2}') GiB;" \
     "load generator, platform and services on the same machine"
+  echo
+  echo "Settings from the environment: ${settings:-none (defaults)}"
   echo
   echo "| scenario | mode | throughput | failed | p50 | p95 | p99 | CPU per request (user + system) |"
   echo "|---|---|---|---|---|---|---|---|"

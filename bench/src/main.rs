@@ -154,16 +154,25 @@ async fn prepare(target: &Target, lanes: usize, scenario: Scenario) -> anyhow::R
                     .await?;
                 lane.cursor = page["next_cursor"].as_str().unwrap_or_default().to_owned();
                 let older = target
-                    .json(Method::GET, &format!("{path}&cursor={}", lane.cursor), Some(&lane.token), Value::Null)
+                    .json(
+                        Method::GET,
+                        &format!("{path}&cursor={}", lane.cursor),
+                        Some(&lane.token),
+                        Value::Null,
+                    )
                     .await?;
                 let count = |page: &Value| page["messages"].as_array().map_or(0, Vec::len);
-                if count(&page) == 50 && count(&older) == seeded - 50 {
+                if count(&page) == 50 && count(&older) == (seeded - 50).min(50) {
                     full = true;
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            anyhow::ensure!(full, "history of {} never reached {seeded} messages", lane.chat);
+            anyhow::ensure!(
+                full,
+                "history of {} never reached {seeded} messages",
+                lane.chat
+            );
         }
     }
     Ok(prepared)
