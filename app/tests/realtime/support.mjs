@@ -21,7 +21,9 @@ export async function api(path, { method = 'GET', token, body, form } = {}) {
     headers['content-type'] = 'application/json';
     payload = JSON.stringify(body);
   }
-  const response = await fetch(BASE + path, { method, headers, body: payload });
+  // A bounded wait: a hang names the request instead of stalling the file.
+  const signal = AbortSignal.timeout(15_000);
+  const response = await fetch(BASE + path, { method, headers, body: payload, signal });
   const text = await response.text();
   return { status: response.status, body: text ? JSON.parse(text) : null };
 }
@@ -141,6 +143,19 @@ export async function until(condition, what, ms = 10_000) {
   }
 }
 
+/** `promise`, or a failure naming `what` after `ms`. */
+export async function within(promise, what, ms) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting until ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** A raw protocol client: send frames, read replies, see the close code.
  *  It answers server pings like the SDK unless `pong` is false. */
 export class Raw {
@@ -158,9 +173,14 @@ export class Raw {
     this.socket.on('error', () => {});
   }
 
-  async open() {
-    await once(this.socket, 'open');
+  async open(ms = 10_000) {
+    await within(once(this.socket, 'open'), 'the WebSocket opened', ms);
     return this;
+  }
+
+  /** The close code and reason, failing after `ms` if the connection stays open. */
+  closedWithin(ms = 15_000) {
+    return within(this.closed, 'the connection closed', ms);
   }
 
   send(frame) {
