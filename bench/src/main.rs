@@ -85,7 +85,9 @@ struct Lane {
     /// The newest page's `next_cursor` (the `deep-history` scenario).
     cursor: String,
     partner: Option<(String, String)>,
-    turn: std::sync::atomic::AtomicU64,
+    /// Churn turns taken; held for the whole call, so a lane's add and leave
+    /// never overtake each other when the server is slow (open-loop load).
+    turn: Mutex<u64>,
     /// Chats and accounts the `mixed` scenario created, for its deletions.
     created: Mutex<Vec<String>>,
     accounts: Mutex<Vec<String>>,
@@ -240,11 +242,9 @@ async fn one(target: &Target, scenario: Scenario, lane: &Lane) -> bool {
                 return false;
             };
             // Alternate per lane: the partner is added, then leaves.
-            if lane
-                .turn
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-                .is_multiple_of(2)
-            {
+            let mut turn = lane.turn.lock().await;
+            *turn += 1;
+            if *turn % 2 == 1 {
                 let body = json!({ "user_id_list": [partner_id] }).to_string();
                 let body = Some(("application/json", body));
                 target

@@ -12,8 +12,6 @@
 //! | 17 % | requests that must be refused: a chat the user is not in (403), blank content (422), no token (401) |
 //! | 12 % | membership and list checks: the user's chats, the chat's members |
 
-use std::sync::atomic::Ordering;
-
 use hyper::{Method, StatusCode};
 use serde_json::json;
 
@@ -22,7 +20,11 @@ use harmony_bench::http::{Target, sign_up};
 
 /// One action of the mix, chosen by the lane's turn (a fixed, well-spread sequence).
 pub async fn one(target: &Target, lane: &Lane) -> bool {
-    let turn = lane.turn.fetch_add(1, Ordering::Relaxed);
+    let turn = {
+        let mut turn = lane.turn.lock().await;
+        *turn += 1;
+        *turn
+    };
     let pick = turn.wrapping_mul(2_654_435_761) % 100;
     let chat = format!("/api/v1/chats/{}", lane.chat);
     let token = Some(lane.token.as_str());

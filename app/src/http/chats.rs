@@ -5,7 +5,8 @@ use std::collections::{BTreeSet, HashMap};
 use axum::{
     Json,
     extract::{Path, State},
-    http::StatusCode,
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
 };
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
@@ -152,7 +153,7 @@ pub async fn send(
     user: AuthUser,
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<SendBody>,
-) -> ApiResult<(StatusCode, Json<ChatMessage>)> {
+) -> ApiResult<Response> {
     let chat_id = path_uuid("chat_id", &raw)?;
     check_content(&body.content, app.config.chat.max_content_length).map_err(ApiError::invalid)?;
     if !app.is_member(chat_id, user.user_id).await? {
@@ -178,11 +179,8 @@ pub async fn send(
         user_id: user.user_id,
         client_uuid,
     });
-    // The plan recorded with the claim (only sends with a client_uuid need one).
-    let fresh_json = match send {
-        Some(_) => serde_json::to_string(&fresh).map_err(ApiError::internal)?,
-        None => String::new(),
-    };
+    // Serialised once: the plan recorded with the claim is also the reply.
+    let fresh_json = serde_json::to_string(&fresh).map_err(ApiError::internal)?;
     let claim = match send {
         Some(send) => {
             app.cache
@@ -198,11 +196,7 @@ pub async fn send(
     // history keeps one (same DynamoDB key) and live delivery one (the
     // gateway drops a repeated client_uuid).
     let (message, json) = match claim {
-        SendClaim::Done(original) => {
-            let message: ChatMessage =
-                serde_json::from_str(&original).map_err(ApiError::internal)?;
-            return Ok((StatusCode::CREATED, Json(message)));
-        }
+        SendClaim::Done(original) => return Ok(created(original)),
         SendClaim::InFlight => {
             return Err(ApiError::Conflict(
                 "A message with this client_uuid is still being sent; retry shortly.".into(),
@@ -228,7 +222,17 @@ pub async fn send(
     if let Some(send) = attempt {
         app.cache.complete_send(send, &json, ttl).await;
     }
-    Ok((StatusCode::CREATED, Json(record.message)))
+    Ok(created(json))
+}
+
+/// 201 with a message already serialised (by this attempt, or an earlier one).
+fn created(message_json: String) -> Response {
+    (
+        StatusCode::CREATED,
+        [(header::CONTENT_TYPE, "application/json")],
+        message_json,
+    )
+        .into_response()
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

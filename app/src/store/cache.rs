@@ -6,10 +6,11 @@
 //! commands write the authoritative answer with a plain `SET` after commit,
 //! so a fill racing a leave can never re-insert a stale `true` (ref §9.16).
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use harmony_config::CacheConfig;
-use redis::{AsyncCommands, aio::ConnectionManager};
+use redis::{AsyncCommands, Script, aio::ConnectionManager};
 use uuid::Uuid;
 
 use super::local::LocalCopy;
@@ -76,7 +77,9 @@ impl SendKey {
 }
 
 /// Lock, look, plan: KEYS lock, record; ARGV in-flight TTL, message, TTL.
-const CLAIM_SEND: &str = r"
+static CLAIM_SEND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 if not redis.call('SET', KEYS[1], 1, 'NX', 'EX', ARGV[1]) then return {'in-flight'} end
 local record = redis.call('GET', KEYS[2])
 if record and string.sub(record, 1, 5) == 'sent:' then
@@ -85,7 +88,9 @@ if record and string.sub(record, 1, 5) == 'sent:' then
 end
 if record and string.sub(record, 1, 8) == 'planned:' then return {'planned', string.sub(record, 9)} end
 redis.call('SET', KEYS[2], 'planned:' .. ARGV[2], 'EX', ARGV[3])
-return {'fresh'}";
+return {'fresh'}",
+    )
+});
 
 impl Cache {
     /// The Redis connection, for readiness checks.
@@ -231,6 +236,10 @@ impl Cache {
         user_ids: &[Uuid],
         member: bool,
     ) -> Result<(), redis::RedisError> {
+        // An empty pipeline is an error to Redis (adding only existing members).
+        if user_ids.is_empty() {
+            return Ok(());
+        }
         let keys: Vec<String> = user_ids
             .iter()
             .map(|id| membership_key(chat_id, *id))
@@ -301,7 +310,7 @@ impl Cache {
         ttl: u64,
     ) -> SendClaim {
         let mut conn = self.conn.clone();
-        let claimed: Result<Vec<String>, _> = redis::Script::new(CLAIM_SEND)
+        let claimed: Result<Vec<String>, _> = CLAIM_SEND
             .key(send.lock())
             .key(send.record())
             .arg(in_flight_ttl)

@@ -9,6 +9,8 @@
 //! DynamoDB only if no write happened since it read the version, so a fill
 //! can never drop a message written meanwhile. Deleting a chat purges it.
 
+use std::sync::LazyLock;
+
 use redis::{Script, Value, aio::ConnectionManager};
 use uuid::Uuid;
 
@@ -43,7 +45,9 @@ fn member(message: &ChatMessage) -> Result<String, serde_json::Error> {
     ))
 }
 
-const APPEND: &str = r"
+static APPEND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 redis.call('INCR', KEYS[3])
 redis.call('EXPIRE', KEYS[3], 2 * tonumber(ARGV[2]))
 if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
@@ -56,26 +60,40 @@ if n > size then
 end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
-return 1";
+return 1",
+    )
+});
 
-const FILL: &str = r"
+static FILL: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 if (redis.call('GET', KEYS[3]) or '') ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 for i = 4, #ARGV do redis.call('ZADD', KEYS[1], 0, ARGV[i]) end
 redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[2])
 if #ARGV >= 4 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-return 1";
+return 1",
+    )
+});
 
-const NEWEST: &str = r"
+static NEWEST: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 local older = redis.call('GET', KEYS[2])
 if not older then return false end
-return {older, redis.call('ZCARD', KEYS[1]), redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)}";
+return {older, redis.call('ZCARD', KEYS[1]), redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)}",
+    )
+});
 
-const PURGE: &str = r"
+static PURGE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('INCR', KEYS[3])
 redis.call('EXPIRE', KEYS[3], 2 * tonumber(ARGV[1]))
-return 1";
+return 1",
+    )
+});
 
 impl RecentHistory {
     pub fn new(conn: ConnectionManager, config: &harmony_config::CacheConfig) -> Self {
@@ -110,7 +128,7 @@ impl RecentHistory {
                 .or_default()
                 .push(member(message)?);
         }
-        let script = Script::new(APPEND);
+        let script = &APPEND;
         let mut conn = self.conn.clone();
         for (chat_id, members) in by_chat {
             let mut call = script.prepare_invoke();
@@ -127,7 +145,7 @@ impl RecentHistory {
     /// or Redis unreachable: the caller reads DynamoDB).
     pub async fn newest(&self, chat_id: Uuid, limit: usize) -> Option<HistoryPage> {
         let mut conn = self.conn.clone();
-        let reply: Value = Script::new(NEWEST)
+        let reply: Value = NEWEST
             .key(&keys(chat_id))
             .arg(limit)
             .invoke_async(&mut conn)
@@ -174,8 +192,7 @@ impl RecentHistory {
             return false;
         };
         let mut conn = self.conn.clone();
-        Script::new(FILL)
-            .key(&keys(chat_id))
+        FILL.key(&keys(chat_id))
             .arg(version)
             .arg(self.ttl)
             .arg(if page.more { "1" } else { "0" })
@@ -188,7 +205,7 @@ impl RecentHistory {
     /// Forgets a deleted chat's messages (and voids any fill in flight).
     pub async fn purge(&self, chat_id: Uuid) -> redis::RedisResult<()> {
         let mut conn = self.conn.clone();
-        Script::new(PURGE)
+        PURGE
             .key(&keys(chat_id))
             .arg(self.ttl)
             .invoke_async::<i64>(&mut conn)
