@@ -10,7 +10,8 @@
 # each Harmony process and each local service (from /proc). The results
 # table goes to bench/results/<date>-<commit>.md (machine, command and
 # commit at its head). With PROFILE=1 the api process is sampled with `perf`
-# during the send and history runs (reports in $HARMONY_DATA_DIR/perf-*.txt).
+# during the send and history runs (reports in $HARMONY_DATA_DIR/perf-*.txt, and
+# perf-*-components.txt: self time by component, bench/profiles/components.py).
 #   bench/cost.sh [SECONDS]   (default 10)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,7 +65,9 @@ run() {
     # Sample the api process for the measured window (after the warm-up).
     (sleep 4 && perf record -F 499 -g -p "$API_PID" -o "$HARMONY_DATA_DIR/perf-$1.data" -- sleep "$SECONDS_" >/dev/null 2>&1 &&
       perf report -i "$HARMONY_DATA_DIR/perf-$1.data" --stdio --no-children --percent-limit 1.5 -g none \
-        >"$HARMONY_DATA_DIR/perf-$1.txt" 2>/dev/null) &
+        >"$HARMONY_DATA_DIR/perf-$1.txt" 2>/dev/null &&
+      perf report -i "$HARMONY_DATA_DIR/perf-$1.data" --stdio --no-children --sort dso,sym -g none 2>/dev/null |
+        bench/profiles/components.py >"$HARMONY_DATA_DIR/perf-$1-components.txt") &
     PERF=$!
   fi
   "$BIN/harmony-bench" "$@" --url "$URL" --duration "$SECONDS_" "${CPU[@]}" --results "$RESULTS"
