@@ -9,6 +9,11 @@ use harmony::{
     telemetry,
 };
 
+// glibc's malloc was a tenth to a sixth of the API's CPU per send, much of
+// it freeing across threads (bench/profiles/api-send.txt).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "harmony",
