@@ -236,7 +236,7 @@ impl Cache {
         user_ids: &[Uuid],
         member: bool,
     ) -> Result<(), redis::RedisError> {
-        // An empty pipeline is an error to Redis (adding only existing members).
+        // The client refuses an empty pipeline (adding only existing members).
         if user_ids.is_empty() {
             return Ok(());
         }

@@ -128,10 +128,9 @@ impl RecentHistory {
                 .or_default()
                 .push(member(message)?);
         }
-        let script = &APPEND;
         let mut conn = self.conn.clone();
         for (chat_id, members) in by_chat {
-            let mut call = script.prepare_invoke();
+            let mut call = APPEND.prepare_invoke();
             call.key(&keys(chat_id))
                 .arg(self.size)
                 .arg(self.ttl)

@@ -181,7 +181,8 @@ async fn members_are_listed_and_added_by_members_only() {
     assert_eq!(events(&t, bob.id).await, ["ADDED_TO_CHAT"]);
 
     // Adding members again adds no one: no event, and nothing for the cache
-    // to write (an empty batch was a Redis error, logged on every such call).
+    // to write (an empty batch was a Redis client error, logged on every such
+    // call; removing the empty check in `Cache::set_memberships` fails here).
     let again = t
         .post(&path)
         .bearer(&ann.access)

@@ -79,7 +79,7 @@ test('a client that never reads is disconnected as slow while the others get eve
       // The fast client has each round before the next, so its queue (16)
       // never holds more than one round: the slow client counted is the
       // paused one. (Once, with rounds of 50, a slow client was counted and
-      // the paused one stayed open: the fast one had fallen behind.)
+      // the paused one stayed open: most likely the fast one fell behind.)
       await until(() => seen.length === sent, `message ${sent} at the fast client`);
     }
     assert.deepEqual(seen.map((p) => p.offset), Array.from({ length: sent }, (_, i) => i + 1));
