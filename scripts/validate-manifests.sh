@@ -309,6 +309,20 @@ for environment in dev staging prod; do
   fi
 done
 
+# Order: each environment applied on paper to an empty cluster, following
+# docs/deploy.md (terraform's kubernetes writes, kubectl, helmfile's releases
+# in `needs` order, Argo CD's sync waves): every object's namespace, CRD and
+# the Secrets its chart's values name exist before it is applied.
+for environment in dev staging prod; do
+  if "$venv/bin/python" "$validators/apply_order.py" --root "$root" --env "$environment" \
+    --helmfile "$helmfile" --helm "$helm3" --kubectl "$kubectl" >"$work/order-$environment.log" 2>&1; then
+    tail -1 "$work/order-$environment.log"
+  else
+    cat "$work/order-$environment.log" >&2
+    fail "docs/deploy.md ($environment): something is applied before its namespace, CRD or Secret exists (scripts/manifests/apply_order.py)"
+  fi
+done
+
 # 6. Argo CD's health check for HarmonyChat, in Lua 5.1 as Argo CD runs it.
 if "$venv/bin/python" "$root/gitops/argocd/health_test.py" >"$work/health.log" 2>&1; then
   cat "$work/health.log"
@@ -379,6 +393,10 @@ kustomize_build "$work/broken-gitops/environments/dev" >"$work/broken-waves.yaml
 printf 'FROM debian:12\nUSER root\nRUN apt-get update\n' >"$scan/app/Dockerfile"
 refused "Dockerfile (runs as root)" checkov_against_accepted "$scan"
 refused "sync-wave order (the platform dependencies lose their wave)" "$venv/bin/python" "$validators/sync_waves.py" "$work/broken-waves.yaml"
+awk '{ print } /^```sh$/ && !done { print "kubectl -n harmony create secret generic early --from-literal=a=b"; done = 1 }' \
+  "$root/docs/deploy.md" >"$work/broken-deploy.md"
+refused "deploy walk (a Secret created before its namespace)" "$venv/bin/python" "$validators/apply_order.py" \
+  --root "$root" --env staging --doc "$work/broken-deploy.md" --helmfile "$helmfile" --helm "$helm3" --kubectl "$kubectl"
 
 if [ "${#failures[@]}" -gt 0 ]; then
   echo "validate-manifests: ${#failures[@]} failure(s):" >&2
