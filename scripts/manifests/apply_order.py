@@ -236,15 +236,27 @@ class Walk:
                     line = line.replace(f"$({inner})", f"__SUBST{n}__", 1)
                 lexer = shlex.shlex(line, posix=True, punctuation_chars="&;|()")
                 lexer.whitespace_split = True
-                command = []
+                command, piped = [], None
                 for token in list(lexer) + [";"]:
                     if token in ("(", ")"):
                         continue
                     if token in ("&&", ";", "||", "|", "&"):
+                        if token == "|" and command[:1] == ["kubectl"] and "create" in command and \
+                                any(a.startswith("--dry-run") for a in command):
+                            # `kubectl create ... --dry-run=client -o yaml | kubectl apply -f -`
+                            piped = [a for a in command if not a.startswith("--dry-run")]
+                            piped = [a for n, a in enumerate(piped) if a not in ("-o", "yaml") or
+                                     (a == "yaml" and piped[n - 1] != "-o")]
+                            command = []
+                            continue
                         if token in ("|", "&", "||"):
                             self.report(line.strip(), [], [f"`{token}` is not understood by the order check"])
                             command = []
                             break
+                        if piped is not None:
+                            if command[:1] != ["kubectl"] or "apply" not in command or command[-2:] != ["-f", "-"]:
+                                self.report(line.strip(), [], ["a pipe the order check does not know"])
+                            command, piped = piped, None
                         if command:
                             cwd = self.command(command, cwd)
                         command = []
@@ -428,6 +440,9 @@ class Walk:
             self.report(text, [], [f"`kubectl {verb}` as written here is not a command the order check knows"])
             return
         ns = self.cluster.check(o, namespace, problems)
+        if o["kind"] == "Namespace" and o["metadata"]["name"] in self.cluster.namespaces or \
+                (o["kind"], ns, o["metadata"]["name"]) in self.cluster.objects:
+            problems.append(f"{o['kind']} {(ns + '/') if ns else ''}{o['metadata']['name']} exists already: `kubectl create` fails")
         self.cluster.add(o, ns)
         self.report(text, [(o["kind"], ns, o["metadata"]["name"])], problems)
         self.sync_appsets()
