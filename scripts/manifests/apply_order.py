@@ -173,6 +173,7 @@ class Walk:
         self.work = tempfile.mkdtemp(prefix="apply-order-")
         self.carry = []  # problems reported with the next step
         self.variables = {}
+        self.helmfile_v0 = False
         self.substitutions = []
 
     # -- reporting
@@ -191,7 +192,9 @@ class Walk:
             print(f"ok: {label}: {describe(created)}")
 
     def run(self, command, cwd=None):
-        result = subprocess.run(command, cwd=cwd or self.root, capture_output=True, text=True)
+        # helmfile 0.166 in v1 mode behaves as helmfile v1, what a new user installs.
+        env = dict(os.environ, HELMFILE_V1MODE="false" if self.helmfile_v0 else "true")
+        result = subprocess.run(command, cwd=cwd or self.root, capture_output=True, text=True, env=env)
         return result.returncode, result.stdout, result.stderr
 
     # -- the document
@@ -479,7 +482,13 @@ class Walk:
         selectors = [flags[j + 1] for j in range(len(flags) - 1) if flags[j] in ("-l", "--selector")]
         base = [self.args.helmfile, "--helm-binary", self.offline_helm()] + [f for j, f in enumerate(flags)
                                                                       if not (f in ("-l", "--selector") or j and flags[j - 1] in ("-l", "--selector"))]
+        self.helmfile_v0 = False
         code, out, err = self.run(base + ["build"], cwd=directory)
+        if code:
+            # Reported; the walk goes on as helmfile 0.x would run it.
+            self.carry.append("helmfile v1 refuses the state file: " + " ".join(l.strip() for l in err.strip().splitlines() if not l.startswith("WARN"))[:240])
+            self.helmfile_v0 = True
+            code, out, err = self.run(base + ["build"], cwd=directory)
         if code:
             self.report(text, [], [f"helmfile build: {err.strip()[-400:] if err.strip() else code}"])
             return
