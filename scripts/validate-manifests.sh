@@ -286,9 +286,14 @@ fi
 # fetched here, so their values are what is checked; Karpenter's OCI chart
 # is fetched even to write values, so it is left out), Argo CD gets the
 # health check verbatim, and the releases of the local charts render.
+# HELMFILE_V1MODE=true: helmfile 0.166 behaves as helmfile v1 (which renders
+# only files named .gotmpl). The VPC id is a terraform output given on the
+# command line (docs/deploy.md); any value stands in for it here.
+export HELMFILE_V1MODE=true
 for environment in dev staging prod; do
   if ! (cd "$root/helmfile" && "$helmfile" --helm-binary "$helm3" -e "$environment" write-values --skip-deps \
-    -l 'name!=karpenter' --output-file-template "$work/helmfile-$environment/{{ .Release.Name }}.yaml") >"$work/helmfile.log" 2>&1; then
+    -l 'name!=karpenter' --state-values-set aws.vpcId=vpc-0123456789abcdef0 \
+    --output-file-template "$work/helmfile-$environment/{{ .Release.Name }}.yaml") >"$work/helmfile.log" 2>&1; then
     cat "$work/helmfile.log" >&2
     fail "helmfile -e $environment write-values"
     continue
@@ -307,7 +312,19 @@ for environment in dev staging prod; do
     cat "$work/helmfile.log" >&2
     fail "helmfile -e $environment template -l tier=harmony"
   fi
+  # The cluster's own local charts (staging, prod): Karpenter's EC2NodeClass
+  # and NodePool, the gp3 StorageClass, with the environment's values.
+  [ "$environment" = dev ] && continue
+  if (cd "$root/helmfile" && "$helmfile" --helm-binary "$helm3" -e "$environment" template --skip-deps \
+    -l name=karpenter-nodes -l name=ebs-storage) >"$work/helmfile-$environment-cluster.yaml" 2>"$work/helmfile.log"; then
+    validate_objects "helmfile -e $environment (karpenter-nodes, ebs-storage)" "$work/helmfile-$environment-cluster.yaml" ||
+      fail "helmfile -e $environment: karpenter-nodes or ebs-storage does not validate"
+  else
+    cat "$work/helmfile.log" >&2
+    fail "helmfile -e $environment template -l name=karpenter-nodes -l name=ebs-storage"
+  fi
 done
+unset HELMFILE_V1MODE
 
 # Order: each environment applied on paper to an empty cluster, following
 # docs/deploy.md (terraform's kubernetes writes, kubectl, helmfile's releases

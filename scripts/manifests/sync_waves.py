@@ -1,6 +1,7 @@
 """Checks the Argo CD sync waves of one environment as built by kustomize:
 every object in an explicit wave: namespaces, then CRDs, then the operator, then the platform dependencies,
-then the HarmonyChat, each part in one wave. Usage: sync_waves.py FILE
+then the HarmonyChat, then the public entry (Ingresses: their load balancer needs the HarmonyChat's
+Services), each part in one wave. Usage: sync_waves.py FILE
 """
 import sys
 import yaml
@@ -21,9 +22,11 @@ def part(o):
         return "CRDs"
     if o["kind"] == "HarmonyChat":
         return "HarmonyChat"
+    if o["kind"] == "Ingress":
+        return "public entry"
     return {"harmony-operator": "operator", "harmony-platform": "platform dependencies"}.get(labels.get("app.kubernetes.io/name"))
 
-order = ["namespaces", "CRDs", "operator", "platform dependencies", "HarmonyChat"]
+order = ["namespaces", "CRDs", "operator", "platform dependencies", "HarmonyChat", "public entry"]
 waves = {}
 for o in yaml.safe_load_all(open(sys.argv[1])):
     p = part(o)
