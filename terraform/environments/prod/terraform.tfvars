@@ -21,6 +21,12 @@ harmony_service_accounts = {
   migrate = "harmony-migrate"
 }
 
+# The public entry: a host inside a Route53 public hosted zone of yours (the
+# zone's id, not its name). The certificate is validated there and
+# external-dns writes the host's record there.
+public_host     = "chat.example.com"
+route53_zone_id = "Z0123456789EXAMPLEZONE"
+
 extra_tags = {
   Owner = "platform"
 }

@@ -64,3 +64,13 @@ variable "extra_tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "public_host" {
+  description = "Host name of the environment's public entry (web app, API and WebSocket behind one ALB with an ACM certificate), inside route53_zone_id."
+  type        = string
+}
+
+variable "route53_zone_id" {
+  description = "Route53 public hosted zone holding public_host (the certificate's DNS validation and external-dns' record)."
+  type        = string
+}

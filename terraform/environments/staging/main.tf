@@ -49,4 +49,7 @@ module "environment" {
 
   harmony_namespace        = var.harmony_namespace
   harmony_service_accounts = var.harmony_service_accounts
+
+  public_host     = var.public_host
+  route53_zone_id = var.route53_zone_id
 }

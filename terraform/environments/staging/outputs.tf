@@ -67,3 +67,13 @@ output "karpenter" {
   description = "Values for the Karpenter Helm release and EC2NodeClass."
   value       = module.environment.karpenter
 }
+
+output "public_entry" {
+  description = "Public host, its hosted zone and certificate, and the region and VPC the AWS Load Balancer Controller is given."
+  value       = module.environment.public_entry
+}
+
+output "ebs_csi" {
+  description = "EBS CSI driver's role and the key (and alias ARN) a StorageClass may name as kmsKeyId."
+  value       = module.environment.ebs_csi
+}

@@ -1,5 +1,13 @@
-# The system node group: a few on-demand nodes for CoreDNS and Karpenter
-# itself (Karpenter cannot run on nodes it manages).
+# The system node group: a few on-demand nodes tainted
+# CriticalAddonsOnly=true:NoSchedule. What runs here is what tolerates that
+# taint: the Karpenter controller (its chart tolerates it; Karpenter cannot
+# run on nodes it manages), CoreDNS and the EBS CSI controller (their EKS
+# add-ons tolerate it), and the DaemonSets (aws-node, kube-proxy, the Pod
+# Identity agent, the EBS CSI node plugin; they tolerate every taint).
+# Everything else waits for the nodes Karpenter launches from the NodePools
+# helmfile installs (helmfile/charts/karpenter-nodes), which select the
+# private subnets and the cluster security group by their tag
+# karpenter.sh/discovery = <cluster name> (network module, main.tf).
 
 resource "aws_iam_role" "node" {
   name        = "${local.name}-system-node"
@@ -96,7 +104,7 @@ resource "aws_eks_node_group" "system" {
     "harmony.chat/node-pool" = "system"
   }
 
-  # Only pods that tolerate this (CoreDNS, Karpenter, DaemonSets) land here;
+  # Only pods that tolerate this (see the top of this file) land here;
   # workloads go to Karpenter's nodes.
   taint {
     key    = "CriticalAddonsOnly"

@@ -115,6 +115,19 @@ module "iam" {
   }
 }
 
+# The public entry's AWS side: the host's certificate and the roles of the
+# AWS Load Balancer Controller and external-dns (helmfile installs both).
+# The subnets carry the load balancer tags (modules/network).
+module "public_entry" {
+  source = "../public-entry"
+
+  naming       = module.naming
+  cluster_name = module.eks.cluster_name
+  vpc_id       = module.network.vpc_id
+  zone_id      = var.route53_zone_id
+  public_host  = var.public_host
+}
+
 # A record of the non-secret outputs in SSM for people and tools; GitOps
 # reads the cluster Secret below instead (terraform/README.md).
 module "secrets" {
@@ -140,6 +153,8 @@ module "secrets" {
       "kafka/bootstrap-servers"       = module.kafka_storage.bootstrap_brokers_sasl_scram
       "kafka/secret-name"             = module.kafka_storage.scram_secret_name
       "iam/external-secrets-role-arn" = module.iam.external_secrets_role_arn
+      "public/host"                   = module.public_entry.host
+      "public/certificate-arn"        = module.public_entry.certificate_arn
     },
     { for c, arn in module.iam.workload_role_arns : "iam/${c}-role-arn" => arn },
     { for c, sa in module.iam.workload_service_accounts : "harmony/${c}-service-account" => sa },
@@ -147,14 +162,18 @@ module "secrets" {
 }
 
 # Argo CD's cluster Secret harmony-<env>: the ApplicationSet selects it by
-# label and patches its annotations (Kafka bootstrap servers, table, region)
-# into the HarmonyChat.
+# label and patches its annotations into the HarmonyChat (Kafka bootstrap
+# servers, table, region), the SecretStore and ExternalSecrets (region,
+# secrets prefix, MSK secret name) and the Ingress (host, certificate).
 module "gitops_bridge" {
   source = "../gitops-bridge"
 
   naming                  = module.naming
   kafka_bootstrap_servers = module.kafka_storage.bootstrap_brokers_sasl_scram
   dynamodb_table          = module.dynamodb.table_name
+  kafka_secret_name       = module.kafka_storage.scram_secret_name
+  public_host             = module.public_entry.host
+  certificate_arn         = module.public_entry.certificate_arn
 
   # The caller's cluster-admin access entry must exist before the API is used.
   depends_on = [module.eks]

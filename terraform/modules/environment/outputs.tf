@@ -81,13 +81,33 @@ output "gitops_cluster_secret" {
 output "role_arns" {
   description = "Pod Identity roles."
   value = {
-    workloads        = module.iam.workload_role_arns
-    external_secrets = module.iam.external_secrets_role_arn
-    karpenter        = module.eks.karpenter.controller_role
+    workloads                = module.iam.workload_role_arns
+    external_secrets         = module.iam.external_secrets_role_arn
+    karpenter                = module.eks.karpenter.controller_role
+    load_balancer_controller = module.public_entry.load_balancer_controller_role_arn
+    external_dns             = module.public_entry.external_dns_role_arn
+    ebs_csi                  = module.eks.ebs_csi.role_arn
   }
 }
 
 output "karpenter" {
   description = "Values for the Karpenter Helm release and EC2NodeClass."
   value       = module.eks.karpenter
+}
+
+output "public_entry" {
+  description = "The public entry: host, its hosted zone (external-dns' domain filter) and issued certificate, and what the AWS Load Balancer Controller is given instead of reading instance metadata (region, VPC)."
+  value = {
+    host            = module.public_entry.host
+    zone_id         = module.public_entry.zone_id
+    zone_name       = module.public_entry.zone_name
+    certificate_arn = module.public_entry.certificate_arn
+    region          = module.naming.region
+    vpc_id          = module.network.vpc_id
+  }
+}
+
+output "ebs_csi" {
+  description = "EBS CSI driver's role and the key (and alias ARN) a StorageClass may name as kmsKeyId."
+  value       = module.eks.ebs_csi
 }

@@ -204,3 +204,15 @@ variable "harmony_service_accounts" {
   description = "Service account per Harmony component that reaches AWS; see modules/iam."
   type        = map(string)
 }
+
+# --- public entry -------------------------------------------------------------------
+
+variable "public_host" {
+  description = "Host name of the environment's one public entry (web app, API, WebSocket), inside the zone route53_zone_id; validated by modules/public-entry."
+  type        = string
+}
+
+variable "route53_zone_id" {
+  description = "Route53 public hosted zone of public_host: the certificate is validated there and external-dns writes the host's record there."
+  type        = string
+}

@@ -1,8 +1,8 @@
 # Registers the environment's own cluster with its Argo CD, gitops-bridge
 # style: a cluster Secret whose labels select it in the ApplicationSet
 # (gitops/apps/environments.yaml) and whose annotations carry the Terraform
-# outputs the ApplicationSet patches into the HarmonyChat. Nothing is copied
-# by hand from Terraform to git.
+# outputs the ApplicationSet patches into the HarmonyChat, the SecretStore
+# and the Ingress. Nothing is copied by hand from Terraform to git.
 
 locals {
   name = var.naming.name_prefix # harmony-<env>
@@ -18,6 +18,13 @@ locals {
     "harmony.chat/kafka-bootstrap-servers" = var.kafka_bootstrap_servers
     "harmony.chat/dynamodb-table"          = var.dynamodb_table
     "harmony.chat/aws-region"              = var.naming.region
+    # The SecretStore's region above, and the names external-secrets reads:
+    # <secrets-prefix>/postgres, <secrets-prefix>/redis and the MSK secret.
+    "harmony.chat/secrets-prefix"    = var.naming.secrets_prefix
+    "harmony.chat/kafka-secret-name" = var.kafka_secret_name
+    # The Ingress `harmony`: its host and the issued certificate of that host.
+    "harmony.chat/public-host"     = var.public_host
+    "harmony.chat/certificate-arn" = var.certificate_arn
   }
 }
 

@@ -1,9 +1,10 @@
 variable "naming" {
   description = "Outputs of the naming module."
   type = object({
-    name_prefix = string
-    environment = string
-    region      = string
+    name_prefix    = string
+    environment    = string
+    region         = string
+    secrets_prefix = string
   })
 }
 
@@ -52,5 +53,35 @@ variable "dynamodb_table" {
   validation {
     condition     = can(regex("^[A-Za-z0-9_.-]{3,255}$", var.dynamodb_table))
     error_message = "dynamodb_table must be a DynamoDB table name."
+  }
+}
+
+variable "kafka_secret_name" {
+  description = "Secrets Manager name of the MSK SASL/SCRAM credentials (AmazonMSK_*), read by external-secrets."
+  type        = string
+
+  validation {
+    condition     = startswith(var.kafka_secret_name, "AmazonMSK_")
+    error_message = "kafka_secret_name must be an AmazonMSK_* secret name (MSK reads no other)."
+  }
+}
+
+variable "public_host" {
+  description = "Host name of the environment's public entry: the Ingress host."
+  type        = string
+
+  validation {
+    condition     = can(regex("^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.public_host))
+    error_message = "public_host must be a lowercase DNS name."
+  }
+}
+
+variable "certificate_arn" {
+  description = "ARN of the issued ACM certificate of public_host, for the Ingress's HTTPS listener."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/.+$", var.certificate_arn))
+    error_message = "certificate_arn must be an ACM certificate ARN."
   }
 }

@@ -146,6 +146,15 @@ resource "aws_iam_role_policy_attachment" "monitoring" {
   policy_arn = "arn:${var.naming.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 }
 
+# A final snapshot keeps its name after the instance is gone, so a fixed
+# name would make the next teardown of a re-created instance fail. The
+# suffix is drawn once per instance (stable across plans) and redrawn when
+# the identifier changes, as terraform-aws-modules/rds does.
+resource "random_id" "final_snapshot" {
+  byte_length = 4
+  keepers     = { identifier = local.identifier }
+}
+
 resource "aws_db_instance" "this" {
   identifier     = local.identifier
   engine         = "postgres"
@@ -180,7 +189,7 @@ resource "aws_db_instance" "this" {
   delete_automated_backups  = false
   deletion_protection       = var.deletion_protection
   skip_final_snapshot       = false
-  final_snapshot_identifier = "${local.identifier}-final"
+  final_snapshot_identifier = "${local.identifier}-final-${random_id.final_snapshot.hex}"
 
   auto_minor_version_upgrade  = true
   allow_major_version_upgrade = false

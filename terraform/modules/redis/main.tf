@@ -73,6 +73,14 @@ resource "aws_cloudwatch_log_group" "slow_log" {
   kms_key_id        = module.kms.key_arn
 }
 
+# Final snapshots outlive the cache: a fixed name would make the next
+# teardown of a re-created group fail. The suffix is drawn once per group
+# (stable across plans) and redrawn when its id changes.
+resource "random_id" "final_snapshot" {
+  byte_length = 4
+  keepers     = { id = local.id }
+}
+
 resource "aws_elasticache_replication_group" "this" {
   replication_group_id = local.id
   description          = "Cache and realtime broker of ${var.naming.name_prefix}."
@@ -100,7 +108,7 @@ resource "aws_elasticache_replication_group" "this" {
   maintenance_window         = "sun:03:00-sun:04:00"
   auto_minor_version_upgrade = true
   apply_immediately          = false
-  final_snapshot_identifier  = "${local.id}-final"
+  final_snapshot_identifier  = "${local.id}-final-${random_id.final_snapshot.hex}"
 
   log_delivery_configuration {
     destination      = aws_cloudwatch_log_group.slow_log.name
