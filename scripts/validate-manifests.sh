@@ -340,6 +340,69 @@ for environment in dev staging prod; do
   fi
 done
 
+# Scheduling and Pod Security, per environment: every pod it runs (its
+# kustomize build, the operator's children of its HarmonyChat, the pods
+# Strimzi and CloudNativePG create, helmfile's add-ons, terraform's EKS
+# add-ons) fits a node source terraform's node groups or the Karpenter
+# NodePools declare, with images built for every architecture it may land
+# on (scripts/manifests/scheduling.py); every pod in a namespace enforcing
+# Pod Security `restricted` meets that profile (pod_security.py).
+# helmfile's releases, versions and values come from `helmfile build
+# --embed-values` of the installed releases, over a copy whose OCI
+# repository is marked plain (build pulls OCI charts, which cannot be
+# fetched here, to embed values it does not need them for).
+if ! "$venv/bin/python" -c 'import hcl2' 2>/dev/null; then
+  echo "tools: installing python-hcl2 into $venv (terraform's node groups for the scheduling check)" >&2
+  "$venv/bin/pip" install --quiet --disable-pip-version-check python-hcl2==8.1.4
+fi
+helmfile_state() {
+  local environment=$1 out=$2 copy="$work/helmfile-copy" entry selectors
+  rm -rf "$copy" && mkdir -p "$copy"
+  cp -r "$root/helmfile" "$copy/helmfile"
+  for entry in "$root"/*; do
+    [ "$(basename "$entry")" = helmfile ] || ln -s "$entry" "$copy/"
+  done
+  sed -i 's/^\( *\)oci: true$/\1oci: false/' "$copy"/helmfile/helmfile.yaml*
+  selectors=$(cd "$copy/helmfile" && HELMFILE_V1MODE=true "$helmfile" --helm-binary "$helm3" -e "$environment" list \
+    --state-values-set aws.vpcId=vpc-0123456789abcdef0 --output json 2>"$work/helmfile.log" |
+    "$venv/bin/python" -c 'import json, sys; print(" ".join("-l name=" + r["name"] for r in json.load(sys.stdin) if r["installed"]))') || return 1
+  # shellcheck disable=SC2086 # one -l per installed release
+  (cd "$copy/helmfile" && HELMFILE_V1MODE=true "$helmfile" --helm-binary "$helm3" -e "$environment" $selectors build \
+    --embed-values --state-values-set aws.vpcId=vpc-0123456789abcdef0) >"$out" 2>"$work/helmfile.log"
+}
+"$venv/bin/python" "$validators/scheduling.py" --self-test >"$work/self-test.log" 2>&1 ||
+  { cat "$work/self-test.log" >&2; fail "scripts/manifests/scheduling.py --self-test"; }
+"$venv/bin/python" "$validators/pod_security.py" --self-test >"$work/self-test.log" 2>&1 ||
+  { cat "$work/self-test.log" >&2; fail "scripts/manifests/pod_security.py --self-test (a Pod Security rule)"; }
+for environment in dev staging prod; do
+  state="$work/helmfile-state-$environment.yaml"
+  if ! helmfile_state "$environment" "$state"; then
+    cat "$work/helmfile.log" >&2
+    fail "helmfile -e $environment build --embed-values (the releases the scheduling and Pod Security checks read)"
+    continue
+  fi
+  children="$work/children-$environment.yaml"
+  if ! "$operator" render -f "$work/harmonychats-gitops-environments-$environment.yaml" >"$children" 2>"$work/render.log"; then
+    cat "$work/render.log" >&2
+    fail "harmony-operator render of gitops/environments/$environment's HarmonyChat (for the scheduling and Pod Security checks)"
+    continue
+  fi
+  if "$venv/bin/python" "$validators/scheduling.py" --root "$root" --env "$environment" --helmfile-state "$state" \
+    --helm "$helm3" "$work/gitops-$environment.yaml" "$children" >"$work/scheduling-$environment.log" 2>&1; then
+    echo "ok: $(tail -1 "$work/scheduling-$environment.log")"
+  else
+    grep -v '^ok: ' "$work/scheduling-$environment.log" >&2
+    fail "$environment: a pod fits no node source, or may land on a node its images cannot run on (scripts/manifests/scheduling.py)"
+  fi
+  if "$venv/bin/python" "$validators/pod_security.py" --label "$environment" --helmfile-state "$state" \
+    "$work/gitops-$environment.yaml" "$children" >"$work/pod-security-$environment.log" 2>&1; then
+    echo "ok: $(tail -1 "$work/pod-security-$environment.log")"
+  else
+    grep -v '^ok: ' "$work/pod-security-$environment.log" >&2
+    fail "$environment: a pod breaks Pod Security restricted in its namespace (scripts/manifests/pod_security.py)"
+  fi
+done
+
 # 6. Argo CD's health check for HarmonyChat, in Lua 5.1 as Argo CD runs it.
 if "$venv/bin/python" "$root/gitops/argocd/health_test.py" >"$work/health.log" 2>&1; then
   cat "$work/health.log"
@@ -414,6 +477,19 @@ awk '{ print } /^```sh$/ && !done { print "kubectl -n harmony create secret gene
   "$root/docs/deploy.md" >"$work/broken-deploy.md"
 refused "deploy walk (a Secret created before its namespace)" "$venv/bin/python" "$validators/apply_order.py" \
   --root "$root" --env staging --doc "$work/broken-deploy.md" --helmfile "$helmfile" --helm "$helm3" --kubectl "$kubectl"
+
+# staging without its Karpenter NodePools: only the tainted system node group is left.
+"$venv/bin/python" -c 'import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+for d in docs:
+    d["releases"] = [r for r in d.get("releases") or [] if "karpenter-nodes" not in r["chart"]]
+yaml.safe_dump_all(docs, open(sys.argv[2], "w"))' "$work/helmfile-state-staging.yaml" "$work/broken-state.yaml"
+refused "staging without its Karpenter NodePools (workloads left to the tainted system nodes)" \
+  "$venv/bin/python" "$validators/scheduling.py" --root "$root" --env staging --helmfile-state "$work/broken-state.yaml" \
+  --helm "$helm3" "$work/gitops-staging.yaml" "$work/children-staging.yaml"
+sed 's/allowPrivilegeEscalation: false/allowPrivilegeEscalation: true/' "$work/gitops-dev.yaml" >"$work/broken-pod-security.yaml"
+refused "Pod Security restricted (dev's pods allow privilege escalation)" "$venv/bin/python" "$validators/pod_security.py" \
+  --helmfile-state "$work/helmfile-state-dev.yaml" "$work/broken-pod-security.yaml"
 
 if [ "${#failures[@]}" -gt 0 ]; then
   echo "validate-manifests: ${#failures[@]} failure(s):" >&2
