@@ -452,19 +452,36 @@ def image_repository(image):
 
 
 def release_platforms(root):
-    """Architectures .github/workflows/release.yml builds our images for: its
-    `platforms:` (docker/build-push-action); none means the runner's
-    (linux/amd64)."""
-    path = os.path.join(root, ".github/workflows/release.yml")
-    found = []
-    with open(path) as handle:
-        for line in handle:
-            match = re.match(r"\s*platforms:\s*(.+?)\s*$", line)
-            if match:
-                found.append({p.strip().strip("'\"").split("/")[1] for p in match.group(1).split(",") if "/" in p})
-    if not found:
-        return {"amd64"}
-    return set.intersection(*found)
+    """Architectures .github/workflows/release.yml builds our images for: the
+    `platforms` of its docker/build-push-action steps, expressions over the
+    job's matrix or the workflow's env resolved, all legs of a matrix merged
+    (they are pushed into one index); without `platforms` the action builds
+    for the runner's (linux/amd64)."""
+    with open(os.path.join(root, ".github/workflows/release.yml")) as handle:
+        workflow = yaml.safe_load(handle)
+    env = workflow.get("env") or {}
+    archs = set()
+
+    def resolve(text, job):
+        match = re.fullmatch(r"\$\{\{\s*([\w.]+)\s*\}\}", text.strip())
+        if not match:
+            return [text]
+        path = match.group(1).split(".")
+        if path[0] == "env" and len(path) == 2 and path[1] in {**env, **(job.get("env") or {})}:
+            return [{**env, **(job.get("env") or {})}[path[1]]]
+        if path[0] == "matrix":
+            values = ((job.get("strategy") or {}).get("matrix") or {}).get(path[1]) or []
+            return [value_at(v, ".".join(path[2:])) if len(path) > 2 else v for v in values]
+        raise SystemExit(f"release.yml: cannot resolve platforms {text}")
+
+    for job in (workflow.get("jobs") or {}).values():
+        for step in job.get("steps") or []:
+            if not str(step.get("uses", "")).startswith("docker/build-push-action"):
+                continue
+            platforms = (step.get("with") or {}).get("platforms")
+            for value in resolve(str(platforms), job) if platforms else ["linux/amd64"]:
+                archs |= {p.strip().split("/")[1] for p in str(value).split(",") if "/" in p}
+    return archs or {"amd64"}
 
 
 def image_archs(image, ours, table):
