@@ -688,7 +688,7 @@ def main():
 
     objects = [o for path in args.manifests for o in pod_templates.load_all(path)]
     pods = pod_templates.pods_of_objects(objects, "manifests") + pod_templates.pods_of_objects(local_objects, "helmfile local chart")
-    if release(state, "strimzi"):
+    if release(state, "strimzi-kafka-operator"):
         pods += pod_templates.strimzi_pods(objects, "baseline")
     if release(state, "cloudnative-pg"):
         pods += pod_templates.cnpg_pods(objects)
