@@ -109,6 +109,26 @@ stop_pid() {
   say "$1: stopped"
 }
 
+# ---------------------------------------------------------------- TLS
+# A local CA and one certificate for 127.0.0.1/localhost, made once: the
+# managed services in the cloud all speak TLS, so the tests connect to local
+# servers the same way (Postgres here; private Redis and Kafka in the tests).
+TLS_DIR=$D/tls
+ensure_tls() {
+  [[ -s $TLS_DIR/server.pem && -s $TLS_DIR/ca.pem ]] && return 0
+  say "tls: creating a local CA and a server certificate in $TLS_DIR"
+  mkdir -p "$TLS_DIR"
+  local log=$TLS_DIR/openssl.log
+  run_logged "$log" openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=Harmony local CA" \
+    -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.pem"
+  run_logged "$log" openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+    -keyout "$TLS_DIR/server.key" -out "$TLS_DIR/server.csr"
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$TLS_DIR/server.ext"
+  run_logged "$log" openssl x509 -req -in "$TLS_DIR/server.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" \
+    -CAcreateserial -days 3650 -extfile "$TLS_DIR/server.ext" -out "$TLS_DIR/server.pem"
+  chmod 0644 "$TLS_DIR/server.key"   # the tests' own servers read it too (a local, throwaway key)
+}
+
 # ---------------------------------------------------------------- postgres
 PG_DIR=$D/postgres PG_LOG=$D/postgres/postgres.log PG_PID=$D/postgres/data/postmaster.pid
 # initdb refuses to run as root; cd / because user postgres may not be able to enter the current dir.
@@ -125,6 +145,10 @@ start_postgres() {
   if [[ -s $lock ]] && ! alive "$(head -n1 "$lock")"; then rm -f "$lock"; fi
   mkdir -p "$PG_DIR" && touch "$PG_LOG" && chown postgres:postgres "$PG_DIR" "$PG_LOG"   # pg_ctl writes the log as postgres
   runuser -u postgres -- test -w "$PG_DIR" || die "postgres: user postgres cannot write $PG_DIR (is HARMONY_DATA_DIR under a private dir like /root?)"
+  # Postgres refuses a key readable by others: its own copy, owned by it.
+  ensure_tls
+  install -o postgres -g postgres -m 0600 "$TLS_DIR/server.key" "$PG_DIR/server.key"
+  install -o postgres -g postgres -m 0644 "$TLS_DIR/server.pem" "$PG_DIR/server.pem"
   if [[ ! -s $PG_DIR/data/PG_VERSION ]]; then
     say "postgres: initialising cluster in $PG_DIR/data"
     pg initdb -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >>"$PG_LOG" 2>&1 ||
@@ -134,7 +158,7 @@ start_postgres() {
   mark postgres "$PG_LOG"
   pg pg_ctl -D "$PG_DIR/data" -l "$PG_LOG" -w -t "$TIMEOUT" -o "-p $PG_PORT -c listen_addresses=127.0.0.1 \
     -c unix_socket_directories=$PG_DIR -c wal_level=logical -c max_replication_slots=10 -c max_wal_senders=10 \
-    -c max_connections=300" start >/dev/null || {
+    -c max_connections=300 -c ssl=on -c ssl_cert_file=$PG_DIR/server.pem -c ssl_key_file=$PG_DIR/server.key" start >/dev/null || {
     pg pg_ctl -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
     fail postgres "$PG_LOG" "failed to start (pg_ctl start, timeout ${TIMEOUT}s)"
   }
@@ -283,6 +307,7 @@ cmd_env() {
   echo "export REDIS__URL=redis://127.0.0.1:$REDIS_PORT/0"
   echo "export KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_PORT"
   echo "export DYNAMODB__URL=http://127.0.0.1:$DYNAMODB_PORT"
+  echo "export HARMONY_TLS_DIR=$TLS_DIR"
   dev_secrets
 }
 

@@ -93,19 +93,27 @@ pub struct KafkaTopics;
 
 impl KafkaTopics {
     fn admin(kafka: &KafkaAccess) -> Result<Admin, TopicError> {
-        let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", &kafka.bootstrap_servers);
-        let protocol = match (kafka.tls, kafka.sasl.is_some()) {
-            (false, false) => "plaintext",
-            (true, false) => "ssl",
-            (false, true) => "sasl_plaintext",
-            (true, true) => "sasl_ssl",
+        // The app's properties, so TLS (and where its CAs are) works the same.
+        let app = harmony_config::KafkaConfig {
+            bootstrap_servers: kafka.bootstrap_servers.clone(),
+            security_protocol: match (kafka.tls, kafka.sasl.is_some()) {
+                (false, false) => "plaintext",
+                (true, false) => "ssl",
+                (false, true) => "sasl_plaintext",
+                (true, true) => "sasl_ssl",
+            }
+            .to_owned(),
+            sasl_mechanism: kafka.sasl.as_ref().map(|s| s.mechanism.as_str().to_owned()),
+            sasl_username: kafka.sasl.as_ref().map(|s| s.username.clone()),
+            sasl_password: kafka
+                .sasl
+                .as_ref()
+                .map(|s| harmony_config::Secret::new(s.password.clone())),
+            ..harmony_config::KafkaConfig::default()
         };
-        config.set("security.protocol", protocol);
-        if let Some(sasl) = &kafka.sasl {
-            config.set("sasl.mechanism", sasl.mechanism.as_str());
-            config.set("sasl.username", &sasl.username);
-            config.set("sasl.password", &sasl.password);
+        let mut config = ClientConfig::new();
+        for (key, value) in app.client_properties() {
+            config.set(key, value);
         }
         Admin::new(config)
     }

@@ -132,10 +132,14 @@ impl Default for PostgresConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisConfig {
-    /// Connection URL of the cache (may hold a password).
+    /// Connection URL of the cache (may hold a password); `rediss://` for TLS.
     pub url: Secret,
     /// Milliseconds a cache call may take before it counts as a miss.
     pub request_timeout_ms: u64,
+    /// With `rediss://`: the PEM file of the CA that signs the server's
+    /// certificate. Unset: the system's CAs (ElastiCache's certificates chain
+    /// to public CAs).
+    pub ca_file: Option<String>,
 }
 
 impl Default for RedisConfig {
@@ -143,6 +147,7 @@ impl Default for RedisConfig {
         Self {
             url: Secret::new("redis://127.0.0.1:16379/0"),
             request_timeout_ms: 250,
+            ca_file: None,
         }
     }
 }
@@ -160,6 +165,11 @@ pub struct KafkaConfig {
     pub sasl_username: Option<String>,
     /// SASL password.
     pub sasl_password: Option<Secret>,
+    /// With TLS (`ssl`, `sasl_ssl`): the PEM file of the CAs that sign the
+    /// brokers' certificates. Unset: librdkafka probes the system's usual
+    /// bundle paths (the images' `/etc/ssl/certs/ca-certificates.crt`, which
+    /// holds the public CAs Amazon MSK's certificates chain to).
+    pub ssl_ca_location: Option<String>,
     /// Milliseconds a produce may wait for the broker's acknowledgement.
     pub message_timeout_ms: u64,
     /// Use Kafka's idempotent producer (no duplicates on retry). When off,
@@ -201,6 +211,7 @@ impl Default for KafkaConfig {
             sasl_mechanism: None,
             sasl_username: None,
             sasl_password: None,
+            ssl_ca_location: None,
             message_timeout_ms: 10_000,
             stall_timeout_ms: 30_000,
             max_stall_rejoins: 3,
@@ -225,6 +236,15 @@ impl KafkaConfig {
         }
         if let Some(password) = &self.sasl_password {
             props.insert("sasl.password", password.expose().to_owned());
+        }
+        if matches!(
+            self.security_protocol.to_ascii_lowercase().as_str(),
+            "ssl" | "sasl_ssl"
+        ) {
+            // Without a location librdkafka uses OpenSSL's compiled-in
+            // directory, which the distroless images do not have.
+            let ca = self.ssl_ca_location.as_deref().unwrap_or("probe");
+            props.insert("ssl.ca.location", ca.to_owned());
         }
         props
     }

@@ -108,3 +108,26 @@ fn empty_secrets_are_refused_in_every_environment() {
         }
     }
 }
+
+/// Seen failing with the `ssl.ca.location` insertion removed: librdkafka then
+/// falls back to OpenSSL's compiled-in directory, absent from distroless.
+#[test]
+fn kafka_tls_always_names_where_the_cas_are() {
+    let mut kafka = KafkaConfig::default();
+    assert_eq!(kafka.client_properties().get("ssl.ca.location"), None);
+    for protocol in ["ssl", "SASL_SSL"] {
+        kafka.security_protocol = protocol.into();
+        assert_eq!(
+            kafka.client_properties()["ssl.ca.location"],
+            "probe",
+            "{protocol}"
+        );
+    }
+    kafka.ssl_ca_location = Some("/etc/harmony/msk-ca.pem".into());
+    assert_eq!(
+        kafka.client_properties()["ssl.ca.location"],
+        "/etc/harmony/msk-ca.pem"
+    );
+    kafka.security_protocol = "sasl_plaintext".into();
+    assert_eq!(kafka.client_properties().get("ssl.ca.location"), None);
+}

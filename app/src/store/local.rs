@@ -115,8 +115,7 @@ impl LocalCopy {
             .redis_settings()
             .clone()
             .set_protocol(ProtocolVersion::RESP3);
-        let client = redis::Client::open(info.set_redis_settings(settings))
-            .map_err(super::redis::RedisError::from)?;
+        let client = super::redis::open(config, info.set_redis_settings(settings))?;
         let pushes = Arc::downgrade(&state);
         let manager_config = super::redis::manager_config(config).set_push_sender(
             move |push: PushInfo| -> Result<(), std::convert::Infallible> {

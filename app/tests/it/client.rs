@@ -37,6 +37,18 @@ impl TestApp {
 
     async fn build(sink: bool, tune: impl FnOnce(&mut harmony::config::Config)) -> Self {
         let mut env = TestEnv::new().await;
+        Self::test_settings(&mut env);
+        tune(&mut env.config);
+        Self::start(env, sink).await
+    }
+
+    /// Over an environment the test prepared itself (other service URLs).
+    pub async fn over(mut env: TestEnv, sink: bool) -> Self {
+        Self::test_settings(&mut env);
+        Self::start(env, sink).await
+    }
+
+    fn test_settings(env: &mut TestEnv) {
         // Cheap hashes keep the suite fast on two cores; the real parameters
         // are covered by the password unit tests.
         env.config.auth.argon2_memory_kib = 1024;
@@ -44,7 +56,9 @@ impl TestApp {
         env.config.auth.argon2_parallelism = 1;
         env.config.auth.refresh_token_grace_period_seconds = 1;
         env.config.sink.group_id = format!("sink-{}", env.id);
-        tune(&mut env.config);
+    }
+
+    async fn start(env: TestEnv, sink: bool) -> Self {
         let (app, dependencies) = roles::api::build(&env.config).await.expect("api builds");
         let shutdown = CancellationToken::new();
         if sink {

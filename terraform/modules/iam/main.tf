@@ -2,14 +2,16 @@
 # EKS Pod Identity (see ../pod-identity-role for the trust policy).
 
 locals {
-  # Least privilege per component on the chat history table.
-  table_actions = {
-    api              = ["dynamodb:GetItem", "dynamodb:Query"]                               # history pages
-    sink             = ["dynamodb:BatchWriteItem", "dynamodb:PutItem"]                      # persist messages
-    cdc              = ["dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:Query"] # purge deleted chats
-    migrate          = ["dynamodb:DescribeTable"]                                           # terraform creates the table: the migration only checks it exists (no CreateTable)
-    redpanda-connect = ["dynamodb:BatchWriteItem", "dynamodb:PutItem"]                      # the sink when connectors.sink is redpandaConnect
-  }
+  # Least privilege per component on the chat history table: exactly the
+  # actions each Harmony role was recorded calling (readiness included) by
+  # app/tests/it/iam.rs, which fails when this file and the code disagree.
+  # Redpanda Connect (the sink when connectors.sink is redpandaConnect) is
+  # third-party and cannot run here: its aws_dynamodb output writes with
+  # BatchWriteItem and PutItem.
+  table_actions = merge(
+    jsondecode(file("${path.module}/table-actions.json")),
+    { redpanda-connect = ["dynamodb:BatchWriteItem", "dynamodb:PutItem"] },
+  )
 
   # One role per distinct service account; components sharing one get the
   # union of their actions.
