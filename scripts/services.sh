@@ -116,6 +116,7 @@ stop_pid() {
 TLS_DIR=$D/tls
 ensure_tls() {
   [[ -s $TLS_DIR/server.pem && -s $TLS_DIR/ca.pem ]] && return 0
+  command -v openssl >/dev/null || apt_install openssl
   say "tls: creating a local CA and a server certificate in $TLS_DIR"
   mkdir -p "$TLS_DIR"
   local log=$TLS_DIR/openssl.log
