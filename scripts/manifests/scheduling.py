@@ -253,7 +253,7 @@ def tfvars(directory):
     return values
 
 
-def walk_modules(directory, arguments, found, depth=0):
+def walk_modules(directory, arguments, found):
     """Every (module directory, var scope, module) reachable from the root
     through module calls with a local source."""
     module = hcl_load_dir(directory)
@@ -271,7 +271,7 @@ def walk_modules(directory, arguments, found, depth=0):
                 child_arguments[key] = evaluate(expr, scope)
             except Unresolved as unresolved:
                 child_arguments[key] = unresolved
-        walk_modules(os.path.normpath(os.path.join(directory, source)), child_arguments, found, depth + 1)
+        walk_modules(os.path.normpath(os.path.join(directory, source)), child_arguments, found)
     return found
 
 
