@@ -340,6 +340,16 @@ for environment in dev staging prod; do
   fi
 done
 
+# The release workflow: actions pinned by commit, images for every
+# architecture a NodePool may start, signed, checked to exist and verified
+# before promotion, a pull request that runs checks and survives a re-run.
+if "$venv/bin/python" "$validators/release_check.py" "$root/.github/workflows/release.yml" >"$work/release.log" 2>&1; then
+  echo "ok: $(tail -1 "$work/release.log")"
+else
+  grep -v '^ok' "$work/release.log" >&2
+  fail ".github/workflows/release.yml (scripts/manifests/release_check.py)"
+fi
+
 # Scheduling and Pod Security, per environment: every pod it runs (its
 # kustomize build, the operator's children of its HarmonyChat, the pods
 # Strimzi and CloudNativePG create, helmfile's add-ons, terraform's EKS
@@ -477,6 +487,10 @@ awk '{ print } /^```sh$/ && !done { print "kubectl -n harmony create secret gene
   "$root/docs/deploy.md" >"$work/broken-deploy.md"
 refused "deploy walk (a Secret created before its namespace)" "$venv/bin/python" "$validators/apply_order.py" \
   --root "$root" --env staging --doc "$work/broken-deploy.md" --helmfile "$helmfile" --helm "$helm3" --kubectl "$kubectl"
+
+sed -E '0,/uses: actions\/checkout@[0-9a-f]{40}/s//uses: actions\/checkout@v7/' \
+  "$root/.github/workflows/release.yml" >"$work/broken-release.yml"
+refused "release workflow (an action pinned by tag)" "$venv/bin/python" "$validators/release_check.py" "$work/broken-release.yml"
 
 # staging without its Karpenter NodePools: only the tainted system node group is left.
 "$venv/bin/python" -c 'import sys, yaml
