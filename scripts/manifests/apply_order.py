@@ -73,7 +73,9 @@ HARMLESS = {("terraform", "init"), ("terraform", "fmt"), ("terraform", "validate
             ("terraform", "plan"), ("terraform", "output"), ("aws", "eks"),
             ("helmfile", "deps"), ("helmfile", "repos"), ("helmfile", "lint"),
             ("helmfile", "diff"), ("helmfile", "template"), ("helmfile", "build"),
-            ("helmfile", "list"), ("helm", "repo")}
+            ("helmfile", "list"), ("helm", "repo"),
+            # Reads an image's signature from the registry; nothing in the cluster.
+            ("cosign", "verify")}
 READ_ONLY_KUBECTL = {"get", "describe", "logs", "wait", "rollout", "port-forward", "config",
                      "version", "cluster-info", "diff"}
 
