@@ -238,7 +238,9 @@ fn created(message_json: String) -> Response {
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
+    /// Messages per page; absent means the maximum.
     limit: Option<i64>,
+    /// The previous page's `next_cursor`, for older messages; absent or empty: the newest page.
     cursor: Option<String>,
 }
 
@@ -275,10 +277,7 @@ pub async fn history(
             "Limit cannot be greater than {max}"
         )));
     }
-    let cursor = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
-        Some(cursor) => Some(parse_cursor(cursor).map_err(ApiError::invalid)?.to_string()),
-        None => None,
-    };
+    let cursor = history_cursor(query.cursor.as_deref()).map_err(ApiError::invalid)?;
     if !app.is_member(chat_id, user.user_id).await? {
         return Err(ApiError::Forbidden(
             "You must be a member of the chat to view history.".into(),
@@ -313,6 +312,16 @@ pub async fn history(
         messages,
         next_cursor,
     }))
+}
+
+/// The `cursor` parameter: absent or empty means the newest page (the
+/// original treated `cursor=` as absent), anything else must be a ULID, the
+/// `next_cursor` of an earlier page; normalised to its upper-case form.
+pub(super) fn history_cursor(cursor: Option<&str>) -> Result<Option<String>, Invalid> {
+    match cursor.filter(|c| !c.is_empty()) {
+        Some(cursor) => Ok(Some(parse_cursor(cursor)?.to_string())),
+        None => Ok(None),
+    }
 }
 
 /// Author metadata for a page: one MGET, then one SQL query for the misses.
