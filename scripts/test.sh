@@ -28,6 +28,15 @@ if ! "$schemathesis_venv/bin/schemathesis" --version 2>/dev/null | grep -q 4.32.
   "$schemathesis_venv/bin/pip" install --quiet --disable-pip-version-check schemathesis==4.32.5
 fi
 
+# The gateway's Python SDK test (realtime::{json,protobuf}::the_python_sdk_*)
+# runs centrifuge-python (pinned, with its dependencies) from its own venv.
+centrifuge_venv=$HOME/.cache/harmony/venv-centrifuge
+if ! "$centrifuge_venv/bin/python" -c 'import importlib.metadata as m; print(m.version("centrifuge-python"))' 2>/dev/null | grep -qx 0.7.0; then
+  echo "harmony test: installing centrifuge-python 0.7.0 into $centrifuge_venv"
+  python3 -m venv "$centrifuge_venv"
+  "$centrifuge_venv/bin/pip" install --quiet --disable-pip-version-check centrifuge-python==0.7.0 websockets==17.4 protobuf==7.36.2
+fi
+
 if ! command -v cargo-nextest >/dev/null; then
   echo "harmony test: installing cargo-nextest"
   cargo install cargo-nextest --locked
