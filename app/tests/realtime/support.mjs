@@ -251,12 +251,14 @@ export const MALFORMED = {
     ['an array', '[1,2]'],
     ['a channel that is a number', '{"id":2,"subscribe":{"channel":7}}'],
     ['bytes that are not JSON', Buffer.from([1, 2, 3])],
+    ['an empty frame', ''],
   ],
   protobuf: [
     ['a length past the frame', Buffer.from([5, 0x08])],
     ['a truncated varint', Buffer.from([0x80])],
     ['subscribe as a varint', Buffer.from([2, 0x28, 0x07])],
     ['a JSON command', '{"id":2,"subscribe":{"channel":"x"}}'],
+    ['an empty frame', Buffer.alloc(0)],
   ],
 }[FORMAT];
 
