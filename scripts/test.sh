@@ -37,6 +37,15 @@ if ! "$centrifuge_venv/bin/python" -c 'import importlib.metadata as m; print(m.v
   "$centrifuge_venv/bin/pip" install --quiet --disable-pip-version-check centrifuge-python==0.7.0 websockets==17.4 protobuf==7.36.2
 fi
 
+# The broker's second client family: kafka-python (pinned) from its own venv
+# (app/broker/tests/python.rs).
+kafka_python_venv=$HOME/.cache/harmony/venv-kafka-python
+if ! "$kafka_python_venv/bin/python" -c 'import kafka, sys; sys.exit(kafka.__version__ != "3.0.12")' 2>/dev/null; then
+  echo "harmony test: installing kafka-python 3.0.12 into $kafka_python_venv"
+  python3 -m venv "$kafka_python_venv"
+  "$kafka_python_venv/bin/pip" install --quiet --disable-pip-version-check kafka-python==3.0.12
+fi
+
 if ! command -v cargo-nextest >/dev/null; then
   echo "harmony test: installing cargo-nextest"
   cargo install cargo-nextest --locked

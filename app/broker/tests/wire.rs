@@ -3,13 +3,12 @@
 //! answer Apache Kafka 3.x gives for the same request.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+mod common;
+
+use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use common::Served;
 use harmony_broker::{Config, Limits, Running, log::Retention};
 use kafka_protocol::{
     messages::{
@@ -153,50 +152,6 @@ async fn find_coordinator_v4_answers_every_batched_key() {
         (0, 1, i32::from(broker.address.port()))
     );
     broker.shutdown.cancel();
-}
-
-/// `harmony-broker serve` as a child process, on a port it picked itself.
-struct Served {
-    child: Child,
-    address: String,
-}
-
-impl Served {
-    fn start(dir: &std::path::Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_harmony-broker"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir)
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let address = loop {
-            let line = lines
-                .next()
-                .expect("the broker exited before serving")
-                .unwrap();
-            if let Some((_, rest)) = line.split_once("address=") {
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
-        };
-        // Keep draining its log so it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Self { child, address }
-    }
-
-    fn alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// 20 bytes that made kafka-protocol 0.18.0 pre-allocate an array of 2^31-1
