@@ -350,8 +350,10 @@ pub struct Reply {
 #[derive(Clone, PartialEq, prost::Message, Serialize)]
 pub struct Error {
     #[prost(uint32, tag = "1")]
+    #[serde(skip_serializing_if = "is_default")]
     pub code: u32,
     #[prost(string, tag = "2")]
+    #[serde(skip_serializing_if = "is_default")]
     pub message: String,
     #[prost(bool, tag = "3")]
     #[serde(skip_serializing_if = "is_default")]
@@ -361,6 +363,7 @@ pub struct Error {
 #[derive(Clone, PartialEq, prost::Message, Serialize)]
 pub struct Push {
     #[prost(string, tag = "2")]
+    #[serde(skip_serializing_if = "is_default")]
     pub channel: String,
     #[prost(message, optional, tag = "4")]
     #[serde(rename = "pub", skip_serializing_if = "Option::is_none")]
@@ -385,37 +388,48 @@ pub struct Publication {
 #[derive(Clone, PartialEq, prost::Message, Serialize)]
 pub struct Unsubscribe {
     #[prost(uint32, tag = "2")]
+    #[serde(skip_serializing_if = "is_default")]
     pub code: u32,
     #[prost(string, tag = "3")]
+    #[serde(skip_serializing_if = "is_default")]
     pub reason: String,
 }
 
 #[derive(Clone, PartialEq, prost::Message, Serialize)]
 pub struct ConnectResult {
     #[prost(string, tag = "1")]
+    #[serde(skip_serializing_if = "is_default")]
     pub client: String,
     #[prost(string, tag = "2")]
+    #[serde(skip_serializing_if = "is_default")]
     pub version: String,
     #[prost(bool, tag = "3")]
+    #[serde(skip_serializing_if = "is_default")]
     pub expires: bool,
     #[prost(uint32, tag = "4")]
+    #[serde(skip_serializing_if = "is_default")]
     pub ttl: u32,
     #[prost(map = "string, message", tag = "6")]
     #[serde(skip_serializing_if = "HashMap::is_empty")]
     pub subs: HashMap<String, SubscribeResult>,
     #[prost(uint32, tag = "7")]
+    #[serde(skip_serializing_if = "is_default")]
     pub ping: u32,
     #[prost(bool, tag = "8")]
+    #[serde(skip_serializing_if = "is_default")]
     pub pong: bool,
     #[prost(string, tag = "10")]
+    #[serde(skip_serializing_if = "is_default")]
     pub node: String,
 }
 
 #[derive(Clone, PartialEq, prost::Message, Serialize)]
 pub struct SubscribeResult {
     #[prost(bool, tag = "3")]
+    #[serde(skip_serializing_if = "is_default")]
     pub recoverable: bool,
     #[prost(string, tag = "6")]
+    #[serde(skip_serializing_if = "is_default")]
     pub epoch: String,
     #[prost(message, repeated, tag = "7")]
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -424,8 +438,10 @@ pub struct SubscribeResult {
     #[serde(skip_serializing_if = "is_default")]
     pub recovered: bool,
     #[prost(uint64, tag = "9")]
+    #[serde(skip_serializing_if = "is_default")]
     pub offset: u64,
     #[prost(bool, tag = "10")]
+    #[serde(skip_serializing_if = "is_default")]
     pub positioned: bool,
     #[prost(bool, tag = "12")]
     #[serde(skip_serializing_if = "is_default")]
@@ -435,22 +451,29 @@ pub struct SubscribeResult {
 #[derive(Clone, PartialEq, prost::Message, Serialize)]
 pub struct HistoryResult {
     #[prost(message, repeated, tag = "1")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub publications: Vec<Publication>,
     #[prost(string, tag = "2")]
+    #[serde(skip_serializing_if = "is_default")]
     pub epoch: String,
     #[prost(uint64, tag = "3")]
+    #[serde(skip_serializing_if = "is_default")]
     pub offset: u64,
 }
 
 #[derive(Clone, PartialEq, prost::Message, Serialize)]
 pub struct RefreshResult {
     #[prost(string, tag = "1")]
+    #[serde(skip_serializing_if = "is_default")]
     pub client: String,
     #[prost(string, tag = "2")]
+    #[serde(skip_serializing_if = "is_default")]
     pub version: String,
     #[prost(bool, tag = "3")]
+    #[serde(skip_serializing_if = "is_default")]
     pub expires: bool,
     #[prost(uint32, tag = "4")]
+    #[serde(skip_serializing_if = "is_default")]
     pub ttl: u32,
 }
 
@@ -749,6 +772,13 @@ mod tests {
             text(&Outgoing::new(error_reply(3, ErrorCode::NotAvailable))),
             r#"{"id":3,"error":{"code":108,"message":"not available"}}"#
         );
+        // An empty history at offset 0, as Centrifugo sends it.
+        let history = Reply {
+            id: 4,
+            history: Some(HistoryResult::default()),
+            ..Reply::default()
+        };
+        assert_eq!(text(&Outgoing::new(history)), r#"{"id":4,"history":{}}"#);
     }
 
     #[test]
