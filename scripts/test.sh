@@ -54,6 +54,9 @@ fi
 # The fault tests kill workers and restart the broker, so they run afterwards, alone.
 cargo nextest run --workspace --no-fail-fast -E 'not test(/^fault::/)' "$@"
 cargo nextest run -p harmony --no-fail-fast --test-threads 1 -E 'test(/^fault::/)' "$@"
+# The broker's request decoder under libFuzzer for a minute: no input may
+# panic or allocate without bound (scripts/fuzz.sh).
+bash scripts/fuzz.sh 60
 # A small soak on its own services: sends, SIGKILL of broker and platform,
 # restart, every acknowledged message in history exactly once.
 SOAK_PROFILE=debug bench/soak.sh 6000

@@ -16,6 +16,8 @@ pub mod log;
 mod server;
 pub mod topics;
 
+pub use server::{DecodeError, SUPPORTED, decode_request};
+
 use std::{
     net::SocketAddr,
     path::PathBuf,

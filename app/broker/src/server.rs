@@ -136,6 +136,53 @@ async fn read_frame(
     Ok(Bytes::from(frame))
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("a request shorter than its header")]
+    Short,
+    #[error("unknown API key {0}")]
+    UnknownApi(i16),
+    #[error("{key:?} v{version} is not supported (client {client:?})")]
+    Unsupported {
+        key: ApiKey,
+        version: i16,
+        client: Option<String>,
+    },
+    #[error("malformed {key:?} v{version} request: {error}")]
+    Malformed {
+        key: ApiKey,
+        version: i16,
+        error: anyhow::Error,
+    },
+}
+
+/// Decodes one request frame (without its size prefix): the header, then
+/// the body of a supported API version. Any bytes give a value or an error,
+/// never a panic or an abort (the fuzz target in `app/broker/fuzz` checks).
+pub fn decode_request(frame: &mut Bytes) -> Result<(RequestHeader, RequestKind), DecodeError> {
+    if frame.len() < 8 {
+        return Err(DecodeError::Short);
+    }
+    let raw_key = (&frame[0..2]).get_i16();
+    let key = ApiKey::try_from(raw_key).map_err(|_| DecodeError::UnknownApi(raw_key))?;
+    let version = (&frame[2..4]).get_i16();
+    let malformed = |error| DecodeError::Malformed {
+        key,
+        version,
+        error,
+    };
+    let header: RequestHeader = decode_request_header_from_buffer(frame).map_err(malformed)?;
+    if !supported(key, version) {
+        return Err(DecodeError::Unsupported {
+            key,
+            version,
+            client: header.client_id.map(|c| c.to_string()),
+        });
+    }
+    let body = RequestKind::decode(key, frame, version).map_err(malformed)?;
+    Ok((header, body))
+}
+
 /// Decodes one request, runs it, and encodes the reply (`None`: the client
 /// wants none, as for a produce with acks=0).
 async fn request(
@@ -160,14 +207,7 @@ async fn request(
             &ResponseKind::ApiVersions(response),
         )?));
     }
-    let header: RequestHeader = decode_request_header_from_buffer(frame)?;
-    if !supported(key, version) {
-        anyhow::bail!(
-            "{key:?} v{version} is not supported (client {:?})",
-            header.client_id
-        );
-    }
-    let body = RequestKind::decode(key, frame, version)?;
+    let (header, body) = decode_request(frame)?;
     tracing::trace!(%peer, ?key, version, "request");
     let Some(response) = handlers::handle(broker, &header, body).await else {
         return Ok(None);
