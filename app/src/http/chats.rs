@@ -318,10 +318,21 @@ pub async fn history(
 /// original treated `cursor=` as absent), anything else must be a ULID, the
 /// `next_cursor` of an earlier page; normalised to its upper-case form.
 pub(super) fn history_cursor(cursor: Option<&str>) -> Result<Option<String>, Invalid> {
-    match cursor.filter(|c| !c.is_empty()) {
-        Some(cursor) => Ok(Some(parse_cursor(cursor)?.to_string())),
-        None => Ok(None),
+    let Some(cursor) = cursor.filter(|c| !c.is_empty()) else {
+        return Ok(None);
+    };
+    let ulid = parse_cursor(cursor)?;
+    // 26 characters carry 130 bits and a ULID has 128, so its first is at
+    // most 7; the decoder drops the excess, which would read another page.
+    if cursor.starts_with(|c: char| c > '7') {
+        return Err(Invalid {
+            kind: "value_error",
+            loc: vec!["query".into(), "cursor".into()],
+            msg: "Cursor must be the next_cursor of a previous page (a ULID, whose first character is 0-7)".into(),
+            input: cursor.into(),
+        });
     }
+    Ok(Some(ulid.to_string()))
 }
 
 /// Author metadata for a page: one MGET, then one SQL query for the misses.
