@@ -3,9 +3,10 @@
 //!
 //! The cost of an append or a read does not depend on how much the log holds:
 //! a read finds its segment by binary search and its batch through a sparse
-//! in-memory index (one entry per few KiB), then copies whole batches. Only the
-//! active segment is scanned at start-up (to recover a torn tail and the
-//! producers' last sequences); closed segments are indexed on first read.
+//! in-memory index (one entry per few KiB), then copies whole batches. At
+//! start-up the batch headers of every segment are read once (the index and
+//! the idempotent producers' state), and the active segment's batches are
+//! checked whole (to cut a torn tail).
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -158,7 +159,7 @@ struct Segment {
     path: PathBuf,
     file: File,
     size: u64,
-    /// (batch base offset, file position); `None` until a closed segment is first read.
+    /// (batch base offset, file position), one entry per `INDEX_INTERVAL` bytes.
     index: Option<Vec<(i64, u64)>>,
     /// Wall-clock time of the last append (file mtime for segments found on disk).
     last_write_ms: i64,
@@ -219,7 +220,8 @@ impl Segment {
         Ok(pos)
     }
 
-    fn build_index(&mut self) -> io::Result<()> {
+    /// Indexes a closed segment, showing `visit` every batch header.
+    fn build_index(&mut self, mut visit: impl FnMut(&BatchHeader)) -> io::Result<()> {
         let mut index = Vec::new();
         let mut last_indexed: Option<u64> = None;
         self.scan(0, false, |pos, header| {
@@ -227,6 +229,7 @@ impl Segment {
                 index.push((header.base_offset, pos));
                 last_indexed = Some(pos);
             }
+            visit(header);
         })?;
         self.index = Some(index);
         Ok(())
@@ -479,16 +482,7 @@ impl PartitionLog {
             }
         };
         for segment in &mut segments {
-            let mut index = Vec::new();
-            let mut last_indexed: Option<u64> = None;
-            segment.scan(0, false, |pos, header| {
-                if last_indexed.is_none_or(|last| pos - last >= INDEX_INTERVAL) {
-                    index.push((header.base_offset, pos));
-                    last_indexed = Some(pos);
-                }
-                observe(header);
-            })?;
-            segment.index = Some(index);
+            segment.build_index(&mut observe)?;
         }
         let mut index = Vec::new();
         let mut last_indexed: Option<u64> = None;
@@ -607,9 +601,6 @@ impl PartitionLog {
             .partition_point(|segment| segment.base <= offset)
             - 1;
         let segment = &mut self.segments[at];
-        if segment.index.is_none() {
-            segment.build_index()?;
-        }
         let pos = segment.position_of(offset)?;
         if pos < segment.size {
             return Ok(segment.read_from(pos, max_bytes)?);
@@ -819,7 +810,6 @@ mod tests {
         drop(log);
         let mut log = PartitionLog::open(dir.path().to_owned(), 4096).unwrap();
         assert_eq!(log.next_offset(), 200);
-        // Closed segments are indexed lazily, on this first read.
         for offset in [0, 1, 57, 123, 199] {
             assert_eq!(offsets(log.read(offset, 1).unwrap()), [offset]);
         }
@@ -895,7 +885,7 @@ mod tests {
         assert_eq!(append(&mut log, &batch(1, 42, 3)), end);
     }
 
-    /// Kafka's sequence rules. Removing `check_sequence` from `append` makes
+    /// Kafka's sequence rules. Removing the `state.check(..)` call in `append` makes
     /// this fail: gaps, stale retries and old epochs were all written.
     #[test]
     fn sequence_numbers_are_validated_as_kafka_does() {

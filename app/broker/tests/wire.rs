@@ -496,3 +496,43 @@ async fn a_group_with_committed_offsets_is_empty_after_a_restart() {
     assert_eq!(described.groups[0].group_state.as_str(), "Dead");
     broker.shutdown.cancel();
 }
+
+/// Kafka closes the connection on a request it cannot parse: an unknown API
+/// key or an unsupported version; ApiVersions alone answers (KIP-511), in v0
+/// with UNSUPPORTED_VERSION and the versions it speaks. Removing that branch
+/// in `request` makes the last part fail (the connection closes instead).
+#[tokio::test]
+async fn unknown_apis_and_versions_close_the_connection_but_api_versions_answers() {
+    use kafka_protocol::messages::ApiVersionsResponse;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path()).await;
+    // Metadata v13 (not advertised), then API key 999.
+    for header in [[0u8, 3, 0, 13], [0x03, 0xe7, 0, 0]] {
+        let mut stream = connect(&broker).await;
+        let mut frame = vec![0, 0, 0, 10];
+        frame.extend_from_slice(&header);
+        frame.extend_from_slice(&[0, 0, 0, 1, 0xff, 0xff]);
+        stream.write_all(&frame).await.unwrap();
+        assert_closed(&mut stream, Duration::from_secs(2)).await;
+    }
+    let mut stream = connect(&broker).await;
+    // ApiVersions v99, correlation id 9.
+    stream
+        .write_all(&[0, 0, 0, 11, 0, 18, 0, 99, 0, 0, 0, 9, 0xff, 0xff, 0])
+        .await
+        .unwrap();
+    let size = stream.read_u32().await.unwrap() as usize;
+    let mut reply = BytesMut::zeroed(size);
+    stream.read_exact(&mut reply).await.unwrap();
+    let mut reply = reply.freeze();
+    let header = ResponseHeader::decode(&mut reply, 0).unwrap();
+    assert_eq!(header.correlation_id, 9);
+    let versions = ApiVersionsResponse::decode(&mut reply, 0).unwrap();
+    assert_eq!(versions.error_code, 35, "UNSUPPORTED_VERSION");
+    let find_coordinator = versions.api_keys.iter().find(|k| k.api_key == 10).unwrap();
+    assert_eq!(
+        (find_coordinator.min_version, find_coordinator.max_version),
+        (0, 4)
+    );
+    broker.shutdown.cancel();
+}
