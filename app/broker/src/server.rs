@@ -136,8 +136,18 @@ async fn read_frame(
     Ok(Bytes::from(frame))
 }
 
+/// Largest request other than a produce. Decoded, a request can take tens
+/// of times its wire size (an array of empty strings: 2 bytes each on the
+/// wire, 72 in memory), so only produce requests, whose records stay bytes,
+/// may use the whole `max_request_bytes`.
+pub const MAX_NON_PRODUCE_REQUEST: usize = 10 * 1024 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
+    #[error(
+        "{key:?} request of {size} bytes: only produce requests may exceed {MAX_NON_PRODUCE_REQUEST} bytes"
+    )]
+    TooLarge { key: ApiKey, size: usize },
     #[error("a request shorter than its header")]
     Short,
     #[error("unknown API key {0}")]
@@ -171,6 +181,12 @@ pub fn decode_request(frame: &mut Bytes) -> Result<(RequestHeader, RequestKind),
         version,
         error,
     };
+    if key != ApiKey::Produce && frame.len() > MAX_NON_PRODUCE_REQUEST {
+        return Err(DecodeError::TooLarge {
+            key,
+            size: frame.len(),
+        });
+    }
     let header: RequestHeader = decode_request_header_from_buffer(frame).map_err(malformed)?;
     if !supported(key, version) {
         return Err(DecodeError::Unsupported {

@@ -536,3 +536,33 @@ async fn unknown_apis_and_versions_close_the_connection_but_api_versions_answers
     );
     broker.shutdown.cancel();
 }
+
+/// An 11 MiB Metadata request of 5.5 million empty topic names would decode
+/// into 400 MB: requests other than produce are refused past 10 MiB.
+/// Removing the `TooLarge` check in `decode_request` makes this fail: the
+/// broker decodes it and answers.
+#[tokio::test]
+async fn a_request_other_than_produce_over_10_mib_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path()).await;
+    let mut stream = connect(&broker).await;
+    let count: i32 = 5_500_000;
+    let mut frame = BytesMut::new();
+    frame.put_u32(0);
+    frame.put_slice(&[0, 3, 0, 1, 0, 0, 0, 1, 0xff, 0xff]);
+    frame.put_i32(count);
+    frame.put_bytes(0, count as usize * 2);
+    let size = (frame.len() - 4) as u32;
+    frame[0..4].copy_from_slice(&size.to_be_bytes());
+    // The broker may close before reading all of it.
+    let _ = stream.write_all(&frame).await;
+    let mut first = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut first))
+        .await
+        .expect("no answer and no close within 20 s");
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "the broker answered instead of closing"
+    );
+    broker.shutdown.cancel();
+}
