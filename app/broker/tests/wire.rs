@@ -342,7 +342,46 @@ fn batch(timestamps: &[i64]) -> Bytes {
     out.freeze()
 }
 
+/// One batch of producer `producer_id` (epoch 0), sequences from `sequence`.
+fn idempotent_batch(producer_id: i64, sequence: i32, count: usize) -> Bytes {
+    let records: Vec<Record> = (0..count)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id,
+            producer_epoch: 0,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: sequence + i as i32,
+            timestamp: 1,
+            key: None,
+            value: Some(Bytes::from_static(b"v")),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut out = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut out,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
+    out.freeze()
+}
+
 async fn produce(stream: &mut TcpStream, topic: &str, records: Bytes) -> i64 {
+    let (error, offset) = produce_answer(stream, topic, records).await;
+    assert_eq!(error, 0);
+    offset
+}
+
+/// (error code, base offset) of a produce to partition 0.
+async fn produce_answer(stream: &mut TcpStream, topic: &str, records: Bytes) -> (i16, i64) {
     let response = call(
         stream,
         &ProduceRequest::default()
@@ -362,8 +401,7 @@ async fn produce(stream: &mut TcpStream, topic: &str, records: Bytes) -> i64 {
     .await
     .unwrap();
     let partition = &response.responses[0].partition_responses[0];
-    assert_eq!(partition.error_code, 0, "{partition:?}");
-    partition.base_offset
+    (partition.error_code, partition.base_offset)
 }
 
 /// (error, offset, timestamp) for one timestamp spec.
@@ -564,5 +602,30 @@ async fn a_request_other_than_produce_over_10_mib_is_refused() {
         matches!(read, Ok(0) | Err(_)),
         "the broker answered instead of closing"
     );
+    broker.shutdown.cancel();
+}
+
+/// The produce answers Kafka gives an idempotent producer. Mapping the
+/// sequence errors of `append` to UNKNOWN_SERVER_ERROR (or removing the
+/// check) makes this fail.
+#[tokio::test]
+async fn idempotent_produce_answers_sequence_errors_as_kafka_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path()).await;
+    let mut stream = connect(&broker).await;
+    create_topic(&mut stream, "seq", 1).await;
+    macro_rules! send {
+        ($sequence:expr, $count:expr) => {
+            produce_answer(&mut stream, "seq", idempotent_batch(5, $sequence, $count))
+        };
+    }
+    assert_eq!(send!(0, 2).await, (0, 0));
+    assert_eq!(send!(0, 2).await, (0, 0), "a retry: its original offset");
+    assert_eq!(send!(5, 1).await.0, 45, "OUT_OF_ORDER_SEQUENCE_NUMBER");
+    for sequence in (2..12).step_by(2) {
+        assert_eq!(send!(sequence, 2).await.0, 0);
+    }
+    assert_eq!(send!(0, 2).await.0, 46, "DUPLICATE_SEQUENCE_NUMBER");
+    assert_eq!(send!(12, 1).await, (0, 12));
     broker.shutdown.cancel();
 }
