@@ -24,7 +24,7 @@ use super::{App, auth, chats, error::ErrorBody, realtime, session, users, ws};
         chats::create, chats::send, chats::history, chats::delete, chats::leave, chats::members, chats::add_members,
         realtime::token, ws::connect, ws::subscribe,
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(ErrorBody, crate::domain::events::ChatListEvent)),
     modifiers(&SecuritySchemes),
     tags(
         (name = "user", description = "Accounts"),

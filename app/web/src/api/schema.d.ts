@@ -338,6 +338,27 @@ export interface components {
         AddMembers: {
             user_id_list: string[];
         };
+        AddedToChat: {
+            /** Format: uuid */
+            added_by: string;
+            /** Format: uuid */
+            chat_id: string;
+        };
+        ChatCreated: {
+            /** Format: uuid */
+            created_by: string;
+            /** @description Every member, the creator included. */
+            user_id_list: string[];
+        };
+        ChatDeleted: {
+            /** Format: uuid */
+            deleted_by: string;
+            /**
+             * @description The members at deletion; absent from events written before it was
+             *     part of them.
+             */
+            user_id_list?: string[];
+        };
         ChatItem: {
             /** Format: uuid */
             chat_id: string;
@@ -345,6 +366,56 @@ export interface components {
         };
         ChatList: {
             chats: components["schemas"]["ChatItem"][];
+        };
+        /**
+         * @description The record as the web app reads it (the OpenAPI document's
+         *     `ChatListEvent`): only chat events reach a personal channel.
+         */
+        ChatListEvent: ({
+            /** @enum {string} */
+            event_type: "CHAT_CREATED";
+            /** @description Aggregate: the chat. */
+            payload: components["schemas"]["ChatCreated"];
+        } | {
+            /** @enum {string} */
+            event_type: "USERS_ADDED";
+            /** @description Aggregate: the chat. */
+            payload: components["schemas"]["UsersAdded"];
+        } | {
+            /** @enum {string} */
+            event_type: "USER_LEFT";
+            /** @description Aggregate: the chat. */
+            payload: components["schemas"]["UserLeft"];
+        } | {
+            /** @enum {string} */
+            event_type: "CHAT_DELETED";
+            /** @description Aggregate: the chat. */
+            payload: components["schemas"]["ChatDeleted"];
+        } | {
+            /** @enum {string} */
+            event_type: "ADDED_TO_CHAT";
+            /** @description Aggregate: the user added. */
+            payload: components["schemas"]["AddedToChat"];
+        } | {
+            /** @enum {string} */
+            event_type: "LEFT_CHAT";
+            /** @description Aggregate: the user who left. */
+            payload: components["schemas"]["LeftChat"];
+        } | {
+            /** @enum {string} */
+            event_type: "TOMBSTONED";
+            /** @description Aggregate: the user whose account was closed. */
+            payload: components["schemas"]["Tombstoned"];
+        }) & {
+            /**
+             * Format: uuid
+             * @description The chat.
+             */
+            aggregate_id: string;
+            aggregate_type: string;
+            created_at: string;
+            /** Format: uuid */
+            event_id: string;
         };
         /** @description `ChatMessage` of ref §1.3: what the API returns and DynamoDB stores. */
         ChatMessage: {
@@ -423,6 +494,10 @@ export interface components {
             /** @description What is wrong, e.g. `missing`, `string_too_long`, `uuid_parsing`. */
             type: string;
         };
+        LeftChat: {
+            /** Format: uuid */
+            chat_id: string;
+        };
         /** @description One step of `Invalid::loc`: a field name or a list index. */
         LocPart: string | number;
         LoginForm: {
@@ -467,6 +542,11 @@ export interface components {
             token: string;
             token_type: string;
         };
+        Tombstoned: Record<string, never>;
+        UserLeft: {
+            /** Format: uuid */
+            user_id: string;
+        };
         UserMeta: {
             username: string;
         };
@@ -480,6 +560,12 @@ export interface components {
             tombstone: boolean;
             /** Format: uuid */
             user_id: string;
+        };
+        UsersAdded: {
+            /** Format: uuid */
+            added_by: string;
+            /** @description The users added (not the members already there). */
+            user_id_list: string[];
         };
     };
     responses: never;
