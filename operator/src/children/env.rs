@@ -4,18 +4,15 @@
 //! `Config::from_env_pairs`.
 
 use harmony_config::env_name;
-use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
+use k8s_openapi::api::core::v1::EnvVar;
 
-use super::centrifugo::CENTRIFUGO_PORT;
 use super::meta::{Component, Instance};
+use super::pod::{CENTRIFUGO_PORT, HTTP_PORT, from_secret, plain};
 use super::secrets::{
     AUTH_PROXY_SECRET_KEY, AUTH_REALTIME_TOKEN_SECRET_KEY, AUTH_SECRET_KEY_KEY,
     CENTRIFUGO_API_KEY_KEY, DYNAMODB_ACCESS_KEY_ID_KEY, DYNAMODB_SECRET_ACCESS_KEY_KEY,
 };
 use crate::crd::{HarmonyChat, RealtimeServer};
-
-/// Port every role serves `/healthz`, `/readyz`, `/metrics` (and the API) on.
-pub const HTTP_PORT: i32 = 8000;
 
 /// A `harmony` role the operator runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,29 +84,6 @@ impl Role {
     /// Whether the pod needs the AWS identity (DynamoDB).
     pub fn uses_aws(self) -> bool {
         self.uses_dynamodb()
-    }
-}
-
-pub fn plain(name: impl Into<String>, value: impl Into<String>) -> EnvVar {
-    EnvVar {
-        name: name.into(),
-        value: Some(value.into()),
-        value_from: None,
-    }
-}
-
-pub fn from_secret(name: impl Into<String>, secret: &str, key: &str) -> EnvVar {
-    EnvVar {
-        name: name.into(),
-        value: None,
-        value_from: Some(EnvVarSource {
-            secret_key_ref: Some(SecretKeySelector {
-                name: secret.to_owned(),
-                key: key.to_owned(),
-                optional: Some(false),
-            }),
-            ..EnvVarSource::default()
-        }),
     }
 }
 
