@@ -3,12 +3,7 @@
 
 use uuid::Uuid;
 
-/// Record header naming the channels a record is published to (Centrifugo's
-/// Kafka consumer in publication-data mode reads the same header).
-pub const CHANNELS_HEADER: &str = "x-centrifugo-channels";
-
-/// Namespace of personal channels (Centrifugo's `user_personal_channel_namespace`).
-pub const PERSONAL_NAMESPACE: &str = "personal";
+pub use harmony_config::wire::{CHANNELS_HEADER, PERSONAL_NAMESPACE};
 
 /// The channel of a chat's messages.
 pub fn chat(chat_id: Uuid) -> String {

@@ -10,6 +10,7 @@
 //! Redis address, API key, admin credentials and SASL credentials are
 //! Centrifugo environment overrides filled from Secrets.
 
+use harmony_config::wire::{CHANNELS_HEADER, PERSONAL_NAMESPACE, PROXY_SECRET_HEADER};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Container, EnvVar, VolumeMount};
 use serde_json::{Value, json};
@@ -26,15 +27,9 @@ use super::secrets::{
 
 pub const CONFIG_FILE: &str = "config.json";
 const CONFIG_DIR: &str = "/etc/centrifugo";
-/// Header the API checks on `/api/v1/ws/*` (app `http::ws::PROXY_SECRET_HEADER`).
-pub const PROXY_SECRET_HEADER: &str = "x-harmony-proxy-secret";
-/// Header the API puts on each message record (ref §4.1).
-pub const CHANNELS_HEADER: &str = "x-centrifugo-channels";
 /// Names of the Kafka consumers; Centrifugo's env overrides are keyed by them.
 const CONSUMERS: [&str; 2] = ["messages", "chat_events"];
 const PROXY_SECRET_VAR: &str = "CENTRIFUGO_VAR_PROXY_SECRET";
-/// Namespace of personal channels (app `domain::channels::PERSONAL_NAMESPACE`).
-pub const PERSONAL_NAMESPACE: &str = "personal";
 
 /// The Centrifugo configuration, as pretty JSON.
 pub fn config_json(instance: &Instance<'_>) -> String {
