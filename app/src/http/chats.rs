@@ -414,7 +414,7 @@ pub struct AddMembers {
     user_id_list: Vec<Uuid>,
 }
 
-/// Adds members (ref §9.18: implemented but never routed in the original).
+/// Adds members (the original implemented it but never routed it).
 #[utoipa::path(post, path = "/api/v1/chats/{chat_id}/members", tag = "chat", security(("bearer" = []), ("cookie" = [])), params(("chat_id" = Uuid, Path)), request_body = AddMembers, responses((status = 200, body = MembersResponse), (status = 404, description = "A user does not exist", body = ErrorBody), Unauthenticated, NotMember, InvalidInput, UnsupportedMedia))]
 pub async fn add_members(
     State(app): State<App>,

@@ -1,4 +1,4 @@
-//! The REST API under `/api/v1` (wire-compatible with the original, ref §1),
+//! The REST API under `/api/v1` (wire-compatible with the original: docs/api.md),
 //! the Centrifugo proxy endpoints, and the layers every request passes.
 
 mod auth;

@@ -74,7 +74,7 @@ pub fn document(config: &Config) -> Value {
     document
 }
 
-/// The collection POSTs answer without the trailing slash too (ref §10:
+/// The collection POSTs answer without the trailing slash too (as the original did:
 /// directly, not by redirect); the document says so.
 fn aliases(document: &mut Value) {
     for (slashed, bare) in [

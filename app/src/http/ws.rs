@@ -1,4 +1,4 @@
-//! Centrifugo proxy endpoints (ref §1.5): Centrifugo asks whether a connection
+//! Centrifugo proxy endpoints: Centrifugo asks whether a connection
 //! may open and whether a user may subscribe to `chat:<id>`. Only callers
 //! holding the shared proxy secret are answered.
 

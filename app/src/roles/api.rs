@@ -68,7 +68,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Expired refresh-token rows are deleted hourly (ref §9.1).
+/// Expired refresh-token rows are deleted hourly.
 pub async fn purge_expired_sessions(app: App, shutdown: CancellationToken) {
     let mut every = tokio::time::interval(Duration::from_secs(3600));
     loop {

@@ -4,7 +4,7 @@
 //!
 //! Reads are best-effort (an error is a miss). Cache fills use `SET NX`, and
 //! commands write the authoritative answer with a plain `SET` after commit,
-//! so a fill racing a leave can never re-insert a stale `true` (ref §9.16).
+//! so a fill racing a leave can never re-insert a stale `true`.
 
 use std::sync::LazyLock;
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Centrifugo v6 (ref §4.3): Kafka consumers in publication-data mode on
+//! Centrifugo v6: Kafka consumers in publication-data mode on
 //! the message topic (chat channels) and the chat-event topic (personal
 //! channels), the Redis engine, connection tokens signed with the API's
 //! realtime key, connect and subscribe proxies to the API, and the `chat`

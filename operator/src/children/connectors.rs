@@ -1,6 +1,6 @@
 //! Rendered alternatives to the built-in relay and sink: a Conduit pipeline
-//! from the Postgres outbox to Kafka (ref §5.1), and Redpanda Connect from
-//! the message topic to DynamoDB (ref §4.2). Credentials stay in Secrets:
+//! from the Postgres outbox to Kafka, and Redpanda Connect from
+//! the message topic to DynamoDB. Credentials stay in Secrets:
 //! both programs expand `${VAR}` in their configuration from the environment.
 
 use k8s_openapi::api::apps::v1::Deployment;

@@ -36,7 +36,7 @@ export interface paths {
         /**
          * Rotates the refresh token. Inside the grace window a rotated token yields
          *     the same successor (parallel refreshes agree); after it, reuse means the
-         *     token leaked, so the whole family is revoked (ref §9.1).
+         *     token leaked, so the whole family is revoked.
          */
         post: operations["refresh"];
         delete?: never;
@@ -175,7 +175,7 @@ export interface paths {
         };
         get: operations["members"];
         put?: never;
-        /** Adds members (ref §9.18: implemented but never routed in the original). */
+        /** Adds members (the original implemented it but never routed it). */
         post: operations["add_members"];
         delete?: never;
         options?: never;
@@ -239,7 +239,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Searches e-mails; now behind authentication (ref §9.4). */
+        /** Searches e-mails; now behind authentication (the original's was open: docs/api.md). */
         get: operations["lookup"];
         put?: never;
         post?: never;
@@ -417,7 +417,7 @@ export interface components {
             /** Format: uuid */
             event_id: string;
         };
-        /** @description `ChatMessage` of ref §1.3: what the API returns and DynamoDB stores. */
+        /** @description The original's `ChatMessage`: what the API returns and DynamoDB stores. */
         ChatMessage: {
             /** Format: uuid */
             chat_id: string;
@@ -430,13 +430,13 @@ export interface components {
             user_id: string;
         };
         /**
-         * @description The Kafka record value (ref §4.1): the message plus its author's metadata,
+         * @description The Kafka record value: the message plus its author's metadata,
          *     fields in the original's order so Centrifugo subscribers see the same JSON.
          */
         ChatMessageResponse: components["schemas"]["ChatMessage"] & {
             author_metadata?: null | components["schemas"]["UserMeta"];
         };
-        /** @description `ChatMetaData` of ref §1.3: both keys always present in responses. */
+        /** @description The original's `ChatMetaData`: both keys always present in responses. */
         ChatMetaData: {
             description?: string | null;
             title?: string | null;
@@ -483,7 +483,7 @@ export interface components {
         };
         /**
          * @description One rejected input field, in the shape FastAPI clients already parse
-         *     (`{"type", "loc", "msg", "input"}`, ref §1.1).
+         *     (`{"type", "loc", "msg", "input"}`).
          */
         Invalid: {
             /** @description The rejected value (long strings shortened, secrets hidden). */
@@ -535,7 +535,7 @@ export interface components {
             transport: string;
             user: string;
         };
-        /** @description `Token` of ref §1.3; `token_type` is the configured token name. */
+        /** @description The original's `Token`; `token_type` is the configured token name. */
         Token: {
             /** Format: int64 */
             expiration: number;
@@ -551,7 +551,7 @@ export interface components {
             username: string;
         };
         /**
-         * @description `UserResponse` of ref §1.3; also the cached value of `user:<id>`.
+         * @description The original's `UserResponse`; also the cached value of `user:<id>`.
          *     `UserResponse`.
          */
         UserResponse: {
