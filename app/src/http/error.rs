@@ -42,7 +42,7 @@ pub enum ApiError {
 }
 
 /// The error under an `ApiError`, kept for the log.
-pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub use crate::store::Cause;
 
 pub type ApiResult<T> = Result<T, ApiError>;
 

@@ -107,8 +107,6 @@ impl Handler {
                 self.recent.purge(chat_id).await?;
                 tracing::info!(%chat_id, purged, "history of a deleted chat purged");
             }
-            // The closed profile from Postgres, written (not deleted) so that
-            // a racing cache fill cannot re-cache the open account.
             Effect::Unsubscribe { chat_id, user_ids } => {
                 if let Some(centrifugo) = &self.centrifugo {
                     let channel = channels::chat(chat_id);
@@ -117,6 +115,8 @@ impl Handler {
                     }
                 }
             }
+            // The closed profile from Postgres, written (not deleted) so that
+            // a racing cache fill cannot re-cache the open account.
             Effect::CacheClosedProfile(user_id) => {
                 match crate::store::users::profile(&self.pool, user_id).await? {
                     Some(profile) => self.cache.set_user(&profile).await?,

@@ -27,7 +27,7 @@ pub struct Cache {
 /// The outcome of claiming a `client_uuid` for a send.
 #[derive(Debug, PartialEq, Eq)]
 pub enum SendClaim {
-    /// First attempt: plan a message (`plan_send`), then publish it.
+    /// First attempt: make the message (its ULID), then publish it.
     Fresh,
     /// An earlier attempt planned this message and may have published it:
     /// publish it again, unchanged (same ULID), so copies collapse.

@@ -55,26 +55,12 @@ impl Role {
     }
 
     // Each role gets only the sections it reads (see app/src/roles/*.rs):
-    // fewer secrets per pod. The sink reads Postgres to drop messages of
-    // deleted chats.
-    fn uses_postgres(self) -> bool {
-        matches!(
-            self,
-            Role::Api | Role::Relay | Role::Cdc | Role::Sink | Role::Gateway | Role::Migrate
-        )
-    }
-
+    // fewer secrets per pod. Every role reads Postgres and Kafka (the sink
+    // reads Postgres to drop messages of deleted chats; migrate creates the
+    // dead-letter topics), so those two sections are always there.
     // The sink keeps each chat's newest messages in Redis (the newest history page).
     fn uses_redis(self) -> bool {
         matches!(self, Role::Api | Role::Cdc | Role::Sink | Role::Gateway)
-    }
-
-    fn uses_kafka(self) -> bool {
-        // Migrate creates the dead-letter topics; the operator owns the others.
-        matches!(
-            self,
-            Role::Api | Role::Relay | Role::Cdc | Role::Sink | Role::Gateway | Role::Migrate
-        )
     }
 
     fn uses_dynamodb(self) -> bool {
@@ -113,17 +99,13 @@ pub fn harmony(instance: &Instance<'_>, role: Role) -> Vec<EnvVar> {
         // The default binds loopback only; probes and Services need all interfaces.
         env.push(setting("http.bind", format!("0.0.0.0:{HTTP_PORT}")));
     }
-    if role.uses_postgres() {
-        let url = &spec.postgres.url_secret_ref;
-        env.push(secret_setting("postgres.url", &url.name, &url.key));
-    }
+    let url = &spec.postgres.url_secret_ref;
+    env.push(secret_setting("postgres.url", &url.name, &url.key));
     if role.uses_redis() {
         let url = &spec.redis.url_secret_ref;
         env.push(secret_setting("redis.url", &url.name, &url.key));
     }
-    if role.uses_kafka() {
-        env.extend(kafka(instance));
-    }
+    env.extend(kafka(instance));
     if role.uses_dynamodb() {
         env.extend(dynamodb(instance));
     }
