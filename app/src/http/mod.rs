@@ -2,15 +2,15 @@
 //! the Centrifugo proxy endpoints, and the layers every request passes.
 
 mod auth;
+mod centrifugo_proxy;
 mod chats;
+mod connection_token;
 pub mod error;
 pub mod extract;
 pub mod openapi;
-mod realtime;
 mod session;
 mod users;
 mod web;
-mod ws;
 
 use std::{sync::Arc, time::Instant};
 
@@ -98,9 +98,9 @@ pub fn router(app: App) -> Router {
             "/chats/{chat_id}/members",
             get(chats::members).post(chats::add_members),
         )
-        .route("/realtime/token", get(realtime::token))
-        .route("/ws/connect", post(ws::connect))
-        .route("/ws/subscribe", post(ws::subscribe))
+        .route("/realtime/token", get(connection_token::token))
+        .route("/ws/connect", post(centrifugo_proxy::connect))
+        .route("/ws/subscribe", post(centrifugo_proxy::subscribe))
         .merge(openapi::routes());
     Router::new()
         .route("/", get(web::root))

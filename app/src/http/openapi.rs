@@ -9,7 +9,9 @@ use utoipa::{
     openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{App, auth, chats, error::ErrorBody, realtime, session, users, ws};
+use super::{
+    App, auth, centrifugo_proxy, chats, connection_token, error::ErrorBody, session, users,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,7 +24,7 @@ use super::{App, auth, chats, error::ErrorBody, realtime, session, users, ws};
         users::sign_up, users::me, users::deactivate, users::my_chats, users::lookup, users::by_id,
         auth::login, auth::refresh, auth::logout, session::login, session::refresh, session::logout,
         chats::create, chats::send, chats::history, chats::delete, chats::leave, chats::members, chats::add_members,
-        realtime::token, ws::connect, ws::subscribe,
+        connection_token::token, centrifugo_proxy::connect, centrifugo_proxy::subscribe,
     ),
     components(schemas(ErrorBody, crate::domain::events::ChatListEvent)),
     modifiers(&SecuritySchemes),
@@ -59,7 +61,9 @@ impl Modify for SecuritySchemes {
         );
         components.add_security_scheme(
             "proxy_secret",
-            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(ws::PROXY_SECRET_HEADER))),
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(
+                centrifugo_proxy::PROXY_SECRET_HEADER,
+            ))),
         );
     }
 }

@@ -157,7 +157,7 @@ impl Gateway {
         }
     }
 
-    /// The subscribe proxy's check (`http::ws::subscribe`), cache-aside.
+    /// The subscribe proxy's check (`http::centrifugo_proxy::subscribe`), cache-aside.
     async fn is_member(&self, chat: Uuid, user: Uuid) -> Result<bool, ()> {
         cached::is_member(&self.cache, &self.db, chat, user)
             .await
