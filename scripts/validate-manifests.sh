@@ -8,7 +8,8 @@
 #      builds it (kustomize with the local Helm charts), the bootstrap and
 #      the ApplicationSet; Kubernetes kinds against the 1.33 schemas, custom
 #      resources against their projects' own schemas (scripts/manifests),
-#      sync waves in order;
+#      sync waves in order; the ApplicationSet's patches applied with the
+#      annotations terraform writes, each landing where it should;
 #   4. every HarmonyChat (samples, environments) against the CRD's
 #      openAPIV3Schema (jsonschema; unknown fields refused as the apiserver's
 #      strict field validation would; CEL rules are covered by the Rust tests);
@@ -144,6 +145,44 @@ done
 validate_objects "gitops/bootstrap and gitops/apps" "$root"/gitops/bootstrap/*.yaml "$root"/gitops/apps/*.yaml ||
   fail "gitops/bootstrap or gitops/apps does not validate"
 samples+=("$work"/harmonychats-gitops-environments-*.yaml "$root"/gitops/argocd/health-fixtures/*.yaml)
+
+# The ApplicationSet's patches as Argo CD applies them: its template rendered
+# with a cluster Secret carrying every annotation terraform's gitops-bridge
+# module writes (fake values), appended to a copy of each terraform-managed
+# environment's kustomization.yaml and built; every patch must match an
+# object and every annotation's value land at the path its patch names
+# (scripts/manifests/appset_patches.py).
+if ! "$venv/bin/python" -c 'import hcl2' 2>/dev/null; then
+  echo "tools: installing python-hcl2 into $venv (terraform's annotations and node groups)" >&2
+  "$venv/bin/pip" install --quiet --disable-pip-version-check python-hcl2==8.1.4
+fi
+appset_copy="$work/appset"
+mkdir -p "$appset_copy" && cp -r "$root/gitops" "$appset_copy/gitops" && ln -s "$root/helmfile" "$appset_copy/helmfile"
+# Renders, builds and verifies ENV with the ApplicationSet file APPSET.
+appset_patches() {
+  local environment=$1 appset=$2 copy="$appset_copy/gitops/environments/$1"
+  "$venv/bin/python" "$validators/appset_patches.py" render --appset "$appset" \
+    --terraform-module "$root/terraform/modules/gitops-bridge" --env "$environment" --helm "$helm3" \
+    --kustomization "$root/gitops/environments/$environment/kustomization.yaml" \
+    --out "$copy/kustomization.yaml" --expect "$work/appset-$environment.json" || return 1
+  kustomize_build "$copy" >"$work/appset-$environment.yaml" || return 1
+  "$venv/bin/python" "$validators/appset_patches.py" verify --expect "$work/appset-$environment.json" \
+    "$work/appset-$environment.yaml"
+}
+for environment in "$root"/terraform/environments/*/; do
+  name=$(basename "$environment")
+  [ -d "$root/gitops/environments/$name" ] || continue
+  if appset_patches "$name" "$root/gitops/apps/environments.yaml" >"$work/appset.log" 2>&1; then
+    echo "ok: $(tail -1 "$work/appset.log")"
+    # The patched objects against their schemas; the HarmonyChat in step 4.
+    validate_objects "gitops/environments/$name + ApplicationSet patches" "$work/appset-$name.yaml" ||
+      fail "gitops/environments/$name with the ApplicationSet's patches does not validate"
+    samples+=("$work/harmonychats-gitops-environments-$name-+-ApplicationSet-patches.yaml")
+  else
+    grep -v '^ok: ' "$work/appset.log" >&2
+    fail "gitops/apps/environments.yaml: a patch of $name misses its target or an annotation's value does not land (scripts/manifests/appset_patches.py)"
+  fi
+done
 
 # 4. The HarmonyChats against the CRD schema; the last check must fail, which
 # proves the validator can.
@@ -339,6 +378,14 @@ for environment in dev staging prod; do
     fail "docs/deploy.md ($environment): something is applied before its namespace, CRD or Secret exists (scripts/manifests/apply_order.py)"
   fi
 done
+# helmfile/README.md's walk without Argo CD (dev).
+if "$venv/bin/python" "$validators/apply_order.py" --root "$root" --env dev --doc "$root/helmfile/README.md" \
+  --helmfile "$helmfile" --helm "$helm3" --kubectl "$kubectl" >"$work/order-no-argocd.log" 2>&1; then
+  tail -1 "$work/order-no-argocd.log"
+else
+  cat "$work/order-no-argocd.log" >&2
+  fail "helmfile/README.md (dev without Argo CD): something is applied before its namespace, CRD or Secret exists"
+fi
 
 # The release workflow: actions pinned by commit, images for every
 # architecture a NodePool may start, signed, checked to exist and verified
@@ -354,17 +401,14 @@ fi
 # kustomize build, the operator's children of its HarmonyChat, the pods
 # Strimzi and CloudNativePG create, helmfile's add-ons, terraform's EKS
 # add-ons) fits a node source terraform's node groups or the Karpenter
-# NodePools declare, with images built for every architecture it may land
-# on (scripts/manifests/scheduling.py); every pod in a namespace enforcing
-# Pod Security `restricted` meets that profile (pod_security.py).
+# NodePools declare (a DaemonSet: every node of every source), with images
+# built for every architecture it may land on (scripts/manifests/scheduling.py);
+# every pod in a namespace enforcing Pod Security `restricted` meets that
+# profile (pod_security.py).
 # helmfile's releases, versions and values come from `helmfile build
 # --embed-values` of the installed releases, over a copy whose OCI
 # repository is marked plain (build pulls OCI charts, which cannot be
 # fetched here, to embed values it does not need them for).
-if ! "$venv/bin/python" -c 'import hcl2' 2>/dev/null; then
-  echo "tools: installing python-hcl2 into $venv (terraform's node groups for the scheduling check)" >&2
-  "$venv/bin/pip" install --quiet --disable-pip-version-check python-hcl2==8.1.4
-fi
 helmfile_state() {
   local environment=$1 out=$2 copy="$work/helmfile-copy" entry selectors
   rm -rf "$copy" && mkdir -p "$copy"
@@ -488,6 +532,11 @@ awk '{ print } /^```sh$/ && !done { print "kubectl -n harmony create secret gene
 refused "deploy walk (a Secret created before its namespace)" "$venv/bin/python" "$validators/apply_order.py" \
   --root "$root" --env staging --doc "$work/broken-deploy.md" --helmfile "$helmfile" --helm "$helm3" --kubectl "$kubectl"
 
+grep -v '^kubectl apply -f gitops/base/namespaces.yaml$' "$root/helmfile/README.md" >"$work/broken-no-argocd.md"
+refused "walk without Argo CD (the operator's Role written before namespace harmony exists)" "$venv/bin/python" \
+  "$validators/apply_order.py" --root "$root" --env dev --doc "$work/broken-no-argocd.md" --helmfile "$helmfile" \
+  --helm "$helm3" --kubectl "$kubectl"
+
 sed -E '0,/uses: actions\/checkout@[0-9a-f]{40}/s//uses: actions\/checkout@v7/' \
   "$root/.github/workflows/release.yml" >"$work/broken-release.yml"
 refused "release workflow (an action pinned by tag)" "$venv/bin/python" "$validators/release_check.py" "$work/broken-release.yml"
@@ -501,6 +550,21 @@ yaml.safe_dump_all(docs, open(sys.argv[2], "w"))' "$work/helmfile-state-staging.
 refused "staging without its Karpenter NodePools (workloads left to the tainted system nodes)" \
   "$venv/bin/python" "$validators/scheduling.py" --root "$root" --env staging --helmfile-state "$work/broken-state.yaml" \
   --helm "$helm3" "$work/gitops-staging.yaml" "$work/children-staging.yaml"
+# staging whose node-exporter tolerates no taint: it fits the NodePool but
+# would miss the tainted system nodes (a DaemonSet must fit every source).
+"$venv/bin/python" -c 'import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+for d in docs:
+    for r in d.get("releases") or []:
+        if r["chart"].endswith("/kube-prometheus-stack"):
+            r.setdefault("values", []).append({"prometheus-node-exporter": {"tolerations": []}})
+yaml.safe_dump_all(docs, open(sys.argv[2], "w"))' "$work/helmfile-state-staging.yaml" "$work/broken-state.yaml"
+refused "staging node-exporter DaemonSet (tolerates no taint: no agent on the system nodes)" \
+  "$venv/bin/python" "$validators/scheduling.py" --root "$root" --env staging --helmfile-state "$work/broken-state.yaml" \
+  --helm "$helm3" "$work/gitops-staging.yaml" "$work/children-staging.yaml"
+sed 's/name: harmony-redis$/name: harmony-cache/' "$root/gitops/apps/environments.yaml" >"$work/broken-appset-target.yaml"
+refused "ApplicationSet patch (target ExternalSecret renamed harmony-cache: staging's Redis secret key never set)" \
+  appset_patches staging "$work/broken-appset-target.yaml"
 sed 's/allowPrivilegeEscalation: false/allowPrivilegeEscalation: true/' "$work/gitops-dev.yaml" >"$work/broken-pod-security.yaml"
 refused "Pod Security restricted (dev's pods allow privilege escalation)" "$venv/bin/python" "$validators/pod_security.py" \
   --helmfile-state "$work/helmfile-state-dev.yaml" "$work/broken-pod-security.yaml"

@@ -75,7 +75,9 @@ HARMLESS = {("terraform", "init"), ("terraform", "fmt"), ("terraform", "validate
             ("helmfile", "diff"), ("helmfile", "template"), ("helmfile", "build"),
             ("helmfile", "list"), ("helm", "repo"),
             # Reads an image's signature from the registry; nothing in the cluster.
-            ("cosign", "verify")}
+            ("cosign", "verify"),
+            # Account-level IAM (e.g. the EC2 Spot service-linked role): nothing in the cluster.
+            ("aws", "iam")}
 READ_ONLY_KUBECTL = {"get", "describe", "logs", "wait", "rollout", "port-forward", "config",
                      "version", "cluster-info", "diff"}
 
@@ -254,6 +256,12 @@ class Walk:
                                      (a == "yaml" and piped[n - 1] != "-o")]
                             command = []
                             continue
+                        if token == "||" and tuple(command[:2]) in HARMLESS and piped is None:
+                            # `check || create`: the check creates nothing in
+                            # the cluster; the right side is walked as usual.
+                            cwd = self.command(command, cwd)
+                            command = []
+                            continue
                         if token in ("|", "&", "||"):
                             self.report(line.strip(), [], [f"`{token}` is not understood by the order check"])
                             command = []
@@ -319,7 +327,7 @@ class Walk:
         elif tool == "helmfile":
             self.helmfile(text, argv[1:], cwd)
         elif (tool, sub) in HARMLESS:
-            if tool == "aws" and not self.cluster.exists:
+            if (tool, sub) == ("aws", "eks") and not self.cluster.exists:
                 self.report(text, [], ["the cluster does not exist yet"])
         else:
             self.report(text, [], [f"`{tool} {sub}` is not a command the order check knows (scripts/manifests/apply_order.py)"])
@@ -504,7 +512,7 @@ class Walk:
             code, _, err = self.run(base + ["-l", selector, "write-values", "--skip-deps",
                                             "--output-file-template", out_dir + "/{{ .Release.Name }}.yaml"], cwd=directory)
             path = os.path.join(out_dir, f"{r['name']}.yaml")
-            if code == 0 and not os.path.exists(path) and selectors:
+            if selectors and not os.path.exists(path) and (code == 0 or "no releases found that matches" in err):
                 continue  # not selected
             r["_values"] = yaml.safe_load(open(path)) or {} if os.path.exists(path) else {}
             r["_problems"] = [f"helmfile write-values fails: {err.strip()[-300:]}"] if code else []
@@ -785,15 +793,16 @@ def main():
     args.root = os.path.abspath(args.root)
     walk = Walk(args, args.env)
     atexit.register(shutil.rmtree, walk.work, True)
+    doc = args.doc or os.path.join(args.root, "docs/deploy.md")
     try:
-        walk.execute(walk.walk_commands(args.doc or os.path.join(args.root, "docs/deploy.md")))
+        walk.execute(walk.walk_commands(doc))
     except Failure as failure:
         print(f"FAIL: [{args.env}] {failure}")
         sys.exit(1)
     if walk.failed:
-        print(f"FAIL: [{args.env}] {walk.failed} step(s) failed: docs/deploy.md cannot be followed to the letter on an empty cluster")
+        print(f"FAIL: [{args.env}] {walk.failed} step(s) failed: {os.path.relpath(doc, args.root)} cannot be followed to the letter on an empty cluster")
         sys.exit(1)
-    print(f"ok: [{args.env}] every object's namespace, CRD and Secret exists before it is applied ({walk.step} steps)")
+    print(f"ok: [{args.env}] {os.path.relpath(doc, args.root)}: every object's namespace, CRD and Secret exists before it is applied ({walk.step} steps)")
 
 
 if __name__ == "__main__":

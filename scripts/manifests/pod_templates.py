@@ -3,7 +3,8 @@ run time from their custom resources: shared by scheduling.py and
 pod_security.py.
 
 A pod is a dict {"name": "<namespace>/<owner kind>/<name>", "namespace",
-"metadata": {...}, "spec": PodSpec, "source": where it came from}.
+"metadata": {...}, "spec": PodSpec, "source": where it came from,
+"daemonset": whether a DaemonSet owns it}.
 """
 import yaml
 
@@ -38,6 +39,8 @@ def pods_of_objects(objects, source, default_namespace=None):
             "metadata": template.get("metadata") or {},
             "spec": template.get("spec") or {},
             "source": source,
+            # A DaemonSet runs a pod on every node it selects: it must fit them all.
+            "daemonset": kind == "DaemonSet",
         })
     return pods
 

@@ -21,13 +21,16 @@ Fit (as kube-scheduler and Karpenter decide): every NoSchedule/NoExecute
 taint tolerated; nodeSelector and one required node-affinity term satisfiable
 together with the source's labels (a NodePool's requirements: its
 well-known labels take any value it allows, a label it does not define is
-absent); the architectures left possible are all among the images'.
+absent); the architectures left possible are all among the images'. A DaemonSet
+must fit every node source, and every node of each (the node agents run on
+all nodes): every label requirement holds for any node the source may start,
+and its images cover all of that source's architectures.
 
 Usage: scheduling.py --root ROOT --env ENV --helmfile-state STATE.yaml
                      --helm HELM MANIFEST.yaml...
        scheduling.py --self-test
-Exits 1 when a pod fits no node source, or may land on a node whose
-architecture one of its images lacks.
+Exits 1 when a pod fits no node source, a DaemonSet misses one, or a pod
+may land on a node whose architecture one of its images lacks.
 """
 import argparse
 import copy
@@ -91,6 +94,26 @@ class Domain:
         else:
             raise ValueError(f"unknown operator {operator}")
         return d
+
+    def always(self, operator, values):
+        """Whether every node with this domain meets the requirement."""
+        values = frozenset(str(v) for v in values or [])
+        if operator == "In":
+            return not self.absent and self.values is not None and self.values <= values
+        if operator == "NotIn":  # an absent label meets NotIn
+            if not self.present:
+                return True
+            return (not (self.values & values)) if self.values is not None else values <= self.excluded
+        if operator == "Exists":
+            return not self.absent
+        if operator == "DoesNotExist":
+            return not self.present
+        if operator in ("Gt", "Lt"):
+            bound = int(next(iter(values)))
+            return (not self.absent and self.values is not None and all(
+                re.fullmatch(r"-?\d+", v) and (int(v) > bound if operator == "Gt" else int(v) < bound)
+                for v in self.values))
+        raise ValueError(f"unknown operator {operator}")
 
     def possible(self):
         return self.absent or (self.present and (self.values is None or bool(self.values)))
@@ -436,6 +459,27 @@ def fit(spec, source):
     return None, archs
 
 
+def fit_every_node(spec, source):
+    """As fit, for a DaemonSet: (None, archs) only if the pod may run on every
+    node SOURCE may start, else (why, None). One required node-affinity term
+    must hold on all of them (nodes that need different terms are not
+    modelled: such a DaemonSet is refused)."""
+    blocking = [t for t in source.taints if t["effect"] in ("NoSchedule", "NoExecute")]
+    untolerated = [taint_text(t) for t in blocking if not tolerates(spec.get("tolerations"), t)]
+    if untolerated:
+        return f"taint {', '.join(untolerated)} not tolerated", None
+    reasons = []
+    for term in node_terms(spec):
+        unmet = [r for r in term
+                 if not karpenter_domain(source, r["key"]).always(r["operator"], r.get("values"))]
+        if not unmet:
+            return None, set(source.domain(ARCH).values or [])
+        r = unmet[0]
+        reasons.append(f"requires {r['key']} {r['operator']} {','.join(r.get('values') or [])}".rstrip()
+                       + f"; some of the source's nodes have {karpenter_domain(source, r['key']).describe()}")
+    return " / ".join(reasons), None
+
+
 # --- Images -----------------------------------------------------------------------
 
 def image_repository(image):
@@ -615,9 +659,10 @@ def check_pods(label, pods, sources, ours, table):
                 problems.append(error)
                 continue
             archs_needed = archs if archs_needed is None else archs_needed & archs
+        daemonset = pod.get("daemonset", False)
         fits, refusals = [], []
         for source in sources:
-            why, archs = fit(spec, source)
+            why, archs = (fit_every_node if daemonset else fit)(spec, source)
             if why:
                 refusals.append(f"{source.name} ({why})")
                 continue
@@ -631,13 +676,18 @@ def check_pods(label, pods, sources, ours, table):
             fits.append(source.name)
         if not sources:
             problems.insert(0, "no node source at all")
+        elif daemonset and refusals:
+            # Node agents (CNI, kube-proxy, pod identity, CSI, node-exporter)
+            # are needed on every node, whichever source started it.
+            problems.insert(0, "a DaemonSet must run on every node source, but not on: " + "; ".join(refusals))
         elif not fits and refusals:
             problems.insert(0, "no node source fits: " + "; ".join(refusals))
         if problems:
             failures += 1
             print(f"FAIL: {label}: {pod['name']} ({pod['source']}): " + "; ".join(problems), file=sys.stderr)
         else:
-            print(f"ok: {label}: {pod['name']} fits {', '.join(fits)}")
+            every = "every node of " if daemonset else ""
+            print(f"ok: {label}: {pod['name']} fits {every}{', '.join(fits)}")
     return failures
 
 
@@ -762,6 +812,32 @@ class Fit(unittest.TestCase):
         self.assertEqual(image_repository("redis:7.4.2-alpine"), "docker.io/library/redis")
         self.assertEqual(image_repository("amazon/dynamodb-local:2.6.1"), "docker.io/amazon/dynamodb-local")
         self.assertEqual(image_repository("localhost:5000/x@sha256:ab"), "localhost:5000/x")
+
+    def test_daemonset_every_source(self):
+        # A DaemonSet that fits the NodePool but not the tainted system nodes
+        # is refused (a regular pod with the same spec passes: one source is
+        # enough for it); tolerating the taint makes it pass.
+        agent = {"name": "a", "source": "t", "daemonset": True, "spec": {
+            "nodeSelector": {"kubernetes.io/os": "linux"},
+            "containers": [{"image": "ghcr.io/harmony-chat/agent:1"}]}}
+        both = {"amd64", "arm64"}
+        self.assertEqual(check_pods("t", [agent], [self.system, self.pool], both, {}), 1)
+        self.assertEqual(check_pods("t", [dict(agent, daemonset=False)], [self.system, self.pool], both, {}), 0)
+        tolerant = copy.deepcopy(agent)
+        tolerant["spec"]["tolerations"] = [{"operator": "Exists"}]
+        self.assertEqual(check_pods("t", [tolerant], [self.system, self.pool], both, {}), 0)
+        # On every node: an amd64-only selector leaves the pool's arm64 nodes
+        # without it, and an image without arm64 is refused on the pool.
+        amd64_only = copy.deepcopy(tolerant)
+        amd64_only["spec"]["nodeSelector"][ARCH] = "amd64"
+        self.assertEqual(check_pods("t", [amd64_only], [self.system, self.pool], both, {}), 1)
+        self.assertEqual(check_pods("t", [tolerant], [self.system, self.pool], {"amd64"}, {}), 1)
+        self.assertIsNone(fit_every_node({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [
+                {"key": "eks.amazonaws.com/compute-type", "operator": "NotIn", "values": ["fargate"]},
+                {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["on-demand", "spot"]}]}]}}}},
+            self.pool)[0])
+        self.assertIsNotNone(fit_every_node({"nodeSelector": {"karpenter.k8s.aws/instance-generation": "5"}}, self.pool)[0])
 
     def test_instance_arch(self):
         self.assertEqual([instance_arch(t) for t in ["m7g.large", "c7gn.xlarge", "t4g.small", "x2gd.large",

@@ -590,9 +590,21 @@ impl Coordinator {
             .collect()
     }
 
+    /// A group with members, or one known only by its committed offsets (after
+    /// a restart, or once its members left): Empty, as ListGroups lists it.
     pub fn describe(&self, group_id: &str) -> Option<GroupDescription> {
         let groups = lock(&self.groups);
-        let group = groups.get(group_id)?;
+        let Some(group) = groups.get(group_id) else {
+            return lock(&self.offsets)
+                .committed
+                .contains_key(group_id)
+                .then(|| GroupDescription {
+                    state: GroupState::Empty,
+                    protocol_type: "consumer".to_owned(),
+                    protocol: String::new(),
+                    members: Vec::new(),
+                });
+        };
         let protocol = group.protocol.clone().unwrap_or_default();
         let members = group
             .members

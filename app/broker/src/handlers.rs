@@ -98,7 +98,7 @@ pub async fn handle(
             ResponseKind::Produce(response)
         }
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch(broker, r).await),
-        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets(broker, r)),
+        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets(broker, r, version)),
         RequestKind::FindCoordinator(r) => {
             ResponseKind::FindCoordinator(find_coordinator(broker, r, version))
         }
@@ -156,7 +156,36 @@ pub fn api_versions(unsupported: bool) -> ApiVersionsResponse {
         .with_api_keys(api_keys)
 }
 
+/// Authorized operations as Kafka reports them without an authorizer: every
+/// operation of the resource type, as a bit set of AclOperation codes (READ 3,
+/// WRITE 4, CREATE 5, DELETE 6, ALTER 7, DESCRIBE 8, CLUSTER_ACTION 9,
+/// DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11, IDEMPOTENT_WRITE 12). Not asked
+/// for: INT32_MIN, Kafka's "omitted".
+const fn operations(codes: &[u8]) -> i32 {
+    let mut set = 0;
+    let mut i = 0;
+    while i < codes.len() {
+        set |= 1 << codes[i];
+        i += 1;
+    }
+    set
+}
+const TOPIC_OPERATIONS: i32 = operations(&[3, 4, 5, 6, 7, 8, 10, 11]);
+const CLUSTER_OPERATIONS: i32 = operations(&[5, 7, 8, 9, 10, 11, 12]);
+const GROUP_OPERATIONS: i32 = operations(&[3, 6, 8]);
+const OMITTED: i32 = i32::MIN;
+
 fn metadata(broker: &Broker, request: MetadataRequest) -> MetadataResponse {
+    let topic_operations = if request.include_topic_authorized_operations {
+        TOPIC_OPERATIONS
+    } else {
+        OMITTED
+    };
+    let cluster_operations = if request.include_cluster_authorized_operations {
+        CLUSTER_OPERATIONS
+    } else {
+        OMITTED
+    };
     let wanted: Option<Vec<String>> = request.topics.map(|topics| {
         topics
             .into_iter()
@@ -183,6 +212,7 @@ fn metadata(broker: &Broker, request: MetadataRequest) -> MetadataResponse {
             Ok(topic) => MetadataResponseTopic::default()
                 .with_name(Some(topic_name(&topic.name)))
                 .with_topic_id(topic.id)
+                .with_topic_authorized_operations(topic_operations)
                 .with_partitions(
                     (0..topic.partitions.len() as i32)
                         .map(|index| {
@@ -209,6 +239,7 @@ fn metadata(broker: &Broker, request: MetadataRequest) -> MetadataResponse {
         ])
         .with_cluster_id(Some(text(&broker.cluster_id)))
         .with_controller_id(BrokerId(broker.node_id))
+        .with_cluster_authorized_operations(cluster_operations)
         .with_topics(topics)
 }
 
@@ -244,6 +275,9 @@ fn produce(broker: &Broker, request: ProduceRequest) -> ProduceResponse {
                                 AppendError::Io(_) => ResponseError::KafkaStorageError,
                                 AppendError::Magic(_) => ResponseError::UnsupportedForMessageFormat,
                                 AppendError::Corrupt(_) => ResponseError::CorruptMessage,
+                                AppendError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+                                AppendError::DuplicateSequence => ResponseError::DuplicateSequenceNumber,
+                                AppendError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
                             };
                             response
                                 .with_error_code(code(error_code))
@@ -342,7 +376,7 @@ fn fetch_once(broker: &Broker, request: &FetchRequest) -> (FetchResponse, usize,
     )
 }
 
-fn list_offsets(broker: &Broker, request: ListOffsetsRequest) -> ListOffsetsResponse {
+fn list_offsets(broker: &Broker, request: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     let topics = request
         .topics
         .into_iter()
@@ -362,13 +396,29 @@ fn list_offsets(broker: &Broker, request: ListOffsetsRequest) -> ListOffsetsResp
                         return response
                             .with_error_code(code(ResponseError::UnknownTopicOrPartition));
                     };
-                    let log = lock(partition);
-                    let offset = match p.timestamp {
-                        -1 => log.next_offset(),
-                        -2 => log.log_start_offset(),
+                    let mut log = lock(partition);
+                    // Kafka's specs: -1 latest, -2 earliest, -3 the record with
+                    // the largest timestamp (v7+, KIP-734); else a time.
+                    let found = match p.timestamp {
+                        -1 => Ok(Some((log.next_offset(), -1))),
+                        -2 => Ok(Some((log.log_start_offset(), -1))),
+                        -3 if version < 7 => {
+                            return response
+                                .with_error_code(code(ResponseError::UnsupportedVersion));
+                        }
+                        -3 => log.max_timestamp(),
                         timestamp => log.offset_for_time(timestamp),
                     };
-                    response.with_offset(offset)
+                    match found {
+                        Ok(Some((offset, timestamp))) => {
+                            response.with_offset(offset).with_timestamp(timestamp)
+                        }
+                        Ok(None) => response.with_offset(-1),
+                        Err(error) => {
+                            tracing::error!(topic = wanted.name.as_str(), partition = p.partition_index, %error, "offset look-up failed");
+                            response.with_error_code(code(ResponseError::KafkaStorageError))
+                        }
+                    }
                 })
                 .collect();
             ListOffsetsTopicResponse::default()
@@ -379,34 +429,32 @@ fn list_offsets(broker: &Broker, request: ListOffsetsRequest) -> ListOffsetsResp
     ListOffsetsResponse::default().with_topics(topics)
 }
 
+/// One coordinator for every key (the broker is a single node). v4 batches
+/// keys (KIP-699) and answers only in `coordinators`: the v0-3 fields must
+/// stay unset there or the reply cannot be encoded.
 fn find_coordinator(
     broker: &Broker,
     request: FindCoordinatorRequest,
     version: i16,
 ) -> FindCoordinatorResponse {
-    let response = FindCoordinatorResponse::default()
-        .with_node_id(BrokerId(broker.node_id))
-        .with_host(text(&broker.host))
-        .with_port(broker.port);
     if version < 4 {
-        return response;
+        return FindCoordinatorResponse::default()
+            .with_node_id(BrokerId(broker.node_id))
+            .with_host(text(&broker.host))
+            .with_port(broker.port);
     }
-    let keys = if request.coordinator_keys.is_empty() {
-        vec![request.key]
-    } else {
-        request.coordinator_keys
-    };
-    response.with_coordinators(
-        keys.into_iter()
-            .map(|key| {
-                Coordinator::default()
-                    .with_key(key)
-                    .with_node_id(BrokerId(broker.node_id))
-                    .with_host(text(&broker.host))
-                    .with_port(broker.port)
-            })
-            .collect(),
-    )
+    let coordinators = request
+        .coordinator_keys
+        .into_iter()
+        .map(|key| {
+            Coordinator::default()
+                .with_key(key)
+                .with_node_id(BrokerId(broker.node_id))
+                .with_host(text(&broker.host))
+                .with_port(broker.port)
+        })
+        .collect();
+    FindCoordinatorResponse::default().with_coordinators(coordinators)
 }
 
 async fn join_group(
@@ -605,11 +653,18 @@ fn offset_fetch(broker: &Broker, request: OffsetFetchRequest) -> OffsetFetchResp
 }
 
 fn describe_groups(broker: &Broker, request: DescribeGroupsRequest) -> DescribeGroupsResponse {
+    let operations = if request.include_authorized_operations {
+        GROUP_OPERATIONS
+    } else {
+        OMITTED
+    };
     let groups = request
         .groups
         .into_iter()
         .map(|group_id| {
-            let described = DescribedGroup::default().with_group_id(group_id.clone());
+            let described = DescribedGroup::default()
+                .with_group_id(group_id.clone())
+                .with_authorized_operations(operations);
             match broker.groups.describe(group_id.as_str()) {
                 None => described.with_group_state(text("Dead")),
                 Some(group) => described
@@ -853,8 +908,11 @@ fn alter_configs(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsR
 
 fn init_producer_id(broker: &Broker, request: InitProducerIdRequest) -> InitProducerIdResponse {
     if request.transactional_id.is_some() {
+        // Transactions are not supported. Kafka answers this code when a
+        // transactional id may not be used; clients treat it as fatal and fail
+        // at once, where UNSUPPORTED_VERSION made librdkafka retry forever.
         return InitProducerIdResponse::default()
-            .with_error_code(code(ResponseError::UnsupportedVersion))
+            .with_error_code(code(ResponseError::TransactionalIdAuthorizationFailed))
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1);
     }

@@ -16,6 +16,8 @@ pub mod log;
 mod server;
 pub mod topics;
 
+pub use server::{DecodeError, SUPPORTED, decode_request};
+
 use std::{
     net::SocketAddr,
     path::PathBuf,
@@ -44,6 +46,25 @@ pub struct Config {
     pub segment_bytes: u64,
     pub retention: Retention,
     pub auto_create_topics: bool,
+}
+
+/// Bounds on what one connection may make the broker hold or wait for.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest request accepted (Kafka's socket.request.max.bytes).
+    pub max_request_bytes: usize,
+    /// How long a request that has begun may take to arrive whole; a client
+    /// that sends half a frame and then nothing is disconnected after it.
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_request_bytes: 100 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 pub struct Broker {
@@ -83,6 +104,11 @@ pub struct Running {
 
 /// Opens the data directory (recovering every log) and starts serving.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
+    start_with(config, Limits::default()).await
+}
+
+/// [`start`] with other limits than Kafka's defaults.
+pub async fn start_with(config: Config, limits: Limits) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&config.data_dir)?;
     let defaults = LogDefaults {
         segment_bytes: config.segment_bytes,
@@ -114,7 +140,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     });
     let shutdown = CancellationToken::new();
     spawn_housekeeping(broker.clone(), shutdown.clone());
-    let done = tokio::spawn(server::serve(broker, listener, shutdown.clone()));
+    let done = tokio::spawn(server::serve(broker, listener, limits, shutdown.clone()));
     Ok(Running {
         address,
         shutdown,

@@ -3,9 +3,10 @@
 //!
 //! The cost of an append or a read does not depend on how much the log holds:
 //! a read finds its segment by binary search and its batch through a sparse
-//! in-memory index (one entry per few KiB), then copies whole batches. Only the
-//! active segment is scanned at start-up (to recover a torn tail and the
-//! producers' last sequences); closed segments are indexed on first read.
+//! in-memory index (one entry per few KiB), then copies whole batches. At
+//! start-up the batch headers of every segment are read once (the index and
+//! the idempotent producers' state), and the active segment's batches are
+//! checked whole (to cut a torn tail).
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -31,6 +32,18 @@ pub enum AppendError {
     Corrupt(&'static str),
     #[error("unsupported record batch magic {0} (only v2 is accepted)")]
     Magic(i8),
+    #[error(
+        "out of order sequence number for producer {producer_id}: expected {expected}, got {got}"
+    )]
+    OutOfOrderSequence {
+        producer_id: i64,
+        expected: i32,
+        got: i32,
+    },
+    #[error("a retry of a batch written before its producer's last five: already written")]
+    DuplicateSequence,
+    #[error("producer epoch {got} is older than the current epoch {current}")]
+    InvalidProducerEpoch { current: i16, got: i16 },
     #[error(transparent)]
     Io(#[from] io::Error),
 }
@@ -50,6 +63,10 @@ pub struct BatchHeader {
     /// The whole batch, header included.
     pub size: usize,
     pub last_offset_delta: i32,
+    pub attributes: i16,
+    /// The first record's timestamp.
+    pub base_timestamp: i64,
+    pub max_timestamp: i64,
     pub producer_id: i64,
     pub producer_epoch: i16,
     pub base_sequence: i32,
@@ -78,6 +95,9 @@ impl BatchHeader {
             base_offset: i64_at(0),
             size,
             last_offset_delta: i32_at(23),
+            attributes: i16::from_be_bytes([bytes[21], bytes[22]]),
+            base_timestamp: i64_at(27),
+            max_timestamp: i64_at(35),
             producer_id: i64_at(43),
             producer_epoch: i16::from_be_bytes([bytes[51], bytes[52]]),
             base_sequence: i32_at(53),
@@ -87,6 +107,25 @@ impl BatchHeader {
     pub fn last_offset(&self) -> i64 {
         self.base_offset + i64::from(self.last_offset_delta)
     }
+
+    /// Written by an idempotent producer: its sequence numbers are checked.
+    fn idempotent(&self) -> bool {
+        self.producer_id >= 0 && self.base_sequence >= 0
+    }
+
+    /// The sequence of the batch's last record (sequences wrap after i32::MAX).
+    fn last_sequence(&self) -> i32 {
+        wrap_sequence(i64::from(self.base_sequence) + i64::from(self.last_offset_delta))
+    }
+
+    fn compressed(&self) -> bool {
+        self.attributes & 0x7 != 0
+    }
+}
+
+/// Sequences wrap to 0 after i32::MAX, as Kafka's do.
+fn wrap_sequence(sequence: i64) -> i32 {
+    (sequence % (i64::from(i32::MAX) + 1)) as i32
 }
 
 /// Checks that `batch` (exactly one whole batch) is intact: its CRC-32C covers
@@ -120,7 +159,7 @@ struct Segment {
     path: PathBuf,
     file: File,
     size: u64,
-    /// (batch base offset, file position); `None` until a closed segment is first read.
+    /// (batch base offset, file position), one entry per `INDEX_INTERVAL` bytes.
     index: Option<Vec<(i64, u64)>>,
     /// Wall-clock time of the last append (file mtime for segments found on disk).
     last_write_ms: i64,
@@ -181,7 +220,8 @@ impl Segment {
         Ok(pos)
     }
 
-    fn build_index(&mut self) -> io::Result<()> {
+    /// Indexes a closed segment, showing `visit` every batch header.
+    fn build_index(&mut self, mut visit: impl FnMut(&BatchHeader)) -> io::Result<()> {
         let mut index = Vec::new();
         let mut last_indexed: Option<u64> = None;
         self.scan(0, false, |pos, header| {
@@ -189,6 +229,7 @@ impl Segment {
                 index.push((header.base_offset, pos));
                 last_indexed = Some(pos);
             }
+            visit(header);
         })?;
         self.index = Some(index);
         Ok(())
@@ -213,6 +254,29 @@ impl Segment {
         Ok(self.size)
     }
 
+    /// Visits each batch header from the start while `visit` returns true.
+    fn each_batch(&self, mut visit: impl FnMut(u64, &BatchHeader) -> bool) -> io::Result<()> {
+        let mut pos = 0;
+        let mut header = [0u8; BATCH_HEADER];
+        while pos + BATCH_HEADER as u64 <= self.size {
+            self.file.read_exact_at(&mut header, pos)?;
+            let Ok(parsed) = BatchHeader::parse(&header) else {
+                break;
+            };
+            if pos + parsed.size as u64 > self.size || !visit(pos, &parsed) {
+                break;
+            }
+            pos += parsed.size as u64;
+        }
+        Ok(())
+    }
+
+    fn batch_at(&self, pos: u64, header: &BatchHeader) -> io::Result<Vec<u8>> {
+        let mut batch = vec![0u8; header.size];
+        self.file.read_exact_at(&mut batch, pos)?;
+        Ok(batch)
+    }
+
     /// Whole batches from `pos`: as many as fit in `max_bytes`, at least one.
     fn read_from(&self, pos: u64, max_bytes: usize) -> io::Result<Vec<u8>> {
         let mut end = pos;
@@ -234,23 +298,126 @@ impl Segment {
     }
 }
 
-/// What the log remembers of one producer: its last batches, for retries.
-#[derive(Default)]
-struct ProducerBatches(VecDeque<(i16, i32, i64)>);
+/// (offset, timestamp) of each record of an uncompressed batch; stops at
+/// the first record it cannot read.
+fn record_times(batch: &[u8], header: &BatchHeader) -> Vec<(i64, i64)> {
+    let mut times = Vec::new();
+    let mut at = BATCH_HEADER;
+    while at < batch.len() {
+        let Some(length) = varint(batch, &mut at) else {
+            break;
+        };
+        let next = at.saturating_add(usize::try_from(length).unwrap_or(usize::MAX));
+        let mut field = at + 1; // after the record's attributes
+        let (Some(timestamp_delta), Some(offset_delta)) =
+            (varint(batch, &mut field), varint(batch, &mut field))
+        else {
+            break;
+        };
+        times.push((
+            header.base_offset + offset_delta,
+            header.base_timestamp + timestamp_delta,
+        ));
+        at = next;
+    }
+    times
+}
 
-impl ProducerBatches {
-    fn find(&self, epoch: i16, base_sequence: i32) -> Option<i64> {
-        self.0
-            .iter()
-            .find(|(e, s, _)| *e == epoch && *s == base_sequence)
-            .map(|(_, _, offset)| *offset)
+/// A zigzag varint (Kafka's varint and varlong) at `at`, which it moves past.
+fn varint(bytes: &[u8], at: &mut usize) -> Option<i64> {
+    let mut value: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        let byte = *bytes.get(*at)?;
+        *at += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some((value >> 1) as i64 ^ -((value & 1) as i64));
+        }
+    }
+    None
+}
+
+/// One batch of a producer, as remembered for its retries.
+#[derive(Debug, Clone, Copy)]
+struct WrittenBatch {
+    first_sequence: i32,
+    last_sequence: i32,
+    base_offset: i64,
+}
+
+/// What the log remembers of one producer (as Kafka's producer state): its
+/// epoch and its last five batches.
+#[derive(Debug, Clone, Default)]
+struct ProducerState {
+    epoch: i16,
+    batches: VecDeque<WrittenBatch>,
+}
+
+/// What to do with an idempotent producer's batch.
+enum Sequenced {
+    Append,
+    /// A retry of one of the last five batches: already written at this offset.
+    Written(i64),
+}
+
+impl ProducerState {
+    fn remember(&mut self, header: &BatchHeader, base_offset: i64) {
+        if header.producer_epoch != self.epoch {
+            self.batches.clear();
+            self.epoch = header.producer_epoch;
+        }
+        if self.batches.len() == PRODUCER_WINDOW {
+            self.batches.pop_front();
+        }
+        self.batches.push_back(WrittenBatch {
+            first_sequence: header.base_sequence,
+            last_sequence: header.last_sequence(),
+            base_offset,
+        });
     }
 
-    fn remember(&mut self, epoch: i16, base_sequence: i32, base_offset: i64) {
-        if self.0.len() == PRODUCER_WINDOW {
-            self.0.pop_front();
+    /// Kafka's rules: a new epoch starts at sequence 0, an older epoch is
+    /// fenced, and within an epoch each batch continues the last one.
+    fn check(&self, producer_id: i64, header: &BatchHeader) -> Result<Sequenced, AppendError> {
+        let (epoch, first) = (header.producer_epoch, header.base_sequence);
+        if epoch < self.epoch {
+            return Err(AppendError::InvalidProducerEpoch {
+                current: self.epoch,
+                got: epoch,
+            });
         }
-        self.0.push_back((epoch, base_sequence, base_offset));
+        let out_of_order = |expected| AppendError::OutOfOrderSequence {
+            producer_id,
+            expected,
+            got: first,
+        };
+        if epoch > self.epoch {
+            return if first == 0 {
+                Ok(Sequenced::Append)
+            } else {
+                Err(out_of_order(0))
+            };
+        }
+        let last = header.last_sequence();
+        if let Some(written) = self
+            .batches
+            .iter()
+            .find(|b| b.first_sequence == first && b.last_sequence == last)
+        {
+            return Ok(Sequenced::Written(written.base_offset));
+        }
+        let Some(previous) = self.batches.back() else {
+            return Ok(Sequenced::Append);
+        };
+        let expected = wrap_sequence(i64::from(previous.last_sequence) + 1);
+        if first == expected {
+            Ok(Sequenced::Append)
+        } else if first <= previous.last_sequence && expected != 0 {
+            // An older retry than the last five: written, offset forgotten.
+            Err(AppendError::DuplicateSequence)
+        } else {
+            Err(out_of_order(expected))
+        }
     }
 }
 
@@ -267,7 +434,7 @@ pub struct PartitionLog {
     dir: PathBuf,
     segments: Vec<Segment>,
     next_offset: i64,
-    producers: HashMap<i64, ProducerBatches>,
+    producers: HashMap<i64, ProducerState>,
     segment_bytes: u64,
     bytes_since_index: u64,
 }
@@ -302,24 +469,31 @@ impl PartitionLog {
         let Some(mut active) = segments.pop() else {
             unreachable!("at least one segment")
         };
-        log.next_offset = active.base;
+        // Every retained segment is read for the producers' state, so a retry
+        // of a batch written before the last roll is still recognised; closed
+        // segments are indexed on the way.
+        let mut producers = HashMap::<i64, ProducerState>::new();
+        let mut observe = |header: &BatchHeader| {
+            if header.idempotent() {
+                producers
+                    .entry(header.producer_id)
+                    .or_default()
+                    .remember(header, header.base_offset);
+            }
+        };
+        for segment in &mut segments {
+            segment.build_index(&mut observe)?;
+        }
         let mut index = Vec::new();
         let mut last_indexed: Option<u64> = None;
-        let (mut next_offset, mut producers) =
-            (active.base, HashMap::<i64, ProducerBatches>::new());
+        let mut next_offset = active.base;
         let valid_end = active.scan(0, true, |pos, header| {
             if last_indexed.is_none_or(|last| pos - last >= INDEX_INTERVAL) {
                 index.push((header.base_offset, pos));
                 last_indexed = Some(pos);
             }
             next_offset = header.last_offset() + 1;
-            if header.producer_id >= 0 {
-                producers.entry(header.producer_id).or_default().remember(
-                    header.producer_epoch,
-                    header.base_sequence,
-                    header.base_offset,
-                );
-            }
+            observe(header);
         })?;
         if valid_end < active.size {
             tracing::warn!(
@@ -351,19 +525,32 @@ impl PartitionLog {
     }
 
     /// Appends intact batches, giving them consecutive offsets; returns the
-    /// base offset of the first. A retried batch of an idempotent producer
-    /// (same producer, epoch and sequence as one of its last five) is not
-    /// written again: its original offset is returned.
+    /// base offset of the first. Idempotent producers' sequence numbers are
+    /// checked first (nothing is written when one is refused); a retry of one
+    /// of a producer's last five batches is not written again: its original
+    /// offset is returned, as Kafka does.
     pub fn append(&mut self, batches: &[(BatchHeader, &[u8])]) -> Result<i64, AppendError> {
-        if let Some((first, _)) = batches.first()
-            && first.producer_id >= 0
-            && first.base_sequence >= 0
-            && let Some(offset) = self
-                .producers
-                .get(&first.producer_id)
-                .and_then(|p| p.find(first.producer_epoch, first.base_sequence))
-        {
-            return Ok(offset);
+        // The producers' state as it will be once these batches are written.
+        let mut staged: HashMap<i64, ProducerState> = HashMap::new();
+        let mut offset = self.next_offset;
+        for (header, _) in batches {
+            if header.idempotent() {
+                let state = staged.entry(header.producer_id).or_insert_with(|| {
+                    self.producers
+                        .get(&header.producer_id)
+                        .cloned()
+                        .unwrap_or(ProducerState {
+                            epoch: header.producer_epoch,
+                            batches: VecDeque::new(),
+                        })
+                });
+                match state.check(header.producer_id, header)? {
+                    Sequenced::Written(original) if batches.len() == 1 => return Ok(original),
+                    Sequenced::Written(_) => return Err(AppendError::DuplicateSequence),
+                    Sequenced::Append => state.remember(header, offset),
+                }
+            }
+            offset += i64::from(header.last_offset_delta) + 1;
         }
         if self.active().size >= self.segment_bytes {
             self.roll()?;
@@ -384,16 +571,6 @@ impl PartitionLog {
             bytes[at..at + 8].copy_from_slice(&self.next_offset.to_be_bytes());
             // Partition leader epoch (not covered by the CRC): one leader, epoch 0.
             bytes[at + 12..at + 16].copy_from_slice(&0i32.to_be_bytes());
-            if header.producer_id >= 0 {
-                self.producers
-                    .entry(header.producer_id)
-                    .or_default()
-                    .remember(
-                        header.producer_epoch,
-                        header.base_sequence,
-                        self.next_offset,
-                    );
-            }
             self.next_offset += i64::from(header.last_offset_delta) + 1;
         }
         let active = self.active_mut();
@@ -401,6 +578,7 @@ impl PartitionLog {
         active.size += bytes.len() as u64;
         active.last_write_ms = now_ms();
         active.index.get_or_insert_default().extend(new_entries);
+        self.producers.extend(staged);
         Ok(first_offset)
     }
 
@@ -423,9 +601,6 @@ impl PartitionLog {
             .partition_point(|segment| segment.base <= offset)
             - 1;
         let segment = &mut self.segments[at];
-        if segment.index.is_none() {
-            segment.build_index()?;
-        }
         let pos = segment.position_of(offset)?;
         if pos < segment.size {
             return Ok(segment.read_from(pos, max_bytes)?);
@@ -437,15 +612,61 @@ impl PartitionLog {
         }
     }
 
-    /// The offset of the first batch whose records may have a timestamp at or
-    /// after `timestamp_ms`, judged by segment write times (coarse, as dev tools need).
-    pub fn offset_for_time(&self, timestamp_ms: i64) -> i64 {
-        self.segments
-            .iter()
-            .find(|segment| segment.last_write_ms >= timestamp_ms)
-            .map_or(self.next_offset, |segment| {
-                segment.base.max(self.log_start_offset())
-            })
+    /// The first record whose timestamp is at or after `timestamp_ms`, as
+    /// (offset, timestamp); `None` when every record is older. Batches are
+    /// skipped by their max timestamp, then the records of the batch found are
+    /// read (in a compressed batch, the batch's first offset and max timestamp
+    /// answer: records inside are not decompressed).
+    pub fn offset_for_time(&mut self, timestamp_ms: i64) -> io::Result<Option<(i64, i64)>> {
+        for at in 0..self.segments.len() {
+            let segment = &self.segments[at];
+            let mut found = None;
+            segment.each_batch(|pos, header| {
+                if header.max_timestamp >= timestamp_ms {
+                    found = Some((pos, *header));
+                    return false;
+                }
+                true
+            })?;
+            let Some((pos, header)) = found else {
+                continue;
+            };
+            if header.compressed() {
+                return Ok(Some((header.base_offset, header.max_timestamp)));
+            }
+            let batch = segment.batch_at(pos, &header)?;
+            return Ok(record_times(&batch, &header)
+                .into_iter()
+                .find(|(_, timestamp)| *timestamp >= timestamp_ms)
+                .or(Some((header.base_offset, header.max_timestamp))));
+        }
+        Ok(None)
+    }
+
+    /// The (first) record with the largest timestamp, as (offset, timestamp);
+    /// `None` for an empty log. In a compressed batch, its last offset (as
+    /// Kafka before 3.8 answered).
+    pub fn max_timestamp(&mut self) -> io::Result<Option<(i64, i64)>> {
+        let mut best: Option<(usize, u64, BatchHeader)> = None;
+        for (at, segment) in self.segments.iter().enumerate() {
+            segment.each_batch(|pos, header| {
+                if best.is_none_or(|(_, _, b)| header.max_timestamp > b.max_timestamp) {
+                    best = Some((at, pos, *header));
+                }
+                true
+            })?;
+        }
+        let Some((at, pos, header)) = best else {
+            return Ok(None);
+        };
+        if header.compressed() {
+            return Ok(Some((header.last_offset(), header.max_timestamp)));
+        }
+        let batch = self.segments[at].batch_at(pos, &header)?;
+        Ok(record_times(&batch, &header)
+            .into_iter()
+            .find(|(_, timestamp)| *timestamp == header.max_timestamp)
+            .or(Some((header.last_offset(), header.max_timestamp))))
     }
 
     /// Removes closed segments past the retention limits; returns how many.
@@ -589,7 +810,6 @@ mod tests {
         drop(log);
         let mut log = PartitionLog::open(dir.path().to_owned(), 4096).unwrap();
         assert_eq!(log.next_offset(), 200);
-        // Closed segments are indexed lazily, on this first read.
         for offset in [0, 1, 57, 123, 199] {
             assert_eq!(offsets(log.read(offset, 1).unwrap()), [offset]);
         }
@@ -623,6 +843,98 @@ mod tests {
         assert_eq!(log.next_offset(), 2);
         assert_eq!(append(&mut log, &batch(1, -1, -1)), 2);
         assert_eq!(offsets(log.read(0, 1 << 20).unwrap()), [0, 1, 2]);
+    }
+
+    /// One batch of `count` records of producer `producer_id` at `epoch`.
+    fn batch_at(count: usize, producer_id: i64, epoch: i16, sequence: i32) -> Vec<u8> {
+        let mut bytes = batch(count, producer_id, sequence);
+        // The epoch is covered by the CRC: set it and sign the batch again.
+        bytes[51..53].copy_from_slice(&epoch.to_be_bytes());
+        let crc = crc32c::crc32c(&bytes[21..]);
+        bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+        bytes
+    }
+
+    fn try_append(log: &mut PartitionLog, bytes: &[u8]) -> Result<i64, AppendError> {
+        log.append(&split_batches(bytes).unwrap())
+    }
+
+    /// Before, only the active segment was rescanned at start-up: producer 42
+    /// was unknown after the restart and its retry was written a second time.
+    #[test]
+    fn a_retry_of_a_batch_in_an_older_segment_is_not_written_twice_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = PartitionLog::open(dir.path().to_owned(), 4096).unwrap();
+        for sequence in 0..3 {
+            assert_eq!(
+                append(&mut log, &batch(1, 42, sequence)),
+                i64::from(sequence)
+            );
+        }
+        // Another producer fills the segment until it rolls.
+        let mut sequence = 0;
+        while log.segments.len() < 3 {
+            append(&mut log, &batch(1, 7, sequence));
+            sequence += 1;
+        }
+        let end = log.next_offset();
+        drop(log);
+        let mut log = PartitionLog::open(dir.path().to_owned(), 4096).unwrap();
+        assert_eq!(append(&mut log, &batch(1, 42, 2)), 2, "retry of offset 2");
+        assert_eq!(log.next_offset(), end, "the retry was written again");
+        assert_eq!(append(&mut log, &batch(1, 42, 3)), end);
+    }
+
+    /// Kafka's sequence rules. Removing the `state.check(..)` call in `append` makes
+    /// this fail: gaps, stale retries and old epochs were all written.
+    #[test]
+    fn sequence_numbers_are_validated_as_kafka_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = PartitionLog::open(dir.path().to_owned(), 1 << 20).unwrap();
+        assert_eq!(append(&mut log, &batch(2, 42, 0)), 0);
+        assert_eq!(append(&mut log, &batch(2, 42, 2)), 2);
+        // A gap (sequence 5 after 3) is out of order; nothing is written.
+        assert!(matches!(
+            try_append(&mut log, &batch(1, 42, 5)),
+            Err(AppendError::OutOfOrderSequence {
+                expected: 4,
+                got: 5,
+                ..
+            })
+        ));
+        // A retry of one of the last five batches: its original offset.
+        assert_eq!(append(&mut log, &batch(2, 42, 0)), 0);
+        for sequence in (4..14).step_by(2) {
+            append(&mut log, &batch(2, 42, sequence));
+        }
+        // A retry older than the last five: a duplicate, not written.
+        assert!(matches!(
+            try_append(&mut log, &batch(2, 42, 2)),
+            Err(AppendError::DuplicateSequence)
+        ));
+        assert_eq!(log.next_offset(), 14);
+        // A new epoch starts at sequence 0; an older epoch is fenced.
+        assert!(matches!(
+            try_append(&mut log, &batch_at(1, 42, 1, 14)),
+            Err(AppendError::OutOfOrderSequence {
+                expected: 0,
+                got: 14,
+                ..
+            })
+        ));
+        assert_eq!(
+            log.append(&split_batches(&batch_at(1, 42, 1, 0)).unwrap())
+                .unwrap(),
+            14
+        );
+        assert!(matches!(
+            try_append(&mut log, &batch_at(1, 42, 0, 14)),
+            Err(AppendError::InvalidProducerEpoch { current: 1, got: 0 })
+        ));
+        // A producer the log does not know may start anywhere (Kafka: its
+        // state may have gone with retention).
+        assert_eq!(append(&mut log, &batch(1, 9, 77)), 15);
+        assert_eq!(log.next_offset(), 16);
     }
 
     /// Removing the `find` in `append` makes this fail: the retry is written twice.

@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
-use harmony_broker::{Config, client::Client, log::Retention};
+use harmony_broker::{Config, Limits, client::Client, log::Retention};
 
 #[derive(Parser)]
 #[command(about = "A single-node Kafka-compatible broker for one-machine Harmony setups")]
@@ -35,6 +35,13 @@ enum Command {
         /// Create a topic when a client asks for one that does not exist.
         #[arg(long)]
         auto_create_topics: bool,
+        /// Largest request accepted, in bytes (Kafka's socket.request.max.bytes).
+        #[arg(long, default_value_t = Limits::default().max_request_bytes)]
+        max_request_bytes: usize,
+        /// Seconds a request that has begun may take to arrive whole; a
+        /// client that sends half a frame and stops is disconnected after it.
+        #[arg(long, default_value_t = Limits::default().request_timeout.as_secs())]
+        request_timeout_secs: u64,
     },
     /// Exit 0 when the broker at BROKER answers a metadata request within the timeout.
     Probe {
@@ -84,6 +91,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             retention_hours,
             retention_bytes,
             auto_create_topics,
+            max_request_bytes,
+            request_timeout_secs,
         } => {
             let started = std::time::Instant::now();
             let config = Config {
@@ -97,7 +106,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 },
                 auto_create_topics,
             };
-            let running = harmony_broker::start(config).await?;
+            let limits = Limits {
+                max_request_bytes,
+                request_timeout: Duration::from_secs(request_timeout_secs),
+            };
+            let running = harmony_broker::start_with(config, limits).await?;
             tracing::info!(address = %running.address, ready_in = ?started.elapsed(), "harmony-broker serving");
             let mut term =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

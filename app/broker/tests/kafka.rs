@@ -179,3 +179,44 @@ async fn a_second_member_takes_over_half_of_the_partitions() {
     drop_detached(second);
     broker.shutdown.cancel();
 }
+
+/// librdkafka retries UNSUPPORTED_VERSION on InitProducerId, so
+/// `init_transactions()` blocked for its whole timeout (forever by default).
+/// TRANSACTIONAL_ID_AUTHORIZATION_FAILED is fatal to it: the call fails at
+/// once. Answering UNSUPPORTED_VERSION again in `init_producer_id` makes this
+/// fail (the call times out after 20 s instead).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_transactions_fails_at_once_with_a_fatal_error() {
+    use rdkafka::{
+        error::{KafkaError, RDKafkaErrorCode},
+        producer::{BaseProducer, Producer},
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path(), "127.0.0.1:0").await;
+    let address = broker.address.to_string();
+    let started = std::time::Instant::now();
+    let result = tokio::task::spawn_blocking(move || {
+        let producer: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", &address)
+            .set("transactional.id", "refused")
+            .create()
+            .unwrap();
+        producer.init_transactions(Duration::from_secs(20))
+    })
+    .await
+    .unwrap();
+    let Err(KafkaError::Transaction(error)) = result else {
+        panic!("init_transactions did not fail as a transaction error: {result:?}");
+    };
+    assert!(error.is_fatal(), "{error:?}");
+    assert_eq!(
+        error.code(),
+        RDKafkaErrorCode::TransactionalIdAuthorizationFailed
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    broker.shutdown.cancel();
+}

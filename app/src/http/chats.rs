@@ -238,7 +238,9 @@ fn created(message_json: String) -> Response {
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
+    /// Messages per page; absent means the maximum.
     limit: Option<i64>,
+    /// The previous page's `next_cursor`, for older messages; absent or empty: the newest page.
     cursor: Option<String>,
 }
 
@@ -275,10 +277,7 @@ pub async fn history(
             "Limit cannot be greater than {max}"
         )));
     }
-    let cursor = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
-        Some(cursor) => Some(parse_cursor(cursor).map_err(ApiError::invalid)?.to_string()),
-        None => None,
-    };
+    let cursor = history_cursor(query.cursor.as_deref()).map_err(ApiError::invalid)?;
     if !app.is_member(chat_id, user.user_id).await? {
         return Err(ApiError::Forbidden(
             "You must be a member of the chat to view history.".into(),
@@ -313,6 +312,27 @@ pub async fn history(
         messages,
         next_cursor,
     }))
+}
+
+/// The `cursor` parameter: absent or empty means the newest page (the
+/// original treated `cursor=` as absent), anything else must be a ULID, the
+/// `next_cursor` of an earlier page; normalised to its upper-case form.
+pub(super) fn history_cursor(cursor: Option<&str>) -> Result<Option<String>, Invalid> {
+    let Some(cursor) = cursor.filter(|c| !c.is_empty()) else {
+        return Ok(None);
+    };
+    let ulid = parse_cursor(cursor)?;
+    // 26 characters carry 130 bits and a ULID has 128, so its first is at
+    // most 7; the decoder drops the excess, which would read another page.
+    if cursor.starts_with(|c: char| c > '7') {
+        return Err(Invalid {
+            kind: "value_error",
+            loc: vec!["query".into(), "cursor".into()],
+            msg: "Cursor must be the next_cursor of a previous page (a ULID, whose first character is 0-7)".into(),
+            input: cursor.into(),
+        });
+    }
+    Ok(Some(ulid.to_string()))
 }
 
 /// Author metadata for a page: one MGET, then one SQL query for the misses.

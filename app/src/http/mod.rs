@@ -27,7 +27,7 @@ use serde_json::json;
 use sqlx::PgPool;
 use tower_http::{
     catch_panic::CatchPanicLayer,
-    compression::CompressionLayer,
+    compression::{CompressionLayer, DefaultPredicate, Predicate},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
 };
@@ -118,7 +118,11 @@ pub fn router(app: App) -> Router {
             tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(CompressionLayer::new())
+        // Only the web app's files are compressed. API responses go out plain,
+        // as the original sent them: a proxy that decodes a body but forwards
+        // its headers (the original's Next.js BFF) would hand browsers a plain
+        // body labelled `br`.
+        .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(web::is_web_file)))
 }
 
 /// Request count and latency per route template and status.

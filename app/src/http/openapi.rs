@@ -117,8 +117,9 @@ const NO_NUL: &str = "^[^\\u0000]*$";
 /// Not blank: some character outside Unicode's White_Space set (what
 /// `str::trim` removes), and no NUL (`check_content`).
 const NOT_BLANK: &str = "^[^\\u0000]*[^\\u0000\\u0009-\\u000D\\u0020\\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^\\u0000]*$";
-/// A history cursor: a ULID in Crockford base32, either case.
-const ULID: &str = "^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$";
+/// A history cursor: a ULID in Crockford base32, either case (128 bits, so
+/// the first character is 0-7), or empty (no cursor, as in the original).
+const CURSOR: &str = "^([0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25})?$";
 /// Every form `Uuid::parse_str` accepts: simple, hyphenated, braced, URN.
 const UUID: &str = "^(?:[0-9A-Fa-f]{32}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}|\\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\\}|[Uu][Rr][Nn]:[Uu][Uu][Ii][Dd]:[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$";
 /// Times are naive ISO 8601, as the original serialised them (no offset, so
@@ -206,7 +207,7 @@ fn constrain(document: &mut Value, config: &Config) {
     parameter(
         "/api/v1/chats/{chat_id}",
         "cursor",
-        json!({ "pattern": ULID }),
+        json!({ "pattern": CURSOR }),
     );
 }
 
@@ -308,18 +309,23 @@ mod tests {
                 "{sample}"
             );
         }
-        let ulid = regex::Regex::new(super::ULID).unwrap();
+        let pattern = regex::Regex::new(super::CURSOR).unwrap();
         let cursor = ulid::Ulid::new().to_string();
         for sample in [
             cursor.clone(),
             cursor.to_lowercase(),
             cursor.replacen(&cursor[..1], "U", 1),
             cursor[1..].to_owned(),
+            format!("7{}", &cursor[1..]),
+            format!("8{}", &cursor[1..]),
+            "Z".repeat(26),
+            String::new(),
+            " ".to_owned(),
         ] {
             assert_eq!(
-                ulid.is_match(&sample),
-                crate::domain::message::parse_cursor(&sample).is_ok(),
-                "{sample}"
+                pattern.is_match(&sample),
+                crate::http::chats::history_cursor(Some(&sample)).is_ok(),
+                "{sample:?}"
             );
         }
         let not_blank = regex::Regex::new(super::NOT_BLANK).unwrap();

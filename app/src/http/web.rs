@@ -2,7 +2,8 @@
 //! (`HTTP__WEB_DIR`), hashed assets cached for a year, `index.html` never
 //! cached, and every other page a browser asks for answered with
 //! `index.html` (history-API routing). API paths and requests that do not
-//! ask for HTML keep the API's JSON answers.
+//! ask for HTML keep the API's JSON answers. Only these files are
+//! compressed (`is_web_file`).
 
 use std::path::Path;
 
@@ -10,7 +11,7 @@ use axum::{
     Json,
     body::Body,
     extract::{Request, State},
-    http::{HeaderValue, Method, StatusCode, header},
+    http::{Extensions, HeaderMap, HeaderValue, Method, StatusCode, Version, header},
     response::{IntoResponse, Response},
 };
 use serde_json::json;
@@ -99,10 +100,22 @@ fn copy(request: &Request) -> Request {
     copy
 }
 
+/// Marks a response as one of the web app's files.
+#[derive(Clone, Copy)]
+struct WebFile;
+
+/// The compression predicate: only the web app's files may be compressed.
+pub fn is_web_file(_: StatusCode, _: Version, _: &HeaderMap, extensions: &Extensions) -> bool {
+    extensions.get::<WebFile>().is_some()
+}
+
+/// Every file response passes here: its caching, and the mark that lets it
+/// be compressed.
 fn with_cache(mut response: Response, cache: &'static str) -> Response {
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    response.extensions_mut().insert(WebFile);
     response
 }
 

@@ -6,7 +6,6 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::{SinkExt, StreamExt, stream::SplitSink};
-use serde_json::{Value, json};
 use tokio::{sync::mpsc, time::Instant};
 use uuid::Uuid;
 
@@ -14,8 +13,9 @@ use super::{
     Gateway, Identity,
     hub::{ClientHandle, Closer},
     protocol::{
-        self, BadCommand, ChannelRequest, Command, ConnectRequest, Disconnect, ErrorCode,
-        HistoryRequest, Method, RefreshRequest, StreamPosition, SubscribeRequest,
+        self, BadCommand, ChannelRequest, ConnectRequest, ConnectResult, Disconnect, Empty,
+        ErrorCode, Format, HistoryRequest, HistoryResult, Method, Outgoing, RefreshRequest,
+        RefreshResult, Reply, StreamPosition, SubscribeRequest,
     },
 };
 use crate::{
@@ -30,13 +30,19 @@ const BATCH_BYTES: usize = 64 * 1024;
 /// The writer's time to send the close frame before the socket is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
-pub async fn serve(gateway: Arc<Gateway>, socket: WebSocket, cookie: Option<String>) {
+pub async fn serve(
+    gateway: Arc<Gateway>,
+    socket: WebSocket,
+    format: Format,
+    cookie: Option<String>,
+) {
     let (sink, mut stream) = socket.split();
     let (queue, outgoing) = mpsc::channel(gateway.config.send_queue.max(1));
     let closer = Arc::new(Closer::default());
-    let mut writer = tokio::spawn(write(sink, outgoing, closer.clone()));
+    let mut writer = tokio::spawn(write(sink, format, outgoing, closer.clone()));
     let mut connection = Connection {
         gateway: gateway.clone(),
+        format,
         cookie,
         queue,
         closer: closer.clone(),
@@ -57,8 +63,9 @@ pub async fn serve(gateway: Arc<Gateway>, socket: WebSocket, cookie: Option<Stri
             }),
             _ = ping.tick(), if connection.client.is_some() => connection.ping(),
             message = stream.next() => match message {
-                Some(Ok(Message::Text(text))) => connection.frame(&text).await,
-                Some(Ok(Message::Binary(_))) => closer.close(Disconnect::BadRequest),
+                // Either frame type, decoded in the connection's format, as Centrifugo does.
+                Some(Ok(Message::Text(text))) => connection.frame(text.as_bytes()).await,
+                Some(Ok(Message::Binary(bytes))) => connection.frame(&bytes).await,
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 Some(Ok(Message::Close(_))) | None => break,
                 Some(Err(error)) => {
@@ -83,11 +90,13 @@ pub async fn serve(gateway: Arc<Gateway>, socket: WebSocket, cookie: Option<Stri
     }
 }
 
-/// Sends queued frames, newline-joined in batches, until the connection is
-/// closed; then the close frame with the disconnect code.
+/// Sends queued replies in batches (JSON: newline-joined in a text frame;
+/// Protobuf: length-delimited messages in a binary frame) until the
+/// connection is closed; then the close frame with the disconnect code.
 async fn write(
     mut sink: SplitSink<WebSocket, Message>,
-    mut outgoing: mpsc::Receiver<Arc<str>>,
+    format: Format,
+    mut outgoing: mpsc::Receiver<Arc<Outgoing>>,
     closer: Arc<Closer>,
 ) {
     loop {
@@ -96,13 +105,36 @@ async fn write(
             _ = closer.closed() => break,
             frame = outgoing.recv() => {
                 let Some(first) = frame else { break };
-                let mut batch = String::from(&*first);
-                while batch.len() < BATCH_BYTES {
-                    let Ok(next) = outgoing.try_recv() else { break };
-                    batch.push('\n');
-                    batch.push_str(&next);
+                let mut batch = Vec::new();
+                let mut next = Some(first);
+                while let Some(reply) = next.take() {
+                    let Some(encoded) = reply.encoded(format) else {
+                        closer.close(Disconnect::InappropriateProtocol);
+                        break;
+                    };
+                    if format == Format::Json && !batch.is_empty() {
+                        batch.push(b'\n');
+                    }
+                    batch.extend_from_slice(encoded);
+                    if batch.len() < BATCH_BYTES {
+                        next = outgoing.try_recv().ok();
+                    }
                 }
-                if sink.send(Message::Text(batch.into())).await.is_err() {
+                if closer.reason().is_some() {
+                    break;
+                }
+                let message = match format {
+                    Format::Protobuf => Message::Binary(batch.into()),
+                    // serde_json writes UTF-8.
+                    Format::Json => match Utf8Bytes::try_from(batch) {
+                        Ok(text) => Message::Text(text),
+                        Err(_) => {
+                            closer.close(Disconnect::InappropriateProtocol);
+                            break;
+                        }
+                    },
+                };
+                if sink.send(message).await.is_err() {
                     closer.close(Disconnect::ServerError);
                     return;
                 }
@@ -121,8 +153,9 @@ async fn write(
 
 struct Connection {
     gateway: Arc<Gateway>,
+    format: Format,
     cookie: Option<String>,
-    queue: mpsc::Sender<Arc<str>>,
+    queue: mpsc::Sender<Arc<Outgoing>>,
     closer: Arc<Closer>,
     client: Option<ClientHandle>,
     /// Channels this connection subscribed to (for clean-up; the hub may
@@ -139,19 +172,21 @@ impl Connection {
             self.closer.close(Disconnect::NoPong);
         } else {
             self.awaiting_pong = true;
-            self.send(protocol::PING.to_owned());
+            // The empty reply.
+            self.send(Reply::default());
         }
     }
 
-    fn send(&self, frame: String) {
+    fn send(&self, reply: Reply) {
+        let frame = Outgoing::new(reply);
         match &self.client {
             Some(client) => {
-                client.deliver(frame.into());
+                client.deliver(frame);
             }
             // Before connect nothing else writes; a full queue means a client
             // flooding commands without reading.
             None => {
-                if self.queue.try_send(frame.into()).is_err() {
+                if self.queue.try_send(frame).is_err() {
                     self.closer.close(Disconnect::Slow);
                 }
             }
@@ -162,24 +197,27 @@ impl Connection {
         self.send(protocol::error_reply(id, code));
     }
 
-    /// Handles every command of one frame, in order.
-    async fn frame(&mut self, text: &str) {
-        for line in text.split('\n').filter(|l| !l.trim().is_empty()) {
+    /// Handles every command of one frame, in order; a frame without any
+    /// is a bad request, as in Centrifugo.
+    async fn frame(&mut self, frame: &[u8]) {
+        let mut handled = 0;
+        for command in protocol::commands(self.format, frame) {
             if self.closer.reason().is_some() {
                 return;
             }
-            let command = match Command::parse(line) {
-                Ok(command) => command,
-                Err(_) => return self.closer.close(Disconnect::BadRequest),
+            let Ok(command) = command else {
+                return self.closer.close(Disconnect::BadRequest);
             };
+            handled += 1;
             let id = command.id;
             match command.method() {
                 Ok(method) => self.handle(id, method).await,
-                Err(BadCommand::UnknownMethod(_)) if id > 0 => {
-                    self.error(id, ErrorCode::MethodNotFound)
-                }
-                Err(_) => self.closer.close(Disconnect::BadRequest),
+                Err(BadCommand::UnknownMethod) => self.error(id, ErrorCode::MethodNotFound),
+                Err(BadCommand::Malformed(_)) => self.closer.close(Disconnect::BadRequest),
             }
+        }
+        if handled == 0 {
+            self.closer.close(Disconnect::BadRequest);
         }
     }
 
@@ -252,21 +290,29 @@ impl Connection {
                 offset: s.offset,
                 epoch: s.epoch,
             });
-        let (ttl, ping, node) = (
-            self.gateway.ttl(identity.expires),
-            self.gateway.config.ping_interval_seconds,
-            Value::from(self.gateway.node.as_str()),
-        );
-        let version = Value::from(env!("CARGO_PKG_VERSION"));
-        let client_id = Value::from(client_uuid(client.id));
+        let result = ConnectResult {
+            client: client_uuid(client.id),
+            version: env!("CARGO_PKG_VERSION").into(),
+            expires: true,
+            ttl: self.gateway.ttl(identity.expires),
+            subs: Default::default(),
+            ping: u32::try_from(self.gateway.config.ping_interval_seconds).unwrap_or(u32::MAX),
+            pong: true,
+            node: self.gateway.node.clone(),
+        };
         // The personal channel is subscribed server-side, its state inside the reply.
-        let subscribed = self.gateway.hub.subscribe(&personal, &client, recover.as_ref(), |sub| {
-            format!(
-                r#"{{"id":{id},"connect":{{"client":{client_id},"version":{version},"expires":true,"ttl":{ttl},"ping":{ping},"pong":true,"node":{node},"subs":{{{}:{}}}}}}}"#,
-                Value::from(personal.as_str()),
-                sub.to_json()
-            )
-        });
+        let subscribed = self
+            .gateway
+            .hub
+            .subscribe(&personal, &client, recover.as_ref(), |sub| {
+                let mut result = result;
+                result.subs.insert(personal.clone(), sub.result());
+                Reply {
+                    id,
+                    connect: Some(result),
+                    ..Reply::default()
+                }
+            });
         if subscribed.is_ok() {
             self.subscribed.insert(personal);
         }
@@ -295,8 +341,10 @@ impl Connection {
         let subscribed =
             self.gateway
                 .hub
-                .subscribe(&request.channel, &client, recover.as_ref(), |sub| {
-                    format!(r#"{{"id":{id},"subscribe":{}}}"#, sub.to_json())
+                .subscribe(&request.channel, &client, recover.as_ref(), |sub| Reply {
+                    id,
+                    subscribe: Some(sub.result()),
+                    ..Reply::default()
                 });
         match subscribed {
             Ok(()) => {
@@ -311,7 +359,11 @@ impl Connection {
             self.gateway.hub.unsubscribe(&request.channel, client.id);
             self.subscribed.remove(&request.channel);
         }
-        self.send(protocol::reply(id, "unsubscribe", json!({})));
+        self.send(Reply {
+            id,
+            unsubscribe: Some(Empty {}),
+            ..Reply::default()
+        });
     }
 
     fn history(&self, id: u32, request: HistoryRequest) {
@@ -324,12 +376,15 @@ impl Connection {
             request.reverse,
         );
         match found {
-            Ok((publications, position)) => self.send(format!(
-                r#"{{"id":{id},"history":{{"publications":[{}],"epoch":{},"offset":{}}}}}"#,
-                publications.join(","),
-                Value::from(position.epoch),
-                position.offset
-            )),
+            Ok((publications, position)) => self.send(Reply {
+                id,
+                history: Some(HistoryResult {
+                    publications,
+                    epoch: position.epoch,
+                    offset: position.offset,
+                }),
+                ..Reply::default()
+            }),
             Err(code) => self.error(id, code),
         }
     }
@@ -349,17 +404,21 @@ impl Connection {
             return self.closer.close(Disconnect::InvalidToken);
         }
         self.deadline = self.gateway.close_at(identity.expires);
-        let client = self.client.as_ref().map(|c| client_uuid(c.id));
-        self.send(protocol::reply(
+        let client = self
+            .client
+            .as_ref()
+            .map(|c| client_uuid(c.id))
+            .unwrap_or_default();
+        self.send(Reply {
             id,
-            "refresh",
-            json!({
-                "client": client,
-                "version": env!("CARGO_PKG_VERSION"),
-                "expires": true,
-                "ttl": self.gateway.ttl(identity.expires),
+            refresh: Some(RefreshResult {
+                client,
+                version: env!("CARGO_PKG_VERSION").into(),
+                expires: true,
+                ttl: self.gateway.ttl(identity.expires),
             }),
-        ));
+            ..Reply::default()
+        });
     }
 
     fn leave(&mut self) {

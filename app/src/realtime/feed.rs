@@ -6,6 +6,8 @@
 
 use std::{sync::Arc, time::Duration};
 
+use bytes::Bytes;
+
 use harmony_config::Config;
 use rdkafka::{
     Message, Offset, TopicPartitionList,
@@ -103,10 +105,12 @@ impl Feed {
     }
 
     fn publish(&self, hub: &Hub, record: &BorrowedMessage<'_>) {
-        let Some(data) = record
-            .payload()
-            .and_then(|p| serde_json::from_slice::<&RawValue>(p).ok())
-        else {
+        // Only JSON is published: JSON connections embed it as is.
+        let Some((payload, data)) = record.payload().and_then(|p| {
+            serde_json::from_slice::<&RawValue>(p)
+                .ok()
+                .map(|data| (Bytes::copy_from_slice(p), data))
+        }) else {
             metrics::counter!("harmony_gateway_undecodable_records_total").increment(1);
             return;
         };
@@ -118,7 +122,7 @@ impl Feed {
             false => None,
         };
         for channel in channels_of(record) {
-            hub.publish(&channel, data, client_uuid);
+            hub.publish(&channel, payload.clone(), client_uuid);
         }
         if let Some(sent_at) = record.timestamp().to_millis() {
             let lag = chrono::Utc::now().timestamp_millis() - sent_at;

@@ -10,12 +10,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde_json::{Value, value::RawValue};
+use bytes::Bytes;
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::protocol::{self, Disconnect, ErrorCode, StreamPosition};
+use super::protocol::{
+    self, Disconnect, ErrorCode, Outgoing, Publication, Reply, StreamPosition, SubscribeResult,
+};
 
 pub type ClientId = u64;
 
@@ -28,7 +30,7 @@ const STREAM_META_TTL: Duration = Duration::from_secs(3600);
 pub struct ClientHandle {
     pub id: ClientId,
     pub user: Uuid,
-    queue: mpsc::Sender<Arc<str>>,
+    queue: mpsc::Sender<Arc<Outgoing>>,
     closer: Arc<Closer>,
 }
 
@@ -58,7 +60,7 @@ impl ClientHandle {
     pub fn new(
         id: ClientId,
         user: Uuid,
-        queue: mpsc::Sender<Arc<str>>,
+        queue: mpsc::Sender<Arc<Outgoing>>,
         closer: Arc<Closer>,
     ) -> Self {
         Self {
@@ -71,7 +73,7 @@ impl ClientHandle {
 
     /// Queues a frame; false when the client is gone or was too slow (and is
     /// now being disconnected).
-    pub fn deliver(&self, frame: Arc<str>) -> bool {
+    pub fn deliver(&self, frame: Arc<Outgoing>) -> bool {
         match self.queue.try_send(frame) {
             Ok(()) => true,
             Err(TrySendError::Full(_)) => {
@@ -86,12 +88,11 @@ impl ClientHandle {
     }
 }
 
-/// One stored publication: its JSON as sent (`{"data":..,"offset":N}`).
+/// One stored publication, as pushes carried it.
 struct Stored {
-    offset: u64,
     at: Instant,
     client_uuid: Option<Uuid>,
-    json: Arc<str>,
+    publication: Publication,
 }
 
 /// A channel's bounded history: contiguous offsets, oldest evicted first.
@@ -132,12 +133,12 @@ impl Stream {
 
     /// Everything after `since`, or None when some of it is no longer kept
     /// (another epoch, evicted, or a position this stream never had).
-    fn since(&self, since: &StreamPosition) -> Option<Vec<Arc<str>>> {
+    fn since(&self, since: &StreamPosition) -> Option<Vec<Publication>> {
         if since.epoch != self.epoch || since.offset > self.top {
             return None;
         }
         if since.offset < self.top {
-            let first = self.publications.front()?.offset;
+            let first = self.publications.front()?.publication.offset;
             if first > since.offset + 1 {
                 return None;
             }
@@ -145,8 +146,8 @@ impl Stream {
         Some(
             self.publications
                 .iter()
-                .filter(|p| p.offset > since.offset)
-                .map(|p| p.json.clone())
+                .filter(|p| p.publication.offset > since.offset)
+                .map(|p| p.publication.clone())
                 .collect(),
         )
     }
@@ -166,24 +167,28 @@ pub struct Subscribed {
 pub enum Recovery {
     NotAsked,
     /// Every publication after the client's position, in order.
-    Recovered(Vec<Arc<str>>),
+    Recovered(Vec<Publication>),
     /// Some were not kept: none are sent, the client reloads over REST.
     Unrecoverable,
 }
 
 impl Subscribed {
     /// The subscribe result as Centrifugo sends it.
-    pub fn to_json(&self) -> String {
+    pub fn result(&self) -> SubscribeResult {
         let (was_recovering, recovered, publications) = match &self.recovery {
-            Recovery::NotAsked => (false, false, String::new()),
-            Recovery::Recovered(list) => (true, true, list.join(",")),
-            Recovery::Unrecoverable => (true, false, String::new()),
+            Recovery::NotAsked => (false, false, Vec::new()),
+            Recovery::Recovered(list) => (true, true, list.clone()),
+            Recovery::Unrecoverable => (true, false, Vec::new()),
         };
-        format!(
-            r#"{{"recoverable":true,"positioned":true,"epoch":{},"offset":{},"was_recovering":{was_recovering},"recovered":{recovered},"publications":[{publications}]}}"#,
-            Value::from(self.position.epoch.as_str()),
-            self.position.offset,
-        )
+        SubscribeResult {
+            recoverable: true,
+            positioned: true,
+            epoch: self.position.epoch.clone(),
+            offset: self.position.offset,
+            was_recovering,
+            recovered,
+            publications,
+        }
     }
 }
 
@@ -234,7 +239,7 @@ impl Hub {
     /// Appends to the channel's history and queues a push to every
     /// subscriber. A record whose `client_uuid` the channel already has
     /// (a retried send that became two records) is dropped.
-    pub fn publish(&self, channel: &str, data: &RawValue, client_uuid: Option<Uuid>) -> Published {
+    pub fn publish(&self, channel: &str, data: Bytes, client_uuid: Option<Uuid>) -> Published {
         let mut channels = self.lock();
         let state = Self::state(&mut channels, channel);
         let stream = &mut state.stream;
@@ -250,13 +255,15 @@ impl Hub {
         }
         stream.top += 1;
         stream.touched = Instant::now();
-        let json: Arc<str> = protocol::publication(data, stream.top).into();
-        let push: Arc<str> = protocol::publication_push(channel, &json).into();
-        stream.publications.push_back(Stored {
+        let publication = Publication {
+            data,
             offset: stream.top,
+        };
+        let push = Outgoing::new(protocol::publication_push(channel, publication.clone()));
+        stream.publications.push_back(Stored {
             at: Instant::now(),
             client_uuid,
-            json,
+            publication,
         });
         stream.evict(self.history_size, self.history_ttl);
         let before = state.subscribers.len();
@@ -277,7 +284,7 @@ impl Hub {
         channel: &str,
         client: &ClientHandle,
         recover: Option<&StreamPosition>,
-        reply: impl FnOnce(&Subscribed) -> String,
+        reply: impl FnOnce(&Subscribed) -> Reply,
     ) -> Result<(), ErrorCode> {
         let mut channels = self.lock();
         let state = Self::state(&mut channels, channel);
@@ -297,7 +304,7 @@ impl Hub {
             position: state.stream.position(),
             recovery,
         };
-        if client.deliver(reply(&subscribed).into()) {
+        if client.deliver(Outgoing::new(reply(&subscribed))) {
             state.subscribers.insert(client.id, client.clone());
             metrics::gauge!("harmony_gateway_subscriptions").increment(1.0);
         }
@@ -318,7 +325,7 @@ impl Hub {
         let Some(state) = channels.get_mut(channel) else {
             return 0;
         };
-        let push: Arc<str> = protocol::unsubscribe_push(channel).into();
+        let push = Outgoing::new(protocol::unsubscribe_push(channel));
         let before = state.subscribers.len();
         state.subscribers.retain(|_, client| {
             if client.user == user {
@@ -338,7 +345,7 @@ impl Hub {
         let Some(state) = self.lock().remove(channel) else {
             return 0;
         };
-        let push: Arc<str> = protocol::unsubscribe_push(channel).into();
+        let push = Outgoing::new(protocol::unsubscribe_push(channel));
         for client in state.subscribers.values() {
             client.deliver(push.clone());
         }
@@ -351,10 +358,10 @@ impl Hub {
         &self,
         channel: &str,
         client: ClientId,
-        limit: i64,
+        limit: i32,
         since: Option<&StreamPosition>,
         reverse: bool,
-    ) -> Result<(Vec<Arc<str>>, StreamPosition), ErrorCode> {
+    ) -> Result<(Vec<Publication>, StreamPosition), ErrorCode> {
         let mut channels = self.lock();
         let state = channels
             .get_mut(channel)
@@ -362,11 +369,15 @@ impl Hub {
             .ok_or(ErrorCode::PermissionDenied)?;
         state.stream.evict(self.history_size, self.history_ttl);
         let stream = &state.stream;
-        let mut publications: Vec<Arc<str>> = match since {
+        let mut publications: Vec<Publication> = match since {
             Some(since) => stream
                 .since(since)
                 .ok_or(ErrorCode::UnrecoverablePosition)?,
-            None => stream.publications.iter().map(|p| p.json.clone()).collect(),
+            None => stream
+                .publications
+                .iter()
+                .map(|p| p.publication.clone())
+                .collect(),
         };
         if reverse {
             publications.reverse();
@@ -422,7 +433,7 @@ mod tests {
     fn client(
         id: ClientId,
         capacity: usize,
-    ) -> (ClientHandle, mpsc::Receiver<Arc<str>>, Arc<Closer>) {
+    ) -> (ClientHandle, mpsc::Receiver<Arc<Outgoing>>, Arc<Closer>) {
         let (tx, rx) = mpsc::channel(capacity);
         let closer = Arc::new(Closer::default());
         (
@@ -432,17 +443,35 @@ mod tests {
         )
     }
 
-    fn data(text: &str) -> Box<RawValue> {
-        RawValue::from_string(format!(r#"{{"content":"{text}"}}"#)).unwrap()
+    fn data(text: &str) -> Bytes {
+        format!(r#"{{"content":"{text}"}}"#).into()
     }
 
-    fn drain(rx: &mut mpsc::Receiver<Arc<str>>) -> Vec<String> {
-        std::iter::from_fn(|| rx.try_recv().ok().map(|f| f.to_string())).collect()
+    /// A reply that says `text` (in its error message), to tell replies apart.
+    fn marker(text: &str) -> Reply {
+        let mut reply = protocol::error_reply(0, ErrorCode::Internal);
+        if let Some(error) = reply.error.as_mut() {
+            error.message = text.into();
+        }
+        reply
+    }
+
+    /// The queued frames as JSON text.
+    fn drain(rx: &mut mpsc::Receiver<Arc<Outgoing>>) -> Vec<String> {
+        std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|f| {
+                String::from_utf8(f.encoded(protocol::Format::Json).unwrap().to_vec()).unwrap()
+            })
+            .collect()
     }
 
     fn recovered(subscribed: &Subscribed) -> Option<Vec<String>> {
         match &subscribed.recovery {
-            Recovery::Recovered(list) => Some(list.iter().map(|p| p.to_string()).collect()),
+            Recovery::Recovered(list) => Some(
+                list.iter()
+                    .map(|p| String::from_utf8(p.data.to_vec()).unwrap())
+                    .collect(),
+            ),
             _ => None,
         }
     }
@@ -450,25 +479,29 @@ mod tests {
     #[test]
     fn a_subscriber_gets_its_reply_then_every_later_publication_in_order() {
         let hub = Hub::new(10, Duration::from_secs(60));
-        hub.publish("chat:a", &data("before"), None);
+        hub.publish("chat:a", data("before"), None);
         let (alice, mut rx, _) = client(1, 16);
         hub.subscribe("chat:a", &alice, None, |s| {
-            format!("reply {}", s.position.offset)
+            marker(&format!("reply {}", s.position.offset))
         })
         .unwrap();
-        hub.publish("chat:a", &data("one"), None);
-        hub.publish("chat:b", &data("elsewhere"), None);
-        hub.publish("chat:a", &data("two"), None);
+        hub.publish("chat:a", data("one"), None);
+        hub.publish("chat:b", data("elsewhere"), None);
+        hub.publish("chat:a", data("two"), None);
         let frames = drain(&mut rx);
         assert_eq!(frames.len(), 3);
-        assert_eq!(frames[0], "reply 1");
         assert!(
-            frames[1].contains(r#""content":"one"},"offset":2"#),
+            frames[0].contains(r#""message":"reply 1""#),
+            "{}",
+            frames[0]
+        );
+        assert!(
+            frames[1].contains(r#""content":"one"},"offset":2}"#),
             "{}",
             frames[1]
         );
         assert!(
-            frames[2].contains(r#""content":"two"},"offset":3"#),
+            frames[2].contains(r#""content":"two"},"offset":3}"#),
             "{}",
             frames[2]
         );
@@ -483,18 +516,18 @@ mod tests {
         let mut position = None;
         hub.subscribe("chat:a", &alice, None, |s| {
             position = Some(s.position.clone());
-            String::new()
+            Reply::default()
         })
         .unwrap();
         let position = position.unwrap();
         hub.unsubscribe("chat:a", 1);
         for text in ["m1", "m2"] {
-            hub.publish("chat:a", &data(text), None);
+            hub.publish("chat:a", data(text), None);
         }
         let mut missed = None;
         hub.subscribe("chat:a", &alice, Some(&position), |s| {
             missed = recovered(s);
-            String::new()
+            Reply::default()
         })
         .unwrap();
         let missed = missed.expect("recovered");
@@ -502,13 +535,13 @@ mod tests {
         assert!(missed[0].contains("m1") && missed[1].contains("m2"));
         hub.unsubscribe("chat:a", 1);
         for text in ["m3", "m4", "m5"] {
-            hub.publish("chat:a", &data(text), None);
+            hub.publish("chat:a", data(text), None);
         }
         // Only m3..m5 are kept: m1 and m2 are gone, so recovering from the start fails.
         let mut outcome = None;
         hub.subscribe("chat:a", &alice, Some(&position), |s| {
             outcome = Some(matches!(s.recovery, Recovery::Unrecoverable));
-            String::new()
+            Reply::default()
         })
         .unwrap();
         assert_eq!(outcome, Some(true));
@@ -524,14 +557,14 @@ mod tests {
     fn a_repeated_client_uuid_is_delivered_once() {
         let hub = Hub::new(10, Duration::from_secs(60));
         let (alice, mut rx, _) = client(1, 16);
-        hub.subscribe("chat:a", &alice, None, |_| "reply".into())
+        hub.subscribe("chat:a", &alice, None, |_| marker("reply"))
             .unwrap();
         let id = Some(Uuid::new_v4());
         assert_eq!(
-            hub.publish("chat:a", &data("x"), id),
+            hub.publish("chat:a", data("x"), id),
             Published::Delivered(1)
         );
-        assert_eq!(hub.publish("chat:a", &data("x"), id), Published::Duplicate);
+        assert_eq!(hub.publish("chat:a", data("x"), id), Published::Duplicate);
         assert_eq!(drain(&mut rx).len(), 2);
     }
 
@@ -542,12 +575,12 @@ mod tests {
         let hub = Hub::new(10, Duration::from_secs(60));
         let (slow, _slow_rx, slow_closer) = client(1, 2);
         let (fast, mut fast_rx, _) = client(2, 64);
-        hub.subscribe("chat:a", &slow, None, |_| "reply".into())
+        hub.subscribe("chat:a", &slow, None, |_| marker("reply"))
             .unwrap();
-        hub.subscribe("chat:a", &fast, None, |_| "reply".into())
+        hub.subscribe("chat:a", &fast, None, |_| marker("reply"))
             .unwrap();
         for n in 0..5 {
-            hub.publish("chat:a", &data(&n.to_string()), None);
+            hub.publish("chat:a", data(&n.to_string()), None);
         }
         assert_eq!(slow_closer.reason(), Some(Disconnect::Slow));
         assert_eq!(drain(&mut fast_rx).len(), 6);
@@ -559,12 +592,12 @@ mod tests {
         let hub = Hub::new(10, Duration::from_secs(60));
         let (alice, mut alice_rx, _) = client(1, 16);
         let (bob, mut bob_rx, _) = client(2, 16);
-        hub.subscribe("chat:a", &alice, None, |_| "reply".into())
+        hub.subscribe("chat:a", &alice, None, |_| marker("reply"))
             .unwrap();
-        hub.subscribe("chat:a", &bob, None, |_| "reply".into())
+        hub.subscribe("chat:a", &bob, None, |_| marker("reply"))
             .unwrap();
         assert_eq!(hub.unsubscribe_user("chat:a", alice.user), 1);
-        hub.publish("chat:a", &data("after leave"), None);
+        hub.publish("chat:a", data("after leave"), None);
         let alice_frames = drain(&mut alice_rx);
         assert_eq!(alice_frames.len(), 2);
         assert!(alice_frames[1].contains(r#""unsubscribe":{"code":2000"#));

@@ -19,7 +19,7 @@ use std::{
 use axum::{
     Router,
     extract::{State, WebSocketUpgrade},
-    http::HeaderMap,
+    http::{HeaderMap, Uri},
     response::Response,
     routing::get,
 };
@@ -36,6 +36,7 @@ use crate::{
 };
 use connection::Refusal;
 use hub::Hub;
+use protocol::Format;
 
 pub const WEBSOCKET_PATH: &str = "/connection/websocket";
 
@@ -119,13 +120,13 @@ impl Gateway {
     }
 
     /// Seconds until `expires`, at least one.
-    fn ttl(&self, expires: i64) -> i64 {
-        (expires - Utc::now().timestamp()).max(1)
+    fn ttl(&self, expires: i64) -> u32 {
+        u32::try_from((expires - Utc::now().timestamp()).max(1)).unwrap_or(u32::MAX)
     }
 
     /// When an unrefreshed connection is closed: its expiry plus the grace.
     fn close_at(&self, expires: i64) -> tokio::time::Instant {
-        let ttl = u64::try_from(self.ttl(expires)).unwrap_or(1);
+        let ttl = u64::from(self.ttl(expires));
         tokio::time::Instant::now()
             + Duration::from_secs(ttl + self.config.expired_close_delay_seconds)
     }
@@ -167,9 +168,13 @@ impl Gateway {
 
 async fn upgrade(
     State(gateway): State<Arc<Gateway>>,
+    uri: Uri,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let upgrade = upgrade.protocols(protocol::SUBPROTOCOLS);
+    let subprotocol = upgrade.selected_protocol().and_then(|p| p.to_str().ok());
+    let format = Format::choose(uri.query(), subprotocol);
     let cookie = CookieJar::from_headers(&headers)
         .get(&gateway.access_cookie)
         .map(|c| c.value().to_owned());
@@ -181,5 +186,7 @@ async fn upgrade(
         // Small buffers keep an idle connection cheap; they grow when needed.
         .read_buffer_size(4096)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| tracker.track_future(connection::serve(gateway, socket, cookie)))
+        .on_upgrade(move |socket| {
+            tracker.track_future(connection::serve(gateway, socket, format, cookie))
+        })
 }

@@ -6,6 +6,8 @@
 //! valid input, accepted invalid input or 5xx fails it; seen failing with
 //! the 415 response removed from sign-up's documentation (undocumented
 //! status) and with the email pattern removed (valid input rejected).
+//! Each run draws a fresh seed, so the suite keeps finding new cases; the
+//! seed is printed, and `HARMONY_SCHEMATHESIS_SEED=<seed>` replays a run.
 //! `scripts/test.sh` installs schemathesis (pinned) into
 //! `~/.cache/harmony/venv-schemathesis`; `HARMONY_SCHEMATHESIS` overrides.
 
@@ -22,6 +24,12 @@ fn schemathesis() -> PathBuf {
         })
 }
 
+/// `HARMONY_SCHEMATHESIS_SEED`, else a fresh random one.
+fn seed() -> String {
+    std::env::var("HARMONY_SCHEMATHESIS_SEED")
+        .unwrap_or_else(|_| (uuid::Uuid::new_v4().as_u128() % 1_000_000_000).to_string())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_api_does_exactly_what_its_openapi_document_says() {
     let schemathesis = schemathesis();
@@ -30,6 +38,8 @@ async fn the_api_does_exactly_what_its_openapi_document_says() {
         "{} missing: run scripts/test.sh (it installs schemathesis)",
         schemathesis.display()
     );
+    let seed = seed();
+    eprintln!("schemathesis seed {seed} (replay with HARMONY_SCHEMATHESIS_SEED={seed})");
     let platform = Platform::start(1, |_| {}).await;
     let url = &platform.urls[0];
     let proxy_secret = platform.env.config.auth.proxy_secret.expose().to_owned();
@@ -40,7 +50,7 @@ async fn the_api_does_exactly_what_its_openapi_document_says() {
         .args(["run", &format!("{url}/api/v1/openapi.json")])
         .args(["--checks", "all"])
         .args(["--phases", "examples,coverage,fuzzing,stateful"])
-        .args(["--max-examples", "50", "--seed", "1"])
+        .args(["--max-examples", "50", "--seed", &seed])
         // One worker: CPython 3.11's parser is not safe across threads (an
         // AST recursion-depth error inside hypothesis otherwise).
         .args(["--workers", "1", "--no-color"])
@@ -55,7 +65,7 @@ async fn the_api_does_exactly_what_its_openapi_document_says() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
-        "schemathesis found problems:\n{stdout}\n{}",
+        "schemathesis found problems (seed {seed}; replay with HARMONY_SCHEMATHESIS_SEED={seed}):\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.contains(" passed"), "{stdout}");

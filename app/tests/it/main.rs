@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
 mod api_auth;
+mod api_bff;
 mod api_chats;
 mod api_contract;
 mod api_fuzz;

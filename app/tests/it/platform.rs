@@ -15,6 +15,24 @@ use tokio_util::sync::CancellationToken;
 
 use crate::support::TestEnv;
 
+/// The encoding a client speaks to the gateway: the Node and Python tests
+/// run once in each.
+#[derive(Debug, Clone, Copy)]
+pub enum Format {
+    Json,
+    Protobuf,
+}
+
+impl Format {
+    /// As `CENTRIFUGE_FORMAT` names it for the test clients.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Protobuf => "protobuf",
+        }
+    }
+}
+
 pub struct Platform {
     pub env: TestEnv,
     pub urls: Vec<String>,
@@ -110,8 +128,9 @@ impl Platform {
         }
     }
 
-    /// `node` in app/tests/realtime, pointed at this platform.
-    pub fn command(&self) -> tokio::process::Command {
+    /// `node` in app/tests/realtime, pointed at this platform, its clients
+    /// speaking `format`.
+    pub fn command(&self, format: Format) -> tokio::process::Command {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/realtime");
         assert!(
             dir.join("node_modules/centrifuge").is_dir(),
@@ -119,8 +138,30 @@ impl Platform {
             dir.display()
         );
         let mut command = tokio::process::Command::new("node");
+        self.point(&mut command, format);
+        command.current_dir(&dir);
         command
-            .current_dir(&dir)
+    }
+
+    /// The Python SDK's venv (scripts/test.sh installs it).
+    pub fn python(&self, format: Format) -> tokio::process::Command {
+        let home = std::env::var("HOME").unwrap_or_default();
+        let python = Path::new(&home).join(".cache/harmony/venv-centrifuge/bin/python");
+        assert!(
+            python.is_file(),
+            "{} is missing: scripts/test.sh installs centrifuge-python there",
+            python.display()
+        );
+        let mut command = tokio::process::Command::new(python);
+        self.point(&mut command, format);
+        command.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/realtime"));
+        command
+    }
+
+    /// Where the platform is, and what the clients speak.
+    fn point(&self, command: &mut tokio::process::Command, format: Format) {
+        command
+            .env("CENTRIFUGE_FORMAT", format.name())
             .env("HARMONY_URLS", self.urls.join(","))
             .env("HARMONY_CONTROL_URL", &self.control_url)
             .env(
@@ -137,40 +178,57 @@ impl Platform {
             )
             .stdin(Stdio::null())
             .kill_on_drop(true);
-        command
     }
 
-    /// Runs `app/tests/realtime/<file>` with `node --test`; its output is
-    /// shown when it fails. Each Node test has 90 s and the runner exits when
-    /// they end, even if a failed test left a socket open; should node still
-    /// hang, it is killed at 2 minutes and what it printed so far is shown.
-    pub async fn node(&self, file: &str) {
-        let mut child = self
-            .command()
-            .args(["--test", "--test-timeout=90000", "--test-force-exit", file])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("node runs");
-        let stdout = tokio::spawn(read_all(child.stdout.take().unwrap()));
-        let stderr = tokio::spawn(read_all(child.stderr.take().unwrap()));
-        let status = tokio::time::timeout(Duration::from_secs(120), child.wait()).await;
-        if status.is_err() {
-            child.kill().await.expect("node is killed");
-        }
-        let (stdout, stderr) = (stdout.await.unwrap(), stderr.await.unwrap());
-        let passed =
-            matches!(&status, Ok(Ok(code)) if code.success()) && stdout.contains("# fail 0");
-        assert!(
-            passed,
-            "{file} {}:\n{stdout}\n{stderr}",
-            if status.is_err() {
-                "hung for 2 minutes and was killed"
-            } else {
-                "failed"
-            }
-        );
+    /// Runs `app/tests/realtime/<file>` with `node --test`, its clients
+    /// speaking `format`; its output is shown when it fails. Each Node test
+    /// has 90 s and the runner exits when they end, even if a failed test
+    /// left a socket open; should node still hang, it is killed at 2 minutes
+    /// and what it printed so far is shown.
+    pub async fn node(&self, file: &str, format: Format) {
+        let mut command = self.command(format);
+        command.args(["--test", "--test-timeout=90000", "--test-force-exit", file]);
+        let passed = |stdout: &str| stdout.contains("# fail 0");
+        run(command, file, passed).await;
     }
+
+    /// Runs `app/tests/realtime/<script>` with the Python SDK, its client
+    /// speaking `format`; it must exit 0 and print `passed`.
+    pub async fn python_sdk(&self, script: &str, format: Format) {
+        let mut command = self.python(format);
+        command.arg(script);
+        run(command, script, |stdout| {
+            stdout.lines().any(|l| l == "passed")
+        })
+        .await;
+    }
+}
+
+/// Runs a test client to its end (killed at 2 minutes); fails with its
+/// output unless it exits 0 and `passed` accepts what it printed.
+async fn run(mut command: tokio::process::Command, file: &str, passed: impl Fn(&str) -> bool) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the test client runs");
+    let stdout = tokio::spawn(read_all(child.stdout.take().unwrap()));
+    let stderr = tokio::spawn(read_all(child.stderr.take().unwrap()));
+    let status = tokio::time::timeout(Duration::from_secs(120), child.wait()).await;
+    if status.is_err() {
+        child.kill().await.expect("the test client is killed");
+    }
+    let (stdout, stderr) = (stdout.await.unwrap(), stderr.await.unwrap());
+    let passed = matches!(&status, Ok(Ok(code)) if code.success()) && passed(&stdout);
+    assert!(
+        passed,
+        "{file} {}:\n{stdout}\n{stderr}",
+        if status.is_err() {
+            "hung for 2 minutes and was killed"
+        } else {
+            "failed"
+        }
+    );
 }
 
 async fn read_all(mut pipe: impl tokio::io::AsyncRead + Unpin) -> String {

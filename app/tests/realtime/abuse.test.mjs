@@ -3,7 +3,7 @@
 // runs with a 16 KiB frame limit and a send queue of 16.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, Raw, centrifuge, chat, collect, connectionToken, forgeToken, next, send, until, user } from './support.mjs';
+import { BASE, MALFORMED, Raw, centrifuge, chat, collect, connectionToken, forgeToken, next, send, until, user } from './support.mjs';
 
 async function connected(who) {
   const raw = await new Raw().open();
@@ -18,16 +18,16 @@ async function slowClients() {
   return line ? Number(line.split(' ').pop()) : 0;
 }
 
+// MALFORMED holds the frames of this run's encoding. Seen failing in both
+// encodings with the empty-frame check of `Connection::frame` removed (the
+// connection stayed open).
 test('malformed frames end the connection with 3501 bad request', async () => {
   const ann = await user('ann');
-  for (const frame of ['{"id":1,"connect":', '[1,2]', '{"id":2,"subscribe":{"channel":7}}']) {
+  for (const [what, frame] of MALFORMED) {
     const raw = await connected(ann);
     raw.send(frame);
-    assert.equal((await raw.closedWithin()).code, 3501, frame);
+    assert.equal((await raw.closedWithin()).code, 3501, what);
   }
-  const binary = await connected(ann);
-  binary.socket.send(Buffer.from([1, 2, 3]));
-  assert.equal((await binary.closedWithin()).code, 3501);
   const early = await new Raw().open();
   early.command({ id: 1, subscribe: { channel: 'chat:x' } });
   assert.equal((await early.closedWithin()).code, 3501);

@@ -2,7 +2,7 @@
 // refusal of other people's chats, and recovery of what was missed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { centrifuge, chat, collect, connectionToken, next, send, until, user } from './support.mjs';
+import { centrifuge, chat, collect, connectionToken, data, next, send, until, user } from './support.mjs';
 
 test('a connection token from the API connects, and a REST send arrives as the exact record', async () => {
   const [ann, bob] = [await user('ann'), await user('bob')];
@@ -18,8 +18,8 @@ test('a connection token from the API connects, and a REST send arrives as the e
     const arrived = next(sub, 'publication');
     const sent = await send(ann, chatId, '  hello\n  world  ');
     const publication = await arrived;
-    assert.deepEqual(publication.data, sent);
-    assert.equal(publication.data.author_metadata.username, 'ann');
+    assert.deepEqual(data(publication), sent);
+    assert.equal(data(publication).author_metadata.username, 'ann');
     assert.equal(publication.offset, 1);
   } finally {
     client.disconnect();
@@ -38,7 +38,7 @@ test('the access-token cookie of the upgrade request connects a browser', async 
     await next(sub, 'subscribed');
     const arrived = next(sub, 'publication');
     const sent = await send(ann, chatId, 'by cookie');
-    assert.deepEqual((await arrived).data, sent);
+    assert.deepEqual(data(await arrived), sent);
   } finally {
     client.disconnect();
   }
@@ -100,11 +100,11 @@ test('messages sent while disconnected are recovered on reconnect, in order, onc
     assert.equal(ctx.wasRecovering, true);
     assert.equal(ctx.recovered, true);
     await until(() => seen.length === 4, 'the recovered messages');
-    assert.deepEqual(seen.slice(1).map((p) => p.data), missed);
+    assert.deepEqual(seen.slice(1).map(data), missed);
     assert.deepEqual(seen.map((p) => p.offset), [1, 2, 3, 4]);
     await send(ann, chatId, 'after');
     await until(() => seen.length === 5, 'the next live message');
-    assert.equal(seen[4].data.content, 'after');
+    assert.equal(data(seen[4]).content, 'after');
   } finally {
     client.disconnect();
   }

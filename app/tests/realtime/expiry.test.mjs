@@ -3,7 +3,7 @@
 // connection is closed with 3005 ("expired", reconnect advised).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Raw, centrifuge, chat, connectionToken, forgeToken, next, send, until, user } from './support.mjs';
+import { Raw, centrifuge, chat, connectionToken, data, forgeToken, next, send, until, user } from './support.mjs';
 
 const GRACE = Number(process.env.EXPIRED_CLOSE_DELAY_SECONDS);
 
@@ -68,7 +68,7 @@ test('a client that refreshes its token stays connected past the first expiry', 
     await new Promise((resolve) => setTimeout(resolve, (2 + GRACE + 1) * 1000));
     const arrived = next(sub, 'publication');
     await send(ann, chatId, 'still here');
-    assert.equal((await arrived).data.content, 'still here');
+    assert.equal(data(await arrived).content, 'still here');
     assert.deepEqual(disconnects, []);
   } finally {
     client.disconnect();

@@ -2,7 +2,7 @@
 // on different instances all get each message.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { URLS, centrifuge, chat, connectionToken, next, send, user } from './support.mjs';
+import { URLS, centrifuge, chat, connectionToken, data, next, send, user } from './support.mjs';
 
 test('two gateway instances both deliver the same message', async () => {
   assert.equal(URLS.length, 2);
@@ -23,7 +23,7 @@ test('two gateway instances both deliver the same message', async () => {
     const arrived = subs.map((sub) => next(sub, 'publication'));
     const sent = await send(ann, chatId, 'to everyone');
     for (const publication of await Promise.all(arrived)) {
-      assert.deepEqual(publication.data, sent);
+      assert.deepEqual(data(publication), sent);
     }
   } finally {
     clients.forEach((client) => client.disconnect());

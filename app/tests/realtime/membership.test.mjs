@@ -2,12 +2,12 @@
 // when a member leaves or the chat is deleted.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, centrifuge, chat, collect, connectionToken, expectStatus, next, send, until, user } from './support.mjs';
+import { api, centrifuge, chat, collect, connectionToken, data, expectStatus, next, send, until, user } from './support.mjs';
 
 const personal = (who) => `personal:#${who.id}`;
 const event = (client, who, type, chatId) =>
   next(client, 'publication', (ctx) =>
-    ctx.channel === personal(who) && ctx.data.event_type === type && ctx.data.aggregate_id === chatId);
+    ctx.channel === personal(who) && data(ctx).event_type === type && data(ctx).aggregate_id === chatId);
 
 // Seen failing with the relay's x-centrifugo-channels header on chat events removed.
 test('chat creation, addition, leaving and deletion reach each concerned personal channel', async () => {
@@ -21,24 +21,24 @@ test('chat creation, addition, leaving and deletion reach each concerned persona
     // The personal channel is subscribed by the server at connect.
     assert.deepEqual((await Promise.all(subscribed)).map((s) => s.channel), [personal(bob), personal(cid)]);
 
-    const created = next(bobs, 'publication', (ctx) => ctx.data.event_type === 'CHAT_CREATED');
+    const created = next(bobs, 'publication', (ctx) => data(ctx).event_type === 'CHAT_CREATED');
     const chatId = await chat(ann, [bob]);
     const createdEvent = await created;
     assert.equal(createdEvent.channel, personal(bob));
-    assert.equal(createdEvent.data.aggregate_id, chatId);
-    assert.deepEqual(createdEvent.data.payload.user_id_list.sort(), [ann.id, bob.id].sort());
+    assert.equal(data(createdEvent).aggregate_id, chatId);
+    assert.deepEqual(data(createdEvent).payload.user_id_list.sort(), [ann.id, bob.id].sort());
 
     const added = event(cids, cid, 'USERS_ADDED', chatId);
     await expectStatus(api(`/api/v1/chats/${chatId}/members`, { method: 'POST', token: ann.access, body: { user_id_list: [cid.id] } }), 200);
-    assert.deepEqual((await added).data.payload.user_id_list, [cid.id]);
+    assert.deepEqual(data(await added).payload.user_id_list, [cid.id]);
 
     const left = event(bobs, bob, 'USER_LEFT', chatId);
     await expectStatus(api(`/api/v1/chats/${chatId}/leave`, { method: 'POST', token: bob.access }), 204);
-    assert.equal((await left).data.payload.user_id, bob.id);
+    assert.equal(data(await left).payload.user_id, bob.id);
 
     const deleted = event(cids, cid, 'CHAT_DELETED', chatId);
     await expectStatus(api(`/api/v1/chats/${chatId}`, { method: 'DELETE', token: ann.access }), 204);
-    assert.equal((await deleted).data.payload.deleted_by, ann.id);
+    assert.equal(data(await deleted).payload.deleted_by, ann.id);
   } finally {
     bobs.disconnect();
     cids.disconnect();

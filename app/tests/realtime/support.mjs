@@ -1,10 +1,22 @@
 // Helpers for the gateway tests: the REST API over fetch, the official
 // centrifuge client on `ws`, and a raw protocol client for what the SDK
-// would never send.
+// would never send. Every file runs in the format CENTRIFUGE_FORMAT names:
+// `json` (the default build) or `protobuf` (the SDK's protobuf build).
 import { createHmac, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { Centrifuge } from 'centrifuge';
+import { Centrifuge as JsonCentrifuge } from 'centrifuge';
+import { Centrifuge as ProtobufCentrifuge } from 'centrifuge/build/protobuf';
+import protobuf from 'protobufjs';
 import WebSocket from 'ws';
+
+export const FORMAT = process.env.CENTRIFUGE_FORMAT ?? 'json';
+if (!['json', 'protobuf'].includes(FORMAT)) throw new Error(`unknown CENTRIFUGE_FORMAT ${FORMAT}`);
+const Centrifuge = FORMAT === 'protobuf' ? ProtobufCentrifuge : JsonCentrifuge;
+
+/** A publication's data as JSON: the SDK gives it parsed in JSON, as bytes in protobuf. */
+export function data(publication) {
+  return FORMAT === 'protobuf' ? JSON.parse(Buffer.from(publication.data).toString()) : publication.data;
+}
 
 export const URLS = (process.env.HARMONY_URLS ?? 'http://127.0.0.1:8000').split(',');
 export const BASE = URLS[0];
@@ -156,18 +168,114 @@ export async function within(promise, what, ms) {
   }
 }
 
+// The raw client's Protobuf messages: the fields these tests use, numbered as
+// in Centrifugo's client.proto, plus `teleport`, a method the protocol lacks.
+const schema = protobuf.Root.fromJSON({
+  nested: {
+    Command: {
+      fields: {
+        id: { type: 'uint32', id: 1 },
+        connect: { type: 'ConnectRequest', id: 4 },
+        subscribe: { type: 'ChannelRequest', id: 5 },
+        presence: { type: 'ChannelRequest', id: 8 },
+        refresh: { type: 'ConnectRequest', id: 14 },
+        teleport: { type: 'Teleport', id: 99 },
+      },
+    },
+    ConnectRequest: { fields: { token: { type: 'string', id: 1 } } },
+    ChannelRequest: { fields: { channel: { type: 'string', id: 1 } } },
+    Teleport: { fields: { to: { type: 'string', id: 1 } } },
+    Reply: {
+      fields: {
+        id: { type: 'uint32', id: 1 },
+        error: { type: 'Error', id: 2 },
+        push: { type: 'Push', id: 4 },
+        connect: { type: 'ConnectResult', id: 5 },
+        subscribe: { type: 'SubscribeResult', id: 6 },
+        refresh: { type: 'ConnectResult', id: 14 },
+      },
+    },
+    Error: {
+      fields: {
+        code: { type: 'uint32', id: 1 },
+        message: { type: 'string', id: 2 },
+        temporary: { type: 'bool', id: 3 },
+      },
+    },
+    Push: { fields: { channel: { type: 'string', id: 2 } } },
+    ConnectResult: {
+      fields: {
+        client: { type: 'string', id: 1 },
+        expires: { type: 'bool', id: 3 },
+        ttl: { type: 'uint32', id: 4 },
+        ping: { type: 'uint32', id: 7 },
+        pong: { type: 'bool', id: 8 },
+      },
+    },
+    SubscribeResult: {
+      fields: {
+        recoverable: { type: 'bool', id: 3 },
+        epoch: { type: 'string', id: 6 },
+        offset: { type: 'uint64', id: 9 },
+      },
+    },
+  },
+});
+const Command = schema.lookupType('Command');
+const Reply = schema.lookupType('Reply');
+
+/** Encodes commands and decodes replies in FORMAT: JSON lines, or
+ *  length-delimited Protobuf messages in binary frames. */
+const codec = {
+  json: {
+    encode: (command) => JSON.stringify(command),
+    decode: (frame) => frame.toString().split('\n').filter((line) => line).map((line) => JSON.parse(line)),
+  },
+  protobuf: {
+    encode: (command) => Command.encodeDelimited(Command.fromObject(command)).finish(),
+    decode(frame) {
+      const reader = protobuf.Reader.create(new Uint8Array(frame));
+      const replies = [];
+      while (reader.pos < reader.len) {
+        replies.push(Reply.toObject(Reply.decodeDelimited(reader), { longs: Number }));
+      }
+      return replies;
+    },
+  },
+}[FORMAT];
+
+/** Frames each format refuses with 3501: what the frame is, and the frame. */
+export const MALFORMED = {
+  json: [
+    ['a truncated object', '{"id":1,"connect":'],
+    ['an array', '[1,2]'],
+    ['a channel that is a number', '{"id":2,"subscribe":{"channel":7}}'],
+    ['bytes that are not JSON', Buffer.from([1, 2, 3])],
+    ['an empty frame', ''],
+  ],
+  protobuf: [
+    ['a length past the frame', Buffer.from([5, 0x08])],
+    ['a truncated varint', Buffer.from([0x80])],
+    ['subscribe as a varint', Buffer.from([2, 0x28, 0x07])],
+    ['a JSON command', '{"id":2,"subscribe":{"channel":"x"}}'],
+    ['an empty frame', Buffer.alloc(0)],
+  ],
+}[FORMAT];
+
 /** A raw protocol client: send frames, read replies, see the close code.
- *  It answers server pings like the SDK unless `pong` is false. */
+ *  It answers server pings like the SDK unless `pong` is false. In protobuf
+ *  it asks for the format with `?cf_protocol=protobuf` (the SDKs use the
+ *  WebSocket subprotocol), so both ways are exercised. */
 export class Raw {
   constructor({ base = BASE, headers = {}, pong = true } = {}) {
-    this.socket = new WebSocket(wsUrl(base), { headers });
+    const url = wsUrl(base) + (FORMAT === 'protobuf' ? '?cf_protocol=protobuf' : '');
+    this.socket = new WebSocket(url, { headers });
     this.replies = [];
     this.closed = once(this.socket, 'close').then(([code, reason]) => ({ code, reason: reason.toString() }));
-    this.socket.on('message', (data) => {
-      for (const line of data.toString().split('\n')) {
-        if (!line) continue;
-        this.replies.push(JSON.parse(line));
-        if (line === '{}' && pong) this.socket.send('{}');
+    this.socket.on('message', (frame) => {
+      for (const reply of codec.decode(frame)) {
+        this.replies.push(reply);
+        if (Object.keys(reply).length === 0 && pong) this.send(codec.encode({}));
       }
     });
     this.socket.on('error', () => {});
@@ -188,7 +296,7 @@ export class Raw {
   }
 
   command(command) {
-    this.send(JSON.stringify(command));
+    this.send(codec.encode(command));
   }
 
   async reply(id, ms = 10_000) {

@@ -13,6 +13,17 @@ locals {
     { redpanda-connect = ["dynamodb:BatchWriteItem", "dynamodb:PutItem"] },
   )
 
+  # The actions that read or write items: only these make DynamoDB use the
+  # table's KMS key for the caller. Control-plane calls (DescribeTable,
+  # migrate's only one) read no item and get no key access.
+  item_actions = [
+    "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem",
+    "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:GetRecords", "dynamodb:PartiQLDelete",
+    "dynamodb:PartiQLInsert", "dynamodb:PartiQLSelect", "dynamodb:PartiQLUpdate", "dynamodb:PutItem",
+    "dynamodb:Query", "dynamodb:Scan", "dynamodb:TransactGetItems", "dynamodb:TransactWriteItems",
+    "dynamodb:UpdateItem",
+  ]
+
   # One role per distinct service account; components sharing one get the
   # union of their actions.
   workload_roles = {
@@ -54,7 +65,7 @@ module "workload" {
           Resource = "${var.table_arn}/index/*"
         },
       ] : [],
-      [
+      length(setintersection(each.value.actions, local.item_actions)) > 0 ? [
         {
           Sid      = "ChatHistoryKey"
           Effect   = "Allow"
@@ -64,7 +75,7 @@ module "workload" {
             StringEquals = { "kms:ViaService" = "dynamodb.${var.naming.region}.amazonaws.com" }
           }
         },
-      ],
+      ] : [],
     )
   })
 }

@@ -968,7 +968,9 @@ export interface operations {
     history: {
         parameters: {
             query?: {
+                /** @description Messages per page; absent means the maximum. */
                 limit?: number;
+                /** @description The previous page's `next_cursor`, for older messages; absent or empty: the newest page. */
                 cursor?: string;
             };
             header?: never;
