@@ -18,7 +18,7 @@ use crate::{
         tokens::refresh_token_hash,
     },
     domain::{Invalid, user::Email},
-    store::{sessions, users},
+    store::{postgres::sessions, postgres::users},
 };
 
 /// The original's `Token`; `token_type` is the configured token name.

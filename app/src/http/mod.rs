@@ -36,7 +36,7 @@ use uuid::Uuid;
 use crate::{
     auth::{ConnectionTokens, Passwords, Tokens},
     domain::{message::MessageIds, user::UserProfile},
-    store::{self, cache::Cache, dynamodb::ChatHistoryTable, messages::MessageLog},
+    store::{self, dynamodb::ChatHistoryTable, kafka::messages::MessageLog, redis::cache::Cache},
 };
 use error::{ApiError, ApiResult};
 
@@ -50,7 +50,7 @@ pub struct AppState {
     pub messages: MessageLog,
     pub history: ChatHistoryTable,
     /// The newest messages of each chat (the newest history page).
-    pub recent: crate::store::recent::RecentHistory,
+    pub recent: crate::store::redis::recent::RecentHistory,
     pub passwords: Passwords,
     pub tokens: Tokens,
     pub connection_tokens: ConnectionTokens,
@@ -60,14 +60,14 @@ pub struct AppState {
 pub type App = Arc<AppState>;
 
 impl AppState {
-    /// A user's public profile (cache-aside: `store::cached`).
+    /// A user's public profile (cache-aside: `store::cache_aside`).
     pub async fn user_profile(&self, user_id: Uuid) -> ApiResult<Option<UserProfile>> {
-        Ok(store::cached::user_profile(&self.cache, &self.db, user_id).await?)
+        Ok(store::cache_aside::user_profile(&self.cache, &self.db, user_id).await?)
     }
 
     /// Membership (cache-aside; commands keep the cache authoritative).
     pub async fn is_member(&self, chat_id: Uuid, user_id: Uuid) -> ApiResult<bool> {
-        Ok(store::cached::is_member(&self.cache, &self.db, chat_id, user_id).await?)
+        Ok(store::cache_aside::is_member(&self.cache, &self.db, chat_id, user_id).await?)
     }
 }
 

@@ -24,7 +24,7 @@ use crate::{
         events::OutboxEvent,
         user::{Email, UserMeta, UserProfile, check_password, username_or_email},
     },
-    store::{chats, outbox, sessions, users},
+    store::{postgres::chats, postgres::outbox, postgres::sessions, postgres::users},
 };
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -23,13 +23,14 @@ use crate::{
     },
     store::{
         Dependency,
-        cache::Cache,
         centrifugo::CentrifugoApi,
         dynamodb::ChatHistoryTable,
         kafka::{Admin, DeadLetters, GroupMember},
-        outbox, postgres,
-        recent::RecentHistory,
+        postgres,
+        postgres::outbox,
         redis,
+        redis::cache::Cache,
+        redis::recent::RecentHistory,
     },
 };
 
@@ -118,7 +119,7 @@ impl Handler {
             // The closed profile from Postgres, written (not deleted) so that
             // a racing cache fill cannot re-cache the open account.
             Effect::CacheClosedProfile(user_id) => {
-                match crate::store::users::profile(&self.pool, user_id).await? {
+                match crate::store::postgres::users::profile(&self.pool, user_id).await? {
                     Some(profile) => self.cache.set_user(&profile).await?,
                     None => self.cache.forget_user(user_id).await?,
                 }

@@ -21,8 +21,8 @@ use crate::domain::{
 use crate::store::{
     Dependency,
     kafka::{self, Admin},
-    outbox::{self, NOTIFY_CHANNEL, OutboxRow},
     postgres,
+    postgres::outbox::{self, NOTIFY_CHANNEL, OutboxRow},
 };
 
 /// How often a standby retries the lock, and how soon it takes over.

@@ -16,12 +16,13 @@ use uuid::Uuid;
 use crate::{
     domain::message::{ChatMessage, MessageRecord},
     store::{
-        Dependency, chats,
+        Dependency,
         dynamodb::ChatHistoryTable,
         kafka::{Admin, DeadLetters, GroupMember},
         postgres,
-        recent::RecentHistory,
+        postgres::chats,
         redis,
+        redis::recent::RecentHistory,
     },
 };
 

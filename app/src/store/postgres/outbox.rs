@@ -146,7 +146,7 @@ mod tests {
     /// `OutboxRecord`: both are the same bytes on the wire.
     #[test]
     fn a_published_row_is_the_typed_record() {
-        for line in include_str!("../../tests/golden/outbox-records.jsonl").lines() {
+        for line in include_str!("../../../tests/golden/outbox-records.jsonl").lines() {
             let record: OutboxRecord = serde_json::from_str(line).unwrap();
             let payload = serde_json::to_value(&record.event).unwrap()["payload"].clone();
             let row = OutboxRow {

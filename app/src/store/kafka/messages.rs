@@ -15,7 +15,7 @@ use rdkafka::{
     producer::{FutureProducer, FutureRecord},
 };
 
-use super::kafka::{KafkaError, reliable_producer};
+use super::{KafkaError, reliable_producer};
 use crate::domain::{
     channels::{self, CHANNELS_HEADER},
     message::MessageRecord,
