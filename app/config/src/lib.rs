@@ -21,6 +21,19 @@ use serde::{Deserialize, Serialize};
 pub use secret::Secret;
 pub use settings::{Kind, Setting, markdown_table, settings};
 
+/// Names both ends of a connection spell: the app, and the Centrifugo
+/// configuration the operator writes.
+pub mod wire {
+    /// Header the API checks on Centrifugo's proxy calls (`/api/v1/ws/*`).
+    pub const PROXY_SECRET_HEADER: &str = "x-harmony-proxy-secret";
+    /// Record header naming the channels a record is published to
+    /// (Centrifugo's Kafka consumer in publication-data mode reads it).
+    pub const CHANNELS_HEADER: &str = "x-centrifugo-channels";
+    /// Namespace of personal channels (Centrifugo's
+    /// `user_personal_channel_namespace`).
+    pub const PERSONAL_NAMESPACE: &str = "personal";
+}
+
 /// Names the optional TOML file read before the environment.
 pub const CONFIG_FILE_ENV: &str = "HARMONY_CONFIG_FILE";
 

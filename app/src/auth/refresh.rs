@@ -1,4 +1,4 @@
-//! The refresh-token family policy (ref §9.1), as a pure decision: what a
+//! The refresh-token family policy (a fix of the original: docs/api.md), as a pure decision: what a
 //! presented refresh token is worth, given what is stored about it. The
 //! handler only carries the decision out.
 

@@ -27,7 +27,7 @@ impl AccessClaims {
     }
 }
 
-/// A token and its absolute expiry in Unix seconds (the `Token` shape of ref §1.3).
+/// A token and its absolute expiry in Unix seconds (the original's `Token` shape).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuedToken {
     pub token: String,
@@ -140,7 +140,7 @@ fn keyed_mac(secret: &[u8]) -> Hmac<Sha512> {
     <Hmac<Sha512> as Mac>::new_from_slice(secret).expect("HMAC accepts keys of any length")
 }
 
-/// Refresh tokens are stored only as their SHA-256 hex digest (ref §2.1).
+/// Refresh tokens are stored only as their SHA-256 hex digest.
 pub fn refresh_token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }

@@ -1,20 +1,9 @@
 //! What each outbox event means for the caches and stores outside Postgres:
 //! a pure mapping, so the cdc consumer's rules are unit-tested.
 
-use serde::Deserialize;
-use serde_json::Value;
 use uuid::Uuid;
 
-/// An outbox event as the relay publishes it.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Envelope {
-    pub event_id: Uuid,
-    pub aggregate_type: String,
-    pub aggregate_id: String,
-    pub event_type: String,
-    #[serde(default)]
-    pub payload: Value,
-}
+use super::events::{Event, LoggedEvent, OutboxRecord};
 
 /// One effect of an event; every effect is naturally idempotent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,8 +14,8 @@ pub enum Effect {
     ForgetChat(Uuid),
     /// Delete the chat's history from DynamoDB.
     PurgeHistory(Uuid),
-    /// Drop the cached profile.
-    ForgetUser(Uuid),
+    /// Write the closed profile to the cache.
+    CacheClosedProfile(Uuid),
     /// End these users' live subscriptions to the chat (Centrifugo's server
     /// API; the embedded gateway does it from the same event itself).
     Unsubscribe { chat_id: Uuid, user_ids: Vec<Uuid> },
@@ -39,79 +28,61 @@ pub struct Malformed {
     pub reason: String,
 }
 
-/// The effects of `event`. Unknown event types have none (they are recorded
-/// as processed), so producers can add events before consumers handle them.
-pub fn effects(event: &Envelope) -> Result<Vec<Effect>, Malformed> {
-    let malformed = |reason: &str| Malformed {
-        event_type: event.event_type.clone(),
-        reason: reason.to_owned(),
+/// The effects of `record`. Unknown event types have none (they are
+/// recorded as processed), so producers can add events before consumers
+/// handle them.
+pub fn effects(record: &OutboxRecord) -> Result<Vec<Effect>, Malformed> {
+    let LoggedEvent::Known(event) = &record.event else {
+        return Ok(Vec::new());
     };
-    let aggregate = || {
-        Uuid::parse_str(&event.aggregate_id).map_err(|_| malformed("aggregate_id is not a UUID"))
+    let malformed = |reason: String| Malformed {
+        event_type: record.event.event_type().to_owned(),
+        reason,
     };
-    let uuid_at = |field: &str| {
-        event
-            .payload
-            .get(field)
-            .and_then(Value::as_str)
-            .and_then(|s| Uuid::parse_str(s).ok())
-            .ok_or_else(|| malformed(&format!("payload.{field} is not a UUID")))
-    };
-    let uuids_at = |field: &str| -> Result<Vec<Uuid>, Malformed> {
-        event
-            .payload
-            .get(field)
-            .and_then(Value::as_array)
-            .ok_or_else(|| malformed(&format!("payload.{field} is not a list")))?
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .and_then(|s| Uuid::parse_str(s).ok())
-                    .ok_or_else(|| malformed(&format!("payload.{field} holds a non-UUID")))
-            })
-            .collect()
-    };
-    Ok(
-        match (event.aggregate_type.as_str(), event.event_type.as_str()) {
-            ("chat", "CHAT_CREATED" | "USERS_ADDED") => {
-                vec![Effect::ForgetMemberships {
-                    chat_id: aggregate()?,
-                    user_ids: uuids_at("user_id_list")?,
-                }]
-            }
-            ("chat", "USER_LEFT") => {
-                let (chat_id, user_ids) = (aggregate()?, vec![uuid_at("user_id")?]);
-                vec![
-                    Effect::ForgetMemberships {
-                        chat_id,
-                        user_ids: user_ids.clone(),
-                    },
-                    Effect::Unsubscribe { chat_id, user_ids },
-                ]
-            }
-            ("chat", "CHAT_DELETED") => {
-                let chat_id = aggregate()?;
-                // Events written before the member list was part of them have none.
-                let user_ids = match event.payload.get("user_id_list") {
-                    Some(_) => uuids_at("user_id_list")?,
-                    None => Vec::new(),
-                };
-                vec![
-                    Effect::ForgetChat(chat_id),
-                    Effect::PurgeHistory(chat_id),
-                    Effect::Unsubscribe { chat_id, user_ids },
-                ]
-            }
-            ("user", "TOMBSTONED") => vec![Effect::ForgetUser(aggregate()?)],
-            ("user", "ADDED_TO_CHAT" | "LEFT_CHAT") => vec![],
-            _ => vec![],
-        },
-    )
+    if record.aggregate_type != event.aggregate().as_str() {
+        return Err(malformed(format!(
+            "aggregate_type {} is not the event's ({})",
+            record.aggregate_type,
+            event.aggregate().as_str()
+        )));
+    }
+    let aggregate = Uuid::parse_str(&record.aggregate_id)
+        .map_err(|_| malformed("aggregate_id is not a UUID".into()))?;
+    Ok(match event {
+        Event::ChatCreated(e) => vec![Effect::ForgetMemberships {
+            chat_id: aggregate,
+            user_ids: e.user_id_list.clone(),
+        }],
+        Event::UsersAdded(e) => vec![Effect::ForgetMemberships {
+            chat_id: aggregate,
+            user_ids: e.user_id_list.clone(),
+        }],
+        Event::UserLeft(e) => vec![
+            Effect::ForgetMemberships {
+                chat_id: aggregate,
+                user_ids: vec![e.user_id],
+            },
+            Effect::Unsubscribe {
+                chat_id: aggregate,
+                user_ids: vec![e.user_id],
+            },
+        ],
+        Event::ChatDeleted(e) => vec![
+            Effect::ForgetChat(aggregate),
+            Effect::PurgeHistory(aggregate),
+            Effect::Unsubscribe {
+                chat_id: aggregate,
+                user_ids: e.user_id_list.clone(),
+            },
+        ],
+        Event::Tombstoned(_) => vec![Effect::CacheClosedProfile(aggregate)],
+        Event::AddedToChat(_) | Event::LeftChat(_) => vec![],
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
 
@@ -120,14 +91,15 @@ mod tests {
         aggregate_id: &str,
         event_type: &str,
         payload: Value,
-    ) -> Envelope {
-        Envelope {
-            event_id: Uuid::new_v4(),
-            aggregate_type: aggregate_type.into(),
-            aggregate_id: aggregate_id.into(),
-            event_type: event_type.into(),
-            payload,
-        }
+    ) -> Result<OutboxRecord, serde_json::Error> {
+        serde_json::from_value(json!({
+            "event_id": Uuid::new_v4(),
+            "aggregate_type": aggregate_type,
+            "aggregate_id": aggregate_id,
+            "event_type": event_type,
+            "payload": payload,
+            "created_at": "2023-11-14T22:13:20",
+        }))
     }
 
     #[test]
@@ -135,7 +107,7 @@ mod tests {
         let (chat, user) = (Uuid::new_v4(), Uuid::new_v4());
         let (c, u) = (chat.to_string(), user.to_string());
         assert_eq!(
-            effects(&event("chat", &c, "USER_LEFT", json!({ "user_id": u }))).unwrap(),
+            effects(&event("chat", &c, "USER_LEFT", json!({ "user_id": u })).unwrap()).unwrap(),
             [
                 Effect::ForgetMemberships {
                     chat_id: chat,
@@ -148,12 +120,15 @@ mod tests {
             ]
         );
         assert_eq!(
-            effects(&event(
-                "chat",
-                &c,
-                "USERS_ADDED",
-                json!({ "user_id_list": [u], "added_by": u })
-            ))
+            effects(
+                &event(
+                    "chat",
+                    &c,
+                    "USERS_ADDED",
+                    json!({ "user_id_list": [u], "added_by": u })
+                )
+                .unwrap()
+            )
             .unwrap(),
             [Effect::ForgetMemberships {
                 chat_id: chat,
@@ -161,12 +136,15 @@ mod tests {
             }]
         );
         assert_eq!(
-            effects(&event(
-                "chat",
-                &c,
-                "CHAT_DELETED",
-                json!({ "deleted_by": u, "user_id_list": [u] })
-            ))
+            effects(
+                &event(
+                    "chat",
+                    &c,
+                    "CHAT_DELETED",
+                    json!({ "deleted_by": u, "user_id_list": [u] })
+                )
+                .unwrap()
+            )
             .unwrap(),
             [
                 Effect::ForgetChat(chat),
@@ -178,39 +156,30 @@ mod tests {
             ]
         );
         assert_eq!(
-            effects(&event("user", &u, "TOMBSTONED", json!({}))).unwrap(),
-            [Effect::ForgetUser(user)]
+            effects(&event("user", &u, "TOMBSTONED", json!({})).unwrap()).unwrap(),
+            [Effect::CacheClosedProfile(user)]
         );
         assert_eq!(
-            effects(&event("user", &u, "LEFT_CHAT", json!({ "chat_id": c }))).unwrap(),
+            effects(&event("user", &u, "LEFT_CHAT", json!({ "chat_id": c })).unwrap()).unwrap(),
             []
         );
         assert_eq!(
-            effects(&event("chat", &c, "SOMETHING_NEW", json!({}))).unwrap(),
+            effects(&event("chat", &c, "SOMETHING_NEW", json!({})).unwrap()).unwrap(),
             []
         );
     }
 
     #[test]
     fn malformed_events_are_errors_not_panics() {
-        assert!(effects(&event("chat", "not-a-uuid", "CHAT_DELETED", json!({}))).is_err());
-        assert!(
-            effects(&event(
-                "chat",
-                &Uuid::new_v4().to_string(),
-                "USER_LEFT",
-                json!({})
-            ))
-            .is_err()
-        );
-        assert!(
-            effects(&event(
-                "chat",
-                &Uuid::new_v4().to_string(),
-                "USERS_ADDED",
-                json!({ "user_id_list": [1] })
-            ))
-            .is_err()
-        );
+        let chat = Uuid::new_v4().to_string();
+        let by = json!({ "deleted_by": Uuid::new_v4() });
+        let not_a_uuid = event("chat", "not-a-uuid", "CHAT_DELETED", by.clone()).unwrap();
+        assert!(effects(&not_a_uuid).is_err());
+        let wrong_aggregate = event("user", &chat, "CHAT_DELETED", by).unwrap();
+        assert!(effects(&wrong_aggregate).is_err());
+        // A payload that does not fit its event cannot even be read.
+        assert!(event("chat", &chat, "USER_LEFT", json!({})).is_err());
+        let list = json!({ "added_by": chat, "user_id_list": [1] });
+        assert!(event("chat", &chat, "USERS_ADDED", list).is_err());
     }
 }

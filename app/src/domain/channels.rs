@@ -1,15 +1,9 @@
 //! Real-time channels, named as Centrifugo names them, so the embedded
 //! gateway and a Centrifugo cluster serve the same channels to the same client.
 
-use serde_json::Value;
 use uuid::Uuid;
 
-/// Record header naming the channels a record is published to (Centrifugo's
-/// Kafka consumer in publication-data mode reads the same header).
-pub const CHANNELS_HEADER: &str = "x-centrifugo-channels";
-
-/// Namespace of personal channels (Centrifugo's `user_personal_channel_namespace`).
-pub const PERSONAL_NAMESPACE: &str = "personal";
+pub use harmony_config::wire::{CHANNELS_HEADER, PERSONAL_NAMESPACE};
 
 /// The channel of a chat's messages.
 pub fn chat(chat_id: Uuid) -> String {
@@ -39,30 +33,9 @@ impl Channel {
     }
 }
 
-/// Whose chat list a chat event changes: a chat created with them in it,
-/// their addition, their leaving, the deletion of a chat they were in.
-pub fn chat_list_audience(event_type: &str, payload: &Value) -> Vec<Uuid> {
-    let ids = |field: &str| -> Vec<Uuid> {
-        match payload.get(field) {
-            Some(Value::Array(list)) => list
-                .iter()
-                .filter_map(|v| v.as_str().and_then(|s| Uuid::parse_str(s).ok()))
-                .collect(),
-            Some(Value::String(one)) => Uuid::parse_str(one).ok().into_iter().collect(),
-            _ => Vec::new(),
-        }
-    };
-    match event_type {
-        "CHAT_CREATED" | "USERS_ADDED" | "CHAT_DELETED" => ids("user_id_list"),
-        "USER_LEFT" => ids("user_id"),
-        _ => Vec::new(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn channel_names_round_trip() {
@@ -72,20 +45,5 @@ mod tests {
         assert_eq!(Channel::parse(&format!("personal:{id}")), None);
         assert_eq!(Channel::parse("chat:nope"), None);
         assert_eq!(Channel::parse("news"), None);
-    }
-
-    #[test]
-    fn the_audience_is_whoever_sees_their_chat_list_change() {
-        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-        let list = json!({ "user_id_list": [a, b] });
-        for event in ["CHAT_CREATED", "USERS_ADDED", "CHAT_DELETED"] {
-            assert_eq!(chat_list_audience(event, &list), [a, b], "{event}");
-        }
-        assert_eq!(
-            chat_list_audience("USER_LEFT", &json!({ "user_id": a })),
-            [a]
-        );
-        assert!(chat_list_audience("ADDED_TO_CHAT", &list).is_empty());
-        assert!(chat_list_audience("TOMBSTONED", &json!({})).is_empty());
     }
 }

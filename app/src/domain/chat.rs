@@ -7,7 +7,7 @@ use super::{Invalid, check_length};
 pub const TITLE_MAX: usize = 100;
 pub const DESCRIPTION_MAX: usize = 500;
 
-/// `ChatMetaData` of ref §1.3: both keys always present in responses.
+/// The original's `ChatMetaData`: both keys always present in responses.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[schema(as = ChatMetaData)]
 pub struct ChatMeta {

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{Invalid, check_length, user::UserMeta};
 
-/// `ChatMessage` of ref §1.3: what the API returns and DynamoDB stores.
+/// The original's `ChatMessage`: what the API returns and DynamoDB stores.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChatMessage {
     pub chat_id: Uuid,
@@ -20,7 +20,7 @@ pub struct ChatMessage {
     pub content: String,
 }
 
-/// The Kafka record value (ref §4.1): the message plus its author's metadata,
+/// The Kafka record value: the message plus its author's metadata,
 /// fields in the original's order so Centrifugo subscribers see the same JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[schema(as = ChatMessageResponse)]
@@ -31,7 +31,7 @@ pub struct MessageRecord {
 }
 
 /// Monotonic ULIDs: strictly increasing within this process, even inside one
-/// millisecond, so per-chat order from one API instance is total (ref §9.12).
+/// millisecond, so per-chat order from one API instance is total.
 #[derive(Default)]
 pub struct MessageIds(Mutex<ulid::Generator>);
 

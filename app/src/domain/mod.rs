@@ -8,7 +8,7 @@ pub mod message;
 pub mod user;
 
 /// One rejected input field, in the shape FastAPI clients already parse
-/// (`{"type", "loc", "msg", "input"}`, ref §1.1).
+/// (`{"type", "loc", "msg", "input"}`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Invalid {
     /// What is wrong, e.g. `missing`, `string_too_long`, `uuid_parsing`.

@@ -15,7 +15,7 @@ pub const EMAIL_PATTERN: &str = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](
 pub const EMAIL_MAX: usize = 254;
 
 /// An e-mail address, lower-cased whole: sign-up and login normalise the
-/// same way, so `Ann@Example.COM` is one account (ref §9.7).
+/// same way, so `Ann@Example.COM` is one account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
 
@@ -71,7 +71,7 @@ pub struct UserMeta {
     pub username: String,
 }
 
-/// `UserResponse` of ref §1.3; also the cached value of `user:<id>`.
+/// The original's `UserResponse`; also the cached value of `user:<id>`.
 /// `UserResponse`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 #[schema(as = UserResponse)]

@@ -18,10 +18,10 @@ use crate::{
         tokens::refresh_token_hash,
     },
     domain::{Invalid, user::Email},
-    store::{sessions, users},
+    store::{postgres::sessions, postgres::users},
 };
 
-/// `Token` of ref §1.3; `token_type` is the configured token name.
+/// The original's `Token`; `token_type` is the configured token name.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Token {
     token: String,
@@ -153,7 +153,7 @@ fn invalid_refresh() -> ApiError {
 
 /// Rotates the refresh token. Inside the grace window a rotated token yields
 /// the same successor (parallel refreshes agree); after it, reuse means the
-/// token leaked, so the whole family is revoked (ref §9.1).
+/// token leaked, so the whole family is revoked.
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshBody, responses((status = 200, description = "`[access_token, refresh_token]`", body = Vec<Token>), (status = 401, description = "Unknown, expired, revoked or reused refresh token", body = ErrorBody), InvalidInput, UnsupportedMedia))]
 pub async fn refresh(
     State(app): State<App>,

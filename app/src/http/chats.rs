@@ -28,8 +28,10 @@ use crate::{
         user::{UserMeta, UserProfile},
     },
     store::{
-        cache::{SendClaim, SendKey},
-        chats, outbox, users,
+        postgres::chats,
+        postgres::outbox,
+        postgres::users,
+        redis::cache::{SendClaim, SendKey},
     },
 };
 
@@ -283,7 +285,7 @@ pub async fn history(
             "You must be a member of the chat to view history.".into(),
         ));
     }
-    let page = crate::store::cached::history_page(
+    let page = crate::store::cache_aside::history_page(
         &app.recent,
         &app.history,
         chat_id,
@@ -341,7 +343,7 @@ async fn authors(app: &App, messages: &[ChatMessage]) -> ApiResult<HashMap<Uuid,
         None,
         &messages.iter().map(|m| m.user_id).collect::<Vec<_>>(),
     );
-    Ok(crate::store::cached::user_metas(&app.cache, &app.db, &ids).await?)
+    Ok(crate::store::cache_aside::user_metas(&app.cache, &app.db, &ids).await?)
 }
 
 /// Deletes the chat for everyone; any member may. History is purged by the cdc consumer.
@@ -434,7 +436,7 @@ pub struct AddMembers {
     user_id_list: Vec<Uuid>,
 }
 
-/// Adds members (ref §9.18: implemented but never routed in the original).
+/// Adds members (the original implemented it but never routed it).
 #[utoipa::path(post, path = "/api/v1/chats/{chat_id}/members", tag = "chat", security(("bearer" = []), ("cookie" = [])), params(("chat_id" = Uuid, Path)), request_body = AddMembers, responses((status = 200, body = MembersResponse), (status = 404, description = "A user does not exist", body = ErrorBody), Unauthenticated, NotMember, InvalidInput, UnsupportedMedia))]
 pub async fn add_members(
     State(app): State<App>,

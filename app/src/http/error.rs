@@ -1,5 +1,5 @@
 //! One error type for the HTTP boundary, rendered as the original's
-//! `{"detail": ...}` bodies (ref §1.1).
+//! `{"detail": ...}` bodies.
 
 use axum::{
     Json,
@@ -42,7 +42,7 @@ pub enum ApiError {
 }
 
 /// The error under an `ApiError`, kept for the log.
-pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub use crate::store::Cause;
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
@@ -179,7 +179,7 @@ impl IntoResponse for ApiError {
 const CONSTRAINTS: &[(&str, &str)] =
     &[("users_email_key", "A user with this email already exists.")];
 
-/// Any other constraint: the original's wording (ref §1).
+/// Any other constraint: the original's wording.
 const OTHER_CONSTRAINT: &str =
     "Operation failed: One or more provided records do not exist or violate system constraints.";
 

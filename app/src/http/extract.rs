@@ -174,7 +174,7 @@ impl FromRequestParts<App> for AuthUser {
         let user_id = claims
             .user_id()
             .ok_or_else(|| ApiError::Unauthorized(TokenError::Invalid.to_string()))?;
-        // Every request re-checks the account, so a closed account stops at once (ref §9.2).
+        // Every request re-checks the account, so a closed account stops at once.
         match app.user_profile(user_id).await? {
             Some(profile) if !profile.tombstone => Ok(AuthUser { user_id, profile }),
             _ => Err(ApiError::Unauthorized(TokenError::Invalid.to_string())),

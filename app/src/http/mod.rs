@@ -1,16 +1,16 @@
-//! The REST API under `/api/v1` (wire-compatible with the original, ref §1),
+//! The REST API under `/api/v1` (wire-compatible with the original: docs/api.md),
 //! the Centrifugo proxy endpoints, and the layers every request passes.
 
 mod auth;
+mod centrifugo_proxy;
 mod chats;
+mod connection_token;
 pub mod error;
 pub mod extract;
 pub mod openapi;
-mod realtime;
 mod session;
 mod users;
 mod web;
-mod ws;
 
 use std::{sync::Arc, time::Instant};
 
@@ -36,7 +36,7 @@ use uuid::Uuid;
 use crate::{
     auth::{ConnectionTokens, Passwords, Tokens},
     domain::{message::MessageIds, user::UserProfile},
-    store::{self, cache::Cache, dynamodb::ChatHistoryTable, messages::MessageLog},
+    store::{self, dynamodb::ChatHistoryTable, kafka::messages::MessageLog, redis::cache::Cache},
 };
 use error::{ApiError, ApiResult};
 
@@ -50,7 +50,7 @@ pub struct AppState {
     pub messages: MessageLog,
     pub history: ChatHistoryTable,
     /// The newest messages of each chat (the newest history page).
-    pub recent: crate::store::recent::RecentHistory,
+    pub recent: crate::store::redis::recent::RecentHistory,
     pub passwords: Passwords,
     pub tokens: Tokens,
     pub connection_tokens: ConnectionTokens,
@@ -60,14 +60,14 @@ pub struct AppState {
 pub type App = Arc<AppState>;
 
 impl AppState {
-    /// A user's public profile (cache-aside: `store::cached`).
+    /// A user's public profile (cache-aside: `store::cache_aside`).
     pub async fn user_profile(&self, user_id: Uuid) -> ApiResult<Option<UserProfile>> {
-        Ok(store::cached::user_profile(&self.cache, &self.db, user_id).await?)
+        Ok(store::cache_aside::user_profile(&self.cache, &self.db, user_id).await?)
     }
 
     /// Membership (cache-aside; commands keep the cache authoritative).
     pub async fn is_member(&self, chat_id: Uuid, user_id: Uuid) -> ApiResult<bool> {
-        Ok(store::cached::is_member(&self.cache, &self.db, chat_id, user_id).await?)
+        Ok(store::cache_aside::is_member(&self.cache, &self.db, chat_id, user_id).await?)
     }
 }
 
@@ -98,9 +98,9 @@ pub fn router(app: App) -> Router {
             "/chats/{chat_id}/members",
             get(chats::members).post(chats::add_members),
         )
-        .route("/realtime/token", get(realtime::token))
-        .route("/ws/connect", post(ws::connect))
-        .route("/ws/subscribe", post(ws::subscribe))
+        .route("/realtime/token", get(connection_token::token))
+        .route("/ws/connect", post(centrifugo_proxy::connect))
+        .route("/ws/subscribe", post(centrifugo_proxy::subscribe))
         .merge(openapi::routes());
     Router::new()
         .route("/", get(web::root))

@@ -24,7 +24,7 @@ use crate::{
         events::OutboxEvent,
         user::{Email, UserMeta, UserProfile, check_password, username_or_email},
     },
-    store::{chats, outbox, sessions, users},
+    store::{postgres::chats, postgres::outbox, postgres::sessions, postgres::users},
 };
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -121,7 +121,7 @@ pub struct Lookup {
     limit: Option<i64>,
 }
 
-/// Searches e-mails; now behind authentication (ref §9.4).
+/// Searches e-mails; now behind authentication (the original's was open: docs/api.md).
 #[utoipa::path(get, path = "/api/v1/users/lookup", tag = "user", security(("bearer" = []), ("cookie" = [])), params(Lookup), responses((status = 200, body = Vec<UserProfile>), Unauthenticated, InvalidInput))]
 pub async fn lookup(
     State(app): State<App>,

@@ -22,8 +22,8 @@ use uuid::Uuid;
 use super::{Gateway, hub::Hub};
 use crate::{
     domain::{
-        cdc::Envelope,
         channels::{self, CHANNELS_HEADER},
+        events::{Event, LoggedEvent, OutboxRecord},
     },
     store::kafka::{KafkaError, client_config},
 };
@@ -136,20 +136,18 @@ impl Feed {
 
     /// Who leaves a chat, or a deleted chat, is unsubscribed from it at once.
     fn unsubscribe(&self, hub: &Hub, data: &RawValue) {
-        let Ok(event) = serde_json::from_str::<Envelope>(data.get()) else {
+        let Ok(record) = serde_json::from_str::<OutboxRecord>(data.get()) else {
             return;
         };
-        let Ok(chat) = Uuid::parse_str(&event.aggregate_id) else {
+        let Ok(chat) = Uuid::parse_str(&record.aggregate_id) else {
             return;
         };
         let channel = channels::chat(chat);
-        match event.event_type.as_str() {
-            "USER_LEFT" => {
-                for user in channels::chat_list_audience(&event.event_type, &event.payload) {
-                    hub.unsubscribe_user(&channel, user);
-                }
+        match record.event {
+            LoggedEvent::Known(Event::UserLeft(left)) => {
+                hub.unsubscribe_user(&channel, left.user_id);
             }
-            "CHAT_DELETED" => {
+            LoggedEvent::Known(Event::ChatDeleted(_)) => {
                 hub.close_channel(&channel);
             }
             _ => {}

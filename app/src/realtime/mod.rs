@@ -32,7 +32,7 @@ use uuid::Uuid;
 
 use crate::{
     auth::{ConnectionTokens, TokenError, Tokens},
-    store::{cache::Cache, cached},
+    store::{cache_aside, redis::cache::Cache},
 };
 use connection::Refusal;
 use hub::Hub;
@@ -148,7 +148,7 @@ impl Gateway {
                 (user, claims.exp)
             }
         };
-        match cached::user_profile(&self.cache, &self.db, user).await {
+        match cache_aside::user_profile(&self.cache, &self.db, user).await {
             Ok(Some(profile)) if !profile.tombstone => Ok(Identity { user, expires }),
             Ok(_) => Err(Refusal::AccountClosed),
             Err(error) => {
@@ -158,9 +158,9 @@ impl Gateway {
         }
     }
 
-    /// The subscribe proxy's check (`http::ws::subscribe`), cache-aside.
+    /// The subscribe proxy's check (`http::centrifugo_proxy::subscribe`), cache-aside.
     async fn is_member(&self, chat: Uuid, user: Uuid) -> Result<bool, ()> {
-        cached::is_member(&self.cache, &self.db, chat, user)
+        cache_aside::is_member(&self.cache, &self.db, chat, user)
             .await
             .map_err(|error| tracing::warn!(%error, "gateway: cannot check membership"))
     }

@@ -10,8 +10,8 @@ use crate::{
     http::{self, App, AppState},
     ops,
     store::{
-        Dependency, cache::Cache, dynamodb::ChatHistoryTable, kafka::Admin, local::LocalCopy,
-        messages::MessageLog, postgres, redis, sessions,
+        Dependency, dynamodb::ChatHistoryTable, kafka::Admin, kafka::messages::MessageLog,
+        postgres, postgres::sessions, redis, redis::cache::Cache, redis::local::LocalCopy,
     },
 };
 
@@ -35,7 +35,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(App, Vec<Dependency>)> {
             .with_local_copy(LocalCopy::connect(&config.redis, config.cache.local_entries).await?),
         messages,
         history: history.clone(),
-        recent: crate::store::recent::RecentHistory::new(redis.clone(), &config.cache),
+        recent: crate::store::redis::recent::RecentHistory::new(redis.clone(), &config.cache),
         passwords: Passwords::new(&config.auth)?,
         tokens: Tokens::new(&config.auth),
         connection_tokens: ConnectionTokens::new(config.realtime.token_secret.expose()),
@@ -68,7 +68,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Expired refresh-token rows are deleted hourly (ref §9.1).
+/// Expired refresh-token rows are deleted hourly.
 pub async fn purge_expired_sessions(app: App, shutdown: CancellationToken) {
     let mut every = tokio::time::interval(Duration::from_secs(3600));
     loop {

@@ -17,18 +17,20 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     domain::{
-        cdc::{Effect, Envelope, effects},
+        cdc::{Effect, effects},
         channels,
+        events::OutboxRecord,
     },
     store::{
         Dependency,
-        cache::Cache,
         centrifugo::CentrifugoApi,
         dynamodb::ChatHistoryTable,
         kafka::{Admin, DeadLetters, GroupMember},
-        outbox, postgres,
-        recent::RecentHistory,
+        postgres,
+        postgres::outbox,
         redis,
+        redis::cache::Cache,
+        redis::recent::RecentHistory,
     },
 };
 
@@ -68,7 +70,7 @@ impl Handler {
         let payload = message
             .payload()
             .ok_or_else(|| Failure::Poison("empty record".into()))?;
-        let event: Envelope = serde_json::from_slice(payload)
+        let event: OutboxRecord = serde_json::from_slice(payload)
             .map_err(|e| Failure::Poison(format!("undecodable event: {e}")))?;
         let effects = effects(&event).map_err(|e| Failure::Poison(e.to_string()))?;
         let transient = |e: &dyn std::fmt::Display| Failure::Transient(e.to_string());
@@ -82,11 +84,11 @@ impl Handler {
         for effect in effects {
             self.run(effect).await.map_err(|e| transient(&e))?;
         }
-        let fresh = outbox::mark_processed(&self.pool, event.event_id, &event.event_type)
+        let fresh = outbox::mark_processed(&self.pool, event.event_id, event.event.event_type())
             .await
             .map_err(|e| transient(&e))?;
         if fresh {
-            metrics::counter!("harmony_cdc_events_applied_total", "event_type" => event.event_type)
+            metrics::counter!("harmony_cdc_events_applied_total", "event_type" => event.event.event_type().to_owned())
                 .increment(1);
         } else {
             // Another consumer (a rebalance) applied it at the same time: same effects.
@@ -106,8 +108,6 @@ impl Handler {
                 self.recent.purge(chat_id).await?;
                 tracing::info!(%chat_id, purged, "history of a deleted chat purged");
             }
-            // The closed profile from Postgres, written (not deleted) so that
-            // a racing cache fill cannot re-cache the open account.
             Effect::Unsubscribe { chat_id, user_ids } => {
                 if let Some(centrifugo) = &self.centrifugo {
                     let channel = channels::chat(chat_id);
@@ -116,8 +116,10 @@ impl Handler {
                     }
                 }
             }
-            Effect::ForgetUser(user_id) => {
-                match crate::store::users::profile(&self.pool, user_id).await? {
+            // The closed profile from Postgres, written (not deleted) so that
+            // a racing cache fill cannot re-cache the open account.
+            Effect::CacheClosedProfile(user_id) => {
+                match crate::store::postgres::users::profile(&self.pool, user_id).await? {
                     Some(profile) => self.cache.set_user(&profile).await?,
                     None => self.cache.forget_user(user_id).await?,
                 }

@@ -7,7 +7,9 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     ops,
     realtime::{Gateway, feed::Feed},
-    store::{Dependency, cache::Cache, kafka::Admin, local::LocalCopy, postgres, redis},
+    store::{
+        Dependency, kafka::Admin, postgres, redis, redis::cache::Cache, redis::local::LocalCopy,
+    },
 };
 
 /// Starts the feed (positioned at the end of each partition) and the

@@ -1,4 +1,5 @@
-//! One module per role: wiring only. `harmony <role>` runs one of them.
+//! One module per role: its worker loop (relay, cdc, sink) or server, wired
+//! to the adapters it uses. `harmony <role>` runs one of them.
 
 pub mod api;
 pub mod cdc;

@@ -14,12 +14,15 @@ use rdkafka::{
 use sqlx::{PgPool, postgres::PgListener};
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::channels;
+use crate::domain::{
+    channels,
+    events::{Aggregate, LoggedEvent},
+};
 use crate::store::{
     Dependency,
     kafka::{self, Admin},
-    outbox::{self, NOTIFY_CHANNEL, OutboxRecord},
     postgres,
+    postgres::outbox::{self, NOTIFY_CHANNEL, OutboxRow},
 };
 
 /// How often a standby retries the lock, and how soon it takes over.
@@ -121,13 +124,13 @@ impl Relay {
         Ok(rows.len())
     }
 
-    async fn send(&self, row: &OutboxRecord) -> anyhow::Result<()> {
-        let topic = match row.aggregate_type.as_str() {
-            "chat" => &self.chat_topic,
-            "user" => &self.user_topic,
-            other => {
+    async fn send(&self, row: &OutboxRow) -> anyhow::Result<()> {
+        let topic = match Aggregate::parse(&row.aggregate_type) {
+            Some(Aggregate::Chat) => &self.chat_topic,
+            Some(Aggregate::User) => &self.user_topic,
+            None => {
                 // No topic can take it; retrying would stall every later event.
-                tracing::error!(event_id = %row.event_id, aggregate_type = other, "outbox row has an unknown aggregate type; skipped");
+                tracing::error!(event_id = %row.event_id, aggregate_type = row.aggregate_type, "outbox row has an unknown aggregate type; skipped");
                 metrics::counter!("harmony_relay_unroutable_total").increment(1);
                 return Ok(());
             }
@@ -138,7 +141,12 @@ impl Relay {
             .payload(&value);
         // Chat-list changes also go live, unchanged, to each concerned user's
         // personal channel (the gateway and Centrifugo read this header).
-        let audience = channels::chat_list_audience(&row.event_type, &row.payload);
+        // An event this build does not know (or cannot read) reaches no one
+        // live; its consumers still get it from the topic.
+        let audience = match LoggedEvent::from_parts(row.event_type.clone(), row.payload.clone()) {
+            Ok(LoggedEvent::Known(event)) => event.chat_list_audience(),
+            _ => Vec::new(),
+        };
         let personal: Vec<String> = audience.into_iter().map(channels::personal).collect();
         if !personal.is_empty() {
             record = record.headers(OwnedHeaders::new().insert(Header {

@@ -1,5 +1,5 @@
-//! `harmony sink`: writes the message topic to DynamoDB in idempotent batches
-//! (ref §4.2). Offsets are committed only after DynamoDB accepted the batch,
+//! `harmony sink`: writes the message topic to DynamoDB in idempotent batches.
+//! Offsets are committed only after DynamoDB accepted the batch,
 //! so a crash replays rather than loses; replays overwrite identical items.
 //! Backpressure is natural: the next batch is fetched only after this one is
 //! written. Messages of deleted chats are dropped, and writes that raced a
@@ -16,12 +16,13 @@ use uuid::Uuid;
 use crate::{
     domain::message::{ChatMessage, MessageRecord},
     store::{
-        Dependency, chats,
+        Dependency,
         dynamodb::ChatHistoryTable,
         kafka::{Admin, DeadLetters, GroupMember},
         postgres,
-        recent::RecentHistory,
+        postgres::chats,
         redis,
+        redis::recent::RecentHistory,
     },
 };
 
@@ -158,7 +159,7 @@ impl Sink {
     }
 }
 
-/// The record minus `author_metadata` (ref §4.2).
+/// The record minus `author_metadata`.
 fn decode(record: &OwnedMessage) -> Result<ChatMessage, String> {
     let payload = record.payload().ok_or("empty record")?;
     serde_json::from_slice::<MessageRecord>(payload)

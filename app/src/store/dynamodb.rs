@@ -1,4 +1,4 @@
-//! DynamoDB: the long-term message store (table keyed `chat_id`/`ulid`, ref §3.2).
+//! DynamoDB: the long-term message store (table keyed `chat_id`/`ulid`).
 
 use std::{collections::HashMap, time::Duration};
 
@@ -213,7 +213,7 @@ impl ChatHistoryTable {
 
 type Item = HashMap<String, AttributeValue>;
 
-/// Item = the message's top-level fields, `null` as the NULL type (ref §3.2).
+/// Item = the message's top-level fields, `null` as the NULL type.
 pub fn to_item(message: &ChatMessage) -> Item {
     let text = |s: String| AttributeValue::S(s);
     HashMap::from([
@@ -255,7 +255,7 @@ pub struct HistoryPage {
 impl ChatHistoryTable {
     /// Up to `limit` messages older than `before` (a ULID), newest first. It asks
     /// for one extra item to know whether another page exists, so a page never
-    /// promises a next page that turns out empty (ref §9.14).
+    /// promises a next page that turns out empty.
     pub async fn page(
         &self,
         chat_id: Uuid,
@@ -313,7 +313,7 @@ impl ChatHistoryTable {
         self.batch(requests).await
     }
 
-    /// Deletes every message of a chat (ref §3.2: query keys, delete 25 at a time).
+    /// Deletes every message of a chat (query the keys, delete 25 at a time: BatchWriteItem's limit).
     pub async fn purge_chat(&self, chat_id: Uuid) -> Result<usize, DynamoDbError> {
         let mut deleted = 0;
         let mut start = None;

@@ -1,50 +1,15 @@
-//! Adapters for the backing services: one module per service.
+//! Adapters for the backing services, one folder or file per service:
+//! `postgres/` (users, chats, sessions, the outbox), `redis/` (the cache, send
+//! de-duplication, each chat's newest messages, the in-process copy),
+//! `kafka/` (clients and the message log), `dynamodb` (history), `centrifugo`
+//! (its server API); `cache_aside` reads through Redis to the store of record.
 
-pub mod cache;
-pub mod cached;
+pub mod cache_aside;
 pub mod centrifugo;
-pub mod chats;
+mod dependency;
 pub mod dynamodb;
 pub mod kafka;
-pub mod local;
-pub mod messages;
-pub mod outbox;
 pub mod postgres;
-pub mod recent;
 pub mod redis;
-pub mod sessions;
-pub mod users;
 
-/// A failure kept with its causes (for logs and readiness answers).
-pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-/// A backing service a role depends on, checked by `/readyz`.
-#[derive(Clone)]
-pub enum Dependency {
-    Postgres(sqlx::PgPool),
-    Redis(::redis::aio::ConnectionManager),
-    Kafka(kafka::Admin),
-    DynamoDb(dynamodb::ChatHistoryTable),
-}
-
-impl Dependency {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Dependency::Postgres(_) => "postgres",
-            Dependency::Redis(_) => "redis",
-            Dependency::Kafka(_) => "kafka",
-            Dependency::DynamoDb(_) => "dynamodb",
-        }
-    }
-
-    /// A cheap round trip that proves the service answers.
-    pub async fn check(&self) -> Result<(), Cause> {
-        match self {
-            Dependency::Postgres(pool) => postgres::ping(pool).await?,
-            Dependency::Redis(conn) => redis::ping(conn.clone()).await?,
-            Dependency::Kafka(admin) => admin.ping().await?,
-            Dependency::DynamoDb(table) => table.ping().await?,
-        }
-        Ok(())
-    }
-}
+pub use dependency::{Cause, Dependency};

@@ -336,7 +336,7 @@ async fn unknown_paths_and_methods_answer_json() {
 async fn a_profile_fill_racing_account_closure_cannot_recache_the_open_account() {
     let t = TestApp::spawn().await;
     let ann = t.user("ann").await;
-    let open = harmony::store::users::profile(&t.env.pool, ann.id)
+    let open = harmony::store::postgres::users::profile(&t.env.pool, ann.id)
         .await
         .unwrap()
         .unwrap();

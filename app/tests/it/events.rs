@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use harmony::{
     domain::events::OutboxEvent,
     roles::{cdc::Cdc, relay::Relay},
-    store::{kafka::reliable_producer, outbox},
+    store::{kafka::reliable_producer, postgres::outbox},
 };
 use rdkafka::producer::FutureRecord;
 use serde_json::json;
@@ -544,7 +544,7 @@ async fn the_sink_dead_letters_undecodable_records_and_goes_on() {
 #[tokio::test]
 async fn purges_remove_only_what_is_past_its_retention() {
     use chrono::{Duration as Age, Utc};
-    use harmony::store::sessions;
+    use harmony::store::postgres::sessions;
     let t = TestApp::spawn().await;
     let ann = t.user("ann").await;
     let mut conn = t.env.pool.acquire().await.unwrap();

@@ -1,5 +1,5 @@
 //! The API's local copy of profiles and membership answers
-//! (`store::local`) against the real Redis: a change made anywhere reaches
+//! (`store::redis::local`) against the real Redis: a change made anywhere reaches
 //! it, and it never outlives the tracking that keeps it coherent.
 
 use std::time::{Duration, Instant};
@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use harmony::{
     config::Secret,
-    store::{cache::Cache, cached, local::LocalCopy, redis},
+    store::{cache_aside, redis, redis::cache::Cache, redis::local::LocalCopy},
 };
 use uuid::Uuid;
 
@@ -95,7 +95,7 @@ async fn a_change_made_here_does_not_wait_for_redis_to_tell() {
     let (chat, bob) = (Uuid::new_v4(), t.user("bob").await);
     let (membership, profile) = (membership_key(chat, bob.id), format!("user:{}", bob.id));
     let mut source = redis::connect(&tracked).await.unwrap();
-    let bob_profile = cached::user_profile(&t.app.cache, &t.app.db, bob.id).await;
+    let bob_profile = cache_aside::user_profile(&t.app.cache, &t.app.db, bob.id).await;
     let profile_json = serde_json::to_string(&bob_profile.unwrap().unwrap()).unwrap();
     let () = ::redis::pipe()
         .set(&membership, "true")

@@ -1,4 +1,4 @@
-//! The newest messages of each chat in Redis (`store::recent`): the newest
+//! The newest messages of each chat in Redis (`store::redis::recent`): the newest
 //! history page served without a DynamoDB query, kept consistent with the
 //! sink's writes, never to a non-member.
 

@@ -2,9 +2,14 @@
 // /connection/websocket (the embedded gateway, or Centrifugo in a cluster),
 // authenticated with a connection token the API issues for the cookie session.
 import { Centrifuge, UnauthorizedError, type Subscription } from 'centrifuge';
+import { createContext, useContext } from 'react';
 import { api } from './api/client';
 
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected';
+
+/** The page's one connection, for the views inside it. */
+export const Live = createContext<Centrifuge | null>(null);
+export const useLive = () => useContext(Live);
 
 export function connect(onState: (state: ConnectionState) => void): Centrifuge {
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';

@@ -1,4 +1,4 @@
-//! Centrifugo v6 (ref §4.3): Kafka consumers in publication-data mode on
+//! Centrifugo v6: Kafka consumers in publication-data mode on
 //! the message topic (chat channels) and the chat-event topic (personal
 //! channels), the Redis engine, connection tokens signed with the API's
 //! realtime key, connect and subscribe proxies to the API, and the `chat`
@@ -10,37 +10,26 @@
 //! Redis address, API key, admin credentials and SASL credentials are
 //! Centrifugo environment overrides filled from Secrets.
 
-use std::collections::BTreeMap;
-
+use harmony_config::wire::{CHANNELS_HEADER, PERSONAL_NAMESPACE, PROXY_SECRET_HEADER};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, EnvVar, Volume, VolumeMount,
-};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, EnvVar, VolumeMount};
 use serde_json::{Value, json};
 
-use super::deployment::{
-    container_security_context, default_resources, http_get_probe, named_port, pod_spec,
+use super::meta::{Component, Instance};
+use super::pod::{
+    self, CENTRIFUGO_PORT, HTTP_PORT, config_volume, container_security_context, default_resources,
+    from_secret, http_get_probe, named_port, pod_spec,
 };
-use super::env::{HTTP_PORT, from_secret};
-use super::meta::{CONFIG_CHECKSUM_ANNOTATION, Component, Instance};
 use super::secrets::{
     AUTH_PROXY_SECRET_KEY, AUTH_REALTIME_TOKEN_SECRET_KEY, CENTRIFUGO_ADMIN_PASSWORD_KEY,
     CENTRIFUGO_ADMIN_SECRET_KEY, CENTRIFUGO_API_KEY_KEY,
 };
-use super::sha256_hex;
 
-pub const CENTRIFUGO_PORT: i32 = 8000;
 pub const CONFIG_FILE: &str = "config.json";
 const CONFIG_DIR: &str = "/etc/centrifugo";
-/// Header the API checks on `/api/v1/ws/*` (app `http::ws::PROXY_SECRET_HEADER`).
-pub const PROXY_SECRET_HEADER: &str = "x-harmony-proxy-secret";
-/// Header the API puts on each message record (ref §4.1).
-pub const CHANNELS_HEADER: &str = "x-centrifugo-channels";
 /// Names of the Kafka consumers; Centrifugo's env overrides are keyed by them.
 const CONSUMERS: [&str; 2] = ["messages", "chat_events"];
 const PROXY_SECRET_VAR: &str = "CENTRIFUGO_VAR_PROXY_SECRET";
-/// Namespace of personal channels (app `domain::channels::PERSONAL_NAMESPACE`).
-pub const PERSONAL_NAMESPACE: &str = "personal";
 
 /// The Centrifugo configuration, as pretty JSON.
 pub fn config_json(instance: &Instance<'_>) -> String {
@@ -130,26 +119,12 @@ pub fn config_json(instance: &Instance<'_>) -> String {
 }
 
 pub fn config_map(instance: &Instance<'_>) -> ConfigMap {
-    ConfigMap {
-        metadata: instance.component_metadata(Component::Centrifugo),
-        data: Some(BTreeMap::from([(
-            CONFIG_FILE.to_owned(),
-            config_json(instance),
-        )])),
-        ..ConfigMap::default()
-    }
-}
-
-/// SHA-256 of a ConfigMap's data, for the pod template annotation.
-pub fn checksum(config: &ConfigMap) -> String {
-    let mut hashed = String::new();
-    for (key, value) in config.data.iter().flatten() {
-        hashed.push_str(key);
-        hashed.push('\0');
-        hashed.push_str(value);
-        hashed.push('\0');
-    }
-    sha256_hex(hashed.as_bytes())
+    pod::config_map(
+        instance,
+        Component::Centrifugo,
+        CONFIG_FILE,
+        config_json(instance),
+    )
 }
 
 fn env(instance: &Instance<'_>) -> Vec<EnvVar> {
@@ -232,25 +207,12 @@ pub fn deployment(instance: &Instance<'_>, config: &ConfigMap) -> Deployment {
     };
     let mut pod = pod_spec(vec![container], None);
     pod.volumes = Some(vec![config_volume(config)]);
-    let annotations = BTreeMap::from([(CONFIG_CHECKSUM_ANNOTATION.to_owned(), checksum(config))]);
     super::deployment::deployment(
         instance,
         Component::Centrifugo,
         &spec.scaling(),
         pod,
-        Some(annotations),
+        Some(pod::checksum_annotation(config)),
         None,
     )
-}
-
-/// A volume named `config` holding the ConfigMap.
-pub fn config_volume(config: &ConfigMap) -> Volume {
-    Volume {
-        name: "config".to_owned(),
-        config_map: Some(ConfigMapVolumeSource {
-            name: config.metadata.name.clone().unwrap_or_default(),
-            ..ConfigMapVolumeSource::default()
-        }),
-        ..Volume::default()
-    }
 }

@@ -1,9 +1,7 @@
 //! Rendered alternatives to the built-in relay and sink: a Conduit pipeline
-//! from the Postgres outbox to Kafka (ref §5.1), and Redpanda Connect from
-//! the message topic to DynamoDB (ref §4.2). Credentials stay in Secrets:
+//! from the Postgres outbox to Kafka, and Redpanda Connect from
+//! the message topic to DynamoDB. Credentials stay in Secrets:
 //! both programs expand `${VAR}` in their configuration from the environment.
-
-use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
@@ -11,13 +9,12 @@ use k8s_openapi::api::core::v1::{
 };
 use serde_json::{Map, Value, json};
 
-use super::centrifugo::{checksum, config_volume};
-use super::deployment::{
-    container_security_context, default_resources, deployment, http_get_probe, named_port,
-    pod_spec, recreate,
+use super::deployment::{deployment, recreate};
+use super::meta::{Component, Instance};
+use super::pod::{
+    self, checksum_annotation, config_volume, container_security_context, default_resources,
+    from_secret, http_get_probe, named_port, plain, pod_spec,
 };
-use super::env::{from_secret, plain};
-use super::meta::{CONFIG_CHECKSUM_ANNOTATION, Component, Instance};
 use super::secrets::{DYNAMODB_ACCESS_KEY_ID_KEY, DYNAMODB_SECRET_ACCESS_KEY_KEY};
 use crate::crd::{HarmonyChat, Scaling};
 
@@ -136,14 +133,12 @@ pub fn conduit_pipeline_yaml(instance: &Instance<'_>) -> String {
 }
 
 pub fn conduit_pipeline(instance: &Instance<'_>) -> ConfigMap {
-    ConfigMap {
-        metadata: instance.component_metadata(Component::Conduit),
-        data: Some(BTreeMap::from([(
-            CONDUIT_PIPELINE_FILE.to_owned(),
-            conduit_pipeline_yaml(instance),
-        )])),
-        ..ConfigMap::default()
-    }
+    pod::config_map(
+        instance,
+        Component::Conduit,
+        CONDUIT_PIPELINE_FILE,
+        conduit_pipeline_yaml(instance),
+    )
 }
 
 /// One Conduit pod, replacing the relay: a replication slot has one reader.
@@ -261,14 +256,12 @@ pub fn redpanda_connect_yaml(instance: &Instance<'_>) -> String {
 }
 
 pub fn redpanda_connect_config(instance: &Instance<'_>) -> ConfigMap {
-    ConfigMap {
-        metadata: instance.component_metadata(Component::RedpandaConnect),
-        data: Some(BTreeMap::from([(
-            REDPANDA_CONNECT_FILE.to_owned(),
-            redpanda_connect_yaml(instance),
-        )])),
-        ..ConfigMap::default()
-    }
+    pod::config_map(
+        instance,
+        Component::RedpandaConnect,
+        REDPANDA_CONNECT_FILE,
+        redpanda_connect_yaml(instance),
+    )
 }
 
 /// Redpanda Connect in place of the sink, sized by `spec.sink`.
@@ -331,8 +324,4 @@ fn read_only_mount(name: &str, path: &str) -> VolumeMount {
         read_only: Some(true),
         ..VolumeMount::default()
     }
-}
-
-fn checksum_annotation(config: &ConfigMap) -> BTreeMap<String, String> {
-    BTreeMap::from([(CONFIG_CHECKSUM_ANNOTATION.to_owned(), checksum(config))])
 }

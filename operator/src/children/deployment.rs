@@ -1,110 +1,17 @@
-//! Deployments of `harmony` roles, and the pod hardening every pod shares.
+//! Deployments: one per component, and those of `harmony` roles.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
-use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, HTTPGetAction, PodSecurityContext, PodSpec,
-    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecurityContext,
-};
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::env::{self, HTTP_PORT, Role};
+use super::env::{self, Role};
 use super::meta::{Component, Instance};
+use super::pod::{
+    HTTP_PORT, container_security_context, default_resources, http_get_probe, named_port, pod_spec,
+};
 use crate::crd::Scaling;
-
-/// Non-root user the pods run as; images need not declare one.
-pub const RUN_AS_USER: i64 = 65532;
-
-/// Requests 100m CPU / 128Mi memory (the HPA measures against the CPU
-/// request), limit 512Mi memory; CPU is not limited to avoid throttling.
-pub fn default_resources() -> ResourceRequirements {
-    ResourceRequirements {
-        requests: Some(BTreeMap::from([
-            ("cpu".to_owned(), Quantity("100m".to_owned())),
-            ("memory".to_owned(), Quantity("128Mi".to_owned())),
-        ])),
-        limits: Some(BTreeMap::from([(
-            "memory".to_owned(),
-            Quantity("512Mi".to_owned()),
-        )])),
-        ..ResourceRequirements::default()
-    }
-}
-
-/// The restricted Pod Security Standard, at pod level.
-pub fn pod_security_context() -> PodSecurityContext {
-    PodSecurityContext {
-        run_as_non_root: Some(true),
-        run_as_user: Some(RUN_AS_USER),
-        run_as_group: Some(RUN_AS_USER),
-        seccomp_profile: Some(SeccompProfile {
-            type_: "RuntimeDefault".to_owned(),
-            ..SeccompProfile::default()
-        }),
-        ..PodSecurityContext::default()
-    }
-}
-
-/// The restricted Pod Security Standard, at container level.
-pub fn container_security_context() -> SecurityContext {
-    SecurityContext {
-        allow_privilege_escalation: Some(false),
-        read_only_root_filesystem: Some(true),
-        run_as_non_root: Some(true),
-        capabilities: Some(Capabilities {
-            drop: Some(vec!["ALL".to_owned()]),
-            ..Capabilities::default()
-        }),
-        seccomp_profile: Some(SeccompProfile {
-            type_: "RuntimeDefault".to_owned(),
-            ..SeccompProfile::default()
-        }),
-        ..SecurityContext::default()
-    }
-}
-
-pub fn http_get_probe(path: &str, port: &str, period_seconds: i32) -> Probe {
-    Probe {
-        http_get: Some(HTTPGetAction {
-            path: Some(path.to_owned()),
-            port: IntOrString::String(port.to_owned()),
-            ..HTTPGetAction::default()
-        }),
-        period_seconds: Some(period_seconds),
-        timeout_seconds: Some(2),
-        failure_threshold: Some(3),
-        ..Probe::default()
-    }
-}
-
-pub fn named_port(name: &str, port: i32) -> ContainerPort {
-    ContainerPort {
-        name: Some(name.to_owned()),
-        container_port: port,
-        protocol: Some("TCP".to_owned()),
-        ..ContainerPort::default()
-    }
-}
-
-/// A pod spec with the shared hardening; `service_account` is `None` for
-/// pods that need no identity (no token is mounted either way).
-pub fn pod_spec(containers: Vec<Container>, service_account: Option<String>) -> PodSpec {
-    PodSpec {
-        containers,
-        service_account_name: service_account,
-        automount_service_account_token: Some(false),
-        // Service links would add `<SERVICE>_PORT`-style variables that
-        // Centrifugo (CENTRIFUGO_* prefix) may mistake for its own settings.
-        enable_service_links: Some(false),
-        security_context: Some(pod_security_context()),
-        // The app drains for HTTP__SHUTDOWN_GRACE_SECS (20 s) after SIGTERM.
-        termination_grace_period_seconds: Some(30),
-        ..PodSpec::default()
-    }
-}
 
 /// A Deployment of one component. `replicas` is left out when an HPA owns
 /// the count, so applying the Deployment never fights the autoscaler.

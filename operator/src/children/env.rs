@@ -4,18 +4,15 @@
 //! `Config::from_env_pairs`.
 
 use harmony_config::env_name;
-use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
+use k8s_openapi::api::core::v1::EnvVar;
 
-use super::centrifugo::CENTRIFUGO_PORT;
 use super::meta::{Component, Instance};
+use super::pod::{CENTRIFUGO_PORT, HTTP_PORT, from_secret, plain};
 use super::secrets::{
     AUTH_PROXY_SECRET_KEY, AUTH_REALTIME_TOKEN_SECRET_KEY, AUTH_SECRET_KEY_KEY,
     CENTRIFUGO_API_KEY_KEY, DYNAMODB_ACCESS_KEY_ID_KEY, DYNAMODB_SECRET_ACCESS_KEY_KEY,
 };
 use crate::crd::{HarmonyChat, RealtimeServer};
-
-/// Port every role serves `/healthz`, `/readyz`, `/metrics` (and the API) on.
-pub const HTTP_PORT: i32 = 8000;
 
 /// A `harmony` role the operator runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,26 +55,12 @@ impl Role {
     }
 
     // Each role gets only the sections it reads (see app/src/roles/*.rs):
-    // fewer secrets per pod. The sink reads Postgres to drop messages of
-    // deleted chats.
-    fn uses_postgres(self) -> bool {
-        matches!(
-            self,
-            Role::Api | Role::Relay | Role::Cdc | Role::Sink | Role::Gateway | Role::Migrate
-        )
-    }
-
+    // fewer secrets per pod. Every role reads Postgres and Kafka (the sink
+    // reads Postgres to drop messages of deleted chats; migrate creates the
+    // dead-letter topics), so those two sections are always there.
     // The sink keeps each chat's newest messages in Redis (the newest history page).
     fn uses_redis(self) -> bool {
         matches!(self, Role::Api | Role::Cdc | Role::Sink | Role::Gateway)
-    }
-
-    fn uses_kafka(self) -> bool {
-        // Migrate creates the dead-letter topics; the operator owns the others.
-        matches!(
-            self,
-            Role::Api | Role::Relay | Role::Cdc | Role::Sink | Role::Gateway | Role::Migrate
-        )
     }
 
     fn uses_dynamodb(self) -> bool {
@@ -87,29 +70,6 @@ impl Role {
     /// Whether the pod needs the AWS identity (DynamoDB).
     pub fn uses_aws(self) -> bool {
         self.uses_dynamodb()
-    }
-}
-
-pub fn plain(name: impl Into<String>, value: impl Into<String>) -> EnvVar {
-    EnvVar {
-        name: name.into(),
-        value: Some(value.into()),
-        value_from: None,
-    }
-}
-
-pub fn from_secret(name: impl Into<String>, secret: &str, key: &str) -> EnvVar {
-    EnvVar {
-        name: name.into(),
-        value: None,
-        value_from: Some(EnvVarSource {
-            secret_key_ref: Some(SecretKeySelector {
-                name: secret.to_owned(),
-                key: key.to_owned(),
-                optional: Some(false),
-            }),
-            ..EnvVarSource::default()
-        }),
     }
 }
 
@@ -139,17 +99,13 @@ pub fn harmony(instance: &Instance<'_>, role: Role) -> Vec<EnvVar> {
         // The default binds loopback only; probes and Services need all interfaces.
         env.push(setting("http.bind", format!("0.0.0.0:{HTTP_PORT}")));
     }
-    if role.uses_postgres() {
-        let url = &spec.postgres.url_secret_ref;
-        env.push(secret_setting("postgres.url", &url.name, &url.key));
-    }
+    let url = &spec.postgres.url_secret_ref;
+    env.push(secret_setting("postgres.url", &url.name, &url.key));
     if role.uses_redis() {
         let url = &spec.redis.url_secret_ref;
         env.push(secret_setting("redis.url", &url.name, &url.key));
     }
-    if role.uses_kafka() {
-        env.extend(kafka(instance));
-    }
+    env.extend(kafka(instance));
     if role.uses_dynamodb() {
         env.extend(dynamodb(instance));
     }

@@ -7,9 +7,10 @@ use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::deployment::{default_resources, harmony_container, pod_spec};
+use super::deployment::harmony_container;
 use super::env::Role;
 use super::meta::{Component, Instance};
+use super::pod::{default_resources, pod_spec};
 use super::sha256_hex;
 
 /// Annotation naming the image a migration Job ran.

@@ -10,6 +10,7 @@ pub mod env;
 pub mod hpa;
 pub mod job;
 pub mod meta;
+pub mod pod;
 pub mod secrets;
 pub mod service;
 pub mod service_account;
@@ -19,7 +20,9 @@ use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ResourceRequirements, Secret, Service, ServiceAccount,
+};
 use kube::Resource;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -155,6 +158,13 @@ pub fn build(hc: &HarmonyChat, secrets: &GeneratedSecrets) -> Result<Children, B
         RealtimeServer::Centrifugo => add_centrifugo(&instance, secrets, &mut children),
         RealtimeServer::Gateway => add_gateway(&instance, &mut children),
     }
+    for scaled in scaled_components(hc) {
+        children.autoscalers.extend(hpa::for_scaling(
+            &instance,
+            scaled.component,
+            &scaled.scaling,
+        ));
+    }
     let accounts = service_account::for_pods(&instance, &children);
     children.service_accounts = accounts;
     Ok(children)
@@ -169,9 +179,6 @@ fn add_api(instance: &Instance<'_>, children: &mut Children) {
         api.resources.as_ref(),
     ));
     children.services.push(service::api(instance));
-    children
-        .autoscalers
-        .extend(hpa::for_scaling(instance, Component::Api, &api.scaling()));
 }
 
 /// Outbox to Kafka: the built-in relay (one active instance) or Conduit.
@@ -202,15 +209,12 @@ fn add_cdc(instance: &Instance<'_>, children: &mut Children) {
         &cdc.scaling(),
         cdc.resources.as_ref(),
     ));
-    children
-        .autoscalers
-        .extend(hpa::for_scaling(instance, Component::Cdc, &cdc.scaling()));
 }
 
 /// Kafka to DynamoDB: the built-in sink or Redpanda Connect.
 fn add_sink_connector(instance: &Instance<'_>, children: &mut Children) {
     let sink = &instance.hc.spec.sink;
-    let component = match instance.hc.spec.connectors.sink {
+    match instance.hc.spec.connectors.sink {
         SinkConnector::Builtin => {
             children.deployments.push(deployment::harmony(
                 instance,
@@ -218,7 +222,6 @@ fn add_sink_connector(instance: &Instance<'_>, children: &mut Children) {
                 &sink.scaling(),
                 sink.resources.as_ref(),
             ));
-            Component::Sink
         }
         SinkConnector::RedpandaConnect => {
             let config = connectors::redpanda_connect_config(instance);
@@ -226,12 +229,8 @@ fn add_sink_connector(instance: &Instance<'_>, children: &mut Children) {
                 .deployments
                 .push(connectors::redpanda_connect_deployment(instance, &config));
             children.config_maps.push(config);
-            Component::RedpandaConnect
         }
-    };
-    children
-        .autoscalers
-        .extend(hpa::for_scaling(instance, component, &sink.scaling()));
+    }
 }
 
 fn add_centrifugo(instance: &Instance<'_>, secrets: &GeneratedSecrets, children: &mut Children) {
@@ -244,11 +243,6 @@ fn add_centrifugo(instance: &Instance<'_>, secrets: &GeneratedSecrets, children:
         .push(centrifugo::deployment(instance, &config));
     children.config_maps.push(config);
     children.services.push(service::centrifugo(instance));
-    children.autoscalers.extend(hpa::for_scaling(
-        instance,
-        Component::Centrifugo,
-        &instance.hc.spec.centrifugo.scaling(),
-    ));
 }
 
 /// `harmony gateway`: stateless per connection, so autoscaled like the API.
@@ -261,11 +255,59 @@ fn add_gateway(instance: &Instance<'_>, children: &mut Children) {
         gateway.resources.as_ref(),
     ));
     children.services.push(service::gateway(instance));
-    children.autoscalers.extend(hpa::for_scaling(
-        instance,
-        Component::Gateway,
-        &gateway.scaling(),
-    ));
+}
+
+/// A component whose pod count the spec sets, as this spec deploys it (the
+/// sink's connector, the realtime server chosen): validation and the HPAs
+/// both come from this one list.
+pub struct ScaledComponent<'a> {
+    pub component: Component,
+    /// Where its settings are in the spec, for messages.
+    pub path: &'static str,
+    pub scaling: Scaling<'a>,
+    pub resources: Option<&'a ResourceRequirements>,
+}
+
+pub fn scaled_components(hc: &HarmonyChat) -> Vec<ScaledComponent<'_>> {
+    let spec = &hc.spec;
+    let (sink, realtime) = (&spec.sink, &spec.realtime.gateway);
+    vec![
+        ScaledComponent {
+            component: Component::Api,
+            path: "api",
+            scaling: spec.api.scaling(),
+            resources: spec.api.resources.as_ref(),
+        },
+        ScaledComponent {
+            component: Component::Cdc,
+            path: "cdc",
+            scaling: spec.cdc.scaling(),
+            resources: spec.cdc.resources.as_ref(),
+        },
+        ScaledComponent {
+            component: match spec.connectors.sink {
+                SinkConnector::Builtin => Component::Sink,
+                SinkConnector::RedpandaConnect => Component::RedpandaConnect,
+            },
+            path: "sink",
+            scaling: sink.scaling(),
+            resources: sink.resources.as_ref(),
+        },
+        match spec.realtime.server {
+            RealtimeServer::Centrifugo => ScaledComponent {
+                component: Component::Centrifugo,
+                path: "centrifugo",
+                scaling: spec.centrifugo.scaling(),
+                resources: spec.centrifugo.resources.as_ref(),
+            },
+            RealtimeServer::Gateway => ScaledComponent {
+                component: Component::Gateway,
+                path: "realtime.gateway",
+                scaling: realtime.scaling(),
+                resources: realtime.resources.as_ref(),
+            },
+        },
+    ]
 }
 
 /// Hex SHA-256 of `data`: config checksums and the migration Job's image hash.

@@ -4,9 +4,8 @@
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::centrifugo::CENTRIFUGO_PORT;
-use super::env::HTTP_PORT;
 use super::meta::{Component, Instance};
+use super::pod::{CENTRIFUGO_PORT, HTTP_PORT};
 
 pub fn api(instance: &Instance<'_>) -> Service {
     http_service(instance, Component::Api, HTTP_PORT, "ClusterIP")

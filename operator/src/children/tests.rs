@@ -766,7 +766,7 @@ fn a_centrifugo_config_change_changes_the_pod_checksum() {
             .unwrap();
         assert_eq!(
             annotations[meta::CONFIG_CHECKSUM_ANNOTATION],
-            centrifugo::checksum(config)
+            pod::checksum(config)
         );
         annotations[meta::CONFIG_CHECKSUM_ANNOTATION].clone()
     };
@@ -921,4 +921,34 @@ fn an_unstored_harmony_chat_has_no_owner_to_reference() {
         build(&hc, &secrets()).unwrap_err(),
         BuildError::MissingMetadata("uid")
     );
+}
+
+/// Every autoscaled component needs a CPU request, the embedded gateway
+/// too: validation and the HPAs come from one list. Seen failing with the
+/// gateway's autoscaling left out of `scaled_components` (validation once
+/// left it out while the HPA was still rendered).
+#[test]
+fn an_autoscaled_gateway_without_a_cpu_request_is_refused() {
+    let mut hc = with_gateway();
+    hc.spec.realtime.gateway.resources = Some(k8s_openapi::api::core::v1::ResourceRequirements {
+        requests: Some(BTreeMap::from([(
+            "memory".to_owned(),
+            k8s_openapi::apimachinery::pkg::api::resource::Quantity("128Mi".to_owned()),
+        )])),
+        ..Default::default()
+    });
+    match build(&hc, &secrets()) {
+        Err(BuildError::InvalidSpec(problems)) => assert_eq!(
+            problems,
+            ["spec.realtime.gateway: autoscaling on CPU needs resources.requests.cpu"]
+        ),
+        other => panic!("expected InvalidSpec, got {other:?}"),
+    }
+    let hpas: Vec<String> = build(&with_gateway(), &secrets())
+        .unwrap()
+        .autoscalers
+        .iter()
+        .map(|hpa| hpa.metadata.name.clone().unwrap())
+        .collect();
+    assert_eq!(hpas, ["harmony-dev-gateway"]);
 }

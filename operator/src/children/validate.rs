@@ -10,7 +10,7 @@ use kube::CustomResourceExt;
 use serde_json::Value;
 
 use super::BuildError;
-use crate::crd::{Autoscaling, HarmonyChat, MAX_NAME_LEN};
+use crate::crd::{HarmonyChat, MAX_NAME_LEN, Scaling};
 
 pub fn validate(hc: &HarmonyChat) -> Result<(), BuildError> {
     let mut problems = crd_violations(hc);
@@ -28,30 +28,10 @@ pub fn validate(hc: &HarmonyChat) -> Result<(), BuildError> {
     if spec.kafka.bootstrap_servers.trim().is_empty() {
         problems.push("spec.kafka.bootstrapServers must not be blank".to_owned());
     }
-    let components = [
-        (
-            "api",
-            spec.api.autoscaling.as_ref(),
-            spec.api.resources.as_ref(),
-        ),
-        (
-            "cdc",
-            spec.cdc.autoscaling.as_ref(),
-            spec.cdc.resources.as_ref(),
-        ),
-        (
-            "sink",
-            spec.sink.autoscaling.as_ref(),
-            spec.sink.resources.as_ref(),
-        ),
-        (
-            "centrifugo",
-            spec.centrifugo.autoscaling.as_ref(),
-            spec.centrifugo.resources.as_ref(),
-        ),
-    ];
-    for (component, autoscaling, resources) in components {
-        check_scaling(component, autoscaling, resources, &mut problems);
+    for scaled in super::scaled_components(hc) {
+        if let Scaling::Autoscaled(_) = scaled.scaling {
+            check_cpu_request(scaled.path, scaled.resources, &mut problems);
+        }
     }
     if problems.is_empty() {
         Ok(())
@@ -121,16 +101,13 @@ fn drop_nulls(value: &mut Value) {
 
 /// Autoscaling on CPU needs a CPU request (replicas-versus-autoscaling and
 /// min-versus-max are CEL rules of the CRD).
-fn check_scaling(
-    component: &str,
-    autoscaling: Option<&Autoscaling>,
+fn check_cpu_request(
+    path: &str,
     resources: Option<&ResourceRequirements>,
     problems: &mut Vec<String>,
 ) {
-    if autoscaling.is_none() {
-        return;
-    }
-    // CPU utilisation is a percentage of the request: without one the HPA cannot act.
+    // CPU utilisation is a percentage of the request: without one the HPA
+    // cannot act. No resources at all means the defaults, which request CPU.
     let requests_cpu = resources.is_none_or(|resources| {
         resources
             .requests
@@ -139,7 +116,7 @@ fn check_scaling(
     });
     if !requests_cpu {
         problems.push(format!(
-            "spec.{component}: autoscaling on CPU needs resources.requests.cpu"
+            "spec.{path}: autoscaling on CPU needs resources.requests.cpu"
         ));
     }
 }

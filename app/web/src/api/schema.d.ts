@@ -36,7 +36,7 @@ export interface paths {
         /**
          * Rotates the refresh token. Inside the grace window a rotated token yields
          *     the same successor (parallel refreshes agree); after it, reuse means the
-         *     token leaked, so the whole family is revoked (ref §9.1).
+         *     token leaked, so the whole family is revoked.
          */
         post: operations["refresh"];
         delete?: never;
@@ -175,7 +175,7 @@ export interface paths {
         };
         get: operations["members"];
         put?: never;
-        /** Adds members (ref §9.18: implemented but never routed in the original). */
+        /** Adds members (the original implemented it but never routed it). */
         post: operations["add_members"];
         delete?: never;
         options?: never;
@@ -239,7 +239,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Searches e-mails; now behind authentication (ref §9.4). */
+        /** Searches e-mails; now behind authentication (the original's was open: docs/api.md). */
         get: operations["lookup"];
         put?: never;
         post?: never;
@@ -338,6 +338,27 @@ export interface components {
         AddMembers: {
             user_id_list: string[];
         };
+        AddedToChat: {
+            /** Format: uuid */
+            added_by: string;
+            /** Format: uuid */
+            chat_id: string;
+        };
+        ChatCreated: {
+            /** Format: uuid */
+            created_by: string;
+            /** @description Every member, the creator included. */
+            user_id_list: string[];
+        };
+        ChatDeleted: {
+            /** Format: uuid */
+            deleted_by: string;
+            /**
+             * @description The members at deletion; absent from events written before it was
+             *     part of them.
+             */
+            user_id_list?: string[];
+        };
         ChatItem: {
             /** Format: uuid */
             chat_id: string;
@@ -346,7 +367,57 @@ export interface components {
         ChatList: {
             chats: components["schemas"]["ChatItem"][];
         };
-        /** @description `ChatMessage` of ref §1.3: what the API returns and DynamoDB stores. */
+        /**
+         * @description The record as the web app reads it (the OpenAPI document's
+         *     `ChatListEvent`): only chat events reach a personal channel.
+         */
+        ChatListEvent: ({
+            /** @enum {string} */
+            event_type: "CHAT_CREATED";
+            /** @description Aggregate: the chat. */
+            payload: components["schemas"]["ChatCreated"];
+        } | {
+            /** @enum {string} */
+            event_type: "USERS_ADDED";
+            /** @description Aggregate: the chat. */
+            payload: components["schemas"]["UsersAdded"];
+        } | {
+            /** @enum {string} */
+            event_type: "USER_LEFT";
+            /** @description Aggregate: the chat. */
+            payload: components["schemas"]["UserLeft"];
+        } | {
+            /** @enum {string} */
+            event_type: "CHAT_DELETED";
+            /** @description Aggregate: the chat. */
+            payload: components["schemas"]["ChatDeleted"];
+        } | {
+            /** @enum {string} */
+            event_type: "ADDED_TO_CHAT";
+            /** @description Aggregate: the user added. */
+            payload: components["schemas"]["AddedToChat"];
+        } | {
+            /** @enum {string} */
+            event_type: "LEFT_CHAT";
+            /** @description Aggregate: the user who left. */
+            payload: components["schemas"]["LeftChat"];
+        } | {
+            /** @enum {string} */
+            event_type: "TOMBSTONED";
+            /** @description Aggregate: the user whose account was closed. */
+            payload: components["schemas"]["Tombstoned"];
+        }) & {
+            /**
+             * Format: uuid
+             * @description The chat.
+             */
+            aggregate_id: string;
+            aggregate_type: string;
+            created_at: string;
+            /** Format: uuid */
+            event_id: string;
+        };
+        /** @description The original's `ChatMessage`: what the API returns and DynamoDB stores. */
         ChatMessage: {
             /** Format: uuid */
             chat_id: string;
@@ -359,13 +430,13 @@ export interface components {
             user_id: string;
         };
         /**
-         * @description The Kafka record value (ref §4.1): the message plus its author's metadata,
+         * @description The Kafka record value: the message plus its author's metadata,
          *     fields in the original's order so Centrifugo subscribers see the same JSON.
          */
         ChatMessageResponse: components["schemas"]["ChatMessage"] & {
             author_metadata?: null | components["schemas"]["UserMeta"];
         };
-        /** @description `ChatMetaData` of ref §1.3: both keys always present in responses. */
+        /** @description The original's `ChatMetaData`: both keys always present in responses. */
         ChatMetaData: {
             description?: string | null;
             title?: string | null;
@@ -412,7 +483,7 @@ export interface components {
         };
         /**
          * @description One rejected input field, in the shape FastAPI clients already parse
-         *     (`{"type", "loc", "msg", "input"}`, ref §1.1).
+         *     (`{"type", "loc", "msg", "input"}`).
          */
         Invalid: {
             /** @description The rejected value (long strings shortened, secrets hidden). */
@@ -422,6 +493,10 @@ export interface components {
             msg: string;
             /** @description What is wrong, e.g. `missing`, `string_too_long`, `uuid_parsing`. */
             type: string;
+        };
+        LeftChat: {
+            /** Format: uuid */
+            chat_id: string;
         };
         /** @description One step of `Invalid::loc`: a field name or a list index. */
         LocPart: string | number;
@@ -460,18 +535,23 @@ export interface components {
             transport: string;
             user: string;
         };
-        /** @description `Token` of ref §1.3; `token_type` is the configured token name. */
+        /** @description The original's `Token`; `token_type` is the configured token name. */
         Token: {
             /** Format: int64 */
             expiration: number;
             token: string;
             token_type: string;
         };
+        Tombstoned: Record<string, never>;
+        UserLeft: {
+            /** Format: uuid */
+            user_id: string;
+        };
         UserMeta: {
             username: string;
         };
         /**
-         * @description `UserResponse` of ref §1.3; also the cached value of `user:<id>`.
+         * @description The original's `UserResponse`; also the cached value of `user:<id>`.
          *     `UserResponse`.
          */
         UserResponse: {
@@ -480,6 +560,12 @@ export interface components {
             tombstone: boolean;
             /** Format: uuid */
             user_id: string;
+        };
+        UsersAdded: {
+            /** Format: uuid */
+            added_by: string;
+            /** @description The users added (not the members already there). */
+            user_id_list: string[];
         };
     };
     responses: never;

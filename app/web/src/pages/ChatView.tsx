@@ -2,25 +2,16 @@ import { useInfiniteQuery, useQuery, useQueryClient } from '@tanstack/react-quer
 import { useEffect, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
 import { useLocation } from 'wouter';
 import { api, problem, type Message, type User } from '../api/client';
-import { chatSubscription } from '../realtime';
+import { chatSubscription, useLive } from '../realtime';
 import { timeline } from '../timeline';
 import { PeoplePicker } from './People';
-import { useLive } from './Chats';
+import { Avatar } from './Avatar';
 
 /** A message this browser sent that the server has not acknowledged yet. */
 interface Pending {
   client_uuid: string;
   content: string;
   failed: boolean;
-}
-
-export function Avatar({ id, name }: { id: string; name: string }) {
-  const hue = [...id].reduce((sum, c) => sum + c.charCodeAt(0), 0) % 360;
-  return (
-    <span className="avatar" aria-hidden="true" style={{ background: `hsl(${hue} 55% 45%)` }}>
-      {name.slice(0, 1).toUpperCase()}
-    </span>
-  );
 }
 
 function time(timestamp: string): string {

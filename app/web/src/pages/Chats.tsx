@@ -1,23 +1,18 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import type { Centrifuge } from 'centrifuge';
-import { createContext, useContext, useEffect, useRef, useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { Link, useLocation } from 'wouter';
-import { api, problem, type Message, type User } from '../api/client';
-import { chatSubscription, connect, keepChatSubscriptions, type ConnectionState } from '../realtime';
+import { api, problem, type Message, type Schemas, type User } from '../api/client';
+import { Live, chatSubscription, connect, keepChatSubscriptions, type ConnectionState } from '../realtime';
 import { useTheme, type Theme } from '../theme';
 import { useUnread } from '../unread';
-import { Avatar, ChatView } from './ChatView';
+import { Avatar } from './Avatar';
+import { ChatView } from './ChatView';
 import { PeoplePicker } from './People';
 
-const Live = createContext<Centrifuge | null>(null);
-export const useLive = () => useContext(Live);
 
-/** Chat-list events on the personal channel (docs/realtime.md). */
-interface ChatListEvent {
-  event_type: string;
-  aggregate_id: string;
-  payload: { user_id?: string };
-}
+/** Chat-list events on the personal channel: the outbox event, typed from the server's definition. */
+type ChatListEvent = Schemas['ChatListEvent'];
 
 export function ChatsPage({ me, chatId }: { me: User; chatId?: string }) {
   const client = useQueryClient();

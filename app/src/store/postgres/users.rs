@@ -72,7 +72,7 @@ pub async fn profiles(pool: &PgPool, user_ids: &[Uuid]) -> sqlx::Result<Vec<User
 }
 
 /// Case-insensitive substring search on e-mails, wildcards escaped, closed
-/// accounts left out, ordered (ref §9.4).
+/// accounts left out, ordered.
 pub async fn search(pool: &PgPool, query: &str, limit: i64) -> sqlx::Result<Vec<UserProfile>> {
     let escaped = query
         .replace('\\', "\\\\")

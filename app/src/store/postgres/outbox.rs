@@ -3,6 +3,8 @@
 use sqlx::PgConnection;
 
 use crate::domain::events::OutboxEvent;
+#[cfg(test)]
+use crate::domain::events::OutboxRecord;
 
 /// Wakes the relay when the transaction commits (NOTIFY is transactional).
 pub const NOTIFY_CHANNEL: &str = "harmony_outbox";
@@ -25,10 +27,10 @@ pub async fn append(conn: &mut PgConnection, events: &[OutboxEvent]) -> sqlx::Re
         .bind(WRITER_LOCK)
         .execute(&mut *conn)
         .await?;
-    let aggregate_types: Vec<&str> = events.iter().map(|e| e.aggregate.as_str()).collect();
+    let aggregate_types: Vec<&str> = events.iter().map(|e| e.aggregate().as_str()).collect();
     let aggregate_ids: Vec<String> = events.iter().map(|e| e.aggregate_id.to_string()).collect();
-    let event_types: Vec<&str> = events.iter().map(|e| e.event_type).collect();
-    let payloads: Vec<serde_json::Value> = events.iter().map(|e| e.payload.clone()).collect();
+    let event_types: Vec<&str> = events.iter().map(OutboxEvent::event_type).collect();
+    let payloads: Vec<serde_json::Value> = events.iter().map(OutboxEvent::payload).collect();
     sqlx::query(
         "INSERT INTO outbox_events (aggregate_type, aggregate_id, event_type, payload)
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::jsonb[])",
@@ -46,9 +48,11 @@ pub async fn append(conn: &mut PgConnection, events: &[OutboxEvent]) -> sqlx::Re
     Ok(())
 }
 
-/// An outbox row as the relay publishes it (the Kafka record value).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
-pub struct OutboxRecord {
+/// An outbox row, published as it is (the Kafka record value): the relay
+/// passes on what it does not understand, a newer writer's events included.
+/// Readers decode the same value as a typed [`OutboxRecord`].
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct OutboxRow {
     pub event_id: uuid::Uuid,
     #[serde(skip)]
     pub position: i64,
@@ -61,7 +65,7 @@ pub struct OutboxRecord {
 
 /// Unpublished rows, oldest first. Writers commit in position order
 /// (`append`), so no row with a smaller position can still appear.
-pub async fn ready(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<OutboxRecord>> {
+pub async fn ready(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<OutboxRow>> {
     sqlx::query_as(
         "SELECT event_id, position, aggregate_type, aggregate_id, event_type, payload, created_at
          FROM outbox_events WHERE published_at IS NULL ORDER BY position LIMIT $1",
@@ -132,4 +136,29 @@ pub async fn mark_processed(
     .execute(pool)
     .await?;
     Ok(inserted.rows_affected() == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The relay publishes rows as they are; readers decode them as
+    /// `OutboxRecord`: both are the same bytes on the wire.
+    #[test]
+    fn a_published_row_is_the_typed_record() {
+        for line in include_str!("../../../tests/golden/outbox-records.jsonl").lines() {
+            let record: OutboxRecord = serde_json::from_str(line).unwrap();
+            let payload = serde_json::to_value(&record.event).unwrap()["payload"].clone();
+            let row = OutboxRow {
+                event_id: record.event_id,
+                position: 0,
+                aggregate_type: record.aggregate_type.clone(),
+                aggregate_id: record.aggregate_id.clone(),
+                event_type: record.event.event_type().to_owned(),
+                payload,
+                created_at: record.created_at,
+            };
+            assert_eq!(serde_json::to_string(&row).unwrap(), line);
+        }
+    }
 }

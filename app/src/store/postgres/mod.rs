@@ -1,5 +1,10 @@
 //! Postgres: the source of truth. Pool set-up, migrations, health.
 
+pub mod chats;
+pub mod outbox;
+pub mod sessions;
+pub mod users;
+
 use std::time::Duration;
 
 use harmony_config::PostgresConfig;

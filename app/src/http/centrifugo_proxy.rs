@@ -1,4 +1,4 @@
-//! Centrifugo proxy endpoints (ref §1.5): Centrifugo asks whether a connection
+//! Centrifugo proxy endpoints: Centrifugo asks whether a connection
 //! may open and whether a user may subscribe to `chat:<id>`. Only callers
 //! holding the shared proxy secret are answered.
 
@@ -18,8 +18,7 @@ use super::{
     extract::{ApiJson, constant_time_eq},
 };
 
-/// The header Centrifugo is configured to send (`proxy_static_http_headers`).
-pub const PROXY_SECRET_HEADER: &str = "x-harmony-proxy-secret";
+pub use harmony_config::wire::PROXY_SECRET_HEADER;
 
 /// Proof that the caller holds the proxy secret; checked before the body is read.
 pub struct ProxyCaller;

@@ -1,4 +1,4 @@
-//! The chat-message log on Kafka (ref §4.1): key chat id, JSON value with
+//! The chat-message log on Kafka: key chat id, JSON value with
 //! `author_metadata`, header `x-centrifugo-channels: chat:<id>`.
 
 use std::{
@@ -15,7 +15,7 @@ use rdkafka::{
     producer::{FutureProducer, FutureRecord},
 };
 
-use super::kafka::{KafkaError, reliable_producer};
+use super::{KafkaError, reliable_producer};
 use crate::domain::{
     channels::{self, CHANNELS_HEADER},
     message::MessageRecord,

@@ -1,5 +1,9 @@
 //! Redis: the cache. Connection set-up and health.
 
+pub mod cache;
+pub mod local;
+pub mod recent;
+
 use std::time::Duration;
 
 use harmony_config::RedisConfig;

@@ -101,7 +101,7 @@ impl LocalCopy {
     pub async fn connect(
         config: &RedisConfig,
         entries: usize,
-    ) -> Result<Option<Self>, super::redis::RedisError> {
+    ) -> Result<Option<Self>, super::RedisError> {
         if entries == 0 {
             return Ok(None);
         }
@@ -110,14 +110,14 @@ impl LocalCopy {
             .url
             .expose()
             .into_connection_info()
-            .map_err(super::redis::RedisError::from)?;
+            .map_err(super::RedisError::from)?;
         let settings = info
             .redis_settings()
             .clone()
             .set_protocol(ProtocolVersion::RESP3);
-        let client = super::redis::open(config, info.set_redis_settings(settings))?;
+        let client = super::open(config, info.set_redis_settings(settings))?;
         let pushes = Arc::downgrade(&state);
-        let manager_config = super::redis::manager_config(config).set_push_sender(
+        let manager_config = super::manager_config(config).set_push_sender(
             move |push: PushInfo| -> Result<(), std::convert::Infallible> {
                 if let Some(state) = pushes.upgrade() {
                     apply(&mut lock(&state), push);
@@ -127,7 +127,7 @@ impl LocalCopy {
         );
         let conn = ConnectionManager::new_with_config(client, manager_config)
             .await
-            .map_err(super::redis::RedisError::from)?;
+            .map_err(super::RedisError::from)?;
         tokio::spawn(watch_liveness(Arc::downgrade(&state), conn.clone()));
         Ok(Some(Self { state, conn }))
     }

@@ -1,6 +1,8 @@
 //! Kafka: client configuration shared by every producer and consumer, topic
 //! administration and health.
 
+pub mod messages;
+
 use std::{
     sync::{
         Arc, Mutex,

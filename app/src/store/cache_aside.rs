@@ -8,11 +8,9 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::{
-    cache::Cache,
-    chats,
     dynamodb::{ChatHistoryTable, DynamoDbError, HistoryPage},
-    recent::RecentHistory,
-    users,
+    postgres::{chats, users},
+    redis::{cache::Cache, recent::RecentHistory},
 };
 use crate::domain::user::{UserMeta, UserProfile};
 
