@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    App,
+    app::App,
     error::{
         ApiError, ApiResult, ErrorBody, InvalidInput, NotMember, Unauthenticated, UnsupportedMedia,
     },

@@ -10,7 +10,7 @@ use utoipa::{
 };
 
 use super::{
-    App, auth, centrifugo_proxy, chats, connection_token, error::ErrorBody, session, users,
+    app::App, auth, centrifugo_proxy, chats, connection_token, error::ErrorBody, session, users,
 };
 
 #[derive(OpenApi)]

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    App,
+    app::App,
     error::{
         ApiError, ApiResult, ErrorBody, InvalidInput, PasswordsBusy, Unauthenticated,
         UnsupportedMedia,

@@ -10,7 +10,7 @@ use tokio::{sync::mpsc, time::Instant};
 use uuid::Uuid;
 
 use super::{
-    Gateway, Identity,
+    gateway::{Gateway, Identity},
     hub::{ClientHandle, Closer},
     protocol::{
         self, BadCommand, ChannelRequest, ConnectRequest, ConnectResult, Disconnect, Empty,
