@@ -44,7 +44,10 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         Dependency::Redis(redis),
         Dependency::Kafka(Admin::new(&config.kafka)?),
     ];
-    let router = gateway.router().merge(ops::router(dependencies));
+    // The feed reads every partition without a group: no member to judge.
+    let router = gateway
+        .router()
+        .merge(ops::router(dependencies, ops::Liveness::default()));
     ops::serve(config.http.bind.clone(), router, shutdown).await?;
     gateway.drain().await;
     Ok(())
