@@ -8,6 +8,7 @@ mod chats;
 mod connection_token;
 pub mod error;
 pub mod extract;
+mod limits;
 pub mod openapi;
 mod request_metrics;
 mod session;
