@@ -1,5 +1,5 @@
-//! The gateway's shared state: who may connect, the hub of channels, and
-//! the WebSocket upgrade that starts a connection.
+//! The gateway's shared state: who may connect (and why not), the hub of
+//! channels, and the connections it tracks until shutdown.
 
 use std::{
     sync::{
@@ -9,31 +9,26 @@ use std::{
     time::Duration,
 };
 
-use axum::{
-    Router,
-    extract::{State, WebSocketUpgrade},
-    http::{HeaderMap, Uri},
-    response::Response,
-    routing::get,
-};
-use axum_extra::extract::CookieJar;
 use chrono::Utc;
 use harmony_config::Config;
 use sqlx::PgPool;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use uuid::Uuid;
 
-use super::{
-    connection::{self, Refusal},
-    hub::Hub,
-    protocol::{self, Format},
-};
+use super::hub::Hub;
 use crate::{
     auth::{ConnectionTokens, TokenError, Tokens},
     store::{cache_aside, redis::cache::Cache},
 };
 
 pub const WEBSOCKET_PATH: &str = "/connection/websocket";
+
+/// Why credentials were refused.
+pub enum Refusal {
+    Token(TokenError),
+    AccountClosed,
+    Unavailable,
+}
 
 /// Who a connection belongs to and until when.
 pub struct Identity {
@@ -47,12 +42,12 @@ pub struct Gateway {
     pub(super) config: harmony_config::RealtimeConfig,
     access_tokens: Tokens,
     connection_tokens: ConnectionTokens,
-    access_cookie: String,
+    pub(super) access_cookie: String,
     cache: Cache,
     db: PgPool,
     pub(super) node: String,
     pub(super) shutdown: CancellationToken,
-    connections: TaskTracker,
+    pub(super) connections: TaskTracker,
     next_client: AtomicU64,
 }
 
@@ -80,13 +75,6 @@ impl Gateway {
             connections: TaskTracker::new(),
             next_client: AtomicU64::new(1),
         })
-    }
-
-    /// `GET /connection/websocket`.
-    pub fn router(self: &Arc<Self>) -> Router {
-        Router::new()
-            .route(WEBSOCKET_PATH, get(upgrade))
-            .with_state(self.clone())
     }
 
     /// Waits (briefly) for connections to send their shutdown close frames.
@@ -159,29 +147,4 @@ impl Gateway {
             .await
             .map_err(|error| tracing::warn!(%error, "gateway: cannot check membership"))
     }
-}
-
-async fn upgrade(
-    State(gateway): State<Arc<Gateway>>,
-    uri: Uri,
-    headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    let upgrade = upgrade.protocols(protocol::SUBPROTOCOLS);
-    let subprotocol = upgrade.selected_protocol().and_then(|p| p.to_str().ok());
-    let format = Format::choose(uri.query(), subprotocol);
-    let cookie = CookieJar::from_headers(&headers)
-        .get(&gateway.access_cookie)
-        .map(|c| c.value().to_owned());
-    let limit = gateway.config.max_frame_bytes;
-    let tracker = gateway.connections.clone();
-    upgrade
-        .max_frame_size(limit)
-        .max_message_size(limit)
-        // Small buffers keep an idle connection cheap; they grow when needed.
-        .read_buffer_size(4096)
-        .write_buffer_size(0)
-        .on_upgrade(move |socket| {
-            tracker.track_future(connection::serve(gateway, socket, format, cookie))
-        })
 }

@@ -9,4 +9,15 @@ mod gateway;
 pub mod hub;
 pub mod protocol;
 
+use std::sync::Arc;
+
+use axum::{Router, routing::get};
+
 pub use gateway::{Gateway, Identity, WEBSOCKET_PATH};
+
+/// `GET /connection/websocket`, served by `gateway`.
+pub fn router(gateway: &Arc<Gateway>) -> Router {
+    Router::new()
+        .route(WEBSOCKET_PATH, get(connection::upgrade))
+        .with_state(gateway.clone())
+}

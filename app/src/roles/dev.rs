@@ -29,7 +29,8 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         app.clone(),
         shutdown.clone(),
     ));
-    let router = roles::api::router(app, dependencies, liveness).merge(gateway.router());
+    let router =
+        roles::api::router(app, dependencies, liveness).merge(crate::realtime::router(&gateway));
     ops::serve_on(listener, router, shutdown).await?;
     gateway.drain().await;
     sink.await?;
