@@ -10,19 +10,45 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::Dependency;
+use crate::store::{Dependency, kafka::ConsumerHealth};
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
 struct OpsState {
     dependencies: Vec<Dependency>,
+    liveness: Liveness,
     metrics: PrometheusHandle,
 }
 
-/// Ops routes for a role that depends on `dependencies`.
-pub fn router(dependencies: Vec<Dependency>) -> Router {
+/// What `/healthz` judges: the consumer-group members the process runs
+/// (none for the api and gateway roles).
+#[derive(Clone, Default)]
+pub struct Liveness {
+    consumers: Vec<Arc<ConsumerHealth>>,
+}
+
+impl Liveness {
+    pub fn of(consumers: impl IntoIterator<Item = Arc<ConsumerHealth>>) -> Self {
+        Self {
+            consumers: consumers.into_iter().collect(),
+        }
+    }
+
+    /// Why the process is not alive; empty when every consumer is.
+    fn problems(&self) -> Vec<String> {
+        self.consumers
+            .iter()
+            .filter_map(|health| health.problem())
+            .collect()
+    }
+}
+
+/// Ops routes for a role that depends on `dependencies` and is alive while
+/// `liveness` says so.
+pub fn router(dependencies: Vec<Dependency>, liveness: Liveness) -> Router {
     let state = Arc::new(OpsState {
         dependencies,
+        liveness,
         metrics: crate::telemetry::metrics(),
     });
     Router::new()
@@ -59,8 +85,8 @@ pub async fn readiness(dependencies: &[Dependency]) -> Readiness {
 
 /// Alive unless a consumer loop died or stays stalled after rejoining
 /// (then a restart is what helps).
-async fn healthz() -> impl IntoResponse {
-    let problems = crate::store::kafka::consumer_problems();
+async fn healthz(State(state): State<Arc<OpsState>>) -> impl IntoResponse {
+    let problems = state.liveness.problems();
     if problems.is_empty() {
         return (StatusCode::OK, Json(serde_json::json!({ "status": "ok" })));
     }

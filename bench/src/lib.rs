@@ -100,6 +100,28 @@ pub mod http {
             user["user_id"].as_str().context("user id")?.to_owned(),
         ))
     }
+
+    /// A chat of `token`'s user with `members` besides: its id.
+    pub async fn create_chat(
+        target: &Target,
+        token: &str,
+        title: &str,
+        members: &[&str],
+    ) -> anyhow::Result<String> {
+        let body = json!({ "title": title, "user_id_list": members });
+        let chat = target
+            .json(Method::POST, "/api/v1/chats/", Some(token), body)
+            .await?;
+        Ok(chat["chat_id"].as_str().context("chat id")?.to_owned())
+    }
+
+    /// One lane of load: a fresh account and a chat of its own; the
+    /// account's access token and the chat's id.
+    pub async fn lane(target: &Target, title: &str) -> anyhow::Result<(String, String)> {
+        let (token, _) = sign_up(target).await?;
+        let chat = create_chat(target, &token, title, &[]).await?;
+        Ok((token, chat))
+    }
 }
 
 /// CPU time of the processes a benchmark loads, read from /proc before and

@@ -102,180 +102,183 @@ async fn prepare(target: &Target, lanes: usize, scenario: Scenario) -> anyhow::R
     };
     let mut prepared = Vec::with_capacity(lanes);
     for _ in 0..lanes {
-        let (token, _) = sign_up(target).await?;
-        let partner = match scenario {
-            Scenario::Churn => Some(sign_up(target).await?),
-            _ => None,
-        };
-        let chat = target
-            .json(
-                Method::POST,
-                "/api/v1/chats/",
-                Some(&token),
-                json!({ "title": "bench", "user_id_list": [] }),
-            )
-            .await?;
-        let chat = chat["chat_id"].as_str().context("chat id")?.to_owned();
-        let me = target
-            .json(Method::GET, "/api/v1/users/me", Some(&token), Value::Null)
-            .await?;
-        let email = me["email"].as_str().context("e-mail")?;
-        let login_form = format!("username={email}&password=benchmark+password");
+        let lane = new_lane(target, scenario).await?;
         if history {
-            for i in 0..seeded {
-                target
-                    .json(
-                        Method::POST,
-                        &format!("/api/v1/chats/{chat}"),
-                        Some(&token),
-                        json!({ "content": format!("seed {i}") }),
-                    )
-                    .await?;
-            }
+            seed(target, &lane, seeded).await?;
         }
-        prepared.push(Lane {
-            token,
-            login_form,
-            chat,
-            cursor: String::new(),
-            partner,
-            turn: Default::default(),
-            created: Default::default(),
-            accounts: Default::default(),
-        });
+        prepared.push(lane);
     }
     if history {
         // Every lane's page must be a full 50 (all seeded messages written)
         // before measuring.
         for lane in &mut prepared {
-            let path = format!("/api/v1/chats/{}?limit=50", lane.chat);
-            let mut full = false;
-            for _ in 0..500 {
-                let page = target
-                    .json(Method::GET, &path, Some(&lane.token), Value::Null)
-                    .await?;
-                lane.cursor = page["next_cursor"].as_str().unwrap_or_default().to_owned();
-                let older = target
-                    .json(
-                        Method::GET,
-                        &format!("{path}&cursor={}", lane.cursor),
-                        Some(&lane.token),
-                        Value::Null,
-                    )
-                    .await?;
-                let count = |page: &Value| page["messages"].as_array().map_or(0, Vec::len);
-                if count(&page) == 50 && count(&older) == (seeded - 50).min(50) {
-                    full = true;
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            anyhow::ensure!(
-                full,
-                "history of {} never reached {seeded} messages",
-                lane.chat
-            );
+            wait_for_history(target, lane, seeded).await?;
         }
     }
     Ok(prepared)
 }
 
+/// A fresh account with its own chat, and for `churn` a partner.
+async fn new_lane(target: &Target, scenario: Scenario) -> anyhow::Result<Lane> {
+    let (token, chat) = harmony_bench::http::lane(target, "bench").await?;
+    let partner = match scenario {
+        Scenario::Churn => Some(sign_up(target).await?),
+        _ => None,
+    };
+    let me = target
+        .json(Method::GET, "/api/v1/users/me", Some(&token), Value::Null)
+        .await?;
+    let email = me["email"].as_str().context("e-mail")?;
+    let login_form = format!("username={email}&password=benchmark+password");
+    Ok(Lane {
+        token,
+        login_form,
+        chat,
+        cursor: String::new(),
+        partner,
+        turn: Default::default(),
+        created: Default::default(),
+        accounts: Default::default(),
+    })
+}
+
+/// Sends `messages` messages to the lane's chat.
+async fn seed(target: &Target, lane: &Lane, messages: usize) -> anyhow::Result<()> {
+    for i in 0..messages {
+        target
+            .json(
+                Method::POST,
+                &format!("/api/v1/chats/{}", lane.chat),
+                Some(&lane.token),
+                json!({ "content": format!("seed {i}") }),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Waits until the newest page holds 50 messages and the page before it the
+/// rest of the `seeded` (up to 50), and keeps the newest page's cursor.
+async fn wait_for_history(target: &Target, lane: &mut Lane, seeded: usize) -> anyhow::Result<()> {
+    let path = format!("/api/v1/chats/{}?limit=50", lane.chat);
+    for _ in 0..500 {
+        let page = target
+            .json(Method::GET, &path, Some(&lane.token), Value::Null)
+            .await?;
+        lane.cursor = page["next_cursor"].as_str().unwrap_or_default().to_owned();
+        let older = target
+            .json(
+                Method::GET,
+                &format!("{path}&cursor={}", lane.cursor),
+                Some(&lane.token),
+                Value::Null,
+            )
+            .await?;
+        let count = |page: &Value| page["messages"].as_array().map_or(0, Vec::len);
+        if count(&page) == 50 && count(&older) == (seeded - 50).min(50) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bail!("history of {} never reached {seeded} messages", lane.chat)
+}
+
+type Answer = anyhow::Result<(StatusCode, Bytes)>;
+
+/// One request of `scenario` on `lane`; true when it succeeded.
 async fn one(target: &Target, scenario: Scenario, lane: &Lane) -> bool {
     let path = format!("/api/v1/chats/{}", lane.chat);
     let result = match scenario {
-        Scenario::Send => {
-            let body =
-                json!({ "content": "benchmark message", "client_uuid": uuid::Uuid::new_v4() })
-                    .to_string();
-            target
-                .call(
-                    Method::POST,
-                    &path,
-                    Some(&lane.token),
-                    Some(("application/json", body)),
-                )
-                .await
-        }
-        Scenario::History => {
-            target
-                .call(
-                    Method::GET,
-                    &format!("{path}?limit=50"),
-                    Some(&lane.token),
-                    None,
-                )
-                .await
-        }
+        Scenario::Send => send(target, lane, &path).await,
+        Scenario::History => get(target, lane, &format!("{path}?limit=50")).await,
         Scenario::DeepHistory => {
-            target
-                .call(
-                    Method::GET,
-                    &format!("{path}?limit=50&cursor={}", lane.cursor),
-                    Some(&lane.token),
-                    None,
-                )
-                .await
+            let older = format!("{path}?limit=50&cursor={}", lane.cursor);
+            get(target, lane, &older).await
         }
         Scenario::Visibility => visible_after_send(target, lane, &path).await,
         Scenario::Mixed => return mixed::one(target, lane).await,
-        Scenario::Login => {
-            let form = Some(("application/x-www-form-urlencoded", lane.login_form.clone()));
-            target
-                .call(Method::POST, "/api/v1/auth/token", None, form)
-                .await
-        }
-        Scenario::SignUp => {
-            let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
-            let body =
-                json!({ "username": "bench", "email": email, "password": "benchmark password" });
-            target
-                .call(
-                    Method::POST,
-                    "/api/v1/users/",
-                    None,
-                    Some(("application/json", body.to_string())),
-                )
-                .await
-        }
+        Scenario::Login => log_in(target, lane).await,
+        Scenario::SignUp => sign_up_once(target).await,
         Scenario::Churn => {
-            let Some((partner_token, partner_id)) = &lane.partner else {
+            let Some(partner) = &lane.partner else {
                 return false;
             };
-            // Alternate per lane: the partner is added, then leaves.
-            let mut turn = lane.turn.lock().await;
-            *turn += 1;
-            if *turn % 2 == 1 {
-                let body = json!({ "user_id_list": [partner_id] }).to_string();
-                let body = Some(("application/json", body));
-                target
-                    .call(
-                        Method::POST,
-                        &format!("{path}/members"),
-                        Some(&lane.token),
-                        body,
-                    )
-                    .await
-            } else {
-                target
-                    .call(
-                        Method::POST,
-                        &format!("{path}/leave"),
-                        Some(partner_token),
-                        None,
-                    )
-                    .await
-            }
+            churn(target, lane, partner, &path).await
         }
     };
     matches!(result, Ok((status, _)) if status.is_success())
 }
 
+async fn send(target: &Target, lane: &Lane, path: &str) -> Answer {
+    let body =
+        json!({ "content": "benchmark message", "client_uuid": uuid::Uuid::new_v4() }).to_string();
+    target
+        .call(
+            Method::POST,
+            path,
+            Some(&lane.token),
+            Some(("application/json", body)),
+        )
+        .await
+}
+
+async fn get(target: &Target, lane: &Lane, path: &str) -> Answer {
+    target
+        .call(Method::GET, path, Some(&lane.token), None)
+        .await
+}
+
+async fn log_in(target: &Target, lane: &Lane) -> Answer {
+    let form = Some(("application/x-www-form-urlencoded", lane.login_form.clone()));
+    target
+        .call(Method::POST, "/api/v1/auth/token", None, form)
+        .await
+}
+
+/// A sign-up with a fresh e-mail (one password hash).
+async fn sign_up_once(target: &Target) -> Answer {
+    let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
+    let body = json!({ "username": "bench", "email": email, "password": "benchmark password" });
+    target
+        .call(
+            Method::POST,
+            "/api/v1/users/",
+            None,
+            Some(("application/json", body.to_string())),
+        )
+        .await
+}
+
+/// Alternately per lane: the partner is added, then leaves.
+async fn churn(target: &Target, lane: &Lane, partner: &(String, String), path: &str) -> Answer {
+    let (partner_token, partner_id) = partner;
+    let mut turn = lane.turn.lock().await;
+    *turn += 1;
+    if *turn % 2 == 1 {
+        let body = json!({ "user_id_list": [partner_id] }).to_string();
+        let body = Some(("application/json", body));
+        target
+            .call(
+                Method::POST,
+                &format!("{path}/members"),
+                Some(&lane.token),
+                body,
+            )
+            .await
+    } else {
+        target
+            .call(
+                Method::POST,
+                &format!("{path}/leave"),
+                Some(partner_token),
+                None,
+            )
+            .await
+    }
+}
+
 /// Sends one message and polls the newest history page until it shows up.
-async fn visible_after_send(
-    target: &Target,
-    lane: &Lane,
-    path: &str,
-) -> anyhow::Result<(StatusCode, Bytes)> {
+async fn visible_after_send(target: &Target, lane: &Lane, path: &str) -> Answer {
     let body = json!({ "content": "visibility probe", "client_uuid": uuid::Uuid::new_v4() });
     let sent = target
         .json(Method::POST, path, Some(&lane.token), body)

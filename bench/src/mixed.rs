@@ -16,7 +16,7 @@ use hyper::{Method, StatusCode};
 use serde_json::json;
 
 use crate::Lane;
-use harmony_bench::http::{Target, sign_up};
+use harmony_bench::http::{Target, create_chat, sign_up};
 
 /// One action of the mix, chosen by the lane's turn (a fixed, well-spread sequence).
 pub async fn one(target: &Target, lane: &Lane) -> bool {
@@ -46,26 +46,13 @@ pub async fn one(target: &Target, lane: &Lane) -> bool {
             target.call(Method::GET, &chat, token, None).await,
             StatusCode::OK,
         ),
-        55..63 => {
-            let created = target
-                .json(
-                    Method::POST,
-                    "/api/v1/chats/",
-                    token,
-                    json!({ "title": "mixed", "user_id_list": [] }),
-                )
-                .await;
-            match created
-                .ok()
-                .and_then(|c| c["chat_id"].as_str().map(str::to_owned))
-            {
-                Some(id) => {
-                    lane.created.lock().await.push(id);
-                    true
-                }
-                None => false,
+        55..63 => match create_chat(target, &lane.token, "mixed", &[]).await {
+            Ok(id) => {
+                lane.created.lock().await.push(id);
+                true
             }
-        }
+            Err(_) => false,
+        },
         63..67 => match sign_up(target).await {
             Ok((new_token, _)) => {
                 lane.accounts.lock().await.push(new_token);

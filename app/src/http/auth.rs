@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    App,
+    app::App,
     error::{ApiError, ApiResult, ErrorBody, InvalidInput, PasswordsBusy, UnsupportedMedia},
     extract::{ApiForm, ApiJson},
+    limits,
 };
 use crate::{
     auth::{
@@ -49,6 +50,7 @@ fn token_pair(app: &App, access: IssuedToken, refresh: IssuedToken) -> Json<Vec<
 pub struct LoginForm {
     username: String,
     password: String,
+    #[schema(schema_with = limits::grant_type)]
     grant_type: Option<String>,
 }
 

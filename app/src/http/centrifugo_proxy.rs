@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{
-    App,
+    app::App,
     error::{ApiError, ApiResult, ErrorBody, InvalidInput, UnsupportedMedia},
     extract::{ApiJson, constant_time_eq},
 };

@@ -13,11 +13,12 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    App,
+    app::App,
     error::{
         ApiError, ApiResult, ErrorBody, InvalidInput, NotMember, Unauthenticated, UnsupportedMedia,
     },
     extract::{ApiJson, ApiQuery, AuthUser, path_uuid},
+    limits,
 };
 use crate::{
     domain::{
@@ -47,7 +48,9 @@ pub struct ChatResponse {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateChat {
+    #[schema(schema_with = limits::title)]
     title: Option<String>,
+    #[schema(schema_with = limits::description)]
     description: Option<String>,
     user_id_list: Vec<Uuid>,
 }
@@ -143,6 +146,7 @@ async fn remember_memberships(app: &App, chat_id: Uuid, user_ids: &[Uuid], membe
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct SendBody {
+    #[schema(schema_with = limits::content)]
     content: String,
     client_uuid: Option<Uuid>,
 }
@@ -241,8 +245,11 @@ fn created(message_json: String) -> Response {
 #[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// Messages per page; absent means the maximum.
+    // Its maximum is a setting (`openapi::constrain`).
+    #[param(minimum = 1)]
     limit: Option<i64>,
     /// The previous page's `next_cursor`, for older messages; absent or empty: the newest page.
+    #[param(value_type = Option<limits::Cursor>, inline)]
     cursor: Option<String>,
 }
 

@@ -6,7 +6,7 @@ use axum::{Json, extract::State};
 use chrono::Utc;
 use serde::Serialize;
 
-use super::{App, error::Unauthenticated, extract::AuthUser};
+use super::{app::App, error::Unauthenticated, extract::AuthUser};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ConnectionToken {

@@ -10,7 +10,7 @@ use axum_extra::extract::CookieJar;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use super::{App, error::ApiError};
+use super::{app::App, error::ApiError};
 use crate::{auth::TokenError, domain::Invalid, domain::user::UserProfile};
 
 /// The cookie and header of the double-submit CSRF check.

@@ -10,7 +10,7 @@ use utoipa::{
 };
 
 use super::{
-    App, auth, centrifugo_proxy, chats, connection_token, error::ErrorBody, session, users,
+    app::App, auth, centrifugo_proxy, chats, connection_token, error::ErrorBody, session, users,
 };
 
 #[derive(OpenApi)]
@@ -112,60 +112,23 @@ pub fn committed_document() -> String {
     serde_json::to_string_pretty(&document(&Config::default())).unwrap_or_default()
 }
 
-/// No NUL characters (Postgres cannot store them; `check_length` refuses them).
-const NO_NUL: &str = "^[^\\u0000]*$";
-/// Not blank: some character outside Unicode's White_Space set (what
-/// `str::trim` removes), and no NUL (`check_content`).
-const NOT_BLANK: &str = "^[^\\u0000]*[^\\u0000\\u0009-\\u000D\\u0020\\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^\\u0000]*$";
-/// A history cursor: a ULID in Crockford base32, either case (128 bits, so
-/// the first character is 0-7), or empty (no cursor, as in the original).
-const CURSOR: &str = "^([0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25})?$";
 /// Every form `Uuid::parse_str` accepts: simple, hyphenated, braced, URN.
 const UUID: &str = "^(?:[0-9A-Fa-f]{32}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}|\\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\\}|[Uu][Rr][Nn]:[Uu][Uu][Ii][Dd]:[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$";
 /// Times are naive ISO 8601, as the original serialised them (no offset, so
 /// not RFC 3339 `date-time`).
 const NAIVE_TIME: &str = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?$";
 
-/// Writes the limits the handlers enforce into the document, from the same
-/// constants and settings the checks use, so the two cannot drift.
+/// Writes the limits that are settings into the document, from the same
+/// settings the checks use (the fixed limits are on the types: `limits`).
 fn constrain(document: &mut Value, config: &Config) {
-    use crate::domain::{chat, user};
     formats(document);
     let chat = &config.chat;
-    // A form has no null: the field is absent, empty or `password`.
-    document["components"]["schemas"]["LoginForm"]["properties"]["grant_type"] =
-        json!({ "type": "string", "pattern": "^(password)?$" });
     let mut property = |schema: &str, field: &str, limits: Value| {
         merge(
             &mut document["components"]["schemas"][schema]["properties"][field],
             limits,
         );
     };
-    property(
-        "SignUp",
-        "username",
-        json!({ "maxLength": user::USERNAME_MAX, "pattern": NO_NUL }),
-    );
-    property(
-        "SignUp",
-        "email",
-        json!({ "maxLength": user::EMAIL_MAX, "pattern": user::EMAIL_PATTERN }),
-    );
-    property(
-        "SignUp",
-        "password",
-        json!({ "minLength": user::PASSWORD_MIN, "maxLength": user::PASSWORD_MAX, "pattern": NO_NUL }),
-    );
-    property(
-        "CreateChat",
-        "title",
-        json!({ "minLength": 1, "maxLength": chat::TITLE_MAX, "pattern": NO_NUL }),
-    );
-    property(
-        "CreateChat",
-        "description",
-        json!({ "maxLength": chat::DESCRIPTION_MAX, "pattern": NO_NUL }),
-    );
     // The creator counts too: the others may be one fewer than the limit.
     property(
         "CreateChat",
@@ -180,7 +143,7 @@ fn constrain(document: &mut Value, config: &Config) {
     property(
         "SendBody",
         "content",
-        json!({ "minLength": 1, "maxLength": chat.max_content_length, "pattern": NOT_BLANK }),
+        json!({ "maxLength": chat.max_content_length }),
     );
     let mut parameter = |path: &str, name: &str, limits: Value| {
         if let Some(parameters) = document["paths"][path]["get"]["parameters"].as_array_mut() {
@@ -191,23 +154,13 @@ fn constrain(document: &mut Value, config: &Config) {
     };
     parameter(
         "/api/v1/users/lookup",
-        "email",
-        json!({ "maxLength": user::EMAIL_MAX, "pattern": NO_NUL }),
-    );
-    parameter(
-        "/api/v1/users/lookup",
         "limit",
-        json!({ "minimum": 1, "maximum": config.user.default_user_search_limit }),
+        json!({ "maximum": config.user.default_user_search_limit }),
     );
     parameter(
         "/api/v1/chats/{chat_id}",
         "limit",
-        json!({ "minimum": 1, "maximum": chat.default_pagination_limit }),
-    );
-    parameter(
-        "/api/v1/chats/{chat_id}",
-        "cursor",
-        json!({ "pattern": CURSOR }),
+        json!({ "maximum": chat.default_pagination_limit }),
     );
 }
 
@@ -309,7 +262,7 @@ mod tests {
                 "{sample}"
             );
         }
-        let pattern = regex::Regex::new(super::CURSOR).unwrap();
+        let pattern = regex::Regex::new(crate::http::limits::CURSOR).unwrap();
         let cursor = ulid::Ulid::new().to_string();
         for sample in [
             cursor.clone(),
@@ -328,7 +281,7 @@ mod tests {
                 "{sample:?}"
             );
         }
-        let not_blank = regex::Regex::new(super::NOT_BLANK).unwrap();
+        let not_blank = regex::Regex::new(crate::http::limits::NOT_BLANK).unwrap();
         for sample in [
             "a",
             " a ",

@@ -17,7 +17,7 @@ use axum_extra::extract::{
 use serde::Deserialize;
 
 use super::{
-    App,
+    app::App,
     auth::{Session, end_session, rotate, sign_in},
     error::{ApiError, ApiResult, ErrorBody, InvalidInput, PasswordsBusy, UnsupportedMedia},
     extract::{ApiJson, CSRF_COOKIE, check_csrf},

@@ -9,12 +9,13 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    App,
+    app::App,
     error::{
         ApiError, ApiResult, ErrorBody, InvalidInput, PasswordsBusy, Unauthenticated,
         UnsupportedMedia,
     },
     extract::{ApiJson, ApiQuery, AuthUser, path_uuid},
+    limits,
 };
 use crate::{
     domain::{
@@ -29,8 +30,11 @@ use crate::{
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct SignUp {
+    #[schema(schema_with = limits::username)]
     username: String,
+    #[schema(schema_with = limits::email)]
     email: String,
+    #[schema(schema_with = limits::password)]
     password: String,
 }
 
@@ -117,7 +121,10 @@ pub async fn my_chats(State(app): State<App>, user: AuthUser) -> ApiResult<Json<
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Lookup {
+    #[param(value_type = limits::EmailQuery, inline)]
     email: String,
+    // Its maximum is a setting (`openapi::constrain`).
+    #[param(minimum = 1)]
     limit: Option<i64>,
 }
 

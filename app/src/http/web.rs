@@ -18,7 +18,7 @@ use serde_json::json;
 use tower::ServiceExt;
 use tower_http::services::{ServeDir, ServeFile};
 
-use super::App;
+use super::app::App;
 
 /// Vite's output directory for content-hashed files.
 const ASSETS: &str = "/assets/";

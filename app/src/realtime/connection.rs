@@ -4,13 +4,21 @@
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use axum::{
+    extract::{
+        State, WebSocketUpgrade,
+        ws::{CloseFrame, Message, Utf8Bytes, WebSocket},
+    },
+    http::{HeaderMap, Uri},
+    response::Response,
+};
+use axum_extra::extract::CookieJar;
 use futures::{SinkExt, StreamExt, stream::SplitSink};
 use tokio::{sync::mpsc, time::Instant};
 use uuid::Uuid;
 
 use super::{
-    Gateway, Identity,
+    gateway::{Gateway, Identity, Refusal},
     hub::{ClientHandle, Closer},
     protocol::{
         self, BadCommand, ChannelRequest, ConnectRequest, ConnectResult, Disconnect, Empty,
@@ -30,12 +38,7 @@ const BATCH_BYTES: usize = 64 * 1024;
 /// The writer's time to send the close frame before the socket is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
-pub async fn serve(
-    gateway: Arc<Gateway>,
-    socket: WebSocket,
-    format: Format,
-    cookie: Option<String>,
-) {
+async fn serve(gateway: Arc<Gateway>, socket: WebSocket, format: Format, cookie: Option<String>) {
     let (sink, mut stream) = socket.split();
     let (queue, outgoing) = mpsc::channel(gateway.config.send_queue.max(1));
     let closer = Arc::new(Closer::default());
@@ -434,9 +437,26 @@ fn client_uuid(id: u64) -> String {
     Uuid::from_u64_pair(0, id).to_string()
 }
 
-/// Why credentials were refused.
-pub enum Refusal {
-    Token(TokenError),
-    AccountClosed,
-    Unavailable,
+/// `GET /connection/websocket`: the upgrade that starts a connection.
+pub async fn upgrade(
+    State(gateway): State<Arc<Gateway>>,
+    uri: Uri,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let upgrade = upgrade.protocols(protocol::SUBPROTOCOLS);
+    let subprotocol = upgrade.selected_protocol().and_then(|p| p.to_str().ok());
+    let format = Format::choose(uri.query(), subprotocol);
+    let cookie = CookieJar::from_headers(&headers)
+        .get(&gateway.access_cookie)
+        .map(|c| c.value().to_owned());
+    let limit = gateway.config.max_frame_bytes;
+    let tracker = gateway.connections.clone();
+    upgrade
+        .max_frame_size(limit)
+        .max_message_size(limit)
+        // Small buffers keep an idle connection cheap; they grow when needed.
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| tracker.track_future(serve(gateway, socket, format, cookie)))
 }

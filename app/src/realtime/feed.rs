@@ -19,7 +19,7 @@ use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{Gateway, hub::Hub};
+use super::{gateway::Gateway, hub::Hub};
 use crate::{
     domain::{
         channels::{self, CHANNELS_HEADER},

@@ -5,188 +5,19 @@
 
 mod connection;
 pub mod feed;
+mod gateway;
 pub mod hub;
 pub mod protocol;
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::Duration,
-};
+use std::sync::Arc;
 
-use axum::{
-    Router,
-    extract::{State, WebSocketUpgrade},
-    http::{HeaderMap, Uri},
-    response::Response,
-    routing::get,
-};
-use axum_extra::extract::CookieJar;
-use chrono::Utc;
-use harmony_config::Config;
-use sqlx::PgPool;
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use uuid::Uuid;
+use axum::{Router, routing::get};
 
-use crate::{
-    auth::{ConnectionTokens, TokenError, Tokens},
-    store::{cache_aside, redis::cache::Cache},
-};
-use connection::Refusal;
-use hub::Hub;
-use protocol::Format;
+pub use gateway::{Gateway, Identity, WEBSOCKET_PATH};
 
-pub const WEBSOCKET_PATH: &str = "/connection/websocket";
-
-/// Who a connection belongs to and until when.
-pub struct Identity {
-    pub user: Uuid,
-    /// Unix seconds.
-    pub expires: i64,
-}
-
-pub struct Gateway {
-    pub hub: Hub,
-    config: harmony_config::RealtimeConfig,
-    access_tokens: Tokens,
-    connection_tokens: ConnectionTokens,
-    access_cookie: String,
-    cache: Cache,
-    db: PgPool,
-    node: String,
-    shutdown: CancellationToken,
-    connections: TaskTracker,
-    next_client: AtomicU64,
-}
-
-impl Gateway {
-    pub fn new(
-        config: &Config,
-        db: PgPool,
-        cache: Cache,
-        shutdown: CancellationToken,
-    ) -> Arc<Self> {
-        let realtime = &config.realtime;
-        Arc::new(Self {
-            hub: Hub::new(
-                realtime.history_size,
-                Duration::from_secs(realtime.history_ttl_seconds),
-            ),
-            config: realtime.clone(),
-            access_tokens: Tokens::new(&config.auth),
-            connection_tokens: ConnectionTokens::new(realtime.token_secret.expose()),
-            access_cookie: config.auth.access_token_name.clone(),
-            cache,
-            db,
-            node: Uuid::new_v4().to_string(),
-            shutdown,
-            connections: TaskTracker::new(),
-            next_client: AtomicU64::new(1),
-        })
-    }
-
-    /// `GET /connection/websocket`.
-    pub fn router(self: &Arc<Self>) -> Router {
-        Router::new()
-            .route(WEBSOCKET_PATH, get(upgrade))
-            .with_state(self.clone())
-    }
-
-    /// Waits (briefly) for connections to send their shutdown close frames.
-    pub async fn drain(&self) {
-        self.connections.close();
-        let _ = tokio::time::timeout(Duration::from_secs(3), self.connections.wait()).await;
-    }
-
-    /// Evicts expired history every few seconds until shutdown.
-    pub async fn prune(self: Arc<Self>) {
-        let mut every = tokio::time::interval(Duration::from_secs(5));
-        loop {
-            tokio::select! {
-                _ = self.shutdown.cancelled() => return,
-                _ = every.tick() => self.hub.prune(),
-            }
-        }
-    }
-
-    fn next_client_id(&self) -> u64 {
-        self.next_client.fetch_add(1, Ordering::Relaxed)
-    }
-
-    fn ping_interval(&self) -> Duration {
-        Duration::from_secs(self.config.ping_interval_seconds.max(1))
-    }
-
-    /// Seconds until `expires`, at least one.
-    fn ttl(&self, expires: i64) -> u32 {
-        u32::try_from((expires - Utc::now().timestamp()).max(1)).unwrap_or(u32::MAX)
-    }
-
-    /// When an unrefreshed connection is closed: its expiry plus the grace.
-    fn close_at(&self, expires: i64) -> tokio::time::Instant {
-        let ttl = u64::from(self.ttl(expires));
-        tokio::time::Instant::now()
-            + Duration::from_secs(ttl + self.config.expired_close_delay_seconds)
-    }
-
-    /// A connection token, or an access token (cookie or `token`); the
-    /// account must still be open.
-    async fn identify(&self, token: &str) -> Result<Identity, Refusal> {
-        let (user, expires) = match self.connection_tokens.verify(token) {
-            Ok(found) => found,
-            Err(TokenError::Expired) => return Err(Refusal::Token(TokenError::Expired)),
-            Err(TokenError::Invalid) => {
-                let claims = self
-                    .access_tokens
-                    .verify_access(token)
-                    .map_err(Refusal::Token)?;
-                let user = claims
-                    .user_id()
-                    .ok_or(Refusal::Token(TokenError::Invalid))?;
-                (user, claims.exp)
-            }
-        };
-        match cache_aside::user_profile(&self.cache, &self.db, user).await {
-            Ok(Some(profile)) if !profile.tombstone => Ok(Identity { user, expires }),
-            Ok(_) => Err(Refusal::AccountClosed),
-            Err(error) => {
-                tracing::warn!(%error, "gateway: cannot check the account");
-                Err(Refusal::Unavailable)
-            }
-        }
-    }
-
-    /// The subscribe proxy's check (`http::centrifugo_proxy::subscribe`), cache-aside.
-    async fn is_member(&self, chat: Uuid, user: Uuid) -> Result<bool, ()> {
-        cache_aside::is_member(&self.cache, &self.db, chat, user)
-            .await
-            .map_err(|error| tracing::warn!(%error, "gateway: cannot check membership"))
-    }
-}
-
-async fn upgrade(
-    State(gateway): State<Arc<Gateway>>,
-    uri: Uri,
-    headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    let upgrade = upgrade.protocols(protocol::SUBPROTOCOLS);
-    let subprotocol = upgrade.selected_protocol().and_then(|p| p.to_str().ok());
-    let format = Format::choose(uri.query(), subprotocol);
-    let cookie = CookieJar::from_headers(&headers)
-        .get(&gateway.access_cookie)
-        .map(|c| c.value().to_owned());
-    let limit = gateway.config.max_frame_bytes;
-    let tracker = gateway.connections.clone();
-    upgrade
-        .max_frame_size(limit)
-        .max_message_size(limit)
-        // Small buffers keep an idle connection cheap; they grow when needed.
-        .read_buffer_size(4096)
-        .write_buffer_size(0)
-        .on_upgrade(move |socket| {
-            tracker.track_future(connection::serve(gateway, socket, format, cookie))
-        })
+/// `GET /connection/websocket`, served by `gateway`.
+pub fn router(gateway: &Arc<Gateway>) -> Router {
+    Router::new()
+        .route(WEBSOCKET_PATH, get(connection::upgrade))
+        .with_state(gateway.clone())
 }

@@ -50,9 +50,9 @@ pub async fn build(config: &Config) -> anyhow::Result<(App, Vec<Dependency>)> {
     Ok((app, dependencies))
 }
 
-/// The API router with the ops endpoints beside it.
-pub fn router(app: App, dependencies: Vec<Dependency>) -> axum::Router {
-    http::router(app).merge(ops::router(dependencies))
+/// The API router with the ops endpoints beside it, alive while `liveness` says so.
+pub fn router(app: App, dependencies: Vec<Dependency>, liveness: ops::Liveness) -> axum::Router {
+    http::router(app).merge(ops::router(dependencies, liveness))
 }
 
 pub async fn run(config: &Config) -> anyhow::Result<()> {
@@ -61,7 +61,8 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     tokio::spawn(purge_expired_sessions(app.clone(), shutdown.clone()));
     ops::serve(
         config.http.bind.clone(),
-        router(app, dependencies),
+        // The api runs no consumer group: nothing to judge.
+        router(app, dependencies, ops::Liveness::default()),
         shutdown,
     )
     .await?;

@@ -8,7 +8,7 @@
 //! the record goes to its dead-letter topic with the error and consumption
 //! goes on. Events of different keys run in parallel.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use harmony_config::Config;
 use rdkafka::{Message, message::OwnedMessage};
@@ -21,11 +21,12 @@ use crate::{
         channels,
         events::OutboxRecord,
     },
+    ops,
     store::{
         Dependency,
         centrifugo::CentrifugoApi,
         dynamodb::ChatHistoryTable,
-        kafka::{Admin, DeadLetters, GroupMember},
+        kafka::{Admin, ConsumerHealth, DeadLetters, GroupMember},
         postgres,
         postgres::outbox,
         redis,
@@ -158,6 +159,11 @@ impl Cdc {
         })
     }
 
+    /// Its group member's health, for `/healthz`.
+    pub fn health(&self) -> Arc<ConsumerHealth> {
+        self.member.health()
+    }
+
     pub fn dependencies(&self) -> Vec<Dependency> {
         vec![
             Dependency::Postgres(self.handler.pool.clone()),
@@ -232,7 +238,8 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let cdc = Cdc::new(config).await?;
     let mut dependencies = cdc.dependencies();
     dependencies.push(Dependency::Kafka(Admin::new(&config.kafka)?));
-    super::run_worker(config, dependencies, |shutdown| async move {
+    let liveness = ops::Liveness::of([cdc.health()]);
+    super::run_worker(config, dependencies, liveness, |shutdown| async move {
         cdc.run(shutdown).await;
         Ok(())
     })

@@ -21,6 +21,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         path = crate::realtime::WEBSOCKET_PATH,
         url = config.http.public_url
     );
+    let liveness = ops::Liveness::of([sink.health(), cdc.health()]);
     let sink = tokio::spawn(sink.run(shutdown.clone()));
     let cdc = tokio::spawn(cdc.run(shutdown.clone()));
     let relay = tokio::spawn(relay.run(shutdown.clone()));
@@ -28,7 +29,8 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         app.clone(),
         shutdown.clone(),
     ));
-    let router = roles::api::router(app, dependencies).merge(gateway.router());
+    let router =
+        roles::api::router(app, dependencies, liveness).merge(crate::realtime::router(&gateway));
     ops::serve_on(listener, router, shutdown).await?;
     gateway.drain().await;
     sink.await?;

@@ -6,14 +6,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     ops,
-    realtime::{Gateway, feed::Feed},
+    realtime::{self, Gateway, feed::Feed},
     store::{
         Dependency, kafka::Admin, postgres, redis, redis::cache::Cache, redis::local::LocalCopy,
     },
 };
 
 /// Starts the feed (positioned at the end of each partition) and the
-/// pruning of history; the caller serves `gateway.router()`.
+/// pruning of history; the caller serves `realtime::router(&gateway)`.
 pub async fn start(
     config: &Config,
     db: sqlx::PgPool,
@@ -44,7 +44,9 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         Dependency::Redis(redis),
         Dependency::Kafka(Admin::new(&config.kafka)?),
     ];
-    let router = gateway.router().merge(ops::router(dependencies));
+    // The feed reads every partition without a group: no member to judge.
+    let router =
+        realtime::router(&gateway).merge(ops::router(dependencies, ops::Liveness::default()));
     ops::serve(config.http.bind.clone(), router, shutdown).await?;
     gateway.drain().await;
     Ok(())

@@ -9,11 +9,13 @@ pub mod migrate;
 pub mod relay;
 pub mod sink;
 
-/// Runs a background worker beside its ops endpoints until SIGTERM/Ctrl-C;
+/// Runs a background worker beside its ops endpoints until SIGTERM/Ctrl-C
+/// (alive while `liveness` says so);
 /// the worker gets the shutdown token and drains before the server stops.
 pub async fn run_worker<F, Fut>(
     config: &harmony_config::Config,
     dependencies: Vec<crate::store::Dependency>,
+    liveness: crate::ops::Liveness,
     worker: F,
 ) -> anyhow::Result<()>
 where
@@ -23,7 +25,7 @@ where
     let shutdown = crate::ops::shutdown_token();
     let server = tokio::spawn(crate::ops::serve(
         config.http.bind.clone(),
-        crate::ops::router(dependencies),
+        crate::ops::router(dependencies, liveness),
         shutdown.clone(),
     ));
     worker(shutdown).await?;

@@ -181,5 +181,10 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         Dependency::Postgres(pool),
         Dependency::Kafka(Admin::new(&config.kafka)?),
     ];
-    super::run_worker(config, dependencies, |shutdown| relay.run(shutdown)).await
+    // The relay reads the outbox, not a consumer group: nothing to judge.
+    let liveness = crate::ops::Liveness::default();
+    super::run_worker(config, dependencies, liveness, |shutdown| {
+        relay.run(shutdown)
+    })
+    .await
 }

@@ -5,7 +5,7 @@
 //! written. Messages of deleted chats are dropped, and writes that raced a
 //! deletion are undone, so in-flight messages never bring history back.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use harmony_config::Config;
 use rdkafka::{Message, message::OwnedMessage};
@@ -15,10 +15,11 @@ use uuid::Uuid;
 
 use crate::{
     domain::message::{ChatMessage, MessageRecord},
+    ops,
     store::{
         Dependency,
         dynamodb::ChatHistoryTable,
-        kafka::{Admin, DeadLetters, GroupMember},
+        kafka::{Admin, ConsumerHealth, DeadLetters, GroupMember},
         postgres,
         postgres::chats,
         redis,
@@ -53,6 +54,11 @@ impl Sink {
             max_batch: config.sink.max_batch.max(1),
             linger: Duration::from_millis(config.sink.linger_ms),
         })
+    }
+
+    /// Its group member's health, for `/healthz`.
+    pub fn health(&self) -> Arc<ConsumerHealth> {
+        self.member.health()
     }
 
     pub fn dependencies(&self) -> Vec<Dependency> {
@@ -171,7 +177,8 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let sink = Sink::new(config).await?;
     let mut dependencies = sink.dependencies();
     dependencies.push(Dependency::Kafka(Admin::new(&config.kafka)?));
-    super::run_worker(config, dependencies, |shutdown| async move {
+    let liveness = ops::Liveness::of([sink.health()]);
+    super::run_worker(config, dependencies, liveness, |shutdown| async move {
         sink.run(shutdown).await;
         Ok(())
     })

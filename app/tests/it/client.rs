@@ -5,7 +5,7 @@ use axum::{
     body::Body,
     http::{HeaderMap, Method, Request, StatusCode},
 };
-use harmony::{http::App, roles};
+use harmony::{http::App, ops, roles};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -61,13 +61,15 @@ impl TestApp {
     async fn start(env: TestEnv, sink: bool) -> Self {
         let (app, dependencies) = roles::api::build(&env.config).await.expect("api builds");
         let shutdown = CancellationToken::new();
+        let mut liveness = ops::Liveness::default();
         if sink {
             let sink = roles::sink::Sink::new(&env.config)
                 .await
                 .expect("sink builds");
+            liveness = ops::Liveness::of([sink.health()]);
             tokio::spawn(sink.run(shutdown.clone()));
         }
-        let router = roles::api::router(app.clone(), dependencies);
+        let router = roles::api::router(app.clone(), dependencies, liveness);
         Self {
             env,
             app,

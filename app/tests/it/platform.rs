@@ -68,7 +68,8 @@ impl Instance {
         )
         .await
         .expect("gateway starts");
-        let router = roles::api::router(app, dependencies).merge(gateway.router());
+        let router = roles::api::router(app, dependencies, ops::Liveness::default())
+            .merge(harmony::realtime::router(&gateway));
         let serve = tokio::spawn({
             let stop = stop.clone();
             async move {

@@ -12,7 +12,7 @@ use std::{
 use anyhow::{Context, bail};
 use clap::Parser;
 use futures::{SinkExt, StreamExt};
-use harmony_bench::http::{Target, sign_up};
+use harmony_bench::http::{Target, create_chat, sign_up};
 use hdrhistogram::Histogram;
 use hyper::Method;
 use serde_json::{Value, json};
@@ -149,20 +149,9 @@ async fn main() -> anyhow::Result<()> {
     );
     let (owner, _) = sign_up(&target).await?;
     let (member, member_id) = sign_up(&target).await?;
-    let chat = |target: Arc<Target>, owner: String, member_id: String| async move {
-        let created = target
-            .json(
-                Method::POST,
-                "/api/v1/chats/",
-                Some(&owner),
-                json!({ "title": "bench", "description": null, "user_id_list": [member_id] }),
-            )
-            .await?;
-        anyhow::Ok(created["chat_id"].as_str().context("chat id")?.to_owned())
-    };
-    let everyone = chat(target.clone(), owner.clone(), member_id.clone()).await?;
-    let fanout = chat(target.clone(), owner.clone(), member_id.clone()).await?;
-    let latency = chat(target.clone(), owner.clone(), member_id.clone()).await?;
+    let everyone = create_chat(&target, &owner, "bench", &[&member_id]).await?;
+    let fanout = create_chat(&target, &owner, "bench", &[&member_id]).await?;
+    let latency = create_chat(&target, &owner, "bench", &[&member_id]).await?;
     let (status, body) = target
         .call(Method::GET, "/api/v1/realtime/token", Some(&member), None)
         .await?;

@@ -20,9 +20,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Parser, Subcommand};
-use harmony_bench::http::{Target, sign_up};
+use harmony_bench::http::{Target, lane};
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
@@ -150,19 +150,7 @@ async fn send(
 ) -> anyhow::Result<()> {
     let mut lanes = Vec::new();
     for _ in 0..chats {
-        let (token, _) = sign_up(&target).await?;
-        let chat = target
-            .json(
-                Method::POST,
-                "/api/v1/chats/",
-                Some(&token),
-                json!({ "title": "soak", "user_id_list": [] }),
-            )
-            .await?;
-        lanes.push((
-            token,
-            chat["chat_id"].as_str().context("chat id")?.to_owned(),
-        ));
+        lanes.push(lane(&target, "soak").await?);
     }
     let sender = Arc::new(Sender {
         target: target.clone(),

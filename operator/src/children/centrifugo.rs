@@ -33,47 +33,7 @@ const PROXY_SECRET_VAR: &str = "CENTRIFUGO_VAR_PROXY_SECRET";
 
 /// The Centrifugo configuration, as pretty JSON.
 pub fn config_json(instance: &Instance<'_>) -> String {
-    let spec = &instance.hc.spec;
-    let centrifugo = &spec.centrifugo;
-    let api = format!(
-        "http://{}:{HTTP_PORT}/api/v1/ws",
-        instance.child_name(Component::Api)
-    );
-    let static_headers = json!({ PROXY_SECRET_HEADER: format!("${{{PROXY_SECRET_VAR}}}") });
-    let brokers = harmony_config::broker_list(&spec.kafka.bootstrap_servers);
-    let consumer = |name: &str, topic: &str| {
-        let mut kafka = json!({
-            "brokers": brokers,
-            "topics": [topic],
-            "consumer_group": format!("{}-{name}", instance.consumer_group(Component::Centrifugo)),
-            "tls": { "enabled": spec.kafka.tls },
-            "publication_data_mode": {
-                "enabled": true,
-                "channels_header": CHANNELS_HEADER,
-            },
-        });
-        if let (Some(auth), Value::Object(fields)) = (&spec.kafka.auth, &mut kafka) {
-            fields.insert(
-                "sasl_mechanism".to_owned(),
-                auth.mechanism.as_str().to_ascii_lowercase().into(),
-            );
-        }
-        json!({ "name": name, "enabled": true, "type": "kafka", "kafka": kafka })
-    };
-    let topics = &spec.kafka.topics;
-    let history = |name: &str| {
-        json!({
-            "name": name,
-            "history_size": centrifugo.history_size,
-            "history_ttl": format!("{}s", centrifugo.history_ttl_seconds),
-            "force_recovery": true,
-            "force_positioning": true,
-            "allow_history_for_subscriber": true,
-        })
-    };
-    let mut chat = history("chat");
-    chat["presence"] = true.into();
-    chat["subscribe_proxy_enabled"] = true.into();
+    let topics = &instance.hc.spec.kafka.topics;
     let config = json!({
         "http_server": { "port": CENTRIFUGO_PORT },
         "health": { "enabled": true },
@@ -83,39 +43,102 @@ pub fn config_json(instance: &Instance<'_>) -> String {
             "type": "redis",
             "redis": { "prefix": format!("{}.centrifugo", instance.name) },
         },
-        "client": {
-            "allowed_origins": centrifugo.allowed_origins,
-            "subscribe_to_user_personal_channel": {
-                "enabled": true,
-                "personal_channel_namespace": PERSONAL_NAMESPACE,
-            },
-            "proxy": {
-                "connect": {
-                    "enabled": true,
-                    "endpoint": format!("{api}/connect"),
-                    "timeout": "1s",
-                    "http_headers": ["Cookie"],
-                    "http": { "static_headers": static_headers },
-                },
-            },
-        },
-        "channel": {
-            "proxy": {
-                "subscribe": {
-                    "endpoint": format!("{api}/subscribe"),
-                    "timeout": "1s",
-                    "http": { "static_headers": static_headers },
-                },
-            },
-            "namespaces": [chat, history(PERSONAL_NAMESPACE)],
-        },
+        "client": client(instance),
+        "channel": channel(instance),
         "consumers": [
-            consumer(CONSUMERS[0], &topics.messages.name),
-            consumer(CONSUMERS[1], &topics.chat_events.name),
+            consumer(instance, CONSUMERS[0], &topics.messages.name),
+            consumer(instance, CONSUMERS[1], &topics.chat_events.name),
         ],
     });
     // Serialising a json! value cannot fail; an empty config would fail loudly at start.
     serde_json::to_string_pretty(&config).unwrap_or_default()
+}
+
+/// The API's Centrifugo proxy endpoint `name` (`connect`, `subscribe`).
+fn proxy_endpoint(instance: &Instance<'_>, name: &str) -> String {
+    format!(
+        "http://{}:{HTTP_PORT}/api/v1/ws/{name}",
+        instance.child_name(Component::Api)
+    )
+}
+
+/// The header that proves a proxy call comes from Centrifugo; its value is
+/// expanded from the environment, so the secret stays out of the ConfigMap.
+fn proxy_headers() -> Value {
+    json!({ "static_headers": { PROXY_SECRET_HEADER: format!("${{{PROXY_SECRET_VAR}}}") } })
+}
+
+/// Who may connect, their personal channel, and the connect proxy.
+fn client(instance: &Instance<'_>) -> Value {
+    json!({
+        "allowed_origins": instance.hc.spec.centrifugo.allowed_origins,
+        "subscribe_to_user_personal_channel": {
+            "enabled": true,
+            "personal_channel_namespace": PERSONAL_NAMESPACE,
+        },
+        "proxy": {
+            "connect": {
+                "enabled": true,
+                "endpoint": proxy_endpoint(instance, "connect"),
+                "timeout": "1s",
+                "http_headers": ["Cookie"],
+                "http": proxy_headers(),
+            },
+        },
+    })
+}
+
+/// The subscribe proxy, and the chat and personal namespaces.
+fn channel(instance: &Instance<'_>) -> Value {
+    let mut chat = namespace(instance, "chat");
+    chat["presence"] = true.into();
+    chat["subscribe_proxy_enabled"] = true.into();
+    json!({
+        "proxy": {
+            "subscribe": {
+                "endpoint": proxy_endpoint(instance, "subscribe"),
+                "timeout": "1s",
+                "http": proxy_headers(),
+            },
+        },
+        "namespaces": [chat, namespace(instance, PERSONAL_NAMESPACE)],
+    })
+}
+
+/// A namespace with history, from which a reconnecting client recovers.
+fn namespace(instance: &Instance<'_>, name: &str) -> Value {
+    let centrifugo = &instance.hc.spec.centrifugo;
+    json!({
+        "name": name,
+        "history_size": centrifugo.history_size,
+        "history_ttl": format!("{}s", centrifugo.history_ttl_seconds),
+        "force_recovery": true,
+        "force_positioning": true,
+        "allow_history_for_subscriber": true,
+    })
+}
+
+/// A Kafka consumer of `topic` in publication-data mode: each record goes to
+/// the channels its `CHANNELS_HEADER` header names.
+fn consumer(instance: &Instance<'_>, name: &str, topic: &str) -> Value {
+    let kafka_spec = &instance.hc.spec.kafka;
+    let mut kafka = json!({
+        "brokers": harmony_config::broker_list(&kafka_spec.bootstrap_servers),
+        "topics": [topic],
+        "consumer_group": format!("{}-{name}", instance.consumer_group(Component::Centrifugo)),
+        "tls": { "enabled": kafka_spec.tls },
+        "publication_data_mode": {
+            "enabled": true,
+            "channels_header": CHANNELS_HEADER,
+        },
+    });
+    if let (Some(auth), Value::Object(fields)) = (&kafka_spec.auth, &mut kafka) {
+        fields.insert(
+            "sasl_mechanism".to_owned(),
+            auth.mechanism.as_str().to_ascii_lowercase().into(),
+        );
+    }
+    json!({ "name": name, "enabled": true, "type": "kafka", "kafka": kafka })
 }
 
 pub fn config_map(instance: &Instance<'_>) -> ConfigMap {

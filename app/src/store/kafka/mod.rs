@@ -5,7 +5,7 @@ pub mod messages;
 
 use std::{
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
@@ -92,10 +92,7 @@ pub fn group_consumer(
     Ok(consumer)
 }
 
-/// Every consumer of this process, for `/healthz`.
-static CONSUMERS: Mutex<Vec<Arc<ConsumerHealth>>> = Mutex::new(Vec::new());
-
-/// What liveness needs to know of one consumer loop.
+/// What liveness needs to know of one consumer loop (`GroupMember::health`).
 pub struct ConsumerHealth {
     group: String,
     started: Instant,
@@ -113,7 +110,7 @@ pub struct ConsumerHealth {
 
 impl ConsumerHealth {
     fn new(group: &str, max_rejoins: u32) -> Arc<Self> {
-        let health = Arc::new(Self {
+        Arc::new(Self {
             group: group.to_owned(),
             started: Instant::now(),
             last_progress_ms: AtomicU64::new(0),
@@ -122,12 +119,7 @@ impl ConsumerHealth {
             rejoins_without_progress: AtomicU32::new(0),
             max_rejoins,
             died: AtomicBool::new(false),
-        });
-        CONSUMERS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(health.clone());
-        health
+        })
     }
 
     fn progressed(&self) {
@@ -155,7 +147,7 @@ impl ConsumerHealth {
     }
 
     /// Why this consumer is not alive, if it is not.
-    fn problem(&self) -> Option<String> {
+    pub fn problem(&self) -> Option<String> {
         if self.died.load(Ordering::Relaxed) {
             return Some(format!("consumer of group {} stopped", self.group));
         }
@@ -169,16 +161,6 @@ impl ConsumerHealth {
             )
         })
     }
-}
-
-/// Problems of this process's consumers; empty when all are alive.
-pub fn consumer_problems() -> Vec<String> {
-    CONSUMERS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .filter_map(|health| health.problem())
-        .collect()
 }
 
 /// A consumer-group member that heals itself: when it has lag but receives
@@ -214,6 +196,11 @@ impl GroupMember {
             health: ConsumerHealth::new(group, config.max_stall_rejoins),
             finished: false,
         })
+    }
+
+    /// This member's health, for the `/healthz` of the process running it.
+    pub fn health(&self) -> Arc<ConsumerHealth> {
+        self.health.clone()
     }
 
     /// Waits for one record, then gathers more for at most `linger`, up to
