@@ -44,7 +44,7 @@ use kafka_protocol::{
 };
 
 use crate::{
-    Broker,
+    broker::Broker,
     groups::JoinRequest,
     log::{AppendError, ReadError, split_batches},
     topics::{TopicError, lock},

@@ -14,7 +14,7 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::{Broker, Limits, handlers};
+use crate::{Limits, broker::Broker, handlers};
 
 /// The API versions this broker speaks: every one is handled in `handlers`.
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
