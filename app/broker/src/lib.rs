@@ -17,7 +17,8 @@ pub mod log;
 mod server;
 pub mod topics;
 
-pub use server::{DecodeError, SUPPORTED, decode_request};
+pub use handlers::SUPPORTED;
+pub use server::{DecodeError, decode_request};
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
