@@ -7,12 +7,12 @@ use bytes::Bytes;
 use kafka_protocol::{
     error::ResponseError,
     messages::{
-        BrokerId, FetchRequest,
+        FetchRequest,
         fetch_response::{FetchResponse, FetchableTopicResponse, PartitionData},
     },
 };
 
-use super::answer::code;
+use super::answer::{NONE, PartitionAnswer, each_partition};
 use crate::{broker::Broker, log::ReadError, topics::lock};
 
 /// Answers at once when there is data (or an error); otherwise waits for an
@@ -41,29 +41,23 @@ pub async fn fetch(broker: &Broker, request: FetchRequest) -> FetchResponse {
 /// and whether any partition answered an error.
 fn fetch_once(broker: &Broker, request: &FetchRequest) -> (FetchResponse, usize, bool) {
     let mut total = 0usize;
-    let mut errors = false;
     let max_total = request.max_bytes.max(1) as usize;
-    let responses = request
+    let responses: Vec<FetchableTopicResponse> = request
         .topics
         .iter()
         .map(|wanted| {
             let topic = broker.topics.get(wanted.topic.as_str());
-            let partitions = wanted
-                .partitions
-                .iter()
-                .map(|p| {
-                    let response = PartitionData::default()
-                        .with_partition_index(p.partition)
-                        .with_aborted_transactions(Some(Vec::new()))
-                        .with_preferred_read_replica(BrokerId(-1));
-                    let Some(partition) = topic.as_ref().and_then(|t| t.partition(p.partition)) else {
-                        errors = true;
-                        return response.with_error_code(code(ResponseError::UnknownTopicOrPartition));
-                    };
+            let partitions = each_partition(
+                topic.as_deref(),
+                &wanted.partitions,
+                |p| p.partition,
+                |p, partition, response: PartitionData| {
                     let mut log = lock(partition);
                     let (start, end) = (log.log_start_offset(), log.next_offset());
-                    let response =
-                        response.with_high_watermark(end).with_last_stable_offset(end).with_log_start_offset(start);
+                    let response = response
+                        .with_high_watermark(end)
+                        .with_last_stable_offset(end)
+                        .with_log_start_offset(start);
                     if total >= max_total {
                         return response;
                     }
@@ -74,23 +68,25 @@ fn fetch_once(broker: &Broker, request: &FetchRequest) -> (FetchResponse, usize,
                             response.with_records(Some(Bytes::from(records)))
                         }
                         Err(ReadError::OutOfRange { .. }) => {
-                            errors = true;
-                            response.with_error_code(code(ResponseError::OffsetOutOfRange))
+                            response.refused(ResponseError::OffsetOutOfRange)
                         }
                         Err(ReadError::Io(error)) => {
                             tracing::error!(topic = wanted.topic.as_str(), partition = p.partition, %error, "read failed");
-                            errors = true;
-                            response.with_error_code(code(ResponseError::KafkaStorageError))
+                            response.refused(ResponseError::KafkaStorageError)
                         }
                     }
-                })
-                .collect();
+                },
+            );
             FetchableTopicResponse::default()
                 .with_topic(wanted.topic.clone())
                 .with_topic_id(topic.map(|t| t.id).unwrap_or_default())
                 .with_partitions(partitions)
         })
         .collect();
+    let errors = responses
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .any(|p| p.error_code != NONE);
     (
         FetchResponse::default().with_responses(responses),
         total,

@@ -19,7 +19,7 @@ use kafka_protocol::{
     },
 };
 
-use super::answer::{NONE, code, text, topic_name};
+use super::answer::{NONE, PartitionAnswer, code, each_partition, text, topic_name};
 use crate::{broker::Broker, topics::lock};
 
 pub fn list_offsets(
@@ -32,20 +32,11 @@ pub fn list_offsets(
         .into_iter()
         .map(|wanted| {
             let topic = broker.topics.get(wanted.name.as_str());
-            let partitions = wanted
-                .partitions
-                .into_iter()
-                .map(|p| {
-                    let response = ListOffsetsPartitionResponse::default()
-                        .with_partition_index(p.partition_index)
-                        .with_timestamp(-1)
-                        .with_leader_epoch(-1);
-                    let Some(partition) =
-                        topic.as_ref().and_then(|t| t.partition(p.partition_index))
-                    else {
-                        return response
-                            .with_error_code(code(ResponseError::UnknownTopicOrPartition));
-                    };
+            let partitions = each_partition(
+                topic.as_deref(),
+                wanted.partitions,
+                |p| p.partition_index,
+                |p, partition, response: ListOffsetsPartitionResponse| {
                     let mut log = lock(partition);
                     // Kafka's specs: -1 latest, -2 earliest, -3 the record with
                     // the largest timestamp (v7+, KIP-734); else a time.
@@ -53,8 +44,7 @@ pub fn list_offsets(
                         -1 => Ok(Some((log.next_offset(), -1))),
                         -2 => Ok(Some((log.log_start_offset(), -1))),
                         -3 if version < 7 => {
-                            return response
-                                .with_error_code(code(ResponseError::UnsupportedVersion));
+                            return response.refused(ResponseError::UnsupportedVersion);
                         }
                         -3 => log.max_timestamp(),
                         timestamp => log.offset_for_time(timestamp),
@@ -66,11 +56,11 @@ pub fn list_offsets(
                         Ok(None) => response.with_offset(-1),
                         Err(error) => {
                             tracing::error!(topic = wanted.name.as_str(), partition = p.partition_index, %error, "offset look-up failed");
-                            response.with_error_code(code(ResponseError::KafkaStorageError))
+                            response.refused(ResponseError::KafkaStorageError)
                         }
                     }
-                })
-                .collect();
+                },
+            );
             ListOffsetsTopicResponse::default()
                 .with_name(wanted.name)
                 .with_partitions(partitions)

@@ -8,7 +8,7 @@ use kafka_protocol::{
     },
 };
 
-use super::answer::{code, text};
+use super::answer::{PartitionAnswer, each_partition, text};
 use crate::{
     broker::Broker,
     log::{AppendError, split_batches},
@@ -22,14 +22,11 @@ pub fn produce(broker: &Broker, request: ProduceRequest) -> ProduceResponse {
         .into_iter()
         .map(|data| {
             let topic = broker.topics.get(data.name.as_str());
-            let partitions = data
-                .partition_data
-                .into_iter()
-                .map(|p| {
-                    let response = PartitionProduceResponse::default().with_index(p.index).with_log_append_time_ms(-1);
-                    let Some(partition) = topic.as_ref().and_then(|t| t.partition(p.index)) else {
-                        return response.with_error_code(code(ResponseError::UnknownTopicOrPartition));
-                    };
+            let partitions = each_partition(
+                topic.as_deref(),
+                data.partition_data,
+                |p| p.index,
+                |p, partition, response: PartitionProduceResponse| {
                     let records = p.records.unwrap_or_default();
                     let result = split_batches(&records).and_then(|batches| {
                         let mut log = lock(partition);
@@ -43,26 +40,32 @@ pub fn produce(broker: &Broker, request: ProduceRequest) -> ProduceResponse {
                         }
                         Err(error) => {
                             tracing::warn!(topic = data.name.as_str(), partition = p.index, %error, "produce refused");
-                            let error_code = match error {
-                                AppendError::Io(_) => ResponseError::KafkaStorageError,
-                                AppendError::Magic(_) => ResponseError::UnsupportedForMessageFormat,
-                                AppendError::Corrupt(_) => ResponseError::CorruptMessage,
-                                AppendError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
-                                AppendError::DuplicateSequence => ResponseError::DuplicateSequenceNumber,
-                                AppendError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
-                            };
                             response
-                                .with_error_code(code(error_code))
+                                .refused(refusal(&error))
                                 .with_error_message(Some(text(&error.to_string())))
                         }
                     }
-                })
-                .collect();
-            TopicProduceResponse::default().with_name(data.name).with_partition_responses(partitions)
+                },
+            );
+            TopicProduceResponse::default()
+                .with_name(data.name)
+                .with_partition_responses(partitions)
         })
         .collect();
     if appended {
         broker.appended.send_modify(|n| *n += 1);
     }
     ProduceResponse::default().with_responses(responses)
+}
+
+/// Kafka's error for a batch the log would not append.
+fn refusal(error: &AppendError) -> ResponseError {
+    match error {
+        AppendError::Io(_) => ResponseError::KafkaStorageError,
+        AppendError::Magic(_) => ResponseError::UnsupportedForMessageFormat,
+        AppendError::Corrupt(_) => ResponseError::CorruptMessage,
+        AppendError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+        AppendError::DuplicateSequence => ResponseError::DuplicateSequenceNumber,
+        AppendError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
+    }
 }
