@@ -111,3 +111,73 @@ pub async fn handle(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use kafka_protocol::messages::*;
+
+    use super::*;
+    use crate::{Config, log::Retention};
+
+    /// A request of each advertised API; a key added to `SUPPORTED` needs
+    /// one here, and then an arm in `handle` for the test to pass.
+    fn request_of(key: ApiKey) -> RequestKind {
+        match key {
+            ApiKey::Produce => RequestKind::Produce(ProduceRequest::default().with_acks(-1)),
+            ApiKey::Fetch => RequestKind::Fetch(FetchRequest::default()),
+            ApiKey::ListOffsets => RequestKind::ListOffsets(ListOffsetsRequest::default()),
+            ApiKey::Metadata => RequestKind::Metadata(MetadataRequest::default()),
+            ApiKey::OffsetCommit => RequestKind::OffsetCommit(OffsetCommitRequest::default()),
+            ApiKey::OffsetFetch => RequestKind::OffsetFetch(OffsetFetchRequest::default()),
+            ApiKey::FindCoordinator => {
+                RequestKind::FindCoordinator(FindCoordinatorRequest::default())
+            }
+            ApiKey::JoinGroup => RequestKind::JoinGroup(JoinGroupRequest::default()),
+            ApiKey::Heartbeat => RequestKind::Heartbeat(HeartbeatRequest::default()),
+            ApiKey::LeaveGroup => RequestKind::LeaveGroup(LeaveGroupRequest::default()),
+            ApiKey::SyncGroup => RequestKind::SyncGroup(SyncGroupRequest::default()),
+            ApiKey::DescribeGroups => RequestKind::DescribeGroups(DescribeGroupsRequest::default()),
+            ApiKey::ListGroups => RequestKind::ListGroups(ListGroupsRequest::default()),
+            ApiKey::ApiVersions => RequestKind::ApiVersions(ApiVersionsRequest::default()),
+            ApiKey::CreateTopics => RequestKind::CreateTopics(CreateTopicsRequest::default()),
+            ApiKey::DeleteTopics => RequestKind::DeleteTopics(DeleteTopicsRequest::default()),
+            ApiKey::InitProducerId => RequestKind::InitProducerId(InitProducerIdRequest::default()),
+            ApiKey::DescribeConfigs => {
+                RequestKind::DescribeConfigs(DescribeConfigsRequest::default())
+            }
+            ApiKey::AlterConfigs => RequestKind::AlterConfigs(AlterConfigsRequest::default()),
+            ApiKey::CreatePartitions => {
+                RequestKind::CreatePartitions(CreatePartitionsRequest::default())
+            }
+            other => panic!("no request of {other:?} in this test: add one"),
+        }
+    }
+
+    /// Removing the ListGroups arm of `handle` makes this fail: the API is
+    /// still advertised, and its requests go unanswered (the client waits).
+    #[tokio::test]
+    async fn every_advertised_api_is_answered_by_its_own_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            advertised_host: None,
+            data_dir: dir.path().to_owned(),
+            segment_bytes: 1 << 20,
+            retention: Retention { ms: -1, bytes: -1 },
+            auto_create_topics: false,
+        };
+        let stores = Broker::recover(&config).await.unwrap();
+        let broker = Broker::new(stores, &config, config.listen);
+        for (key, _, max) in SUPPORTED {
+            let header = RequestHeader::default()
+                .with_request_api_key(*key as i16)
+                .with_request_api_version(*max);
+            let response = handle(&broker, &header, request_of(*key)).await;
+            // The kind of the answer, as its Debug form names it: `Produce(..)`.
+            let answered = response.map(|r| format!("{r:?}").split('(').next().unwrap().to_owned());
+            assert_eq!(answered, Some(format!("{key:?}")), "{key:?}");
+        }
+    }
+}
