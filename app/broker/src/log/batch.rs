@@ -62,16 +62,16 @@ impl BatchHeader {
     }
 
     /// Written by an idempotent producer: its sequence numbers are checked.
-    pub fn idempotent(&self) -> bool {
+    pub(super) fn idempotent(&self) -> bool {
         self.producer_id >= 0 && self.base_sequence >= 0
     }
 
     /// The sequence of the batch's last record (sequences wrap after i32::MAX).
-    pub fn last_sequence(&self) -> i32 {
+    pub(super) fn last_sequence(&self) -> i32 {
         wrap_sequence(i64::from(self.base_sequence) + i64::from(self.last_offset_delta))
     }
 
-    pub fn compressed(&self) -> bool {
+    pub(super) fn compressed(&self) -> bool {
         self.attributes & 0x7 != 0
     }
 }
