@@ -537,12 +537,13 @@ mod tests {
             .unwrap();
         coordinator.tick();
         let assignment = Bytes::from_static(b"p0");
-        let _ = coordinator.sync(
+        let synced = coordinator.sync(
             "g",
             &leader.member_id,
             leader.generation,
             vec![(follower.member_id.clone(), assignment.clone())],
         );
+        assert_eq!(synced.await.unwrap().unwrap(), Bytes::new());
         assert_eq!(waiting.await.unwrap().unwrap(), assignment);
     }
 }
