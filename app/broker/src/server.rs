@@ -14,37 +14,11 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::{Broker, Limits, handlers};
-
-/// The API versions this broker speaks: every one is handled in `handlers`.
-pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
-    (ApiKey::Produce, 3, 9),
-    (ApiKey::Fetch, 4, 12),
-    (ApiKey::ListOffsets, 1, 7),
-    (ApiKey::Metadata, 1, 12),
-    (ApiKey::OffsetCommit, 2, 8),
-    (ApiKey::OffsetFetch, 1, 7),
-    (ApiKey::FindCoordinator, 0, 4),
-    (ApiKey::JoinGroup, 0, 7),
-    (ApiKey::Heartbeat, 0, 4),
-    (ApiKey::LeaveGroup, 0, 4),
-    (ApiKey::SyncGroup, 0, 5),
-    (ApiKey::DescribeGroups, 0, 5),
-    (ApiKey::ListGroups, 0, 4),
-    (ApiKey::ApiVersions, 0, 3),
-    (ApiKey::CreateTopics, 2, 7),
-    (ApiKey::DeleteTopics, 1, 5),
-    (ApiKey::InitProducerId, 0, 4),
-    (ApiKey::DescribeConfigs, 1, 4),
-    (ApiKey::AlterConfigs, 0, 2),
-    (ApiKey::CreatePartitions, 0, 3),
-];
-
-pub fn supported(key: ApiKey, version: i16) -> bool {
-    SUPPORTED
-        .iter()
-        .any(|(k, min, max)| *k == key && (*min..=*max).contains(&version))
-}
+use crate::{
+    Limits,
+    broker::Broker,
+    handlers::{self, supported},
+};
 
 pub async fn serve(
     broker: Arc<Broker>,
