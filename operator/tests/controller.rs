@@ -348,6 +348,7 @@ fn collections() -> Vec<String> {
         "/apis/apps/v1/namespaces/harmony/deployments",
         "/api/v1/namespaces/harmony/services",
         "/apis/autoscaling/v2/namespaces/harmony/horizontalpodautoscalers",
+        "/apis/policy/v1/namespaces/harmony/poddisruptionbudgets",
     ]
     .map(String::from)
     .to_vec()
@@ -360,6 +361,8 @@ fn job_name(hc: &HarmonyChat) -> String {
 }
 
 /// The requests of a full pass, in order, up to (not including) the status.
+/// `autoscaled` components (each allowed above one pod) get an HPA and a
+/// PodDisruptionBudget.
 fn applies(hc: &HarmonyChat, autoscaled: &[&str]) -> Vec<String> {
     let mut lines = vec![
         format!("GET {}", core("secrets", "harmony-dev-auth")),
@@ -395,6 +398,16 @@ fn applies(hc: &HarmonyChat, autoscaled: &[&str]) -> Vec<String> {
             group(
                 "autoscaling/v2",
                 "horizontalpodautoscalers",
+                &format!("harmony-dev-{component}")
+            )
+        ));
+    }
+    for component in autoscaled {
+        lines.push(format!(
+            "PATCH {}",
+            group(
+                "policy/v1",
+                "poddisruptionbudgets",
                 &format!("harmony-dev-{component}")
             )
         ));
@@ -597,7 +610,7 @@ async fn a_spec_update_rolls_the_image_and_sweeps_the_old_migration_job() {
 }
 
 #[tokio::test]
-async fn turning_the_hpa_on_applies_it_and_drops_replicas_then_off_deletes_it() {
+async fn turning_autoscaling_on_applies_hpa_and_budget_and_drops_replicas_then_off_deletes_both() {
     let mut on = sample();
     on.spec.api.replicas = None;
     on.spec.api.autoscaling = Some(Autoscaling {
@@ -612,7 +625,7 @@ async fn turning_the_hpa_on_applies_it_and_drops_replicas_then_off_deletes_it() 
         Settings::default(),
     )
     .await;
-    assert_eq!(outcome.lines()[..18], applies(&on, &["api"])[..]);
+    assert_eq!(outcome.lines()[..19], applies(&on, &["api"])[..]);
     let hpa = outcome.find(
         "PATCH",
         &group(
@@ -626,6 +639,15 @@ async fn turning_the_hpa_on_applies_it_and_drops_replicas_then_off_deletes_it() 
         hpa.body["spec"]["scaleTargetRef"]["name"],
         "harmony-dev-api"
     );
+    let budget = outcome.find(
+        "PATCH",
+        &group("policy/v1", "poddisruptionbudgets", "harmony-dev-api"),
+    );
+    assert_eq!(budget.body["spec"]["maxUnavailable"], 1);
+    assert_eq!(
+        budget.body["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"],
+        "api"
+    );
     let api = outcome.find("PATCH", &group("apps/v1", "deployments", "harmony-dev-api"));
     assert!(
         api.body["spec"].get("replicas").is_none(),
@@ -638,6 +660,10 @@ async fn turning_the_hpa_on_applies_it_and_drops_replicas_then_off_deletes_it() 
         "/apis/autoscaling/v2/namespaces/harmony/horizontalpodautoscalers".into(),
         vec![owned("harmony-dev-api")],
     );
+    cluster.listed.insert(
+        "/apis/policy/v1/namespaces/harmony/poddisruptionbudgets".into(),
+        vec![owned("harmony-dev-api")],
+    );
     let outcome = run(
         off.clone(),
         cluster,
@@ -648,9 +674,14 @@ async fn turning_the_hpa_on_applies_it_and_drops_replicas_then_off_deletes_it() 
     assert_eq!(outcome.lines()[..17], applies(&off, &[])[..]);
     let api = outcome.find("PATCH", &group("apps/v1", "deployments", "harmony-dev-api"));
     assert_eq!(api.body["spec"]["replicas"], 1);
-    let lines = outcome.lines();
+    // The sweep lists kind after kind, deleting each kind's orphans in turn.
+    let deletes: Vec<String> = outcome
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with("DELETE"))
+        .collect();
     assert_eq!(
-        lines[lines.len() - 2..],
+        deletes,
         [
             format!(
                 "DELETE {}",
@@ -660,7 +691,10 @@ async fn turning_the_hpa_on_applies_it_and_drops_replicas_then_off_deletes_it() 
                     "harmony-dev-api"
                 )
             ),
-            "POST /apis/events.k8s.io/v1/namespaces/harmony/events".to_owned(),
+            format!(
+                "DELETE {}",
+                group("policy/v1", "poddisruptionbudgets", "harmony-dev-api")
+            ),
         ]
     );
     assert_eq!(outcome.events().last().unwrap().1, "OrphanDeleted");
