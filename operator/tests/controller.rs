@@ -59,6 +59,9 @@ impl Call {
 struct Cluster {
     listed: HashMap<String, Vec<Value>>,
     deployments_available: bool,
+    /// Deployments answer mid-roll: every desired pod of the new template
+    /// available, one pod of the old template not yet gone.
+    deployments_rolling: bool,
 }
 
 fn respond(status: StatusCode, body: &Value) -> Response<Body> {
@@ -98,7 +101,17 @@ fn answer(cluster: &Cluster, call: &Call) -> Response<Body> {
             if object["kind"] == "Deployment" && cluster.deployments_available {
                 let replicas = object["spec"]["replicas"].as_i64().unwrap_or(1);
                 object["spec"]["replicas"] = json!(replicas);
-                object["status"] = json!({ "availableReplicas": replicas });
+                // A finished roll: every pod runs the applied template.
+                object["metadata"]["generation"] = json!(1);
+                object["status"] = json!({ "observedGeneration": 1, "replicas": replicas,
+                    "updatedReplicas": replicas, "availableReplicas": replicas });
+            }
+            if object["kind"] == "Deployment" && cluster.deployments_rolling {
+                let replicas = object["spec"]["replicas"].as_i64().unwrap_or(1);
+                object["spec"]["replicas"] = json!(replicas);
+                object["metadata"]["generation"] = json!(2);
+                object["status"] = json!({ "observedGeneration": 2, "replicas": replicas + 1,
+                    "updatedReplicas": replicas, "availableReplicas": replicas });
             }
             if object["kind"] == "Job" {
                 object["status"] = json!({ "succeeded": 1 });
@@ -539,6 +552,50 @@ async fn an_unchanged_pass_writes_no_status_and_publishes_no_condition_event() {
     assert_eq!(
         second.action,
         Action::requeue(Settings::default().requeue_ready)
+    );
+}
+
+/// Guarantee: status reports, per component, the version its pods run and
+/// whether a roll is in progress, read from the Deployments the apiserver
+/// returned; a roll keeps the instance Progressing even with every desired
+/// pod available. Seen failing with `is_rolling` returning false.
+#[tokio::test]
+async fn a_roll_in_progress_is_reported_per_component_with_its_version() {
+    let mut hc = sample();
+    hc.spec.image = "ghcr.io/harmony-chat/harmony:1.1.0".into();
+    let cluster = Cluster {
+        deployments_rolling: true,
+        ..Cluster::default()
+    };
+    let outcome = run(hc, cluster, FakeTopics::default(), Settings::default()).await;
+    let status = status_of(&outcome);
+    let components: Vec<(&str, Option<&str>, bool)> = status
+        .components
+        .iter()
+        .map(|c| (c.name.as_str(), c.version.as_deref(), c.rolling))
+        .collect();
+    assert_eq!(
+        components,
+        [
+            ("migrate", Some("1.1.0"), false),
+            ("api", Some("1.1.0"), true),
+            ("relay", Some("1.1.0"), true),
+            ("cdc", Some("1.1.0"), true),
+            ("sink", Some("1.1.0"), true),
+            ("centrifugo", Some("v6.9.1"), true),
+        ]
+    );
+    assert_eq!(condition(&status, "Ready"), ("False", "RollingOut"));
+    assert_eq!(condition(&status, "Progressing"), ("True", "RollingOut"));
+    let progressing = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Progressing")
+        .unwrap();
+    assert_eq!(
+        progressing.message,
+        "waiting for api 1/1 rolling to 1.1.0, relay 1/1 rolling to 1.1.0, \
+         cdc 1/1 rolling to 1.1.0, sink 1/1 rolling to 1.1.0, centrifugo 1/1 rolling to v6.9.1"
     );
 }
 
