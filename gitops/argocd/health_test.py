@@ -18,6 +18,7 @@ EXPECTED = {
         "Progressing",
         "waiting for api 1/2, relay 1/2, cdc 1/2, sink 1/2, centrifugo 1/2",
     ),
+    "rolling": ("Progressing", "waiting for api 2/2 rolling to 1.1.0"),
     "degraded": (
         "Degraded",
         "topic prod_messages: has 24 partitions, the spec asks for 12: Kafka cannot remove partitions",

@@ -35,6 +35,8 @@ pub const MAX_NAME_LEN: usize = 40;
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
     printcolumn = r#"{"name":"Image","type":"string","jsonPath":".spec.image"}"#,
+    printcolumn = r#"{"name":"Version","type":"string","description":"The version the api's pods run","jsonPath":".status.components[?(@.name==\"api\")].version"}"#,
+    printcolumn = r#"{"name":"Rolling","type":"string","description":"A component whose roll is in progress (the first, if several)","jsonPath":".status.components[?(@.rolling==true)].name"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     validation = Rule::new("size(self.metadata.name) <= 40").message("metadata.name must be at most 40 characters (child names add suffixes)")
 )]
@@ -579,9 +581,19 @@ pub struct ComponentStatus {
     pub name: String,
     pub desired_replicas: i32,
     pub ready_replicas: i32,
-    /// The image the component runs.
+    /// The image of the component's pod template: what every pod runs once
+    /// `rolling` is false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// The image's tag (`latest` when it has none), or its digest when
+    /// pinned by digest alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// A roll is in progress: the Deployment controller has not yet seen
+    /// the latest spec, or pods of an older template remain or are still
+    /// to be replaced.
+    #[serde(default)]
+    pub rolling: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }

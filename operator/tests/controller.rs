@@ -59,6 +59,9 @@ impl Call {
 struct Cluster {
     listed: HashMap<String, Vec<Value>>,
     deployments_available: bool,
+    /// Deployments answer mid-roll: every desired pod of the new template
+    /// available, one pod of the old template not yet gone.
+    deployments_rolling: bool,
 }
 
 fn respond(status: StatusCode, body: &Value) -> Response<Body> {
@@ -98,7 +101,17 @@ fn answer(cluster: &Cluster, call: &Call) -> Response<Body> {
             if object["kind"] == "Deployment" && cluster.deployments_available {
                 let replicas = object["spec"]["replicas"].as_i64().unwrap_or(1);
                 object["spec"]["replicas"] = json!(replicas);
-                object["status"] = json!({ "availableReplicas": replicas });
+                // A finished roll: every pod runs the applied template.
+                object["metadata"]["generation"] = json!(1);
+                object["status"] = json!({ "observedGeneration": 1, "replicas": replicas,
+                    "updatedReplicas": replicas, "availableReplicas": replicas });
+            }
+            if object["kind"] == "Deployment" && cluster.deployments_rolling {
+                let replicas = object["spec"]["replicas"].as_i64().unwrap_or(1);
+                object["spec"]["replicas"] = json!(replicas);
+                object["metadata"]["generation"] = json!(2);
+                object["status"] = json!({ "observedGeneration": 2, "replicas": replicas + 1,
+                    "updatedReplicas": replicas, "availableReplicas": replicas });
             }
             if object["kind"] == "Job" {
                 object["status"] = json!({ "succeeded": 1 });
@@ -348,6 +361,7 @@ fn collections() -> Vec<String> {
         "/apis/apps/v1/namespaces/harmony/deployments",
         "/api/v1/namespaces/harmony/services",
         "/apis/autoscaling/v2/namespaces/harmony/horizontalpodautoscalers",
+        "/apis/policy/v1/namespaces/harmony/poddisruptionbudgets",
     ]
     .map(String::from)
     .to_vec()
@@ -360,6 +374,8 @@ fn job_name(hc: &HarmonyChat) -> String {
 }
 
 /// The requests of a full pass, in order, up to (not including) the status.
+/// `autoscaled` components (each allowed above one pod) get an HPA and a
+/// PodDisruptionBudget.
 fn applies(hc: &HarmonyChat, autoscaled: &[&str]) -> Vec<String> {
     let mut lines = vec![
         format!("GET {}", core("secrets", "harmony-dev-auth")),
@@ -395,6 +411,16 @@ fn applies(hc: &HarmonyChat, autoscaled: &[&str]) -> Vec<String> {
             group(
                 "autoscaling/v2",
                 "horizontalpodautoscalers",
+                &format!("harmony-dev-{component}")
+            )
+        ));
+    }
+    for component in autoscaled {
+        lines.push(format!(
+            "PATCH {}",
+            group(
+                "policy/v1",
+                "poddisruptionbudgets",
                 &format!("harmony-dev-{component}")
             )
         ));
@@ -529,6 +555,50 @@ async fn an_unchanged_pass_writes_no_status_and_publishes_no_condition_event() {
     );
 }
 
+/// Guarantee: status reports, per component, the version its pods run and
+/// whether a roll is in progress, read from the Deployments the apiserver
+/// returned; a roll keeps the instance Progressing even with every desired
+/// pod available. Seen failing with `is_rolling` returning false.
+#[tokio::test]
+async fn a_roll_in_progress_is_reported_per_component_with_its_version() {
+    let mut hc = sample();
+    hc.spec.image = "ghcr.io/harmony-chat/harmony:1.1.0".into();
+    let cluster = Cluster {
+        deployments_rolling: true,
+        ..Cluster::default()
+    };
+    let outcome = run(hc, cluster, FakeTopics::default(), Settings::default()).await;
+    let status = status_of(&outcome);
+    let components: Vec<(&str, Option<&str>, bool)> = status
+        .components
+        .iter()
+        .map(|c| (c.name.as_str(), c.version.as_deref(), c.rolling))
+        .collect();
+    assert_eq!(
+        components,
+        [
+            ("migrate", Some("1.1.0"), false),
+            ("api", Some("1.1.0"), true),
+            ("relay", Some("1.1.0"), true),
+            ("cdc", Some("1.1.0"), true),
+            ("sink", Some("1.1.0"), true),
+            ("centrifugo", Some("v6.9.1"), true),
+        ]
+    );
+    assert_eq!(condition(&status, "Ready"), ("False", "RollingOut"));
+    assert_eq!(condition(&status, "Progressing"), ("True", "RollingOut"));
+    let progressing = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Progressing")
+        .unwrap();
+    assert_eq!(
+        progressing.message,
+        "waiting for api 1/1 rolling to 1.1.0, relay 1/1 rolling to 1.1.0, \
+         cdc 1/1 rolling to 1.1.0, sink 1/1 rolling to 1.1.0, centrifugo 1/1 rolling to v6.9.1"
+    );
+}
+
 #[tokio::test]
 async fn a_spec_update_rolls_the_image_and_sweeps_the_old_migration_job() {
     let before = sample();
@@ -597,7 +667,7 @@ async fn a_spec_update_rolls_the_image_and_sweeps_the_old_migration_job() {
 }
 
 #[tokio::test]
-async fn turning_the_hpa_on_applies_it_and_drops_replicas_then_off_deletes_it() {
+async fn turning_autoscaling_on_applies_hpa_and_budget_and_drops_replicas_then_off_deletes_both() {
     let mut on = sample();
     on.spec.api.replicas = None;
     on.spec.api.autoscaling = Some(Autoscaling {
@@ -612,7 +682,7 @@ async fn turning_the_hpa_on_applies_it_and_drops_replicas_then_off_deletes_it() 
         Settings::default(),
     )
     .await;
-    assert_eq!(outcome.lines()[..18], applies(&on, &["api"])[..]);
+    assert_eq!(outcome.lines()[..19], applies(&on, &["api"])[..]);
     let hpa = outcome.find(
         "PATCH",
         &group(
@@ -626,6 +696,15 @@ async fn turning_the_hpa_on_applies_it_and_drops_replicas_then_off_deletes_it() 
         hpa.body["spec"]["scaleTargetRef"]["name"],
         "harmony-dev-api"
     );
+    let budget = outcome.find(
+        "PATCH",
+        &group("policy/v1", "poddisruptionbudgets", "harmony-dev-api"),
+    );
+    assert_eq!(budget.body["spec"]["maxUnavailable"], 1);
+    assert_eq!(
+        budget.body["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"],
+        "api"
+    );
     let api = outcome.find("PATCH", &group("apps/v1", "deployments", "harmony-dev-api"));
     assert!(
         api.body["spec"].get("replicas").is_none(),
@@ -638,6 +717,10 @@ async fn turning_the_hpa_on_applies_it_and_drops_replicas_then_off_deletes_it() 
         "/apis/autoscaling/v2/namespaces/harmony/horizontalpodautoscalers".into(),
         vec![owned("harmony-dev-api")],
     );
+    cluster.listed.insert(
+        "/apis/policy/v1/namespaces/harmony/poddisruptionbudgets".into(),
+        vec![owned("harmony-dev-api")],
+    );
     let outcome = run(
         off.clone(),
         cluster,
@@ -648,9 +731,14 @@ async fn turning_the_hpa_on_applies_it_and_drops_replicas_then_off_deletes_it() 
     assert_eq!(outcome.lines()[..17], applies(&off, &[])[..]);
     let api = outcome.find("PATCH", &group("apps/v1", "deployments", "harmony-dev-api"));
     assert_eq!(api.body["spec"]["replicas"], 1);
-    let lines = outcome.lines();
+    // The sweep lists kind after kind, deleting each kind's orphans in turn.
+    let deletes: Vec<String> = outcome
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with("DELETE"))
+        .collect();
     assert_eq!(
-        lines[lines.len() - 2..],
+        deletes,
         [
             format!(
                 "DELETE {}",
@@ -660,7 +748,10 @@ async fn turning_the_hpa_on_applies_it_and_drops_replicas_then_off_deletes_it() 
                     "harmony-dev-api"
                 )
             ),
-            "POST /apis/events.k8s.io/v1/namespaces/harmony/events".to_owned(),
+            format!(
+                "DELETE {}",
+                group("policy/v1", "poddisruptionbudgets", "harmony-dev-api")
+            ),
         ]
     );
     assert_eq!(outcome.events().last().unwrap().1, "OrphanDeleted");

@@ -22,6 +22,8 @@ fn component(name: &str, ready: i32, desired: i32) -> ComponentStatus {
         desired_replicas: desired,
         ready_replicas: ready,
         image: Some("ghcr.io/harmony-chat/harmony:1.0.0".into()),
+        version: Some("1.0.0".into()),
+        rolling: false,
         message: None,
     }
 }
@@ -84,6 +86,27 @@ fn cases() -> Vec<(&'static str, String)> {
                 2,
                 Some(Observation {
                     components: all_components(1),
+                    ..ready.clone()
+                }),
+            ),
+        ),
+        // Every pod available, but the api's pods are being replaced by 1.1.0's.
+        (
+            "rolling",
+            object(
+                2,
+                Some(Observation {
+                    components: all_components(2)
+                        .into_iter()
+                        .map(|mut c| {
+                            if c.name == "api" {
+                                c.image = Some("ghcr.io/harmony-chat/harmony:1.1.0".into());
+                                c.version = Some("1.1.0".into());
+                                c.rolling = true;
+                            }
+                            c
+                        })
+                        .collect(),
                     ..ready.clone()
                 }),
             ),

@@ -3,23 +3,27 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
-use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec, ResourceRequirements};
+use k8s_openapi::api::core::v1::{
+    Container, PodSpec, PodTemplateSpec, ResourceRequirements, TopologySpreadConstraint,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
 use super::env::{self, Role};
 use super::meta::{Component, Instance};
+use super::pdb::may_run_several;
 use super::pod::{
     HTTP_PORT, container_security_context, default_resources, http_get_probe, named_port, pod_spec,
 };
 use crate::crd::Scaling;
 
 /// A Deployment of one component. `replicas` is left out when an HPA owns
-/// the count, so applying the Deployment never fights the autoscaler.
+/// the count, so applying the Deployment never fights the autoscaler. A
+/// component that may run several pods spreads them across zones and nodes.
 pub fn deployment(
     instance: &Instance<'_>,
     component: Component,
     scaling: &Scaling<'_>,
-    pod: PodSpec,
+    mut pod: PodSpec,
     pod_annotations: Option<BTreeMap<String, String>>,
     strategy: Option<DeploymentStrategy>,
 ) -> Deployment {
@@ -27,6 +31,9 @@ pub fn deployment(
         Scaling::Fixed(replicas) => Some(*replicas),
         Scaling::Autoscaled(_) => None,
     };
+    if may_run_several(scaling) {
+        pod.topology_spread_constraints = Some(topology_spread(instance, component));
+    }
     Deployment {
         metadata: instance.component_metadata(component),
         spec: Some(DeploymentSpec {
@@ -49,6 +56,30 @@ pub fn deployment(
         }),
         ..Deployment::default()
     }
+}
+
+/// Prefer spreading the component's pods evenly over zones, then nodes, so
+/// losing one takes as few as possible. `ScheduleAnyway`: a cluster with one
+/// zone, or too few nodes, still schedules every pod. `pod-template-hash`
+/// counts each revision's pods apart, so a roll spreads the new pods too.
+pub fn topology_spread(
+    instance: &Instance<'_>,
+    component: Component,
+) -> Vec<TopologySpreadConstraint> {
+    ["topology.kubernetes.io/zone", "kubernetes.io/hostname"]
+        .into_iter()
+        .map(|topology_key| TopologySpreadConstraint {
+            max_skew: 1,
+            topology_key: topology_key.to_owned(),
+            when_unsatisfiable: "ScheduleAnyway".to_owned(),
+            label_selector: Some(LabelSelector {
+                match_labels: Some(instance.selector_labels(component)),
+                ..LabelSelector::default()
+            }),
+            match_label_keys: Some(vec!["pod-template-hash".to_owned()]),
+            ..TopologySpreadConstraint::default()
+        })
+        .collect()
 }
 
 /// Single-active components stop the old pod before starting the new one.

@@ -10,6 +10,7 @@ pub mod env;
 pub mod hpa;
 pub mod job;
 pub mod meta;
+pub mod pdb;
 pub mod pod;
 pub mod secrets;
 pub mod service;
@@ -23,6 +24,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
     ConfigMap, ResourceRequirements, Secret, Service, ServiceAccount,
 };
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::Resource;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -139,6 +141,7 @@ child_kinds! {
     deployments: Deployment,
     services: Service,
     autoscalers: HorizontalPodAutoscaler,
+    disruption_budgets: PodDisruptionBudget,
 }
 
 /// Builds every child of `hc`. Secrets are rendered only where the spec
@@ -160,6 +163,11 @@ pub fn build(hc: &HarmonyChat, secrets: &GeneratedSecrets) -> Result<Children, B
     }
     for scaled in scaled_components(hc) {
         children.autoscalers.extend(hpa::for_scaling(
+            &instance,
+            scaled.component,
+            &scaled.scaling,
+        ));
+        children.disruption_budgets.extend(pdb::for_scaling(
             &instance,
             scaled.component,
             &scaled.scaling,
@@ -258,8 +266,9 @@ fn add_gateway(instance: &Instance<'_>, children: &mut Children) {
 }
 
 /// A component whose pod count the spec sets, as this spec deploys it (the
-/// sink's connector, the realtime server chosen): validation and the HPAs
-/// both come from this one list.
+/// sink's connector, the realtime server chosen): validation, the HPAs and
+/// the PodDisruptionBudgets all come from this one list. Components missing
+/// from it (the relay, Conduit) always run exactly one pod.
 pub struct ScaledComponent<'a> {
     pub component: Component,
     /// Where its settings are in the spec, for messages.

@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Container, PodSpec};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::Value;
 
 use super::*;
@@ -951,4 +952,128 @@ fn an_autoscaled_gateway_without_a_cpu_request_is_refused() {
         .map(|hpa| hpa.metadata.name.clone().unwrap())
         .collect();
     assert_eq!(hpas, ["harmony-dev-gateway"]);
+}
+
+/// Names of the Deployments a PodDisruptionBudget covers, checking each
+/// budget selects exactly its Deployment's pods.
+fn budgeted(children: &Children) -> Vec<String> {
+    children
+        .disruption_budgets
+        .iter()
+        .map(|pdb| {
+            let name = pdb.metadata.name.clone().unwrap();
+            let spec = pdb.spec.as_ref().unwrap();
+            assert_eq!(spec.max_unavailable, Some(IntOrString::Int(1)), "{name}");
+            assert_eq!(spec.min_available, None, "{name}");
+            assert_eq!(
+                spec.selector.as_ref(),
+                Some(&deployment(children, &name).spec.as_ref().unwrap().selector),
+                "{name}"
+            );
+            name
+        })
+        .collect()
+}
+
+/// Guarantee: every component that may run more than one pod (fixed
+/// replicas above one, or an autoscaler whose maximum is above one, even at
+/// minReplicas 1) has a budget of one unavailable pod selecting its pods; a
+/// component that always runs one pod has none. Seen failing with the
+/// `disruption_budgets.extend` in `build()` removed, and with
+/// `may_run_several` reading `min_replicas` instead of `max_replicas`.
+#[test]
+fn every_component_that_may_run_several_pods_has_a_disruption_budget() {
+    let children = build(&production(), &secrets()).unwrap();
+    assert_eq!(
+        budgeted(&children),
+        [
+            "harmony-prod-api",
+            "harmony-prod-cdc",
+            "harmony-prod-redpanda-connect",
+            "harmony-prod-centrifugo"
+        ]
+    );
+    // The sample runs one pod of everything.
+    assert!(
+        build(&sample(), &secrets())
+            .unwrap()
+            .disruption_budgets
+            .is_empty()
+    );
+
+    let mut hc = sample();
+    hc.spec.api.replicas = None;
+    hc.spec.api.autoscaling = Some(Autoscaling {
+        min_replicas: 1,
+        max_replicas: 4,
+        target_cpu_utilization_percentage: 80,
+    });
+    hc.spec.sink.replicas = Some(3);
+    assert_eq!(
+        budgeted(&build(&hc, &secrets()).unwrap()),
+        ["harmony-dev-api", "harmony-dev-sink"]
+    );
+    // An autoscaler that may never go above one pod is a single pod.
+    hc.spec.api.autoscaling.as_mut().unwrap().max_replicas = 1;
+    assert_eq!(
+        budgeted(&build(&hc, &secrets()).unwrap()),
+        ["harmony-dev-sink"]
+    );
+}
+
+/// Guarantee: the pods of a component that may run several are spread,
+/// preferably, over zones and then nodes, counted by the component's
+/// selector labels per revision; single-pod Deployments carry no
+/// constraint. Seen failing with the `topology_spread_constraints`
+/// assignment in `deployment::deployment` removed.
+#[test]
+fn pods_of_a_component_that_may_run_several_spread_over_zones_and_nodes() {
+    let children = build(&production(), &secrets()).unwrap();
+    let spread = budgeted(&children);
+    for deployment in &children.deployments {
+        let name = deployment.metadata.name.as_deref().unwrap();
+        let constraints = pod(deployment).topology_spread_constraints.as_ref();
+        if !spread.iter().any(|n| n == name) {
+            assert_eq!(constraints, None, "{name}");
+            continue;
+        }
+        let selector = &deployment.spec.as_ref().unwrap().selector;
+        let got: Vec<_> = constraints
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c.topology_key.as_str(),
+                    c.max_skew,
+                    c.when_unsatisfiable.as_str(),
+                    c.label_selector.as_ref(),
+                    c.match_label_keys.as_deref(),
+                )
+            })
+            .collect();
+        let per_revision = ["pod-template-hash".to_owned()];
+        assert_eq!(
+            got,
+            [
+                (
+                    "topology.kubernetes.io/zone",
+                    1,
+                    "ScheduleAnyway",
+                    Some(selector),
+                    Some(&per_revision[..])
+                ),
+                (
+                    "kubernetes.io/hostname",
+                    1,
+                    "ScheduleAnyway",
+                    Some(selector),
+                    Some(&per_revision[..])
+                ),
+            ],
+            "{name}"
+        );
+    }
+    for deployment in &build(&sample(), &secrets()).unwrap().deployments {
+        assert_eq!(pod(deployment).topology_spread_constraints, None);
+    }
 }

@@ -32,7 +32,51 @@ fn crd_names_and_subresources() {
         .flatten()
         .map(|c| c.name.as_str())
         .collect();
-    assert_eq!(columns, ["Ready", "Phase", "Image", "Age"]);
+    assert_eq!(
+        columns,
+        ["Ready", "Phase", "Image", "Version", "Rolling", "Age"]
+    );
+}
+
+/// What `kubectl get hc` shows in `column` for `object`: the first match
+/// of the column's JSONPath, as the apiserver's table printer takes it.
+fn column(object: &Value, name: &str) -> Option<Value> {
+    use jsonpath_rust::JsonPath;
+    let crd = HarmonyChat::crd();
+    let path = &crd.spec.versions[0]
+        .additional_printer_columns
+        .iter()
+        .flatten()
+        .find(|c| c.name == name)
+        .unwrap()
+        .json_path;
+    object
+        .query(&format!("${path}"))
+        .unwrap()
+        .first()
+        .map(|v| (*v).clone())
+}
+
+/// Guarantee: `kubectl get hc` shows the version the api runs and a
+/// component whose roll is in progress, nothing when none is. Seen failing
+/// with the Rolling column's `[?(@.rolling==true)]` filter replaced by `[*]`.
+#[test]
+fn version_and_rolling_columns_read_the_component_status() {
+    let component = |name: &str, version: &str, rolling: bool| {
+        json!({ "name": name, "desiredReplicas": 2, "readyReplicas": 2,
+                "version": version, "rolling": rolling })
+    };
+    let mut object = json!({ "status": { "components": [
+        component("migrate", "1.1.0", false),
+        component("api", "1.1.0", false),
+        component("relay", "1.0.0", true),
+        component("cdc", "1.0.0", true),
+    ] } });
+    assert_eq!(column(&object, "Version"), Some(json!("1.1.0")));
+    assert_eq!(column(&object, "Rolling"), Some(json!("relay")));
+    object["status"]["components"][2]["rolling"] = json!(false);
+    object["status"]["components"][3]["rolling"] = json!(false);
+    assert_eq!(column(&object, "Rolling"), None);
 }
 
 fn schema() -> Value {
