@@ -82,32 +82,9 @@ else
   fail "crds/harmonychat.yaml does not validate as a Kubernetes $k8s_version CustomResourceDefinition"
 fi
 
-# 2. Every rendered child.
-samples=("$root/operator/examples/harmonychat.yaml" "$root/operator/tests/fixtures/production.yaml" "$root/operator/tests/fixtures/gateway.yaml")
-for sample in "${samples[@]}"; do
-  name=$(basename "$sample" .yaml)
-  rendered="$work/$name-children.yaml"
-  if ! "$operator" render -f "$sample" >"$rendered" 2>"$work/render.log"; then
-    cat "$work/render.log" >&2
-    fail "harmony-operator render -f ${sample#"$root"/} failed"
-    continue
-  fi
-  expected=$(grep -c '^kind: ' "$rendered" || true)
-  if count=$(kube_validate "$rendered"); then
-    if [ "$count" -ne "$expected" ]; then
-      fail "${sample#"$root"/}: $count of $expected children validated"
-    else
-      echo "ok: ${sample#"$root"/}: $count children pass kubernetes-validate --strict -k $k8s_version"
-    fi
-  else
-    fail "children of ${sample#"$root"/} do not validate against Kubernetes $k8s_version"
-  fi
-done
-
-# 3. GitOps: every environment as Argo CD builds it, the bootstrap and the
-# ApplicationSet. Custom resources are checked by scripts/manifests against
-# their projects' schemas; it hands Kubernetes kinds on to kubernetes-validate
-# and HarmonyChats to step 4.
+# Custom resources are checked by scripts/manifests against their projects'
+# schemas; it hands Kubernetes kinds on to kubernetes-validate and
+# HarmonyChats to step 4.
 validators="$root/scripts/manifests"
 kustomize_build() {
   "$kubectl" kustomize --enable-helm --load-restrictor LoadRestrictionsNone --helm-command "$helm3" "$1"
@@ -129,6 +106,23 @@ validate_objects() {
   fi
   echo "ok: $label: $(tail -1 "$work/crs.log"), and pass kubernetes-validate --strict -k $k8s_version"
 }
+# 2. Every rendered child: Kubernetes kinds through kubernetes-validate, the
+# KEDA kinds (lag autoscaling) through scripts/manifests against KEDA's schema.
+samples=("$root/operator/examples/harmonychat.yaml" "$root/operator/tests/fixtures/production.yaml" "$root/operator/tests/fixtures/gateway.yaml" "$root/operator/tests/fixtures/lag-autoscaling.yaml")
+for sample in "${samples[@]}"; do
+  name=$(basename "$sample" .yaml)
+  rendered="$work/$name-children.yaml"
+  if ! "$operator" render -f "$sample" >"$rendered" 2>"$work/render.log"; then
+    cat "$work/render.log" >&2
+    fail "harmony-operator render -f ${sample#"$root"/} failed"
+    continue
+  fi
+  validate_objects "children of ${sample#"$root"/}" "$rendered" ||
+    fail "children of ${sample#"$root"/} do not validate"
+done
+
+# 3. GitOps: every environment as Argo CD builds it, the bootstrap and the
+# ApplicationSet.
 for environment in "$root"/gitops/environments/*/; do
   name=$(basename "$environment")
   if ! kustomize_build "$environment" >"$work/gitops-$name.yaml" 2>"$work/kustomize.log"; then
@@ -514,6 +508,8 @@ sed 's/project: harmony$/project: 1/' "$root/gitops/apps/environments.yaml" >"$w
 refused "ApplicationSet (project: 1)" node "$validators/validate.mjs" "$work/broken-appset.yaml"
 sed 's/roles: \[controller, broker\]/roles: [conductor]/' "$work/platform-all.yaml" >"$work/broken-kafka.yaml"
 refused "KafkaNodePool (an unknown role)" node "$validators/validate.mjs" "$work/broken-kafka.yaml"
+sed 's/maxReplicaCount: 12$/maxReplicaCount: twelve/' "$work/lag-autoscaling-children.yaml" >"$work/broken-scaledobject.yaml"
+refused "ScaledObject (maxReplicaCount: twelve)" node "$validators/validate.mjs" "$work/broken-scaledobject.yaml"
 printf 'apiVersion: example.com/v1\nkind: Unknown\nmetadata: {name: x}\n' >"$work/unknown.yaml"
 refused "object of a kind nobody validates" node "$validators/validate.mjs" "$work/unknown.yaml"
 cp -r "$root/helmfile/charts/harmony-platform" "$work/broken-chart"

@@ -433,10 +433,16 @@ impl EachKind for Sweep<'_> {
     async fn each<K: ChildKind>(&mut self, keep: &[K]) -> Result<Vec<K>, ControllerError> {
         let kind = K::kind(&()).into_owned();
         let api: Api<K> = Api::namespaced(self.client.clone(), self.namespace);
-        let existing = api
+        let existing = match api
             .list_metadata(&ListParams::default().labels(self.selector))
             .await
-            .map_err(kube_error(format!("listing {kind}s")))?;
+        {
+            Ok(existing) => existing.items,
+            // The kind is not served (KEDA's CRDs not installed): nothing
+            // of it can exist, and a spec that wanted one failed to apply.
+            Err(kube::Error::Api(status)) if status.code == 404 => Vec::new(),
+            Err(error) => return Err(kube_error(format!("listing {kind}s"))(error)),
+        };
         for object in existing {
             let name = object.name_any();
             let ours = object

@@ -65,10 +65,10 @@ pub struct HarmonyChatSpec {
     pub relay: RelaySpec,
     /// The outbox event consumers.
     #[serde(default)]
-    pub cdc: ComponentSpec,
+    pub cdc: ConsumerSpec,
     /// The built-in DynamoDB sink of the message topic.
     #[serde(default)]
-    pub sink: ComponentSpec,
+    pub sink: ConsumerSpec,
     /// Centrifugo, when `realtime.server` is `centrifugo` (the default).
     #[serde(default)]
     pub centrifugo: CentrifugoSpec,
@@ -375,6 +375,43 @@ pub struct Autoscaling {
     pub target_cpu_utilization_percentage: i32,
 }
 
+/// Size of a Kafka consumer (cdc, sink): fixed `replicas`, `autoscaling` on
+/// CPU, or `lagAutoscaling` on its consumer group's lag.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!(has(self.replicas) && has(self.autoscaling))").message("set replicas or autoscaling, not both"))]
+#[x_kube(validation = Rule::new("!has(self.lagAutoscaling) || !(has(self.replicas) || has(self.autoscaling))").message("set lagAutoscaling alone, without replicas or autoscaling"))]
+pub struct ConsumerSpec {
+    /// Fixed number of pods (default 1) when not autoscaled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1000))]
+    pub replicas: Option<i32>,
+    /// CPU-based HorizontalPodAutoscaler; it then owns the replica count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<Autoscaling>,
+    /// A KEDA ScaledObject scaling on the consumer group's lag; it then owns the replica count. Needs KEDA in the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_autoscaling: Option<LagAutoscaling>,
+    /// Container resources; defaults request 100m CPU and 128Mi memory, limit 512Mi memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.minReplicas <= self.maxReplicas").message("minReplicas must not exceed maxReplicas"))]
+pub struct LagAutoscaling {
+    #[serde(default = "default_min_replicas")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub min_replicas: i32,
+    /// At most the partitions of the component's topic (the largest, for cdc's two): a consumer beyond them idles.
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_replicas: i32,
+    /// Unconsumed records per pod the scaler aims for (KEDA's `lagThreshold`), per topic.
+    #[schemars(range(min = 1))]
+    pub lag_per_replica: i64,
+}
+
 fn default_min_replicas() -> i32 {
     1
 }
@@ -621,6 +658,15 @@ impl ComponentSpec {
     }
 }
 
+impl ConsumerSpec {
+    pub fn scaling(&self) -> Scaling<'_> {
+        match &self.lag_autoscaling {
+            Some(lag) => Scaling::LagAutoscaled(lag),
+            None => scaling(self.replicas, self.autoscaling.as_ref()),
+        }
+    }
+}
+
 impl CentrifugoSpec {
     pub fn scaling(&self) -> Scaling<'_> {
         scaling(self.replicas, self.autoscaling.as_ref())
@@ -632,6 +678,8 @@ impl CentrifugoSpec {
 pub enum Scaling<'a> {
     Fixed(i32),
     Autoscaled(&'a Autoscaling),
+    /// On the consumer group's lag, by a KEDA ScaledObject.
+    LagAutoscaled(&'a LagAutoscaling),
 }
 
 fn scaling(replicas: Option<i32>, autoscaling: Option<&Autoscaling>) -> Scaling<'_> {

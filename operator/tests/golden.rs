@@ -68,3 +68,8 @@ fn gateway_children_match_golden() {
 fn production_children_match_golden() {
     check("production", "tests/fixtures/production.yaml");
 }
+
+#[test]
+fn lag_autoscaling_children_match_golden() {
+    check("lag-autoscaling", "tests/fixtures/lag-autoscaling.yaml");
+}

@@ -1,6 +1,6 @@
 // Validates custom resources against their projects' own schemas, offline
 // (the @kubernetes-models packages: Argo CD, Strimzi, CloudNativePG,
-// external-secrets, Prometheus operator, Karpenter), and sorts the rest for the other
+// external-secrets, Prometheus operator, Karpenter, KEDA), and sorts the rest for the other
 // validators: Kubernetes' own kinds go to --core (kubernetes-validate, the
 // 1.33 schemas) and HarmonyChats to --harmonychat (the CRD's schema).
 // A kind nobody can validate is an error: nothing passes unchecked.
@@ -17,6 +17,7 @@ const models = {
   'monitoring.coreos.com/v1': ['@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1', ['PodMonitor', 'PrometheusRule', 'ServiceMonitor']],
   'karpenter.sh/v1': ['@kubernetes-models/karpenter/karpenter.sh/v1', ['NodePool']],
   'karpenter.k8s.aws/v1': ['@kubernetes-models/karpenter/karpenter.k8s.aws/v1', ['EC2NodeClass']],
+  'keda.sh/v1alpha1': ['@kubernetes-models/keda/keda.sh/v1alpha1', ['ScaledObject', 'TriggerAuthentication']],
 };
 // Groups kubernetes-validate has schemas for.
 const core = new Set(['v1', 'apps/v1', 'batch/v1', 'rbac.authorization.k8s.io/v1', 'autoscaling/v2', 'policy/v1',

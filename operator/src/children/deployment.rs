@@ -29,7 +29,7 @@ pub fn deployment(
 ) -> Deployment {
     let replicas = match scaling {
         Scaling::Fixed(replicas) => Some(*replicas),
-        Scaling::Autoscaled(_) => None,
+        Scaling::Autoscaled(_) | Scaling::LagAutoscaled(_) => None,
     };
     if may_run_several(scaling) {
         pod.topology_spread_constraints = Some(topology_spread(instance, component));

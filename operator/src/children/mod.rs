@@ -9,6 +9,7 @@ pub mod deployment;
 pub mod env;
 pub mod hpa;
 pub mod job;
+pub mod keda;
 pub mod meta;
 pub mod pdb;
 pub mod pod;
@@ -141,6 +142,8 @@ child_kinds! {
     deployments: Deployment,
     services: Service,
     autoscalers: HorizontalPodAutoscaler,
+    trigger_authentications: keda::TriggerAuthentication,
+    scaled_objects: keda::ScaledObject,
     disruption_budgets: PodDisruptionBudget,
 }
 
@@ -163,6 +166,18 @@ pub fn build(hc: &HarmonyChat, secrets: &GeneratedSecrets) -> Result<Children, B
     }
     for scaled in scaled_components(hc) {
         children.autoscalers.extend(hpa::for_scaling(
+            &instance,
+            scaled.component,
+            &scaled.scaling,
+        ));
+        children
+            .trigger_authentications
+            .extend(keda::authentication_for(
+                &instance,
+                scaled.component,
+                &scaled.scaling,
+            ));
+        children.scaled_objects.extend(keda::scaled_object_for(
             &instance,
             scaled.component,
             &scaled.scaling,

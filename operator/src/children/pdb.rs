@@ -17,6 +17,7 @@ pub fn may_run_several(scaling: &Scaling<'_>) -> bool {
     match scaling {
         Scaling::Fixed(replicas) => *replicas > 1,
         Scaling::Autoscaled(autoscaling) => autoscaling.max_replicas > 1,
+        Scaling::LagAutoscaled(lag) => lag.max_replicas > 1,
     }
 }
 

@@ -6,11 +6,12 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::Value;
 
 use super::*;
-use crate::crd::{Autoscaling, CdcConnector, RealtimeServer, SinkConnector};
+use crate::crd::{Autoscaling, CdcConnector, LagAutoscaling, RealtimeServer, SinkConnector};
 use crate::render;
 
 const SAMPLE: &str = include_str!("../../examples/harmonychat.yaml");
 const PRODUCTION: &str = include_str!("../../tests/fixtures/production.yaml");
+const LAG_AUTOSCALING: &str = include_str!("../../tests/fixtures/lag-autoscaling.yaml");
 
 fn secrets() -> GeneratedSecrets {
     GeneratedSecrets {
@@ -1075,5 +1076,224 @@ fn pods_of_a_component_that_may_run_several_spread_over_zones_and_nodes() {
     }
     for deployment in &build(&sample(), &secrets()).unwrap().deployments {
         assert_eq!(pod(deployment).topology_spread_constraints, None);
+    }
+}
+
+fn lag_autoscaled() -> HarmonyChat {
+    stored(LAG_AUTOSCALING)
+}
+
+/// A ScaledObject as JSON, for exact comparison.
+fn scaled_object_json(children: &Children, name: &str) -> Value {
+    let scaled = children
+        .scaled_objects
+        .iter()
+        .find(|s| s.metadata.name.as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("no ScaledObject {name}"));
+    serde_json::to_value(scaled).unwrap()
+}
+
+fn kafka_trigger(group: &str, topic: &str, lag: &str, auth: Option<&str>) -> Value {
+    let mut trigger = serde_json::json!({
+        "type": "kafka",
+        "metadata": {
+            "bootstrapServers": "b-1.kafka.internal:9096,b-2.kafka.internal:9096",
+            "consumerGroup": group,
+            "topic": topic,
+            "lagThreshold": lag,
+            "allowIdleConsumers": "false",
+            "limitToPartitionsWithLag": "true",
+            "offsetResetPolicy": "earliest",
+            "sasl": "scram_sha512",
+            "tls": "enable",
+        },
+    });
+    if let Some(auth) = auth {
+        trigger["authenticationRef"] = serde_json::json!({ "name": auth });
+    }
+    trigger
+}
+
+/// The cdc and the sink asking for lag autoscaling get a KEDA ScaledObject
+/// on their own consumer group and topics (one trigger per topic) and no
+/// CPU HPA, their Deployments leave replicas to it, while the api keeps its
+/// HPA. Seen failing with the `scaled_objects` line removed from `build`
+/// (no ScaledObject), and with the sink's group taken from the cdc.
+#[test]
+fn lag_autoscaled_consumers_scale_on_their_groups_lag_instead_of_cpu() {
+    let children = build(&lag_autoscaled(), &secrets()).unwrap();
+    let hpas: Vec<&str> = children
+        .autoscalers
+        .iter()
+        .map(|hpa| hpa.metadata.name.as_deref().unwrap())
+        .collect();
+    assert_eq!(hpas, ["harmony-lag-api"]);
+    let sink = scaled_object_json(&children, "harmony-lag-sink");
+    assert_eq!(sink["apiVersion"], "keda.sh/v1alpha1");
+    assert_eq!(
+        sink["spec"],
+        serde_json::json!({
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "harmony-lag-sink"},
+            "minReplicaCount": 2,
+            "maxReplicaCount": 12,
+            "triggers": [kafka_trigger("chat.harmony-lag.sink", "chat_messages", "1000", Some("harmony-lag-sink"))],
+        })
+    );
+    let cdc = scaled_object_json(&children, "harmony-lag-cdc");
+    assert_eq!(
+        cdc["spec"],
+        serde_json::json!({
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "harmony-lag-cdc"},
+            "minReplicaCount": 1,
+            "maxReplicaCount": 6,
+            "triggers": [
+                kafka_trigger("chat.harmony-lag.cdc", "chat_events", "500", Some("harmony-lag-cdc")),
+                kafka_trigger("chat.harmony-lag.cdc", "user_events", "500", Some("harmony-lag-cdc")),
+            ],
+        })
+    );
+    // The group KEDA reads is the one the component's pods join.
+    for (deployment_name, group) in [
+        ("harmony-lag-sink", "chat.harmony-lag.sink"),
+        ("harmony-lag-cdc", "chat.harmony-lag.cdc"),
+    ] {
+        let deployment = deployment(&children, deployment_name);
+        assert_eq!(deployment.spec.as_ref().unwrap().replicas, None);
+        let env = resolved_env(&pod(deployment).containers[0]);
+        assert!(
+            env.iter().any(|(_, value)| value == group),
+            "{deployment_name} does not join {group}: {env:?}"
+        );
+    }
+    assert_eq!(children.scaled_objects.len(), 2);
+}
+
+/// KEDA authenticates to Kafka with the credentials the component uses:
+/// the same Secret and keys, SASL mechanism and TLS from the spec; without
+/// SASL there is no TriggerAuthentication and no `sasl` or reference.
+/// Seen failing with `username_key` swapped for the default `"username"`
+/// and with `tls` left out of the trigger metadata.
+#[test]
+fn lag_autoscaling_authenticates_with_the_components_kafka_secret() {
+    let children = build(&lag_autoscaled(), &secrets()).unwrap();
+    let names: Vec<&str> = children
+        .trigger_authentications
+        .iter()
+        .map(|t| t.metadata.name.as_deref().unwrap())
+        .collect();
+    assert_eq!(names, ["harmony-lag-cdc", "harmony-lag-sink"]);
+    let sink = scaled_object_json(&children, "harmony-lag-sink");
+    let metadata = &sink["spec"]["triggers"][0]["metadata"];
+    assert_eq!(
+        (&metadata["sasl"], &metadata["tls"]),
+        (&Value::from("scram_sha512"), &Value::from("enable"))
+    );
+    for auth in &children.trigger_authentications {
+        assert_eq!(
+            serde_json::to_value(&auth.spec).unwrap(),
+            serde_json::json!({"secretTargetRef": [
+                {"parameter": "username", "name": "kafka-credentials", "key": "user"},
+                {"parameter": "password", "name": "kafka-credentials", "key": "pass"},
+            ]})
+        );
+    }
+    let mut plain = lag_autoscaled();
+    plain.spec.kafka.auth = None;
+    plain.spec.kafka.tls = false;
+    let children = build(&plain, &secrets()).unwrap();
+    assert!(children.trigger_authentications.is_empty());
+    let sink = scaled_object_json(&children, "harmony-lag-sink");
+    let trigger = &sink["spec"]["triggers"][0];
+    assert_eq!(trigger.get("authenticationRef"), None);
+    assert_eq!(trigger["metadata"].get("sasl"), None);
+    assert_eq!(trigger["metadata"].get("tls"), None);
+}
+
+/// Redpanda Connect in place of the sink joins the sink's group, so its
+/// ScaledObject reads that group and scales its own Deployment. Seen failing
+/// with `group_of` returning the `redpanda-connect` group.
+#[test]
+fn redpanda_connect_scales_on_the_sink_groups_lag() {
+    let mut hc = lag_autoscaled();
+    hc.spec.connectors.sink = SinkConnector::RedpandaConnect;
+    let children = build(&hc, &secrets()).unwrap();
+    let connect = scaled_object_json(&children, "harmony-lag-redpanda-connect");
+    assert_eq!(
+        connect["spec"]["scaleTargetRef"]["name"],
+        "harmony-lag-redpanda-connect"
+    );
+    assert_eq!(
+        connect["spec"]["triggers"][0]["metadata"]["consumerGroup"],
+        "chat.harmony-lag.sink"
+    );
+    assert_eq!(
+        deployment(&children, "harmony-lag-redpanda-connect")
+            .spec
+            .as_ref()
+            .unwrap()
+            .replicas,
+        None
+    );
+}
+
+/// A lag-autoscaled consumer may run several pods, so it gets a disruption
+/// budget and topology spread like a CPU-autoscaled one. Seen failing with
+/// the `LagAutoscaled` arm of `may_run_several` returning false.
+#[test]
+fn a_lag_autoscaled_consumer_has_a_disruption_budget() {
+    let children = build(&lag_autoscaled(), &secrets()).unwrap();
+    assert_eq!(
+        budgeted(&children),
+        ["harmony-lag-api", "harmony-lag-cdc", "harmony-lag-sink"]
+    );
+}
+
+/// Never more replicas than partitions: a consumer beyond them gets no
+/// partition and idles. cdc's bound is its larger topic (the range assignor
+/// hands each topic's partitions out separately). Seen failing with the
+/// `check_lag_partitions` call removed from `validate`.
+#[test]
+fn lag_autoscaling_beyond_the_topics_partitions_is_refused() {
+    let mut hc = lag_autoscaled();
+    hc.spec.sink.lag_autoscaling.as_mut().unwrap().max_replicas = 13;
+    hc.spec.cdc.lag_autoscaling.as_mut().unwrap().max_replicas = 7;
+    match build(&hc, &secrets()) {
+        Err(BuildError::InvalidSpec(problems)) => assert_eq!(
+            problems,
+            [
+                "spec.cdc.lagAutoscaling.maxReplicas (7) exceeds the 6 partitions of topic chat_events: a consumer beyond them idles",
+                "spec.sink.lagAutoscaling.maxReplicas (13) exceeds the 12 partitions of topic chat_messages: a consumer beyond them idles",
+            ]
+        ),
+        other => panic!("expected InvalidSpec, got {other:?}"),
+    }
+}
+
+/// Lag autoscaling owns the replica count alone: with `replicas` or CPU
+/// `autoscaling` beside it the spec is refused (CEL, as the apiserver
+/// would). Seen failing with the CRD's lagAutoscaling rule removed.
+#[test]
+fn lag_autoscaling_with_replicas_or_cpu_autoscaling_is_refused() {
+    let mut hc = lag_autoscaled();
+    hc.spec.sink.replicas = Some(2);
+    hc.spec.cdc.autoscaling = Some(Autoscaling {
+        min_replicas: 1,
+        max_replicas: 3,
+        target_cpu_utilization_percentage: 80,
+    });
+    hc.spec.cdc.lag_autoscaling = Some(LagAutoscaling {
+        min_replicas: 1,
+        max_replicas: 3,
+        lag_per_replica: 100,
+    });
+    match build(&hc, &secrets()) {
+        Err(BuildError::InvalidSpec(problems)) => assert_eq!(
+            problems,
+            [
+                "spec.cdc: set lagAutoscaling alone, without replicas or autoscaling",
+                "spec.sink: set lagAutoscaling alone, without replicas or autoscaling",
+            ]
+        ),
+        other => panic!("expected InvalidSpec, got {other:?}"),
     }
 }

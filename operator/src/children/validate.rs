@@ -10,7 +10,8 @@ use kube::CustomResourceExt;
 use serde_json::Value;
 
 use super::BuildError;
-use crate::crd::{HarmonyChat, MAX_NAME_LEN, Scaling};
+use super::meta::Component;
+use crate::crd::{HarmonyChat, LagAutoscaling, MAX_NAME_LEN, Scaling};
 
 pub fn validate(hc: &HarmonyChat) -> Result<(), BuildError> {
     let mut problems = crd_violations(hc);
@@ -29,8 +30,14 @@ pub fn validate(hc: &HarmonyChat) -> Result<(), BuildError> {
         problems.push("spec.kafka.bootstrapServers must not be blank".to_owned());
     }
     for scaled in super::scaled_components(hc) {
-        if let Scaling::Autoscaled(_) = scaled.scaling {
-            check_cpu_request(scaled.path, scaled.resources, &mut problems);
+        match scaled.scaling {
+            Scaling::Autoscaled(_) => {
+                check_cpu_request(scaled.path, scaled.resources, &mut problems)
+            }
+            Scaling::LagAutoscaled(lag) => {
+                check_lag_partitions(hc, scaled.component, scaled.path, lag, &mut problems)
+            }
+            Scaling::Fixed(_) => {}
         }
     }
     if problems.is_empty() {
@@ -117,6 +124,33 @@ fn check_cpu_request(
     if !requests_cpu {
         problems.push(format!(
             "spec.{path}: autoscaling on CPU needs resources.requests.cpu"
+        ));
+    }
+}
+
+/// Lag autoscaling never asks for more consumers than a topic has
+/// partitions: the extra pods would get no partition and idle. With two
+/// topics (cdc) the range assignor gives each topic's partitions out
+/// separately, so the largest topic is the bound.
+fn check_lag_partitions(
+    hc: &HarmonyChat,
+    component: Component,
+    path: &str,
+    lag: &LagAutoscaling,
+    problems: &mut Vec<String>,
+) {
+    let topics = &hc.spec.kafka.topics;
+    let consumed = match component {
+        Component::Cdc => vec![&topics.chat_events, &topics.user_events],
+        _ => vec![&topics.messages],
+    };
+    let Some(widest) = consumed.into_iter().max_by_key(|topic| topic.partitions) else {
+        return;
+    };
+    if lag.max_replicas > widest.partitions {
+        problems.push(format!(
+            "spec.{path}.lagAutoscaling.maxReplicas ({}) exceeds the {} partitions of topic {}: a consumer beyond them idles",
+            lag.max_replicas, widest.partitions, widest.name
         ));
     }
 }
