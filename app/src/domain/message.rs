@@ -10,14 +10,49 @@ use uuid::Uuid;
 use super::{Invalid, check_length, user::UserMeta};
 
 /// The original's `ChatMessage`: what the API returns and DynamoDB stores.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChatMessage {
     pub chat_id: Uuid,
     pub ulid: String,
     pub client_uuid: Option<Uuid>,
     pub timestamp: String,
     pub user_id: Uuid,
+    /// Empty once the message was deleted.
     pub content: String,
+    /// When the author last edited it (ISO-8601 UTC), absent if never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<String>,
+    /// Deleted by its author or the chat's creator: the content is gone
+    /// from storage and clients show a placeholder in its place.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+    /// The message this one answers, as it is now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<ReplyTo>,
+    /// One entry per emoji, in the order the emoji was first used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
+}
+
+/// The quoted message of a reply: who wrote it and its start, kept current
+/// (an edit changes the excerpt, a deletion empties it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReplyTo {
+    pub ulid: String,
+    pub user_id: Uuid,
+    /// The author's username when the reply was sent.
+    pub username: Option<String>,
+    /// The first characters of the quoted message; empty once it was deleted.
+    pub excerpt: String,
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+/// Who reacted with one emoji; its count is the number of users.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Reaction {
+    pub emoji: String,
+    pub user_ids: Vec<Uuid>,
 }
 
 /// The Kafka record value: the message plus its author's metadata,
@@ -28,6 +63,26 @@ pub struct MessageRecord {
     #[serde(flatten)]
     pub message: ChatMessage,
     pub author_metadata: Option<UserMeta>,
+}
+
+/// One record of the chat-message log (key chat id, so a chat's messages
+/// and the changes to them keep one order). Message records carry no `type`
+/// (the original's shape); changes carry theirs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum LogRecord {
+    // Tried first: a message record has no `type`, so it never matches.
+    Change(super::change::MessageChange),
+    Message(MessageRecord),
+}
+
+impl LogRecord {
+    pub fn chat_id(&self) -> Uuid {
+        match self {
+            LogRecord::Change(change) => change.chat_id,
+            LogRecord::Message(record) => record.message.chat_id,
+        }
+    }
 }
 
 /// Monotonic ULIDs: strictly increasing within this process, even inside one
@@ -114,6 +169,7 @@ mod tests {
                 timestamp: "t".into(),
                 user_id: Uuid::nil(),
                 content: "hi".into(),
+                ..ChatMessage::default()
             },
             author_metadata: Some(UserMeta {
                 username: "ann".into(),

@@ -1,6 +1,7 @@
 //! Pure types and rules of the chat domain: no IO here.
 
 pub mod cdc;
+pub mod change;
 pub mod channels;
 pub mod chat;
 pub mod events;

@@ -179,6 +179,7 @@ pub async fn send(
         timestamp: timestamp_of(id),
         user_id: user.user_id,
         content: body.content,
+        ..ChatMessage::default()
     };
     let send = body.client_uuid.map(|client_uuid| SendKey {
         chat_id,

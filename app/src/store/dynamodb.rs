@@ -241,6 +241,7 @@ pub fn from_item(item: &Item) -> Option<ChatMessage> {
         timestamp: text("timestamp")?,
         user_id: uuid("user_id")?,
         content: text("content")?,
+        ..ChatMessage::default()
     })
 }
 

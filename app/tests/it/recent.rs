@@ -20,6 +20,7 @@ fn message(chat_id: Uuid, n: u32) -> ChatMessage {
         timestamp: "2026-12-01T10:00:00".into(),
         user_id: Uuid::nil(),
         content: format!("m{n}"),
+        ..ChatMessage::default()
     }
 }
 
