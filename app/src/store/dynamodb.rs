@@ -283,6 +283,24 @@ impl ChatHistoryTable {
         Ok(HistoryPage { messages, more })
     }
 
+    /// One message as stored now (a strongly consistent read), or `None`.
+    pub async fn message(
+        &self,
+        chat_id: Uuid,
+        ulid: &str,
+    ) -> Result<Option<ChatMessage>, DynamoDbError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .consistent_read(true)
+            .key("chat_id", AttributeValue::S(chat_id.to_string()))
+            .key("ulid", AttributeValue::S(ulid.to_owned()))
+            .send()
+            .await?;
+        Ok(output.item().and_then(from_item))
+    }
+
     /// Writes every message (puts are idempotent by key), 25 per request,
     /// retrying unprocessed items with exponential backoff.
     pub async fn write(&self, messages: &[ChatMessage]) -> Result<(), DynamoDbError> {
