@@ -22,6 +22,7 @@ mod ops;
 mod platform;
 mod realtime;
 mod recent;
+mod restore;
 mod services;
 mod support;
 mod tls;
