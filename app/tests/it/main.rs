@@ -4,6 +4,7 @@
 
 mod api_auth;
 mod api_bff;
+mod api_changes;
 mod api_chats;
 mod api_contract;
 mod api_fuzz;
