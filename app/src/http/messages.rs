@@ -8,7 +8,6 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
-use sqlx::PgPool;
 use ulid::Ulid;
 use uuid::Uuid;
 
@@ -24,7 +23,10 @@ use crate::{
         change::{Change, MAX_REACTIONS, MessageChange, check_emoji},
         message::{ChatMessage, LogRecord, check_content, timestamp_of},
     },
-    store::redis::cache::{SendClaim, SendKey},
+    store::{
+        postgres::chats,
+        redis::cache::{SendClaim, SendKey},
+    },
 };
 
 pub(super) const NOT_A_MEMBER: &str = "User is not a member of this chat.";
@@ -280,7 +282,7 @@ async fn check_message(app: &App, change: &MessageChange) -> ApiResult<()> {
     let role = if message.user_id == change.user_id {
         Role::Author
     } else if matches!(change.change, Change::MessageDeleted {})
-        && created_by(&app.db, change.chat_id, change.user_id).await?
+        && chats::created_by(&app.db, change.chat_id, change.user_id).await?
     {
         Role::Creator
     } else {
@@ -296,15 +298,6 @@ enum Role {
     /// The chat's creator, not the author.
     Creator,
     Member,
-}
-
-/// Whether the caller created the chat.
-async fn created_by(db: &PgPool, chat_id: Uuid, user_id: Uuid) -> sqlx::Result<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM chats WHERE chat_id = $1 AND created_by = $2)")
-        .bind(chat_id)
-        .bind(user_id)
-        .fetch_one(db)
-        .await
 }
 
 /// The rules of a change to a message, if one refuses it.
