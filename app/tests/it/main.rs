@@ -12,6 +12,7 @@ mod api_messages;
 mod api_session;
 mod api_users;
 mod api_ws;
+mod changes;
 mod cli;
 mod client;
 mod costs;
