@@ -14,7 +14,7 @@ use axum::{
     Router,
     body::Body,
     extract::Request,
-    http::{StatusCode, Uri},
+    http::{Method, StatusCode, Uri},
     response::IntoResponse,
 };
 use harmony::{
@@ -177,6 +177,36 @@ async fn terraform_grants_each_role_exactly_the_dynamodb_actions_it_calls() {
         .send()
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    // Changes to messages: an edit and reactions (UpdateItem), a deletion
+    // (a tombstone put), each reaching the reply's quote and the cache.
+    let message = |ulid: &str| format!("/api/v1/chats/{chat}/messages/{ulid}");
+    let edited = t
+        .call(Method::PATCH, &message(&first))
+        .bearer(&ann.access)
+        .json(serde_json::json!({ "content": "message 0, edited" }))
+        .send()
+        .await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
+    let reacted = t
+        .call(
+            Method::PUT,
+            &format!("{}/reactions/%F0%9F%91%8D", message(&first)),
+        )
+        .bearer(&bob.access)
+        .send()
+        .await;
+    assert_eq!(reacted.status, StatusCode::OK, "{}", reacted.body);
+    let removed = t.delete(&message(&first)).bearer(&ann.access).send().await;
+    assert_eq!(removed.status, StatusCode::OK, "{}", removed.body);
+    until("the sink stores the deletion", async || {
+        t.env
+            .table
+            .message(chat, &first)
+            .await
+            .unwrap()
+            .is_some_and(|m| m.deleted)
+    })
+    .await;
     // The newest page may come from Redis; an older one is always a Query.
     let newest = t
         .get(&format!("/api/v1/chats/{chat}?limit=1"))
