@@ -115,9 +115,8 @@ pub async fn reconcile<T: TopicAdmin>(
     let started = Instant::now();
     let outcome = reconcile_one(&hc, &ctx).await;
     let result = if outcome.is_ok() { "ok" } else { "error" };
-    metrics::counter!("harmony_operator_reconciliations_total", "result" => result).increment(1);
-    metrics::histogram!("harmony_operator_reconcile_duration_seconds")
-        .record(started.elapsed().as_secs_f64());
+    metrics::counter!(crate::server::RECONCILIATIONS, "result" => result).increment(1);
+    metrics::histogram!(crate::server::RECONCILE_DURATION).record(started.elapsed().as_secs_f64());
     outcome
 }
 
@@ -662,10 +661,12 @@ where
     }
 }
 
-/// Runs the controller until `shutdown` resolves.
+/// Runs the controller until `shutdown` resolves; its cache of
+/// HarmonyChats goes to `resources` (the Ready gauges of `/metrics`).
 pub async fn run<T: TopicAdmin>(
     ctx: Arc<Context<T>>,
     namespace: Option<&str>,
+    resources: &crate::server::Resources,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = &ctx.client;
@@ -673,6 +674,8 @@ pub async fn run<T: TopicAdmin>(
         scoped::<HarmonyChat>(client, namespace),
         watcher::Config::default(),
     );
+    // Set once: a replica that loses the Lease exits.
+    let _ = resources.set(controller.store());
     // Only our children are cached (and watched for drift).
     let watches = Children::for_each_kind(Owning {
         controller,

@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use harmony_operator::controller::{Context, FINALIZER, MANAGED_ANNOTATION, Settings, reconcile};
+use harmony_operator::controller::{
+    Context, ControllerError, FINALIZER, MANAGED_ANNOTATION, Settings, reconcile,
+};
 use harmony_operator::crd::{
     Autoscaling, HarmonyChat, HarmonyChatStatus, LagAutoscaling, ReclaimPolicy, TopicStatus,
     TopicsSpec,
@@ -70,6 +72,8 @@ struct Cluster {
     finalizing: Vec<String>,
     /// How the applied migration Job answers.
     migration: JobState,
+    /// Patches of the HarmonyChat answer 409 (someone else changed it).
+    conflict: bool,
 }
 
 #[derive(Default, Clone, Copy, PartialEq)]
@@ -145,6 +149,9 @@ fn answer(cluster: &mut Cluster, call: &Call) -> Response<Body> {
             respond(StatusCode::OK, &object)
         }
         "DELETE" => respond(StatusCode::OK, &status_body(200, "")),
+        "PATCH" if cluster.conflict && call.path.starts_with(HC_PATH) => {
+            respond(StatusCode::CONFLICT, &status_body(409, "Conflict"))
+        }
         "POST" => respond(StatusCode::CREATED, &call.body),
         "PATCH" => {
             let mut object = call.body.clone();
@@ -274,6 +281,19 @@ impl Outcome {
 /// Runs one reconcile of `hc` against `cluster`, checking the request
 /// contract of every call on the way.
 async fn run(hc: HarmonyChat, cluster: Cluster, topics: FakeTopics, settings: Settings) -> Outcome {
+    let (result, outcome) = run_result(hc, cluster, topics, settings).await;
+    result.expect("reconcile failed");
+    outcome
+}
+
+/// `run`, for a reconcile that may fail: its result, and the outcome
+/// (`action` is `await_change` when it failed).
+async fn run_result(
+    hc: HarmonyChat,
+    cluster: Cluster,
+    topics: FakeTopics,
+    settings: Settings,
+) -> (Result<Action, ControllerError>, Outcome) {
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let mut cluster = cluster;
     let server = tokio::spawn(async move {
@@ -328,21 +348,22 @@ async fn run(hc: HarmonyChat, cluster: Cluster, topics: FakeTopics, settings: Se
         recorder,
         settings,
     });
-    let action = tokio::time::timeout(Duration::from_secs(5), reconcile(Arc::new(hc), ctx))
+    let result = tokio::time::timeout(Duration::from_secs(5), reconcile(Arc::new(hc), ctx))
         .await
-        .expect("reconcile hung")
-        .expect("reconcile failed");
+        .expect("reconcile hung");
     // The context (and with it every client) is gone: the server loop ends.
     let calls = tokio::time::timeout(Duration::from_secs(5), server)
         .await
         .expect("server did not stop")
         .expect("scripted apiserver failed");
     let topic_calls = topic_calls.lock().unwrap().clone();
-    Outcome {
+    let action = result.as_ref().map_or(Action::await_change(), Clone::clone);
+    let outcome = Outcome {
         action,
         calls,
         topic_calls,
-    }
+    };
+    (result, outcome)
 }
 
 /// What holds for every request of its kind, whatever the scenario.
@@ -1469,4 +1490,46 @@ async fn a_failed_migration_keeps_the_old_version_serving_and_is_degraded() {
             .events()
             .contains(&("Warning".into(), "MigrationFailed".into()))
     );
+}
+
+/// Every pass is counted by its result and timed: the operator's alert on
+/// reconcile errors and the dashboard read these. Seen failing with the
+/// counter's `result` label fixed to "ok" in `controller::reconcile`.
+#[tokio::test]
+async fn reconciles_are_counted_by_result_and_timed() {
+    let recorder = harmony_operator::server::metrics_builder()
+        .unwrap()
+        .build_recorder();
+    let handle = recorder.handle();
+    // This test's runtime has one thread: the reconciles record here.
+    let _local = metrics::set_default_local_recorder(&recorder);
+    run(
+        sample(),
+        Cluster::default(),
+        FakeTopics::default(),
+        Settings::default(),
+    )
+    .await;
+    let mut conflicted = sample();
+    conflicted.spec.kafka.reclaim_policy = ReclaimPolicy::Delete;
+    let cluster = Cluster {
+        conflict: true,
+        ..Cluster::default()
+    };
+    let (result, _) = run_result(
+        conflicted,
+        cluster,
+        FakeTopics::default(),
+        Settings::default(),
+    )
+    .await;
+    assert!(result.is_err(), "the finalizer patch was refused");
+    let text = handle.render();
+    for line in [
+        "harmony_operator_reconciliations_total{result=\"ok\"} 1",
+        "harmony_operator_reconciliations_total{result=\"error\"} 1",
+        "harmony_operator_reconcile_duration_seconds_count 2",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+    }
 }
