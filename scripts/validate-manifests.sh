@@ -14,7 +14,9 @@
 #      openAPIV3Schema (jsonschema; unknown fields refused as the apiserver's
 #      strict field validation would; CEL rules are covered by the Rust tests);
 #   5. the local Helm charts: `helm lint --strict`, `helm template` validated;
-#      helmfile's values for every environment, the Argo CD health check in them;
+#      the operator's alerts under `promtool test rules`; the Grafana
+#      dashboard's JSON; helmfile's values for every environment, the Argo CD
+#      health check in them;
 #   6. the Argo CD health check for HarmonyChat, in a real Lua, against
 #      statuses the operator's code wrote (gitops/argocd/health_test.py);
 #   7. yamllint over every YAML file; checkov over what each environment
@@ -41,7 +43,23 @@ if [ ! -x "$operator" ]; then
 fi
 
 source "$root/scripts/lib/tools.sh"
+# promtool (the operator's alert tests) from Debian's prometheus package,
+# unpacked without installing it (no service, no user created).
+ensure_promtool() {
+  promtool="$tools_dir/promtool/promtool"
+  if ! "$promtool" --version >/dev/null 2>&1; then
+    echo "tools: unpacking promtool from Debian's prometheus package into $tools_dir/promtool" >&2
+    local work
+    work=$(mktemp -d)
+    (cd "$work" && { apt-get download prometheus >/dev/null 2>&1 || { apt-get update -qq && apt-get download prometheus; }; })
+    dpkg-deb -x "$work"/prometheus_*.deb "$work/root"
+    mkdir -p "$tools_dir/promtool"
+    cp "$work/root/usr/bin/promtool" "$promtool"
+    rm -rf "$work"
+  fi
+}
 ensure_validate_venv
+ensure_promtool
 ensure_helm
 ensure_helmfile
 ensure_manifest_validators
@@ -305,6 +323,39 @@ for watch in "" harmony; do
     fail "operator chart (watchNamespace='$watch') does not validate against Kubernetes $k8s_version"
   fi
 done
+# The operator chart as the environments install it (metrics.serviceMonitor):
+# the ServiceMonitor and PrometheusRule against the prometheus-operator
+# schemas, the rules through promtool (check, then the unit tests of
+# scripts/manifests/operator-alerts.test.yaml).
+if "$helm" template harmony-operator "$chart" --namespace harmony-system \
+  --set metrics.serviceMonitor=true >"$work/chart-monitored.yaml" 2>"$work/template.log"; then
+  validate_objects "operator chart with metrics.serviceMonitor" "$work/chart-monitored.yaml" ||
+    fail "the operator chart with metrics.serviceMonitor does not validate"
+  mkdir -p "$work/alerts"
+  cp "$validators/operator-alerts.test.yaml" "$work/alerts/"
+  "$venv/bin/python" -c 'import sys, yaml
+rules = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d["kind"] == "PrometheusRule"]
+assert len(rules) == 1, f"{len(rules)} PrometheusRules"
+yaml.safe_dump(rules[0]["spec"], open(sys.argv[2], "w"), sort_keys=False)' \
+    "$work/chart-monitored.yaml" "$work/alerts/operator-rules.yaml" || fail "the operator chart renders no PrometheusRule"
+  if "$promtool" check rules "$work/alerts/operator-rules.yaml" >"$work/promtool.log" 2>&1 &&
+    "$promtool" test rules "$work/alerts/operator-alerts.test.yaml" >>"$work/promtool.log" 2>&1; then
+    echo "ok: the operator's alerts pass promtool check rules and test rules (scripts/manifests/operator-alerts.test.yaml)"
+  else
+    cat "$work/promtool.log" >&2
+    fail "the operator's alerts (promtool test rules scripts/manifests/operator-alerts.test.yaml)"
+  fi
+else
+  cat "$work/template.log" >&2
+  fail "helm template of the operator chart with metrics.serviceMonitor"
+fi
+# The Grafana dashboard is JSON inside a ConfigMap: helm would ship it broken.
+if "$venv/bin/python" "$validators/dashboard_check.py" "$root/helmfile/charts/harmony-platform/files/harmony-dashboard.json" "$promtool" >"$work/dashboard.log" 2>&1; then
+  echo "ok: $(tail -1 "$work/dashboard.log")"
+else
+  cat "$work/dashboard.log" >&2
+  fail "helmfile/charts/harmony-platform/files/harmony-dashboard.json (scripts/manifests/dashboard_check.py)"
+fi
 # The platform chart with every part switched on.
 if "$helm" template harmony-platform "$root/helmfile/charts/harmony-platform" --namespace harmony \
   --set kafka.strimzi.enabled=true --set kafka.strimzi.storage.type=persistent-claim \
@@ -515,6 +566,15 @@ refused "object of a kind nobody validates" node "$validators/validate.mjs" "$wo
 cp -r "$root/helmfile/charts/harmony-platform" "$work/broken-chart"
 printf '{{ .Values.missing.field }\n' >"$work/broken-chart/templates/broken.yaml"
 refused "Helm chart (an unclosed template action)" "$helm" lint --strict "$work/broken-chart"
+mkdir -p "$work/broken-alerts"
+cp "$validators/operator-alerts.test.yaml" "$work/broken-alerts/"
+sed 's/== 0$/== 1/' "$work/alerts/operator-rules.yaml" >"$work/broken-alerts/operator-rules.yaml"
+refused "operator alert (HarmonyChatNotReady on Ready resources)" "$promtool" test rules "$work/broken-alerts/operator-alerts.test.yaml"
+sed 's/"targets": \[/"targets": [,/' "$root/helmfile/charts/harmony-platform/files/harmony-dashboard.json" >"$work/broken-dashboard.json"
+refused "Grafana dashboard (a stray comma)" "$venv/bin/python" "$validators/dashboard_check.py" "$work/broken-dashboard.json" "$promtool"
+sed 's/harmony_operator_reconciliations_total\[5m\]/harmony_operator_reconciliations_total[5m/' \
+  "$root/helmfile/charts/harmony-platform/files/harmony-dashboard.json" >"$work/broken-dashboard.json"
+refused "Grafana dashboard (a query with an unclosed range)" "$venv/bin/python" "$validators/dashboard_check.py" "$work/broken-dashboard.json" "$promtool"
 sed 's/status.observedGeneration < generation/false/' "$root/gitops/argocd/harmonychat-health.lua" >"$work/broken-health.lua"
 refused "health check (ignores a stale observedGeneration)" "$venv/bin/python" "$root/gitops/argocd/health_test.py" "$work/broken-health.lua"
 cp -r "$root/gitops" "$work/broken-gitops" && ln -s "$root/helmfile" "$work/helmfile"

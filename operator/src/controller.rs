@@ -3,9 +3,10 @@
 //!
 //! 1. management: the `harmony.chat/managed: "false"` annotation stops
 //!    everything (a finalizer of ours is released so deletion never waits);
-//! 2. deletion: topics deleted with `reclaimPolicy: Delete`, then the
-//!    finalizer removed (given up after `Settings::deletion_grace`);
-//! 3. the finalizer: present only with `reclaimPolicy: Delete`;
+//! 2. deletion: topics deleted with `kafka.reclaimPolicy: Delete` (given
+//!    up after `Settings::deletion_grace`), an Event saying what became of
+//!    the table and the database objects, then the finalizer removed;
+//! 3. the finalizer: present only while some reclaim policy is `Delete`;
 //! 4. validate (pure): an invalid spec is a `Degraded` condition, no retry;
 //! 5. topics (Kafka admin API), then build (pure), the `harmony` Deployments
 //!    on `status.currentImage` until the migration Job of `spec.image`
@@ -42,7 +43,8 @@ use crate::topics::{
     KafkaAccess, SaslCredentials, TopicAdmin, TopicChange, TopicsReport, topics_by_role,
 };
 
-/// Held only while topics must be deleted with the HarmonyChat.
+/// Held only while some reclaim policy is `Delete` (named when only topics
+/// had one; objects in clusters carry this name).
 pub const FINALIZER: &str = "harmony.chat/topics";
 /// `"false"` stops all management of that HarmonyChat.
 pub const MANAGED_ANNOTATION: &str = "harmony.chat/managed";
@@ -108,6 +110,64 @@ pub fn give_up_deletion(deleted_at: Timestamp, now: Timestamp, grace: Duration) 
     now.duration_since(deleted_at) >= grace
 }
 
+/// Whether deleting `hc` must pass through the operator: some data is to be
+/// deleted with it (or, for the table and the database objects, reported
+/// as kept).
+pub fn wants_finalizer(hc: &HarmonyChat) -> bool {
+    let spec = &hc.spec;
+    [
+        spec.kafka.reclaim_policy,
+        spec.dynamodb.reclaim_policy,
+        spec.postgres.reclaim_policy,
+    ]
+    .contains(&ReclaimPolicy::Delete)
+}
+
+/// What deleting the HarmonyChat did to the table and the database objects
+/// (the migrate Job's work), as an Event: Warning when a `Delete` policy was
+/// not carried out. Neither is deleted: the harmony image has no command
+/// that drops a table or the migrations' objects, and the operator cannot
+/// tell whether its migrate Job created the table (terraform creates
+/// production's table and database, which are never the operator's).
+pub fn data_reclaim_report(hc: &HarmonyChat) -> (EventType, &'static str, String) {
+    let spec = &hc.spec;
+    let table = &spec.dynamodb.table;
+    let mut notes = Vec::new();
+    let mut not_done = false;
+    match spec.dynamodb.reclaim_policy {
+        ReclaimPolicy::Retain => {
+            notes.push(format!(
+                "kept DynamoDB table {table} (reclaimPolicy Retain)"
+            ));
+        }
+        ReclaimPolicy::Delete => {
+            not_done = true;
+            notes.push(format!(
+                "did not delete DynamoDB table {table} (reclaimPolicy Delete): the harmony image has no command that drops a table, and whether the migrate Job created it is not known; delete it yourself if only this instance used it"
+            ));
+        }
+    }
+    let database = format!(
+        "the migrations' objects in the database of Secret {}",
+        spec.postgres.url_secret_ref.name
+    );
+    match spec.postgres.reclaim_policy {
+        ReclaimPolicy::Retain => notes.push(format!("kept {database} (reclaimPolicy Retain)")),
+        ReclaimPolicy::Delete => {
+            not_done = true;
+            notes.push(format!(
+                "did not delete {database} (reclaimPolicy Delete): the harmony image has no command that drops them; the database itself is never the operator's to delete"
+            ));
+        }
+    }
+    let note = notes.join("; ");
+    if not_done {
+        (EventType::Warning, "DataNotDeleted", note)
+    } else {
+        (EventType::Normal, "DataRetained", note)
+    }
+}
+
 pub async fn reconcile<T: TopicAdmin>(
     hc: Arc<HarmonyChat>,
     ctx: Arc<Context<T>>,
@@ -115,9 +175,8 @@ pub async fn reconcile<T: TopicAdmin>(
     let started = Instant::now();
     let outcome = reconcile_one(&hc, &ctx).await;
     let result = if outcome.is_ok() { "ok" } else { "error" };
-    metrics::counter!("harmony_operator_reconciliations_total", "result" => result).increment(1);
-    metrics::histogram!("harmony_operator_reconcile_duration_seconds")
-        .record(started.elapsed().as_secs_f64());
+    metrics::counter!(crate::server::RECONCILIATIONS, "result" => result).increment(1);
+    metrics::histogram!(crate::server::RECONCILE_DURATION).record(started.elapsed().as_secs_f64());
     outcome
 }
 
@@ -132,8 +191,7 @@ async fn reconcile_one<T: TopicAdmin>(
     if let Some(deleted_at) = &hc.metadata.deletion_timestamp {
         return finalize(hc, ctx, deleted_at.0).await;
     }
-    let delete_topics = hc.spec.kafka.reclaim_policy == ReclaimPolicy::Delete;
-    set_finalizer(hc, ctx, delete_topics).await?;
+    set_finalizer(hc, ctx, wants_finalizer(hc)).await?;
 
     let mut observed = Observation {
         generation: hc.metadata.generation,
@@ -432,11 +490,29 @@ async fn finalize<T: TopicAdmin>(
     if !hc.finalizers().iter().any(|f| f == FINALIZER) {
         return Ok(Action::await_change());
     }
-    if hc.spec.kafka.reclaim_policy == ReclaimPolicy::Retain {
-        // A stale finalizer (the policy changed to Retain): nothing to delete.
+    if !wants_finalizer(hc) {
+        // A stale finalizer (the policies changed to Retain): nothing to delete.
         set_finalizer(hc, ctx, false).await?;
         return Ok(Action::await_change());
     }
+    if hc.spec.kafka.reclaim_policy == ReclaimPolicy::Delete
+        && let Some(retry) = delete_topics(hc, ctx, deleted_at).await
+    {
+        return Ok(retry);
+    }
+    let (type_, reason, note) = data_reclaim_report(hc);
+    publish(ctx, hc, type_, reason, note).await;
+    set_finalizer(hc, ctx, false).await?;
+    Ok(Action::await_change())
+}
+
+/// Deletes the topics; `Some(requeue)` while a failing deletion is retried
+/// (within the grace), `None` once done or given up (an Event says which).
+async fn delete_topics<T: TopicAdmin>(
+    hc: &HarmonyChat,
+    ctx: &Context<T>,
+    deleted_at: Timestamp,
+) -> Option<Action> {
     let names: Vec<String> = topics_by_role(&hc.spec.kafka.topics)
         .iter()
         .map(|(_, topic)| topic.name.clone())
@@ -478,11 +554,10 @@ async fn finalize<T: TopicAdmin>(
         }
         Err(error) => {
             publish(ctx, hc, EventType::Warning, "TopicDeletionFailed", error).await;
-            return Ok(Action::requeue(ctx.settings.deletion_retry));
+            return Some(Action::requeue(ctx.settings.deletion_retry));
         }
     }
-    set_finalizer(hc, ctx, false).await?;
-    Ok(Action::await_change())
+    None
 }
 
 /// Computes the next status, writes it when it differs (server-side apply of
@@ -662,10 +737,12 @@ where
     }
 }
 
-/// Runs the controller until `shutdown` resolves.
+/// Runs the controller until `shutdown` resolves; its cache of
+/// HarmonyChats goes to `resources` (the Ready gauges of `/metrics`).
 pub async fn run<T: TopicAdmin>(
     ctx: Arc<Context<T>>,
     namespace: Option<&str>,
+    resources: &crate::server::Resources,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = &ctx.client;
@@ -673,6 +750,8 @@ pub async fn run<T: TopicAdmin>(
         scoped::<HarmonyChat>(client, namespace),
         watcher::Config::default(),
     );
+    // Set once: a replica that loses the Lease exits.
+    let _ = resources.set(controller.store());
     // Only our children are cached (and watched for drift).
     let watches = Children::for_each_kind(Owning {
         controller,

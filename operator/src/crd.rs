@@ -202,10 +202,11 @@ fn default_password_key() -> String {
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub enum ReclaimPolicy {
-    /// Topics outlive the HarmonyChat.
+    /// The data outlives the HarmonyChat (the default, as Strimzi's and
+    /// CloudNativePG's: data is never lost by deleting a resource).
     #[default]
     Retain,
-    /// Topics are deleted with the HarmonyChat.
+    /// The data is deleted with the HarmonyChat.
     Delete,
 }
 
@@ -289,6 +290,13 @@ fn default_replication_factor() -> i32 {
 pub struct PostgresSpec {
     /// Secret key holding the connection URL (`postgres://user:password@host:5432/db`).
     pub url_secret_ref: SecretKeyRef,
+    /// What happens, when the HarmonyChat is deleted, to the database objects
+    /// the migration Job created (the migrations' tables and `_sqlx_migrations`);
+    /// the database itself is never the operator's to delete. `Delete` is not
+    /// carried out yet (the harmony image has no command that drops them): they
+    /// are kept and a Warning Event `DataNotDeleted` says so.
+    #[serde(default)]
+    pub reclaim_policy: ReclaimPolicy,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -324,6 +332,12 @@ pub struct DynamoDbSpec {
     /// Static credentials: a Secret with keys `access-key-id` and `secret-access-key` (local servers; prefer an identity on AWS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret_ref: Option<SecretRef>,
+    /// What happens to the table when the HarmonyChat is deleted. `Delete` is
+    /// not carried out yet (the harmony image has no command that drops a
+    /// table, and only a table the migration Job created may go, never
+    /// terraform's): it is kept and a Warning Event `DataNotDeleted` says so.
+    #[serde(default)]
+    pub reclaim_policy: ReclaimPolicy,
 }
 
 fn default_region() -> String {

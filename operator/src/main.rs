@@ -110,11 +110,14 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<()> {
 
     let metrics =
         harmony_operator::server::install_metrics().context("installing the metrics recorder")?;
+    let resources = harmony_operator::server::Resources::default();
+    let served = resources.clone();
     let listener = tokio::net::TcpListener::bind(args.metrics_bind)
         .await
         .with_context(|| format!("binding {}", args.metrics_bind))?;
     tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, harmony_operator::server::router(metrics)).await {
+        let router = harmony_operator::server::router(metrics, served);
+        if let Err(error) = axum::serve(listener, router).await {
             tracing::error!(%error, "the /healthz and /metrics server stopped");
         }
     });
@@ -135,13 +138,13 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<()> {
     };
     let leases: kube::Api<Lease> = kube::Api::namespaced(client.clone(), &lease.namespace);
     tracing::info!(identity = %lease.identity, lease = %lease.name, "waiting for leadership");
-    metrics::gauge!("harmony_operator_leader").set(0.0);
+    metrics::gauge!(harmony_operator::server::LEADER).set(0.0);
     tokio::select! {
         () = leader::acquire(&leases, &lease) => {}
         _ = tokio::signal::ctrl_c() => return Ok(()),
     }
     tracing::info!("leading: starting the controller");
-    metrics::gauge!("harmony_operator_leader").set(1.0);
+    metrics::gauge!(harmony_operator::server::LEADER).set(1.0);
 
     let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
     let holder = tokio::spawn(async move {
@@ -169,7 +172,7 @@ async fn run_controller(args: RunArgs) -> anyhow::Result<()> {
             ..Settings::default()
         },
     });
-    controller::run(ctx, args.watch_namespace.as_deref(), shutdown).await;
+    controller::run(ctx, args.watch_namespace.as_deref(), &resources, shutdown).await;
     holder.abort();
     if lost.load(std::sync::atomic::Ordering::SeqCst) {
         // Exit so the pod restarts and contends again from a clean state.

@@ -309,11 +309,14 @@ async fn the_delete_policy_deletes_the_topics_on_harmonychat_deletion() {
         lines,
         [
             "POST /apis/events.k8s.io/v1/namespaces/harmony/events",
+            "POST /apis/events.k8s.io/v1/namespaces/harmony/events",
             "PATCH /apis/harmony.chat/v1alpha1/namespaces/harmony/harmonychats/harmony-dev",
         ]
     );
     assert_eq!(calls[0].1["reason"], "TopicsDeleted");
-    assert_eq!(calls[1].1["metadata"]["finalizers"], serde_json::json!([]));
+    // The table and the database objects: Retain by default.
+    assert_eq!(calls[1].1["reason"], "DataRetained");
+    assert_eq!(calls[2].1["metadata"]["finalizers"], serde_json::json!([]));
     for name in names(&spec) {
         assert_eq!(partitions_of(&broker, &name).await, None, "{name} survived");
         let dead_letters = format!("{name}.dlq");

@@ -131,6 +131,20 @@ fn minimal_spec_deserialises_with_defaults() {
     assert_eq!(hc.spec.connectors.sink, SinkConnector::Builtin);
     assert_eq!(hc.spec.api.scaling(), Scaling::Fixed(1));
     assert_eq!(hc.spec.dynamodb.region, "us-east-1");
+    assert_eq!(hc.spec.dynamodb.reclaim_policy, ReclaimPolicy::Retain);
+    assert_eq!(hc.spec.postgres.reclaim_policy, ReclaimPolicy::Retain);
+}
+
+/// The apiserver fills in `Retain` for every store: data outlives a
+/// HarmonyChat unless the spec says otherwise.
+#[test]
+fn every_reclaim_policy_defaults_to_retain_in_the_schema() {
+    let spec = &schema()["properties"]["spec"]["properties"];
+    for store in ["kafka", "dynamodb", "postgres"] {
+        let policy = &spec[store]["properties"]["reclaimPolicy"];
+        assert_eq!(policy["default"], "Retain", "{store}: {policy}");
+        assert_eq!(policy["enum"], json!(["Retain", "Delete"]), "{store}");
+    }
 }
 
 #[test]
