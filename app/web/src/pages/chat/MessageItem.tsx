@@ -189,7 +189,7 @@ function Reactions({
             title={who}
             onClick={() => onToggle(r.emoji)}
           >
-            <span aria-hidden="true">{r.emoji}</span> {count}
+            <span className="emoji" aria-hidden="true">{r.emoji}</span> {count}
           </button>
         );
       })}
@@ -232,7 +232,14 @@ function ReactionPicker({
       }}
     >
       {COMMON_EMOJI.map((emoji) => (
-        <button key={emoji} type="button" aria-label={`React with ${emoji}`} aria-pressed={chosen.includes(emoji)} onClick={() => onPick(emoji)}>
+        <button
+          key={emoji}
+          type="button"
+          className="emoji"
+          aria-label={`React with ${emoji}`}
+          aria-pressed={chosen.includes(emoji)}
+          onClick={() => onPick(emoji)}
+        >
           {emoji}
         </button>
       ))}
