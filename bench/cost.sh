@@ -4,8 +4,9 @@
 # its own services and ports: sends at a fixed rate and at saturation, newest
 # and deep history pages, logins and sign-ups under a burst of 50 in flight,
 # the original's stress mix with 20 workers, membership churn, send ->
-# visible in history, then through the gateway: 10,000 idle WebSockets,
-# fan-out and send -> live delivery at 1,000 msg/s. For every scenario:
+# visible in history, newest pages whose messages carry 5 reactions each,
+# then through the gateway: 10,000 idle WebSockets, fan-out, send -> live
+# delivery at 1,000 msg/s and edit or reaction -> live delivery at 500/s. For every scenario:
 # throughput, latency percentiles and the CPU time per successful request of
 # each Harmony process and each local service (from /proc). The results
 # table goes to bench/results/<date>-<commit>.md (machine, command and
@@ -76,6 +77,7 @@ run() {
 run send --rate 1000
 run send --concurrency 64
 run history --rate 1000 --chats 4
+run history --rate 1000 --chats 4 --reactions 5
 run deep-history --rate 1000 --chats 4
 run login --concurrency 50 --chats 50
 run sign-up --concurrency 50 --chats 4

@@ -46,6 +46,11 @@ if ! "$kafka_python_venv/bin/python" -c 'import kafka, sys; sys.exit(kafka.__ver
   "$kafka_python_venv/bin/pip" install --quiet --disable-pip-version-check kafka-python==3.0.12
 fi
 
+# The restore drill (restore::) runs scripts/backup.sh and scripts/restore.sh:
+# boto3 and kafka-python (pinned) from their own venv.
+source scripts/lib/backup-venv.sh
+ensure_backup_venv
+
 if ! command -v cargo-nextest >/dev/null; then
   echo "harmony test: installing cargo-nextest"
   cargo install cargo-nextest --locked

@@ -16,6 +16,7 @@ use clap::{Parser, ValueEnum};
 use harmony_bench::http::{Target, sign_up};
 use hdrhistogram::Histogram;
 use hyper::{Method, StatusCode};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
@@ -42,6 +43,10 @@ struct Args {
     /// Chats the load is spread over (one sender each).
     #[arg(long, default_value_t = 16)]
     chats: usize,
+    /// Distinct emoji reactions on every seeded message (history scenarios),
+    /// so pages carry what chat users see.
+    #[arg(long, default_value_t = 0)]
+    reactions: usize,
     /// A process whose CPU time per request is reported, as NAME=PID (its
     /// child processes count too); repeat for each process.
     #[arg(long = "cpu", value_name = "NAME=PID")]
@@ -93,7 +98,12 @@ struct Lane {
     accounts: Mutex<Vec<String>>,
 }
 
-async fn prepare(target: &Target, lanes: usize, scenario: Scenario) -> anyhow::Result<Vec<Lane>> {
+async fn prepare(
+    target: &Target,
+    lanes: usize,
+    scenario: Scenario,
+    reactions: usize,
+) -> anyhow::Result<Vec<Lane>> {
     let history = matches!(scenario, Scenario::History | Scenario::DeepHistory);
     // Enough messages for a full newest page and a full page before it.
     let seeded = match scenario {
@@ -113,6 +123,9 @@ async fn prepare(target: &Target, lanes: usize, scenario: Scenario) -> anyhow::R
         // before measuring.
         for lane in &mut prepared {
             wait_for_history(target, lane, seeded).await?;
+            if reactions > 0 {
+                react_to_all(target, lane, reactions).await?;
+            }
         }
     }
     Ok(prepared)
@@ -181,6 +194,68 @@ async fn wait_for_history(target: &Target, lane: &mut Lane, seeded: usize) -> an
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     bail!("history of {} never reached {seeded} messages", lane.chat)
+}
+
+/// Emoji the seeded messages are reacted with.
+const EMOJI: [&str; 10] = ["👍", "❤️", "😂", "🎉", "🙏", "👀", "🔥", "✅", "😮", "😢"];
+
+/// Adds `count` distinct reactions to every message of the lane's newest two
+/// pages, then waits until the newest page shows them all.
+async fn react_to_all(target: &Target, lane: &Lane, count: usize) -> anyhow::Result<()> {
+    anyhow::ensure!(count <= EMOJI.len(), "at most {} reactions", EMOJI.len());
+    let path = format!("/api/v1/chats/{}?limit=50", lane.chat);
+    let newest = target
+        .json(Method::GET, &path, Some(&lane.token), Value::Null)
+        .await?;
+    let older = target
+        .json(
+            Method::GET,
+            &format!("{path}&cursor={}", lane.cursor),
+            Some(&lane.token),
+            Value::Null,
+        )
+        .await?;
+    let ulids: Vec<String> = [&newest, &older]
+        .iter()
+        .flat_map(|page| page["messages"].as_array().cloned().unwrap_or_default())
+        .filter_map(|m| m["ulid"].as_str().map(str::to_owned))
+        .collect();
+    for ulid in &ulids {
+        for emoji in &EMOJI[..count] {
+            let emoji = utf8_percent_encode(emoji, NON_ALPHANUMERIC);
+            let (status, body) = target
+                .call(
+                    Method::PUT,
+                    &format!(
+                        "/api/v1/chats/{}/messages/{ulid}/reactions/{emoji}",
+                        lane.chat
+                    ),
+                    Some(&lane.token),
+                    None,
+                )
+                .await?;
+            anyhow::ensure!(
+                status.is_success(),
+                "reaction refused: {status} {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+    }
+    for _ in 0..500 {
+        let page = target
+            .json(Method::GET, &path, Some(&lane.token), Value::Null)
+            .await?;
+        let reacted = page["messages"].as_array().is_some_and(|messages| {
+            messages
+                .iter()
+                .all(|m| m["reactions"].as_array().map_or(0, Vec::len) == count)
+        });
+        if reacted {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bail!("reactions on {} never all stored", lane.chat)
 }
 
 type Answer = anyhow::Result<(StatusCode, Bytes)>;
@@ -391,10 +466,13 @@ async fn report(
     use std::sync::atomic::Ordering::Relaxed;
     let histogram = measured.histogram.lock().await;
     let (ok, failed) = (measured.ok.load(Relaxed), measured.failed.load(Relaxed));
-    let mode = args.rate.map_or_else(
+    let mut mode = args.rate.map_or_else(
         || format!("saturation, {} in flight", args.concurrency),
         |r| format!("fixed rate {r}/s"),
     );
+    if args.reactions > 0 {
+        mode.push_str(&format!(", {} reactions per message", args.reactions));
+    }
     let scenario = match args.scenario {
         Scenario::Send => "send",
         Scenario::History => "history",
@@ -458,7 +536,7 @@ async fn report(
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let target = Arc::new(Target::new(&args.url));
-    let lanes = Arc::new(prepare(&target, args.chats, args.scenario).await?);
+    let lanes = Arc::new(prepare(&target, args.chats, args.scenario, args.reactions).await?);
     let started = Instant::now();
     let measuring_from = started + Duration::from_secs(2);
     let end = measuring_from + Duration::from_secs(args.duration);

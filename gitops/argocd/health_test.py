@@ -27,6 +27,15 @@ EXPECTED = {
         "Degraded",
         "spec.kafka.topics: two roles share the topic name prod_messages",
     ),
+    "migrating": (
+        "Progressing",
+        "running the migrations of 1.1.0 before rolling; 1.0.0 keeps serving",
+    ),
+    "migration-failed": (
+        "Degraded",
+        "migration Job harmony-dev-migrate-5f1d2c3b failed: BackoffLimitExceeded: Job has reached"
+        " the specified backoff limit (migrating to 1.1.0); 1.0.0 keeps serving",
+    ),
     "stale-generation": (
         "Progressing",
         "Waiting for the operator to reconcile generation 3 (status is of generation 2)",

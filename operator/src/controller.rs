@@ -7,9 +7,13 @@
 //!    finalizer removed (given up after `Settings::deletion_grace`);
 //! 3. the finalizer: present only with `reclaimPolicy: Delete`;
 //! 4. validate (pure): an invalid spec is a `Degraded` condition, no retry;
-//! 5. topics (Kafka admin API), then build (pure) and apply every child;
-//! 6. status (pure `status::next`), written only when it changed, and Events;
-//! 7. the orphan sweep: labelled children the spec no longer produces.
+//! 5. topics (Kafka admin API), then build (pure), the `harmony` Deployments
+//!    on `status.currentImage` until the migration Job of `spec.image`
+//!    succeeded;
+//! 6. autoscalers the spec replaces deleted (an HPA before its ScaledObject
+//!    and the reverse), then every child applied;
+//! 7. status (pure `status::next`), written only when it changed, and Events;
+//! 8. the orphan sweep: labelled children the spec no longer produces.
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -18,20 +22,22 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{DeleteParams, ListParams, PartialObjectMeta, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
-use crate::apply::{FIELD_MANAGER, ReconcileError, apply_all};
+use crate::apply::{FIELD_MANAGER, ReconcileError, apply_children, generated_secrets};
+use crate::children::keda::ScaledObject;
 use crate::children::meta::{instance_selector, managed_selector};
 use crate::children::{ChildKind, Children, EachKind, ForKind, Instance};
 use crate::crd::{HarmonyChat, HarmonyChatStatus, ReclaimPolicy};
-use crate::status::{self, Observation};
+use crate::status::{self, Migration, Observation, Upgrade};
 use crate::topics::{
     KafkaAccess, SaslCredentials, TopicAdmin, TopicChange, TopicsReport, topics_by_role,
 };
@@ -156,18 +162,187 @@ async fn reconcile_one<T: TopicAdmin>(
     });
     observed.topics = topics.statuses.clone();
 
-    let applied = apply_all(&ctx.client, hc).await;
+    // The harmony Deployments keep the image they run until the migration
+    // Job of `spec.image` succeeded (with none recorded, a first install:
+    // nothing older serves, so `spec.image`).
+    let spec_image = &hc.spec.image;
+    let serving = hc
+        .status
+        .as_ref()
+        .and_then(|s| s.current_image.clone())
+        .unwrap_or_else(|| spec_image.clone());
+    let applied = build_and_apply(hc, ctx, &serving).await;
+    let mut held_back = false;
     match &applied {
-        Ok(children) => observed.components = component_statuses(children),
+        Ok((children, held)) => {
+            held_back = *held;
+            observed.components = component_statuses(children);
+            let migration = children.jobs.first().map(status::migration);
+            let migrated = migration == Some(Migration::Succeeded);
+            observed.current_image = Some(if migrated {
+                spec_image.clone()
+            } else {
+                serving.clone()
+            });
+            observed.upgrade = (&serving != spec_image).then(|| Upgrade {
+                from: serving.clone(),
+                to: spec_image.clone(),
+            });
+            observed.migration = migration;
+        }
         Err(error) => observed.apply_error = Some(error.to_string()),
     }
     let status = write_status(hc, ctx, &observed, &topics).await?;
-    let applied = applied?;
+    let (applied, _) = applied?;
     sweep_orphans(hc, ctx, &applied).await?;
     Ok(match status.phase {
-        Some(crate::crd::Phase::Ready) => Action::requeue(ctx.settings.requeue_ready),
+        Some(crate::crd::Phase::Ready) if !held_back => Action::requeue(ctx.settings.requeue_ready),
         _ => Action::requeue(ctx.settings.requeue_busy),
     })
+}
+
+/// Reads the generated Secrets, builds every child with the harmony
+/// Deployments on `serving_image`, makes way for autoscalers that replace
+/// another kind, and applies. Also says whether an autoscaler was held back
+/// (the one it replaces still being deleted).
+async fn build_and_apply<T>(
+    hc: &HarmonyChat,
+    ctx: &Context<T>,
+    serving_image: &str,
+) -> Result<(Children, bool), ControllerError> {
+    let secrets = generated_secrets(&ctx.client, hc).await?;
+    let mut children = crate::children::build_serving(hc, &secrets, serving_image)
+        .map_err(ReconcileError::from)?;
+    let held_back = hand_over_autoscalers(hc, ctx, &mut children).await?;
+    let namespace = hc.namespace().unwrap_or_default();
+    let applied = apply_children(&ctx.client, &namespace, &children).await?;
+    Ok((applied, held_back))
+}
+
+/// A component switched between CPU autoscaling (an HPA) and lag
+/// autoscaling (a ScaledObject, whose HPA KEDA makes): two HPAs on one
+/// Deployment fight, and KEDA's webhook refuses a ScaledObject for a
+/// Deployment an HPA already scales. So, before anything is applied, our
+/// autoscalers the spec no longer wants are deleted: HPAs at once, and
+/// ScaledObjects in the foreground, so KEDA's HPA (which the ScaledObject
+/// owns) goes first. An autoscaler whose predecessor of the same name is
+/// still being deleted is held back (removed from `children`) until it is
+/// gone; its deletion is watched, so that pass follows. True if held back.
+async fn hand_over_autoscalers<T>(
+    hc: &HarmonyChat,
+    ctx: &Context<T>,
+    children: &mut Children,
+) -> Result<bool, ControllerError> {
+    let namespace = hc.namespace().unwrap_or_default();
+    let selector = instance_selector(&hc.name_any());
+    let uid = hc.uid().unwrap_or_default();
+    let hpas: Vec<String> = children.autoscalers.iter().map(|h| h.name_any()).collect();
+    let scaled: Vec<String> = children
+        .scaled_objects
+        .iter()
+        .map(|s| s.name_any())
+        .collect();
+    let stale = Stale {
+        client: &ctx.client,
+        namespace: &namespace,
+        selector: &selector,
+        uid: &uid,
+    };
+    let (deleted_hpas, lingering_hpas) = stale
+        .remove::<HorizontalPodAutoscaler>(&hpas, &DeleteParams::background())
+        .await?;
+    let (deleted_scaled, lingering_scaled) = stale
+        .remove::<ScaledObject>(&scaled, &DeleteParams::foreground())
+        .await?;
+    for name in deleted_hpas.iter().chain(&deleted_scaled) {
+        publish(
+            ctx,
+            hc,
+            EventType::Normal,
+            "AutoscalerRemoved",
+            format!("deleted {name}, which the spec no longer wants, before applying"),
+        )
+        .await;
+    }
+    let before = children.autoscalers.len() + children.scaled_objects.len();
+    children
+        .autoscalers
+        .retain(|h| !lingering_scaled.contains(&h.name_any()));
+    children
+        .scaled_objects
+        .retain(|s| !lingering_hpas.contains(&s.name_any()));
+    Ok(children.autoscalers.len() + children.scaled_objects.len() < before)
+}
+
+/// Finds and deletes one kind's children of this HarmonyChat that are not wanted.
+struct Stale<'a> {
+    client: &'a Client,
+    namespace: &'a str,
+    selector: &'a str,
+    uid: &'a str,
+}
+
+impl Stale<'_> {
+    /// Deletes ours not in `keep`; returns `Kind name` of each deleted, and
+    /// the names still present (being deleted, e.g. awaiting a finalizer).
+    async fn remove<K: ChildKind>(
+        &self,
+        keep: &[String],
+        params: &DeleteParams,
+    ) -> Result<(Vec<String>, Vec<String>), ControllerError> {
+        let kind = K::kind(&()).into_owned();
+        let api: Api<K> = Api::namespaced(self.client.clone(), self.namespace);
+        let (mut deleted, mut lingering) = (Vec::new(), Vec::new());
+        for object in list_ours(&api, self.selector, self.uid).await? {
+            let name = object.name_any();
+            if keep.contains(&name) {
+                continue;
+            }
+            if object.metadata.deletion_timestamp.is_some() {
+                lingering.push(name);
+                continue;
+            }
+            let outcome = api
+                .delete(&name, params)
+                .await
+                .map_err(kube_error(format!("deleting {kind} {name}")))?;
+            deleted.push(format!("{kind} {name}"));
+            if outcome.is_left() {
+                lingering.push(name);
+            }
+        }
+        Ok((deleted, lingering))
+    }
+}
+
+/// This kind's objects labelled as `selector`'s and controlled by `uid`.
+async fn list_ours<K: ChildKind>(
+    api: &Api<K>,
+    selector: &str,
+    uid: &str,
+) -> Result<Vec<PartialObjectMeta<K>>, ControllerError> {
+    let existing = match api
+        .list_metadata(&ListParams::default().labels(selector))
+        .await
+    {
+        Ok(existing) => existing.items,
+        // The kind is not served (KEDA's CRDs not installed): nothing
+        // of it can exist, and a spec that wanted one failed to apply.
+        Err(kube::Error::Api(status)) if status.code == 404 => Vec::new(),
+        Err(error) => {
+            let kind = K::kind(&()).into_owned();
+            return Err(kube_error(format!("listing {kind}s"))(error));
+        }
+    };
+    Ok(existing
+        .into_iter()
+        .filter(|object| {
+            object
+                .owner_references()
+                .iter()
+                .any(|o| o.controller == Some(true) && o.uid == uid)
+        })
+        .collect())
 }
 
 fn component_statuses(applied: &Children) -> Vec<crate::crd::ComponentStatus> {
@@ -353,7 +528,7 @@ async fn write_status<T>(
     for condition in status::changed_conditions(previous, &next) {
         let event = match (condition.type_.as_str(), condition.status.as_str()) {
             (status::READY, "True") => Some((EventType::Normal, "Ready")),
-            (status::PROGRESSING, "True") => Some((EventType::Normal, "RollingOut")),
+            (status::PROGRESSING, "True") => Some((EventType::Normal, condition.reason.as_str())),
             (status::DEGRADED, "True") => Some((EventType::Warning, condition.reason.as_str())),
             _ => None,
         };
@@ -433,23 +608,11 @@ impl EachKind for Sweep<'_> {
     async fn each<K: ChildKind>(&mut self, keep: &[K]) -> Result<Vec<K>, ControllerError> {
         let kind = K::kind(&()).into_owned();
         let api: Api<K> = Api::namespaced(self.client.clone(), self.namespace);
-        let existing = match api
-            .list_metadata(&ListParams::default().labels(self.selector))
-            .await
-        {
-            Ok(existing) => existing.items,
-            // The kind is not served (KEDA's CRDs not installed): nothing
-            // of it can exist, and a spec that wanted one failed to apply.
-            Err(kube::Error::Api(status)) if status.code == 404 => Vec::new(),
-            Err(error) => return Err(kube_error(format!("listing {kind}s"))(error)),
-        };
-        for object in existing {
+        for object in list_ours(&api, self.selector, self.uid).await? {
             let name = object.name_any();
-            let ours = object
-                .owner_references()
-                .iter()
-                .any(|o| o.controller == Some(true) && o.uid == self.uid);
-            if !ours || keep.iter().any(|k| k.name_any() == name) {
+            // Already being deleted (an autoscaler handed over): once is enough.
+            let deleting = object.metadata.deletion_timestamp.is_some();
+            if deleting || keep.iter().any(|k| k.name_any() == name) {
                 continue;
             }
             // Background: a Job's pods and a Deployment's ReplicaSets go too.

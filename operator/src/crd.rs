@@ -590,6 +590,11 @@ pub struct HarmonyChatStatus {
     pub observed_generation: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
+    /// The `harmony` image the components run (or roll to). It becomes
+    /// `spec.image` only once the migration Job of that image succeeded;
+    /// until then the Deployments keep this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_image: Option<String>,
     /// `Ready`, `Progressing` and `Degraded`, each with its observedGeneration.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]

@@ -26,6 +26,35 @@ pub struct Observation {
     pub topic_error: Option<String>,
     pub components: Vec<ComponentStatus>,
     pub topics: Vec<TopicStatus>,
+    /// The image the `harmony` Deployments were applied with, advanced to
+    /// `spec.image` when its migration Job succeeded (None: not applied).
+    pub current_image: Option<String>,
+    /// The state of the migration Job of `spec.image`, as applied.
+    pub migration: Option<Migration>,
+    /// Set while the Deployments were applied with an older image than
+    /// `spec.image`, waiting for its migrations.
+    pub upgrade: Option<Upgrade>,
+}
+
+/// Where the migration Job of an image stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Migration {
+    Running,
+    Succeeded,
+    /// The Job gave up (its `Failed` condition): `message` is its reason.
+    Failed {
+        job: String,
+        message: String,
+    },
+}
+
+/// An image change held back until the new image's migrations succeeded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upgrade {
+    /// The image the Deployments keep running meanwhile.
+    pub from: String,
+    /// `spec.image`.
+    pub to: String,
 }
 
 /// The next status: conditions keep their `lastTransitionTime` unless their
@@ -54,9 +83,14 @@ pub fn next(
         .into_iter()
         .map(|wanted| condition(previous_conditions, wanted, generation, now))
         .collect();
+    let current_image = observed
+        .current_image
+        .clone()
+        .or_else(|| previous.and_then(|s| s.current_image.clone()));
     HarmonyChatStatus {
         observed_generation: generation,
         phase: Some(phase),
+        current_image,
         conditions,
         components,
         topics,
@@ -116,10 +150,22 @@ fn judge(observed: &Observation) -> (Phase, Wanted, Wanted, Wanted) {
     } else {
         Wanted::new(PROGRESSING, true, "RollingOut", waiting())
     };
+    let migrating = migrating(observed);
+    let progressing = match &migrating {
+        Some(message) if problems.is_empty() => {
+            Wanted::new(PROGRESSING, true, MIGRATING, message.clone())
+        }
+        _ => progressing,
+    };
     let (phase, ready) = if !problems.is_empty() {
         (
             Phase::Degraded,
             Wanted::new(READY, false, reason, problems.join("; ")),
+        )
+    } else if let Some(message) = migrating {
+        (
+            Phase::Progressing,
+            Wanted::new(READY, false, MIGRATING, message),
         )
     } else if !rolling.is_empty() {
         (
@@ -135,14 +181,43 @@ fn judge(observed: &Observation) -> (Phase, Wanted, Wanted, Wanted) {
     (phase, ready, progressing, degraded)
 }
 
+/// Reason of Ready and Progressing while an image change waits for its
+/// migrations.
+pub const MIGRATING: &str = "Migrating";
+/// Reason of Degraded (and Ready) when the migration Job gave up.
+pub const MIGRATION_FAILED: &str = "MigrationFailed";
+
+/// While the Deployments are held on the previous image: what is going on.
+fn migrating(observed: &Observation) -> Option<String> {
+    let upgrade = observed.upgrade.as_ref()?;
+    let (from, to) = (image_version(&upgrade.from), image_version(&upgrade.to));
+    Some(match observed.migration {
+        Some(Migration::Succeeded) => format!("migrations of {to} done; rolling from {from}"),
+        _ => format!("running the migrations of {to} before rolling; {from} keeps serving"),
+    })
+}
+
 /// What keeps the instance degraded, and the reason that names the first kind
-/// of problem (a failed apply before topics).
+/// of problem (a failed apply, then a failed migration, then topics).
 fn problems(observed: &Observation) -> (&'static str, Vec<String>) {
     let mut problems: Vec<String> = Vec::new();
     let mut reason = "AsExpected";
     if let Some(error) = &observed.apply_error {
         problems.push(error.clone());
         reason = "ApplyFailed";
+    }
+    if let Some(Migration::Failed { job, message }) = &observed.migration {
+        let serving = observed.upgrade.as_ref().map_or(String::new(), |u| {
+            format!(
+                " (migrating to {}); {} keeps serving",
+                image_version(&u.to),
+                image_version(&u.from)
+            )
+        });
+        problems.push(format!("migration Job {job} failed: {message}{serving}"));
+        if reason == "AsExpected" {
+            reason = MIGRATION_FAILED;
+        }
     }
     if let Some(error) = &observed.topic_error {
         problems.push(format!("topics: {error}"));
@@ -294,6 +369,36 @@ pub fn deployment_status(deployment: &Deployment) -> ComponentStatus {
         image,
         rolling: is_rolling(deployment, desired),
         message,
+    }
+}
+
+/// Where a migration Job stands: failed once Kubernetes gave up on it (its
+/// `Failed` condition, e.g. the backoff limit reached), succeeded once a pod
+/// completed.
+pub fn migration(job: &Job) -> Migration {
+    let status = job.status.as_ref();
+    let failed = status
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|conditions| {
+            conditions
+                .iter()
+                .find(|c| c.type_ == "Failed" && c.status == "True")
+        });
+    if let Some(condition) = failed {
+        let message = match (&condition.reason, &condition.message) {
+            (Some(reason), Some(message)) => format!("{reason}: {message}"),
+            (Some(text), None) | (None, Some(text)) => text.clone(),
+            (None, None) => "failed".to_owned(),
+        };
+        return Migration::Failed {
+            job: job.metadata.name.clone().unwrap_or_default(),
+            message,
+        };
+    }
+    if status.and_then(|s| s.succeeded).unwrap_or(0) > 0 {
+        Migration::Succeeded
+    } else {
+        Migration::Running
     }
 }
 

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use harmony_operator::controller::{Context, FINALIZER, MANAGED_ANNOTATION, Settings, reconcile};
 use harmony_operator::crd::{
-    Autoscaling, HarmonyChat, HarmonyChatStatus, ReclaimPolicy, TopicStatus, TopicsSpec,
+    Autoscaling, HarmonyChat, HarmonyChatStatus, LagAutoscaling, ReclaimPolicy, TopicStatus,
+    TopicsSpec,
 };
 use harmony_operator::render;
 use harmony_operator::topics::{
@@ -64,6 +65,20 @@ struct Cluster {
     deployments_rolling: bool,
     /// Collections the apiserver does not serve (a CRD not installed): 404.
     unserved: Vec<String>,
+    /// Objects (by path) a DELETE leaves in place, being finalized: the
+    /// answer is the object with a deletionTimestamp.
+    finalizing: Vec<String>,
+    /// How the applied migration Job answers.
+    migration: JobState,
+}
+
+#[derive(Default, Clone, Copy, PartialEq)]
+enum JobState {
+    #[default]
+    Succeeded,
+    Running,
+    /// Kubernetes gave up on it (backoff limit).
+    Failed,
 }
 
 fn respond(status: StatusCode, body: &Value) -> Response<Body> {
@@ -79,7 +94,26 @@ fn status_body(code: u16, reason: &str) -> Value {
             "status": if code < 300 { "Success" } else { "Failure" }, "reason": reason, "code": code })
 }
 
-fn answer(cluster: &Cluster, call: &Call) -> Response<Body> {
+/// The collection and name of an object's path.
+fn split_path(path: &str) -> (&str, &str) {
+    path.rsplit_once('/').unwrap()
+}
+
+fn answer(cluster: &mut Cluster, call: &Call) -> Response<Body> {
+    if call.method == "DELETE" {
+        // What is deleted is no longer listed; what is finalized is, marked.
+        let (collection, name) = split_path(&call.path);
+        let finalizing = cluster.finalizing.contains(&call.path);
+        if let Some(objects) = cluster.listed.get_mut(collection) {
+            objects.retain_mut(|o| {
+                if o["metadata"]["name"] != name {
+                    return true;
+                }
+                o["metadata"]["deletionTimestamp"] = json!("2026-12-01T10:00:00Z");
+                finalizing
+            });
+        }
+    }
     match call.method.as_str() {
         "GET" if cluster.unserved.contains(&call.path) => {
             respond(StatusCode::NOT_FOUND, &status_body(404, "NotFound"))
@@ -99,6 +133,17 @@ fn answer(cluster: &Cluster, call: &Call) -> Response<Body> {
             )
         }
         "GET" => respond(StatusCode::NOT_FOUND, &status_body(404, "NotFound")),
+        "DELETE" if cluster.finalizing.contains(&call.path) => {
+            let name = split_path(&call.path).1;
+            let mut object = owned(name);
+            object["apiVersion"] = json!("keda.sh/v1alpha1");
+            object["kind"] = json!("ScaledObject");
+            object["metadata"]["deletionTimestamp"] = json!("2026-12-01T10:00:00Z");
+            object["metadata"]["finalizers"] = json!(["foregroundDeletion"]);
+            object["spec"] = json!({ "minReplicaCount": 1, "maxReplicaCount": 3, "triggers": [],
+                "scaleTargetRef": { "apiVersion": "apps/v1", "kind": "Deployment", "name": name } });
+            respond(StatusCode::OK, &object)
+        }
         "DELETE" => respond(StatusCode::OK, &status_body(200, "")),
         "POST" => respond(StatusCode::CREATED, &call.body),
         "PATCH" => {
@@ -119,7 +164,13 @@ fn answer(cluster: &Cluster, call: &Call) -> Response<Body> {
                     "updatedReplicas": replicas, "availableReplicas": replicas });
             }
             if object["kind"] == "Job" {
-                object["status"] = json!({ "succeeded": 1 });
+                object["status"] = match cluster.migration {
+                    JobState::Succeeded => json!({ "succeeded": 1 }),
+                    JobState::Running => json!({ "active": 1 }),
+                    JobState::Failed => json!({ "failed": 7, "conditions": [{
+                        "type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                        "message": "Job has reached the specified backoff limit" }] }),
+                };
             }
             if call.path.starts_with(HC_PATH) {
                 // The HarmonyChat itself (finalizer or status): any valid object will do.
@@ -224,6 +275,7 @@ impl Outcome {
 /// contract of every call on the way.
 async fn run(hc: HarmonyChat, cluster: Cluster, topics: FakeTopics, settings: Settings) -> Outcome {
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let mut cluster = cluster;
     let server = tokio::spawn(async move {
         let mut calls = Vec::new();
         while let Some((request, send)) = handle.next_request().await {
@@ -256,7 +308,7 @@ async fn run(hc: HarmonyChat, cluster: Cluster, topics: FakeTopics, settings: Se
                 body,
             };
             check_contract(&call);
-            send.send_response(answer(&cluster, &call));
+            send.send_response(answer(&mut cluster, &call));
             calls.push(call);
         }
         calls
@@ -344,6 +396,10 @@ fn check_contract(call: &Call) {
             call.path.starts_with("/api/v1/namespaces/harmony/secrets/"),
             "{call:?}"
         ),
+        // A ScaledObject in the foreground: KEDA's HPA, which it owns, goes first.
+        "DELETE" if call.path.contains("/scaledobjects/") => {
+            assert_eq!(call.body["propagationPolicy"], "Foreground", "{call:?}")
+        }
         "DELETE" => assert_eq!(call.body["propagationPolicy"], "Background", "{call:?}"),
         other => panic!("unexpected method {other}: {call:?}"),
     }
@@ -356,6 +412,9 @@ fn core(resource: &str, name: &str) -> String {
 fn group(group_version: &str, resource: &str, name: &str) -> String {
     format!("/apis/{group_version}/namespaces/{NAMESPACE}/{resource}/{name}")
 }
+
+const HPAS: &str = "/apis/autoscaling/v2/namespaces/harmony/horizontalpodautoscalers";
+const SCALED_OBJECTS: &str = "/apis/keda.sh/v1alpha1/namespaces/harmony/scaledobjects";
 
 fn collections() -> Vec<String> {
     [
@@ -387,6 +446,8 @@ fn applies(hc: &HarmonyChat, autoscaled: &[&str]) -> Vec<String> {
     let mut lines = vec![
         format!("GET {}", core("secrets", "harmony-dev-auth")),
         format!("GET {}", core("secrets", "harmony-dev-centrifugo")),
+        format!("GET {HPAS}"),
+        format!("GET {SCALED_OBJECTS}"),
         format!("PATCH {}", core("serviceaccounts", "harmony-dev-migrate")),
         format!("PATCH {}", core("serviceaccounts", "harmony-dev-api")),
         format!("PATCH {}", core("serviceaccounts", "harmony-dev-cdc")),
@@ -689,7 +750,7 @@ async fn turning_autoscaling_on_applies_hpa_and_budget_and_drops_replicas_then_o
         Settings::default(),
     )
     .await;
-    assert_eq!(outcome.lines()[..19], applies(&on, &["api"])[..]);
+    assert_eq!(outcome.lines()[..21], applies(&on, &["api"])[..]);
     let hpa = outcome.find(
         "PATCH",
         &group(
@@ -735,10 +796,28 @@ async fn turning_autoscaling_on_applies_hpa_and_budget_and_drops_replicas_then_o
         Settings::default(),
     )
     .await;
-    assert_eq!(outcome.lines()[..17], applies(&off, &[])[..]);
+    let mut expected = applies(&off, &[]);
+    // The HPA goes (and is announced) before anything is applied: the
+    // Deployment's replicas are never set under a live HPA.
+    expected.insert(
+        3,
+        format!(
+            "DELETE {}",
+            group(
+                "autoscaling/v2",
+                "horizontalpodautoscalers",
+                "harmony-dev-api"
+            )
+        ),
+    );
+    expected.insert(
+        5,
+        "POST /apis/events.k8s.io/v1/namespaces/harmony/events".into(),
+    );
+    assert_eq!(outcome.lines()[..21], expected[..]);
     let api = outcome.find("PATCH", &group("apps/v1", "deployments", "harmony-dev-api"));
     assert_eq!(api.body["spec"]["replicas"], 1);
-    // The sweep lists kind after kind, deleting each kind's orphans in turn.
+    // Then the sweep lists kind after kind, deleting each kind's orphans in turn.
     let deletes: Vec<String> = outcome
         .lines()
         .into_iter()
@@ -1045,4 +1124,349 @@ async fn a_cluster_without_keda_reconciles_a_spec_without_lag_autoscaling() {
     ));
     expected.extend(sweep_lists());
     assert_eq!(outcome.lines(), expected);
+}
+
+fn cdc_lag_autoscaled() -> HarmonyChat {
+    let mut hc = sample();
+    hc.spec.cdc.replicas = None;
+    hc.spec.cdc.lag_autoscaling = Some(LagAutoscaling {
+        min_replicas: 1,
+        max_replicas: 3,
+        lag_per_replica: 100,
+    });
+    hc
+}
+
+fn cdc_cpu_autoscaled() -> HarmonyChat {
+    let mut hc = sample();
+    hc.spec.cdc.replicas = None;
+    hc.spec.cdc.autoscaling = Some(Autoscaling {
+        min_replicas: 1,
+        max_replicas: 3,
+        target_cpu_utilization_percentage: 80,
+    });
+    hc
+}
+
+fn position(outcome: &Outcome, line: &str) -> Option<usize> {
+    outcome.lines().iter().position(|l| l == line)
+}
+
+fn deletes(outcome: &Outcome) -> Vec<String> {
+    outcome
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with("DELETE"))
+        .collect()
+}
+
+/// Guarantee: switching a component from CPU to lag autoscaling in place
+/// deletes its HPA before its ScaledObject is applied (KEDA's webhook
+/// refuses a ScaledObject for a Deployment an HPA already scales, and two
+/// HPAs would fight). Seen failing with `hand_over_autoscalers` reduced to
+/// `return Ok(false)`: no HPA was deleted before the applies (the sweep
+/// deleted it after the ScaledObject's PATCH).
+#[tokio::test]
+async fn switching_cpu_to_lag_autoscaling_deletes_the_hpa_before_applying_the_scaled_object() {
+    let hc = cdc_lag_autoscaled();
+    let mut cluster = Cluster::default();
+    cluster
+        .listed
+        .insert(HPAS.into(), vec![owned("harmony-dev-cdc")]);
+    let outcome = run(hc, cluster, FakeTopics::default(), Settings::default()).await;
+
+    let delete_hpa = format!(
+        "DELETE {}",
+        group(
+            "autoscaling/v2",
+            "horizontalpodautoscalers",
+            "harmony-dev-cdc"
+        )
+    );
+    let apply_scaled = format!(
+        "PATCH {}",
+        group("keda.sh/v1alpha1", "scaledobjects", "harmony-dev-cdc")
+    );
+    assert_eq!(
+        outcome.lines()[..5],
+        [
+            format!("GET {}", core("secrets", "harmony-dev-auth")),
+            format!("GET {}", core("secrets", "harmony-dev-centrifugo")),
+            format!("GET {HPAS}"),
+            delete_hpa.clone(),
+            format!("GET {SCALED_OBJECTS}"),
+        ]
+    );
+    assert!(position(&outcome, &delete_hpa) < position(&outcome, &apply_scaled));
+    assert!(position(&outcome, &apply_scaled).is_some());
+    assert_eq!(deletes(&outcome), [delete_hpa]);
+    assert!(
+        outcome
+            .events()
+            .contains(&("Normal".into(), "AutoscalerRemoved".into()))
+    );
+}
+
+/// Guarantee: switching back from lag to CPU autoscaling deletes the
+/// ScaledObject in the foreground (KEDA's HPA, which it owns, goes first)
+/// and applies the CPU HPA only once the ScaledObject is gone, so two HPAs
+/// never scale the Deployment at once. Seen failing with the hold-back
+/// (`children.autoscalers.retain(...)`) removed: the HPA was applied in the
+/// first pass while the ScaledObject was still being deleted.
+#[tokio::test]
+async fn switching_lag_to_cpu_autoscaling_applies_the_hpa_only_once_the_scaled_object_is_gone() {
+    let hc = cdc_cpu_autoscaled();
+    let scaled_path = group("keda.sh/v1alpha1", "scaledobjects", "harmony-dev-cdc");
+    let apply_hpa = format!(
+        "PATCH {}",
+        group(
+            "autoscaling/v2",
+            "horizontalpodautoscalers",
+            "harmony-dev-cdc"
+        )
+    );
+    let mut cluster = Cluster::default();
+    cluster
+        .listed
+        .insert(SCALED_OBJECTS.into(), vec![owned("harmony-dev-cdc")]);
+    cluster.finalizing = vec![scaled_path.clone()];
+
+    // 1: the ScaledObject is deleted (foreground: the contract checks it)
+    // before anything is applied; it lingers, so the HPA waits.
+    let first = run(
+        hc.clone(),
+        cluster.clone(),
+        FakeTopics::default(),
+        Settings::default(),
+    )
+    .await;
+    assert_eq!(
+        first.lines()[..5],
+        [
+            format!("GET {}", core("secrets", "harmony-dev-auth")),
+            format!("GET {}", core("secrets", "harmony-dev-centrifugo")),
+            format!("GET {HPAS}"),
+            format!("GET {SCALED_OBJECTS}"),
+            format!("DELETE {scaled_path}"),
+        ]
+    );
+    assert_eq!(position(&first, &apply_hpa), None);
+    // The sweep leaves an object being deleted alone.
+    assert_eq!(deletes(&first), [format!("DELETE {scaled_path}")]);
+    assert_eq!(
+        first.action,
+        Action::requeue(Settings::default().requeue_busy)
+    );
+
+    // 2: still being finalized: neither deleted again nor replaced yet.
+    let mut lingering = owned("harmony-dev-cdc");
+    lingering["metadata"]["deletionTimestamp"] = json!("2026-12-01T10:00:00Z");
+    cluster
+        .listed
+        .insert(SCALED_OBJECTS.into(), vec![lingering]);
+    let second = run(
+        hc.clone(),
+        cluster.clone(),
+        FakeTopics::default(),
+        Settings::default(),
+    )
+    .await;
+    assert!(deletes(&second).is_empty(), "{:?}", second.lines());
+    assert_eq!(position(&second, &apply_hpa), None);
+
+    // 3: gone: the HPA is applied.
+    cluster.listed.remove(SCALED_OBJECTS);
+    let third = run(hc, cluster, FakeTopics::default(), Settings::default()).await;
+    assert!(deletes(&third).is_empty());
+    let hpa = third.find("PATCH", &apply_hpa["PATCH ".len()..]);
+    assert_eq!(
+        hpa.body["spec"]["scaleTargetRef"]["name"],
+        "harmony-dev-cdc"
+    );
+}
+
+fn image_of(outcome: &Outcome, deployment: &str) -> String {
+    let call = outcome.find(
+        "PATCH",
+        &group(
+            "apps/v1",
+            "deployments",
+            &format!("harmony-dev-{deployment}"),
+        ),
+    );
+    call.body["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn message<'a>(status: &'a HarmonyChatStatus, type_: &str) -> &'a str {
+    let c = status.conditions.iter().find(|c| c.type_ == type_).unwrap();
+    c.message.as_str()
+}
+
+/// The sample as reconciled once, every pod available: its status records
+/// the image the components run.
+async fn running_sample() -> (HarmonyChat, String) {
+    let hc = sample();
+    let cluster = Cluster {
+        deployments_available: true,
+        ..Cluster::default()
+    };
+    let outcome = run(
+        hc.clone(),
+        cluster,
+        FakeTopics::default(),
+        Settings::default(),
+    )
+    .await;
+    let status = status_of(&outcome);
+    assert_eq!(status.current_image.as_ref(), Some(&hc.spec.image));
+    let old_image = hc.spec.image.clone();
+    let mut upgraded = hc;
+    upgraded.status = Some(status);
+    upgraded.spec.image = "ghcr.io/harmony-chat/harmony:0.2.0".into();
+    upgraded.metadata.generation = Some(2);
+    (upgraded, old_image)
+}
+
+/// Guarantee: a new `spec.image` runs its migration Job to completion
+/// before any Deployment rolls: the harmony Deployments keep
+/// `status.currentImage` while the Job runs, and roll in the pass after it
+/// succeeded. Seen failing with `serving` set to `spec.image` in
+/// `reconcile_one`: the Deployments were applied with 0.2.0 at once.
+#[tokio::test]
+async fn a_new_image_runs_its_migration_job_before_any_deployment_rolls() {
+    let (hc, old_image) = running_sample().await;
+    let new_job = job_name(&hc);
+    let harmony = ["api", "relay", "cdc", "sink"];
+
+    // The Job of 0.2.0 runs: everything else stays on the old image.
+    let running = Cluster {
+        deployments_available: true,
+        migration: JobState::Running,
+        ..Cluster::default()
+    };
+    let outcome = run(
+        hc.clone(),
+        running,
+        FakeTopics::default(),
+        Settings::default(),
+    )
+    .await;
+    let job = outcome.find("PATCH", &group("batch/v1", "jobs", &new_job));
+    assert_eq!(
+        job.body["spec"]["template"]["spec"]["containers"][0]["image"],
+        "ghcr.io/harmony-chat/harmony:0.2.0"
+    );
+    for deployment in harmony {
+        assert_eq!(image_of(&outcome, deployment), old_image, "{deployment}");
+    }
+    let status = status_of(&outcome);
+    assert_eq!(status.current_image.as_ref(), Some(&old_image));
+    assert_eq!(condition(&status, "Ready"), ("False", "Migrating"));
+    assert_eq!(condition(&status, "Progressing"), ("True", "Migrating"));
+    assert_eq!(condition(&status, "Degraded"), ("False", "AsExpected"));
+    assert_eq!(
+        message(&status, "Progressing"),
+        "running the migrations of 0.2.0 before rolling; 0.1.0 keeps serving"
+    );
+    assert!(
+        outcome
+            .events()
+            .contains(&("Normal".into(), "Migrating".into()))
+    );
+
+    // It succeeded: recorded, the Deployments not yet touched this pass.
+    let mut again = hc.clone();
+    again.status = Some(status);
+    let succeeded = Cluster {
+        deployments_available: true,
+        ..Cluster::default()
+    };
+    let outcome = run(
+        again,
+        succeeded.clone(),
+        FakeTopics::default(),
+        Settings::default(),
+    )
+    .await;
+    for deployment in harmony {
+        assert_eq!(image_of(&outcome, deployment), old_image, "{deployment}");
+    }
+    let status = status_of(&outcome);
+    assert_eq!(
+        status.current_image.as_deref(),
+        Some("ghcr.io/harmony-chat/harmony:0.2.0")
+    );
+    assert_eq!(condition(&status, "Ready"), ("False", "Migrating"));
+    assert_eq!(
+        message(&status, "Progressing"),
+        "migrations of 0.2.0 done; rolling from 0.1.0"
+    );
+
+    // The next pass (the status write triggers it) rolls every harmony Deployment.
+    let mut rolled = hc;
+    rolled.status = Some(status);
+    let outcome = run(
+        rolled,
+        succeeded,
+        FakeTopics::default(),
+        Settings::default(),
+    )
+    .await;
+    for deployment in harmony {
+        assert_eq!(
+            image_of(&outcome, deployment),
+            "ghcr.io/harmony-chat/harmony:0.2.0",
+            "{deployment}"
+        );
+    }
+    assert_eq!(
+        condition(&status_of(&outcome), "Ready"),
+        ("True", "Available")
+    );
+}
+
+/// Guarantee: a migration Job that failed (Kubernetes gave up on it)
+/// leaves the old version serving and says so: Degraded and Ready False
+/// with reason MigrationFailed, the Job's reason in the message, a Warning
+/// Event MigrationFailed. Seen failing with the `Migration::Failed` arm
+/// removed from `status::problems`: Ready said Migrating, no Warning.
+#[tokio::test]
+async fn a_failed_migration_keeps_the_old_version_serving_and_is_degraded() {
+    let (hc, old_image) = running_sample().await;
+    let failed = Cluster {
+        deployments_available: true,
+        migration: JobState::Failed,
+        ..Cluster::default()
+    };
+    let outcome = run(
+        hc.clone(),
+        failed,
+        FakeTopics::default(),
+        Settings::default(),
+    )
+    .await;
+    for deployment in ["api", "relay", "cdc", "sink"] {
+        assert_eq!(image_of(&outcome, deployment), old_image, "{deployment}");
+    }
+    let status = status_of(&outcome);
+    assert_eq!(status.current_image.as_ref(), Some(&old_image));
+    assert_eq!(status.phase, Some(harmony_operator::crd::Phase::Degraded));
+    assert_eq!(condition(&status, "Degraded"), ("True", "MigrationFailed"));
+    assert_eq!(condition(&status, "Ready"), ("False", "MigrationFailed"));
+    assert_eq!(
+        message(&status, "Degraded"),
+        format!(
+            "migration Job {} failed: BackoffLimitExceeded: Job has reached the specified \
+             backoff limit (migrating to 0.2.0); 0.1.0 keeps serving",
+            job_name(&hc)
+        )
+    );
+    assert!(
+        outcome
+            .events()
+            .contains(&("Warning".into(), "MigrationFailed".into()))
+    );
 }

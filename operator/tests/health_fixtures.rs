@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use harmony_operator::crd::{ComponentStatus, HarmonyChat, TopicStatus};
 use harmony_operator::render;
-use harmony_operator::status::{self, Observation};
+use harmony_operator::status::{self, Migration, Observation, Upgrade};
 use k8s_openapi::jiff::Timestamp;
 
 fn repo() -> PathBuf {
@@ -69,6 +69,13 @@ fn object(generation: i64, observation: Option<Observation>) -> String {
     let now: Timestamp = "2026-12-01T10:00:00Z".parse().unwrap();
     hc.status = observation.map(|observed| status::next(None, &observed, now));
     serde_yaml::to_string(&hc).unwrap()
+}
+
+fn upgrade() -> Upgrade {
+    Upgrade {
+        from: "ghcr.io/harmony-chat/harmony:1.0.0".into(),
+        to: "ghcr.io/harmony-chat/harmony:1.1.0".into(),
+    }
 }
 
 fn cases() -> Vec<(&'static str, String)> {
@@ -141,6 +148,37 @@ fn cases() -> Vec<(&'static str, String)> {
                         "spec.kafka.topics: two roles share the topic name prod_messages".into(),
                     ),
                     ..Observation::default()
+                }),
+            ),
+        ),
+        // spec.image moved to 1.1.0: its migration Job runs, 1.0.0 serves.
+        (
+            "migrating",
+            object(
+                2,
+                Some(Observation {
+                    migration: Some(Migration::Running),
+                    upgrade: Some(upgrade()),
+                    current_image: Some("ghcr.io/harmony-chat/harmony:1.0.0".into()),
+                    ..ready.clone()
+                }),
+            ),
+        ),
+        // The migration Job of 1.1.0 gave up: 1.0.0 keeps serving.
+        (
+            "migration-failed",
+            object(
+                2,
+                Some(Observation {
+                    migration: Some(Migration::Failed {
+                        job: "harmony-dev-migrate-5f1d2c3b".into(),
+                        message:
+                            "BackoffLimitExceeded: Job has reached the specified backoff limit"
+                                .into(),
+                    }),
+                    upgrade: Some(upgrade()),
+                    current_image: Some("ghcr.io/harmony-chat/harmony:1.0.0".into()),
+                    ..ready.clone()
                 }),
             ),
         ),

@@ -1,9 +1,14 @@
 //! What each outbox event means for the caches and stores outside Postgres:
 //! a pure mapping, so the cdc consumer's rules are unit-tested.
 
+use ulid::Ulid;
 use uuid::Uuid;
 
-use super::events::{Event, LoggedEvent, OutboxRecord};
+use super::{
+    change::{Change, MessageChange},
+    events::{Event, LoggedEvent, OutboxRecord},
+    message::{ChatMessage, timestamp_of},
+};
 
 /// One effect of an event; every effect is naturally idempotent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +21,9 @@ pub enum Effect {
     PurgeHistory(Uuid),
     /// Write the closed profile to the cache.
     CacheClosedProfile(Uuid),
+    /// Log a `reaction_removed` for every reaction of this (closed) user in
+    /// the chats they are a member of (`reactions_to_remove`).
+    RemoveReactions(Uuid),
     /// End these users' live subscriptions to the chat (Centrifugo's server
     /// API; the embedded gateway does it from the same event itself).
     Unsubscribe { chat_id: Uuid, user_ids: Vec<Uuid> },
@@ -75,9 +83,44 @@ pub fn effects(record: &OutboxRecord) -> Result<Vec<Effect>, Malformed> {
                 user_ids: e.user_id_list.clone(),
             },
         ],
-        Event::Tombstoned(_) => vec![Effect::CacheClosedProfile(aggregate)],
+        Event::Tombstoned(_) => vec![
+            Effect::CacheClosedProfile(aggregate),
+            Effect::RemoveReactions(aggregate),
+        ],
         Event::AddedToChat(_) | Event::LeftChat(_) => vec![],
     })
+}
+
+/// The changes that take every reaction of `user_id` off `messages`: one
+/// `reaction_removed` per emoji of each message they reacted with, made by
+/// them (as if they had clicked it), ids from `next_id`. Deleted messages
+/// carry no reactions. Logging them again changes nothing (sets).
+pub fn reactions_to_remove(
+    user_id: Uuid,
+    messages: &[ChatMessage],
+    mut next_id: impl FnMut() -> Ulid,
+) -> Vec<MessageChange> {
+    let mut changes = Vec::new();
+    for message in messages.iter().filter(|m| !m.deleted) {
+        for reaction in &message.reactions {
+            if !reaction.user_ids.contains(&user_id) {
+                continue;
+            }
+            let id = next_id();
+            changes.push(MessageChange {
+                change: Change::ReactionRemoved {
+                    emoji: reaction.emoji.clone(),
+                },
+                chat_id: message.chat_id,
+                ulid: message.ulid.clone(),
+                change_id: id.to_string(),
+                client_uuid: None,
+                user_id,
+                timestamp: timestamp_of(id),
+            });
+        }
+    }
+    changes
 }
 
 #[cfg(test)]
@@ -157,7 +200,10 @@ mod tests {
         );
         assert_eq!(
             effects(&event("user", &u, "TOMBSTONED", json!({})).unwrap()).unwrap(),
-            [Effect::CacheClosedProfile(user)]
+            [
+                Effect::CacheClosedProfile(user),
+                Effect::RemoveReactions(user)
+            ]
         );
         assert_eq!(
             effects(&event("user", &u, "LEFT_CHAT", json!({ "chat_id": c })).unwrap()).unwrap(),
@@ -181,5 +227,73 @@ mod tests {
         assert!(event("chat", &chat, "USER_LEFT", json!({})).is_err());
         let list = json!({ "added_by": chat, "user_id_list": [1] });
         assert!(event("chat", &chat, "USERS_ADDED", list).is_err());
+    }
+
+    #[test]
+    fn closure_removes_each_reaction_of_the_user_and_nothing_else() {
+        use crate::domain::message::Reaction;
+        let (ann, bob) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let chat = Uuid::from_u128(9);
+        let reacted = |ulid: &str, reactions: Vec<(&str, Vec<Uuid>)>, deleted: bool| ChatMessage {
+            chat_id: chat,
+            ulid: ulid.into(),
+            deleted,
+            reactions: reactions
+                .into_iter()
+                .map(|(emoji, user_ids)| Reaction {
+                    emoji: emoji.into(),
+                    user_ids,
+                })
+                .collect(),
+            ..ChatMessage::default()
+        };
+        let mut messages = vec![
+            reacted(
+                "01A",
+                vec![("👍", vec![ann, bob]), ("🎉", vec![bob])],
+                false,
+            ),
+            reacted("01B", vec![("🎉", vec![bob]), ("❤️", vec![ann])], false),
+            reacted("01C", vec![], false),
+            reacted("01D", vec![("👍", vec![ann])], true),
+        ];
+        let mut ids = (1..).map(|n| Ulid::from_parts(1_795_707_964_970, n));
+        let changes = reactions_to_remove(ann, &messages, || ids.next().unwrap());
+        let summary: Vec<(&str, &Change)> = changes
+            .iter()
+            .map(|c| (c.ulid.as_str(), &c.change))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (
+                    "01A",
+                    &Change::ReactionRemoved {
+                        emoji: "👍".into()
+                    }
+                ),
+                (
+                    "01B",
+                    &Change::ReactionRemoved {
+                        emoji: "❤️".into()
+                    }
+                ),
+            ]
+        );
+        assert!(
+            changes
+                .iter()
+                .all(|c| c.user_id == ann && c.chat_id == chat)
+        );
+        assert_eq!(changes[0].timestamp, "2026-11-26T15:46:04.970000Z");
+        assert_ne!(changes[0].change_id, changes[1].change_id);
+        // Applied with THE rule, nothing of ann's is left and bob's stays.
+        for change in &changes {
+            let target = messages.iter_mut().find(|m| m.ulid == change.ulid).unwrap();
+            change.apply(target);
+        }
+        assert!(reactions_to_remove(ann, &messages, Ulid::new).is_empty());
+        assert_eq!(messages[0].reactions[0].user_ids, [bob]);
+        assert_eq!(messages[1].reactions.len(), 1);
     }
 }

@@ -88,9 +88,14 @@ impl MessageChange {
         }
     }
 
-    /// What this change does to a reply quoting the message, if anything.
+    /// What this change does to a reply quoting the message, if anything. A
+    /// deleted quote stays empty (an edit racing the deletion brings nothing back).
     pub fn apply_to_quote(&self, reply: &mut ChatMessage) {
-        let Some(quote) = reply.reply_to.as_mut().filter(|q| q.ulid == self.ulid) else {
+        let Some(quote) = reply
+            .reply_to
+            .as_mut()
+            .filter(|q| q.ulid == self.ulid && !q.deleted)
+        else {
             return;
         };
         match &self.change {

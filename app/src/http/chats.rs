@@ -18,14 +18,18 @@ use super::{
         ApiError, ApiResult, ErrorBody, InvalidInput, NotMember, Unauthenticated, UnsupportedMedia,
     },
     extract::{ApiJson, ApiQuery, AuthUser, path_uuid},
-    limits,
+    limits, messages,
 };
 use crate::{
     domain::{
         Invalid,
+        change::excerpt,
         chat::ChatMeta,
         events::OutboxEvent,
-        message::{ChatMessage, MessageRecord, check_content, parse_cursor, timestamp_of},
+        message::{
+            ChatMessage, LogRecord, MessageRecord, ReplyTo, check_content, parse_cursor,
+            timestamp_of,
+        },
         user::{UserMeta, UserProfile},
     },
     store::{
@@ -149,6 +153,11 @@ pub struct SendBody {
     #[schema(schema_with = limits::content)]
     content: String,
     client_uuid: Option<Uuid>,
+    /// The ulid of the message of this chat this one answers (422 if there
+    /// is none: one sent a moment ago may not be stored yet).
+    #[serde(default)]
+    #[schema(schema_with = limits::reply_to)]
+    reply_to: Option<String>,
 }
 
 /// Publishes a message to the chat's Kafka log and answers once the broker
@@ -162,11 +171,19 @@ pub async fn send(
 ) -> ApiResult<Response> {
     let chat_id = path_uuid("chat_id", &raw)?;
     check_content(&body.content, app.config.chat.max_content_length).map_err(ApiError::invalid)?;
+    let reply_to = body
+        .reply_to
+        .as_deref()
+        .map(|ulid| messages::parse_ulid(["body", "reply_to"], ulid))
+        .transpose()
+        .map_err(ApiError::invalid)?;
     if !app.is_member(chat_id, user.user_id).await? {
-        return Err(ApiError::Forbidden(
-            "User is not a member of this chat.".into(),
-        ));
+        return Err(ApiError::Forbidden(messages::NOT_A_MEMBER.into()));
     }
+    let reply_to = match reply_to {
+        Some(ulid) => Some(quote(&app, chat_id, ulid).await?),
+        None => None,
+    };
     let ttl = app.config.chat.idempotency_ttl_seconds;
     // An in-flight claim outlives the longest a send can take (the delivery
     // timeout), no more: a send whose handler died frees its client_uuid soon.
@@ -179,13 +196,12 @@ pub async fn send(
         timestamp: timestamp_of(id),
         user_id: user.user_id,
         content: body.content,
+        reply_to,
         ..ChatMessage::default()
     };
-    let send = body.client_uuid.map(|client_uuid| SendKey {
-        chat_id,
-        user_id: user.user_id,
-        client_uuid,
-    });
+    let send = body
+        .client_uuid
+        .map(|client_uuid| SendKey::send(chat_id, user.user_id, client_uuid));
     // Serialised once: the plan recorded with the claim is also the reply.
     let fresh_json = serde_json::to_string(&fresh).map_err(ApiError::internal)?;
     let claim = match send {
@@ -215,10 +231,10 @@ pub async fn send(
         ),
         SendClaim::Fresh | SendClaim::Unavailable => (fresh, fresh_json),
     };
-    let record = MessageRecord {
+    let record = LogRecord::Message(MessageRecord {
         message,
         author_metadata: Some(user.profile.meta),
-    };
+    });
     if let Err(error) = app.messages.publish(&record).await {
         if let Some(send) = attempt {
             app.cache.release_send(send).await;
@@ -230,6 +246,35 @@ pub async fn send(
         app.cache.complete_send(send, &json, ttl).await;
     }
     Ok(created(json))
+}
+
+/// The message a reply answers, as stored now (a consistent read), with its
+/// author's username.
+async fn quote(app: &App, chat_id: Uuid, ulid: String) -> ApiResult<ReplyTo> {
+    let original = app
+        .history
+        .message(chat_id, &ulid)
+        .await
+        .map_err(|error| ApiError::unavailable("Failed to send message.", error))?
+        .ok_or_else(|| {
+            ApiError::invalid(Invalid::body(
+                "reply_to",
+                "value_error",
+                "reply_to must be the ulid of a message of this chat (one sent a moment ago may not be stored yet: retry shortly)",
+                &ulid,
+            ))
+        })?;
+    let username = crate::store::cache_aside::user_metas(&app.cache, &app.db, &[original.user_id])
+        .await?
+        .remove(&original.user_id)
+        .map(|meta| meta.username);
+    Ok(ReplyTo {
+        ulid,
+        user_id: original.user_id,
+        username,
+        excerpt: excerpt(&original.content),
+        deleted: original.deleted,
+    })
 }
 
 /// 201 with a message already serialised (by this attempt, or an earlier one).

@@ -11,6 +11,8 @@ use utoipa::{
     openapi::{Object, ObjectBuilder, RefOr, Type, schema::Schema, schema::SchemaType},
 };
 
+use std::{collections::BTreeMap, sync::LazyLock};
+
 use crate::domain::{chat, user};
 
 /// No NUL characters (Postgres cannot store them; `check_length` refuses them).
@@ -21,6 +23,9 @@ pub(super) const NOT_BLANK: &str = "^[^\\u0000]*[^\\u0000\\u0009-\\u000D\\u0020\
 /// A history cursor: a ULID in Crockford base32, either case (128 bits, so
 /// the first character is 0-7), or empty (no cursor, as in the original).
 pub(super) const CURSOR: &str = "^([0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25})?$";
+/// A message's ULID, as `messages::parse_ulid` accepts it: Crockford
+/// base32, either case, the first character 0-7.
+pub(super) const ULID: &str = "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$";
 
 fn text(pattern: &str) -> ObjectBuilder {
     ObjectBuilder::new()
@@ -98,3 +103,110 @@ impl PartialSchema for Cursor {
 }
 
 impl ToSchema for Cursor {}
+
+/// A message's `ulid` in a path.
+pub struct Ulid;
+
+impl PartialSchema for Ulid {
+    fn schema() -> RefOr<Schema> {
+        text(ULID).build().into()
+    }
+}
+
+impl ToSchema for Ulid {}
+
+/// A send's `reply_to`: a message's ULID, or null.
+pub fn reply_to() -> Object {
+    optional_text(ULID).build()
+}
+
+/// One emoji as `check_emoji` accepts it: every emoji with its skin tones,
+/// fully qualified or not (each `U+FE0F` may be left out where Unicode
+/// lists that form). Percent-encoded in the path, as any text.
+pub struct Emoji;
+
+impl PartialSchema for Emoji {
+    fn schema() -> RefOr<Schema> {
+        text(&EMOJI)
+            .description(Some("One emoji, such as 👍 or 🎉 (skin tones included)"))
+            .build()
+            .into()
+    }
+}
+
+impl ToSchema for Emoji {}
+
+/// Every form `emojis::get` knows, as one pattern (a trie, so shared starts
+/// are written once).
+pub(super) static EMOJI: LazyLock<String> = LazyLock::new(|| {
+    let mut trie = Trie::default();
+    for form in emoji_forms() {
+        trie.insert(form.chars());
+    }
+    format!("^{}$", trie.pattern())
+});
+
+/// Each emoji (every skin tone too) and each of its forms with some `U+FE0F`
+/// left out that `emojis::get` also knows.
+pub(super) fn emoji_forms() -> impl Iterator<Item = String> {
+    emojis::iter()
+        .flat_map(|emoji| {
+            let tones = emoji.skin_tones().into_iter().flatten();
+            std::iter::once(emoji).chain(tones.filter(move |tone| tone.as_str() != emoji.as_str()))
+        })
+        .flat_map(|emoji| {
+            let qualified = emoji.as_str();
+            let selectors = qualified.matches('\u{fe0f}').count();
+            (0..1u32 << selectors).filter_map(move |dropped| {
+                let mut n = 0;
+                let form: String = qualified
+                    .chars()
+                    .filter(|c| {
+                        if *c != '\u{fe0f}' {
+                            return true;
+                        }
+                        n += 1;
+                        dropped & (1 << (n - 1)) == 0
+                    })
+                    .collect();
+                emojis::get(&form).is_some().then_some(form)
+            })
+        })
+}
+
+#[derive(Default)]
+struct Trie {
+    end: bool,
+    next: BTreeMap<char, Trie>,
+}
+
+impl Trie {
+    fn insert(&mut self, mut chars: impl Iterator<Item = char>) {
+        match chars.next() {
+            Some(c) => self.next.entry(c).or_default().insert(chars),
+            None => self.end = true,
+        }
+    }
+
+    /// What may follow this node (`end`: or nothing).
+    fn pattern(&self) -> String {
+        let branches: Vec<String> = self
+            .next
+            .iter()
+            .map(|(c, next)| {
+                // `*` (of the keycap) is the only pattern character in an emoji.
+                let c = if *c == '*' {
+                    "\\*".to_owned()
+                } else {
+                    c.to_string()
+                };
+                c + &next.pattern()
+            })
+            .collect();
+        match (branches.as_slice(), self.end) {
+            ([], _) => String::new(),
+            ([one], false) => one.clone(),
+            (many, end) => format!("(?:{}){}", many.join("|"), if end { "?" } else { "" }),
+        }
+    }
+}

@@ -9,6 +9,7 @@ mod connection_token;
 pub mod error;
 pub mod extract;
 mod limits;
+mod messages;
 pub mod openapi;
 mod request_metrics;
 mod session;
@@ -21,7 +22,7 @@ use axum::{
     http::{HeaderName, StatusCode},
     middleware,
     response::IntoResponse,
-    routing::{get, post},
+    routing::{get, patch, post, put},
 };
 use serde_json::json;
 use tower_http::{
@@ -57,6 +58,14 @@ pub fn router(app: App) -> Router {
         .route(
             "/chats/{chat_id}",
             post(chats::send).get(chats::history).delete(chats::delete),
+        )
+        .route(
+            "/chats/{chat_id}/messages/{ulid}",
+            patch(messages::edit).delete(messages::delete),
+        )
+        .route(
+            "/chats/{chat_id}/messages/{ulid}/reactions/{emoji}",
+            put(messages::add_reaction).delete(messages::remove_reaction),
         )
         .route("/chats/{chat_id}/leave", post(chats::leave))
         .route(

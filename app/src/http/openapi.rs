@@ -10,7 +10,8 @@ use utoipa::{
 };
 
 use super::{
-    app::App, auth, centrifugo_proxy, chats, connection_token, error::ErrorBody, session, users,
+    app::App, auth, centrifugo_proxy, chats, connection_token, error::ErrorBody, limits, messages,
+    session, users,
 };
 
 #[derive(OpenApi)]
@@ -24,9 +25,10 @@ use super::{
         users::sign_up, users::me, users::deactivate, users::my_chats, users::lookup, users::by_id,
         auth::login, auth::refresh, auth::logout, session::login, session::refresh, session::logout,
         chats::create, chats::send, chats::history, chats::delete, chats::leave, chats::members, chats::add_members,
+        messages::edit, messages::delete, messages::add_reaction, messages::remove_reaction,
         connection_token::token, centrifugo_proxy::connect, centrifugo_proxy::subscribe,
     ),
-    components(schemas(ErrorBody, crate::domain::events::ChatListEvent)),
+    components(schemas(ErrorBody, crate::domain::events::ChatListEvent, crate::domain::change::MessageChange, limits::Emoji)),
     modifiers(&SecuritySchemes),
     tags(
         (name = "user", description = "Accounts"),
@@ -140,11 +142,13 @@ fn constrain(document: &mut Value, config: &Config) {
         "user_id_list",
         json!({ "maxItems": chat.max_users_per_operation }),
     );
-    property(
-        "SendBody",
-        "content",
-        json!({ "maxLength": chat.max_content_length }),
-    );
+    for schema in ["SendBody", "EditBody"] {
+        property(
+            schema,
+            "content",
+            json!({ "maxLength": chat.max_content_length }),
+        );
+    }
     let mut parameter = |path: &str, name: &str, limits: Value| {
         if let Some(parameters) = document["paths"][path]["get"]["parameters"].as_array_mut() {
             for parameter in parameters.iter_mut().filter(|p| p["name"] == name) {
@@ -281,6 +285,24 @@ mod tests {
                 "{sample:?}"
             );
         }
+        let pattern = regex::Regex::new(crate::http::limits::ULID).unwrap();
+        for sample in [
+            cursor.clone(),
+            cursor.to_lowercase(),
+            cursor.replacen(&cursor[..1], "U", 1),
+            cursor[1..].to_owned(),
+            format!("7{}", &cursor[1..]),
+            format!("8{}", &cursor[1..]),
+            format!("{}I", &cursor[..25]),
+            format!("{cursor}0"),
+            String::new(),
+        ] {
+            assert_eq!(
+                pattern.is_match(&sample),
+                crate::http::messages::parse_ulid(["path", "ulid"], &sample).is_ok(),
+                "{sample:?}"
+            );
+        }
         let not_blank = regex::Regex::new(crate::http::limits::NOT_BLANK).unwrap();
         for sample in [
             "a",
@@ -294,6 +316,42 @@ mod tests {
             assert_eq!(
                 not_blank.is_match(sample),
                 crate::domain::message::check_content(sample, 100).is_ok(),
+                "{sample:?}"
+            );
+        }
+    }
+
+    /// The emoji pattern accepts every form `check_emoji` does (seen failing
+    /// with the forms without `U+FE0F` left out of it) and nothing else.
+    #[test]
+    fn the_emoji_pattern_is_what_check_emoji_accepts() {
+        let pattern = regex::RegexBuilder::new(&crate::http::limits::EMOJI)
+            .size_limit(1 << 26)
+            .build()
+            .unwrap();
+        let forms: Vec<String> = crate::http::limits::emoji_forms().collect();
+        assert!(forms.len() > 4000, "{}", forms.len());
+        assert!(forms.iter().any(|form| form == "☺"), "an unqualified form");
+        for form in &forms {
+            assert!(pattern.is_match(form), "{form:?}");
+            assert!(crate::domain::change::check_emoji(form).is_ok(), "{form:?}");
+        }
+        for sample in [
+            "",
+            "a",
+            "👍👍",
+            "👍 ",
+            "*",
+            "#",
+            "1",
+            "*\u{fe0f}",
+            "\u{fe0f}",
+            "🏽",
+            "\u{200d}",
+        ] {
+            assert!(!pattern.is_match(sample), "{sample:?}");
+            assert!(
+                crate::domain::change::check_emoji(sample).is_err(),
                 "{sample:?}"
             );
         }

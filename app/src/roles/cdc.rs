@@ -6,29 +6,37 @@
 //! DynamoDB or Centrifugo; a crash between effects and ledger repeats the
 //! effects, which changes nothing. Failures are retried with backoff, then
 //! the record goes to its dead-letter topic with the error and consumption
-//! goes on. Events of different keys run in parallel.
+//! goes on. Events of different keys run in parallel. An account closure
+//! logs the removal of the user's reactions on the message log, so the sink
+//! and every client apply it like any other change.
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use harmony_config::Config;
-use rdkafka::{Message, message::OwnedMessage};
+use rdkafka::{
+    Message,
+    message::{Header, OwnedHeaders, OwnedMessage},
+    producer::{FutureProducer, FutureRecord},
+};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     domain::{
-        cdc::{Effect, effects},
-        channels,
+        cdc::{Effect, effects, reactions_to_remove},
+        change::MessageChange,
+        channels::{self, CHANNELS_HEADER},
         events::OutboxRecord,
+        message::MessageIds,
     },
     ops,
     store::{
         Dependency,
         centrifugo::CentrifugoApi,
         dynamodb::ChatHistoryTable,
-        kafka::{Admin, ConsumerHealth, DeadLetters, GroupMember},
+        kafka::{Admin, ConsumerHealth, DeadLetters, GroupMember, reliable_producer},
         postgres,
-        postgres::outbox,
+        postgres::{chats, outbox},
         redis,
         redis::cache::Cache,
         redis::recent::RecentHistory,
@@ -54,6 +62,39 @@ struct Handler {
     recent: RecentHistory,
     /// Set when Centrifugo serves the clients.
     centrifugo: Option<CentrifugoApi>,
+    /// The chat-message log, for the changes an event calls for.
+    messages: ChangeLog,
+}
+
+/// Publishes message changes on the chat-message log as the API does: key
+/// chat id, header `x-centrifugo-channels: chat:<id>`, acks=all.
+#[derive(Clone)]
+struct ChangeLog {
+    producer: FutureProducer,
+    topic: String,
+    timeout: Duration,
+    ids: Arc<MessageIds>,
+}
+
+impl ChangeLog {
+    async fn publish(&self, change: &MessageChange) -> anyhow::Result<()> {
+        let key = change.chat_id.to_string();
+        let value = serde_json::to_vec(change)?;
+        let channel = channels::chat(change.chat_id);
+        let headers = OwnedHeaders::new().insert(Header {
+            key: CHANNELS_HEADER,
+            value: Some(channel.as_str()),
+        });
+        let record = FutureRecord::to(&self.topic)
+            .key(&key)
+            .payload(&value)
+            .headers(headers);
+        self.producer
+            .send(record, self.timeout)
+            .await
+            .map_err(|(error, _)| error)?;
+        Ok(())
+    }
 }
 
 /// Why an event failed: worth retrying, or never going to work.
@@ -117,6 +158,22 @@ impl Handler {
                     }
                 }
             }
+            // Every chat the user is a member of (closure keeps memberships),
+            // read whole: reactions are attributes named by emoji, so DynamoDB
+            // cannot filter them. A replay logs the removals again: no-ops.
+            Effect::RemoveReactions(user_id) => {
+                let mut removed = 0;
+                for (chat_id, _) in chats::chats_of(&self.pool, user_id).await? {
+                    let messages = self.history.all_messages(chat_id).await?;
+                    let changes =
+                        reactions_to_remove(user_id, &messages, || self.messages.ids.next());
+                    for change in &changes {
+                        self.messages.publish(change).await?;
+                    }
+                    removed += changes.len();
+                }
+                tracing::info!(%user_id, removed, "reactions of a closed account removed");
+            }
             // The closed profile from Postgres, written (not deleted) so that
             // a racing cache fill cannot re-cache the open account.
             Effect::CacheClosedProfile(user_id) => {
@@ -149,6 +206,12 @@ impl Cdc {
             recent: RecentHistory::new(redis, &config.cache),
             history: ChatHistoryTable::new(&config.dynamodb).await,
             centrifugo: CentrifugoApi::new(&config.realtime),
+            messages: ChangeLog {
+                producer: reliable_producer(&config.kafka)?,
+                topic: config.topics.messages.name.clone(),
+                timeout: Duration::from_millis(config.kafka.message_timeout_ms),
+                ids: Arc::new(MessageIds::default()),
+            },
         };
         Ok(Self {
             member,

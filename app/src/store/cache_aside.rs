@@ -70,8 +70,8 @@ pub async fn user_metas(
 
 /// A history page. The newest page (no cursor, at most the cached size) comes
 /// from the chat's recent messages in Redis; on a miss it is read from
-/// DynamoDB and the recent messages are filled, unless the sink wrote to the
-/// chat meanwhile. Older pages always come from DynamoDB. The caller has
+/// DynamoDB and the recent messages are filled, unless the sink wrote to
+/// (or changed a message of) the chat meanwhile. Older pages always come from DynamoDB. The caller has
 /// checked membership first.
 pub async fn history_page(
     recent: &RecentHistory,
@@ -89,7 +89,8 @@ pub async fn history_page(
     }
     metrics::counter!("harmony_history_pages_total", "from" => "dynamodb").increment(1);
     let version = recent.version(chat_id).await;
-    let mut page = table.page(chat_id, recent.size(), None).await?;
+    // Consistent: the sink's writes acknowledged before `version` was read are in it.
+    let mut page = table.newest_page(chat_id, recent.size()).await?;
     if let Some(version) = version {
         recent.fill(chat_id, &version, &page).await;
     }

@@ -1020,3 +1020,130 @@ async fn an_abandoned_send_frees_its_client_uuid_after_the_delivery_timeout() {
     }
     assert_eq!(stored_messages(&t, chat).await, [client_uuid]);
 }
+
+/// Edits, deletions, reactions and replies flow (produced straight to the
+/// message topic, 3 chats, a few users, random targets) while the sink is
+/// SIGKILLed 4 times, each time with records it had not committed; then
+/// DynamoDB must hold exactly the log, read back from the topic's start,
+/// folded with `MessageChange::apply` (and `apply_to_quote`). Every killed
+/// batch is replayed by the restarted sink, so this also checks that a
+/// partly applied batch applied again lands on the same state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_changes_survive_sink_kills_and_match_the_folded_log() {
+    use crate::changes::{Producer, edit, fold, react, stored, unreact};
+    use harmony::domain::{change::Change, message::LogRecord};
+
+    let t = Arc::new(TestApp::spawn().await);
+    let mut sink = Worker::new("sink", &t, 0);
+    let chats: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+    let users: Vec<Uuid> = (0..4).map(|_| Uuid::new_v4()).collect();
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    println!("seed {seed}");
+    let chaos_over = CancellationToken::new();
+    let load = {
+        let (t, chats, users, chaos_over) =
+            (t.clone(), chats.clone(), users.clone(), chaos_over.clone());
+        tokio::spawn(async move {
+            let mut log = Producer::new(&t);
+            let mut state = seed;
+            let mut random = move |n: usize| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state % n as u64) as usize
+            };
+            let mut sent: BTreeMap<Uuid, Vec<harmony::domain::message::ChatMessage>> =
+                BTreeMap::new();
+            let emoji = ["👍", "🎉", "❤️", "😂"];
+            let mut extra = 0;
+            while !chaos_over.is_cancelled() || extra < 50 {
+                if chaos_over.is_cancelled() {
+                    extra += 1;
+                }
+                let chat = chats[random(chats.len())];
+                let user = users[random(users.len())];
+                let messages = sent.entry(chat).or_default();
+                let roll = random(100);
+                if messages.len() < 3 || roll < 25 {
+                    let quoted = (roll % 3 == 0 && !messages.is_empty())
+                        .then(|| messages[random(messages.len())].clone());
+                    let (message, _) = log
+                        .send(chat, user, &format!("m{roll}"), quoted.as_ref())
+                        .await;
+                    sent.get_mut(&chat).unwrap().push(message);
+                    continue;
+                }
+                let target = messages[random(messages.len())].clone();
+                let change = match roll {
+                    25..=44 => edit(&format!("edited {roll}")),
+                    45..=49 => Change::MessageDeleted {},
+                    50..=79 => react(emoji[random(emoji.len())]),
+                    _ => unreact(emoji[random(emoji.len())]),
+                };
+                log.change(&target, user, change).await;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            log.log.len()
+        })
+    };
+
+    let mut kills = Kills::default();
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let hit = busy(|| sink_lag(&t)).await;
+        sink.kill();
+        kills.interrupted("sink", hit);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        sink.start();
+    }
+    chaos_over.cancel();
+    let produced = load.await.unwrap();
+
+    let records: Vec<LogRecord> = crate::support::read_topic(
+        &t.env.config.kafka,
+        &t.env.config.topics.messages.name,
+        produced,
+    )
+    .await
+    .into_iter()
+    .map(|r| serde_json::from_value(r.value).unwrap())
+    .collect();
+    let expected = fold(&records);
+    let changes = records
+        .iter()
+        .filter(|r| matches!(r, LogRecord::Change(_)))
+        .count();
+    let started = Instant::now();
+    for chat in &chats {
+        loop {
+            let now = stored(&t.env.table, *chat).await;
+            if now == expected[chat] {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                assert_eq!(now, expected[chat], "DynamoDB is not the folded log");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let (edited, deleted, reacted, replies) =
+        expected
+            .values()
+            .flat_map(|c| c.values())
+            .fold((0, 0, 0, 0), |(e, d, r, q), m| {
+                (
+                    e + usize::from(m.edited_at.is_some()),
+                    d + usize::from(m.deleted),
+                    r + usize::from(!m.reactions.is_empty()),
+                    q + usize::from(m.reply_to.is_some()),
+                )
+            });
+    println!(
+        "records {produced} ({changes} changes); messages edited {edited}, deleted {deleted}, with reactions {reacted}, replies {replies}; kills that hit work in progress: {kills}"
+    );
+    kills.assert_all_interrupted();
+}

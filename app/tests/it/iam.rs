@@ -166,6 +166,17 @@ async fn terraform_grants_each_role_exactly_the_dynamodb_actions_it_calls() {
             == 3
     })
     .await;
+    // A reply reads the message it answers (GetItem, consistent).
+    let first = t.env.table.page(chat, 10, None).await.unwrap().messages[2]
+        .ulid
+        .clone();
+    let reply = t
+        .post(&format!("/api/v1/chats/{chat}"))
+        .bearer(&bob.access)
+        .json(serde_json::json!({ "content": "re", "reply_to": first }))
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     // The newest page may come from Redis; an older one is always a Query.
     let newest = t
         .get(&format!("/api/v1/chats/{chat}?limit=1"))

@@ -4,6 +4,7 @@
 
 mod api_auth;
 mod api_bff;
+mod api_changes;
 mod api_chats;
 mod api_contract;
 mod api_fuzz;
@@ -11,6 +12,7 @@ mod api_messages;
 mod api_session;
 mod api_users;
 mod api_ws;
+mod changes;
 mod cli;
 mod client;
 mod costs;
@@ -22,6 +24,7 @@ mod ops;
 mod platform;
 mod realtime;
 mod recent;
+mod restore;
 mod services;
 mod support;
 mod tls;

@@ -1,8 +1,9 @@
 //! Real-time gateway benchmark: N concurrent subscribed WebSocket
 //! connections (memory per connection and CPU at idle, read from /proc of
 //! the gateway process), fan-out of one message to F subscribers of one
-//! chat, and REST send -> delivery latency at a fixed rate.
-//!   realtime-bench --api URL --gateway URL --gateway-pid PID [--connections 10000] [--fanout 1000] [--rate 1000] [--seconds 10]
+//! chat, REST send -> delivery latency at a fixed rate, and the same for
+//! changes to a message (edits and reactions, half each).
+//!   realtime-bench --api URL --gateway URL --gateway-pid PID [--connections 10000] [--fanout 1000] [--rate 1000] [--change-rate 500] [--seconds 10]
 
 use std::{
     sync::Arc,
@@ -36,6 +37,9 @@ struct Cli {
     fanout: usize,
     #[arg(long, default_value_t = 1_000)]
     rate: u64,
+    /// Edits and reactions per second for the change -> delivery latency (0: skip).
+    #[arg(long, default_value_t = 500)]
+    change_rate: u64,
     #[arg(long, default_value_t = 10)]
     seconds: u64,
     /// Seconds of idle CPU measurement (the ping interval is 25 s).
@@ -50,6 +54,8 @@ struct Cli {
 struct Delivery {
     channel: String,
     content: String,
+    /// The action's `client_uuid`: the change benchmark writes its send time there.
+    client_uuid: Option<uuid::Uuid>,
     at: Instant,
 }
 
@@ -98,6 +104,9 @@ async fn connection(
                         .as_str()
                         .unwrap_or_default()
                         .to_owned(),
+                    client_uuid: publication["data"]["client_uuid"]
+                        .as_str()
+                        .and_then(|id| id.parse().ok()),
                     at: Instant::now(),
                 });
             }
@@ -347,5 +356,144 @@ async fn main() -> anyhow::Result<()> {
         format!("{:.1} ms", ms(&latencies, 0.99)),
         format!("gateway {per_message:.0} µs per delivered message"),
     ])?;
+
+    // 4. Latency of changes: edits of one message and its reactions toggled.
+    if cli.change_rate > 0 {
+        let changes = change_latency(&target, &owner, &latency, &cli, &mut deliveries).await?;
+        println!(
+            "change -> delivered at {}/s for {} s (edits and reactions, all delivered): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            cli.change_rate,
+            cli.seconds,
+            ms(&changes, 0.5),
+            ms(&changes, 0.99),
+            changes.max() as f64 / 1000.0
+        );
+        row([
+            "edit or reaction → live delivery".into(),
+            format!(
+                "fixed rate {}/s, half each, one subscriber",
+                cli.change_rate
+            ),
+            format!("{}/s delivered", cli.change_rate),
+            "0".into(),
+            format!("{:.1} ms", ms(&changes, 0.5)),
+            format!("{:.1} ms", ms(&changes, 0.95)),
+            format!("{:.1} ms", ms(&changes, 0.99)),
+            dash(),
+        ])?;
+    }
     Ok(())
+}
+
+/// Edits one stored message and toggles a reaction on it at `change_rate`,
+/// each request's `client_uuid` carrying its scheduled time; the latency is
+/// from then to the change's publication reaching the subscriber.
+async fn change_latency(
+    target: &Arc<Target>,
+    owner: &str,
+    chat: &str,
+    cli: &Cli,
+    deliveries: &mut mpsc::UnboundedReceiver<Delivery>,
+) -> anyhow::Result<Histogram<u64>> {
+    let (status, body) = target
+        .call(
+            Method::POST,
+            &format!("/api/v1/chats/{chat}"),
+            Some(owner),
+            Some((
+                "application/json",
+                json!({ "content": "to change" }).to_string(),
+            )),
+        )
+        .await?;
+    anyhow::ensure!(status.is_success(), "send: {status}");
+    let ulid = serde_json::from_slice::<Value>(&body)?["ulid"]
+        .as_str()
+        .context("ulid")?
+        .to_owned();
+    // Changes need the message stored (the sink), as a person's would be.
+    let mut stored = false;
+    for _ in 0..500 {
+        let page = target
+            .json(
+                Method::GET,
+                &format!("/api/v1/chats/{chat}?limit=1"),
+                Some(owner),
+                Value::Null,
+            )
+            .await?;
+        if page["messages"][0]["ulid"] == ulid.as_str() {
+            stored = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    anyhow::ensure!(stored, "the message to change was never stored");
+    let total = cli.change_rate * cli.seconds;
+    let origin = Instant::now();
+    let interval = Duration::from_nanos(1_000_000_000 / cli.change_rate.max(1));
+    let message = format!("/api/v1/chats/{chat}/messages/{ulid}");
+    let sender = {
+        let (target, owner) = (target.clone(), owner.to_owned());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            for i in 0..total {
+                tick.tick().await;
+                let at = origin.elapsed().as_micros();
+                let client_uuid = uuid::Uuid::from_u128(at);
+                let (method, path, body) = match i % 4 {
+                    0 | 2 => (
+                        Method::PATCH,
+                        message.clone(),
+                        Some((
+                            "application/json",
+                            json!({ "content": format!("edit {i}"), "client_uuid": client_uuid })
+                                .to_string(),
+                        )),
+                    ),
+                    1 => (
+                        Method::PUT,
+                        format!("{message}/reactions/%F0%9F%91%8D?client_uuid={client_uuid}"),
+                        None,
+                    ),
+                    _ => (
+                        Method::DELETE,
+                        format!("{message}/reactions/%F0%9F%91%8D?client_uuid={client_uuid}"),
+                        None,
+                    ),
+                };
+                let (target, owner) = (target.clone(), owner.clone());
+                tokio::spawn(async move {
+                    match target.call(method, &path, Some(&owner), body).await {
+                        Ok((status, _)) if status.is_success() => {}
+                        Ok((status, body)) => eprintln!(
+                            "change refused: {status} {}",
+                            String::from_utf8_lossy(&body)
+                        ),
+                        Err(error) => eprintln!("change failed: {error:#}"),
+                    }
+                });
+            }
+        })
+    };
+    let mut latencies = Histogram::<u64>::new(3)?;
+    let channel = format!("chat:{chat}");
+    while latencies.len() < total {
+        let delivery = tokio::time::timeout(Duration::from_secs(30), deliveries.recv())
+            .await
+            .with_context(|| format!("{} of {total} changes delivered", latencies.len()))?
+            .context("deliveries closed")?;
+        let Some(sent_at) = delivery
+            .client_uuid
+            .filter(|_| delivery.channel == channel)
+            .map(|id| id.as_u128())
+        else {
+            continue;
+        };
+        let micros = (delivery.at - origin).as_micros().saturating_sub(sent_at);
+        latencies.record(micros as u64)?;
+    }
+    sender.await?;
+    Ok(latencies)
 }

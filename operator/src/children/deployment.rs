@@ -90,12 +90,17 @@ pub fn recreate() -> DeploymentStrategy {
     }
 }
 
-/// The `harmony` container of a role.
-pub fn harmony_container(instance: &Instance<'_>, role: Role, args: Vec<String>) -> Container {
+/// The `harmony` container of a role, running `image`.
+pub fn harmony_container(
+    instance: &Instance<'_>,
+    role: Role,
+    image: &str,
+    args: Vec<String>,
+) -> Container {
     let spec = &instance.hc.spec;
     let mut container = Container {
         name: role.as_str().to_owned(),
-        image: Some(spec.image.clone()),
+        image: Some(image.to_owned()),
         image_pull_policy: Some(spec.image_pull_policy.as_str().to_owned()),
         command: Some(vec!["harmony".to_owned()]),
         args: Some(args),
@@ -118,7 +123,12 @@ pub fn harmony(
     scaling: &Scaling<'_>,
     resources: Option<&ResourceRequirements>,
 ) -> Deployment {
-    let mut container = harmony_container(instance, role, vec![role.as_str().to_owned()]);
+    let mut container = harmony_container(
+        instance,
+        role,
+        &instance.serving_image,
+        vec![role.as_str().to_owned()],
+    );
     container.resources = Some(resources.cloned().unwrap_or_else(default_resources));
     let service_account = role
         .uses_aws()

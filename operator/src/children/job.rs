@@ -27,10 +27,14 @@ pub fn migration_job_name(instance: &Instance<'_>) -> String {
 pub fn migration(instance: &Instance<'_>) -> Job {
     let image = instance.hc.spec.image.clone();
     let mut metadata = instance.metadata(migration_job_name(instance), Component::Migrate);
-    metadata.annotations = Some(BTreeMap::from([(IMAGE_ANNOTATION.to_owned(), image)]));
+    metadata.annotations = Some(BTreeMap::from([(
+        IMAGE_ANNOTATION.to_owned(),
+        image.clone(),
+    )]));
     let mut container = harmony_container(
         instance,
         Role::Migrate,
+        &image,
         vec![
             "migrate".to_owned(),
             "--only".to_owned(),

@@ -66,6 +66,10 @@ pub struct Instance<'a> {
     pub hc: &'a HarmonyChat,
     pub name: String,
     pub namespace: String,
+    /// The image the `harmony` Deployments run: `spec.image`, or during an
+    /// upgrade the previous image until the new one's migrations succeeded.
+    /// The migration Job always runs `spec.image`.
+    pub serving_image: String,
     owner: OwnerReference,
 }
 
@@ -86,6 +90,7 @@ impl<'a> Instance<'a> {
             hc,
             name,
             namespace,
+            serving_image: hc.spec.image.clone(),
             owner,
         })
     }

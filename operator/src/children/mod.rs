@@ -150,7 +150,19 @@ child_kinds! {
 /// Builds every child of `hc`. Secrets are rendered only where the spec
 /// references none; their values come from `secrets`.
 pub fn build(hc: &HarmonyChat, secrets: &GeneratedSecrets) -> Result<Children, BuildError> {
-    let instance = Instance::new(hc)?;
+    build_serving(hc, secrets, &hc.spec.image)
+}
+
+/// [`build`], with the `harmony` Deployments running `serving_image` (the
+/// previous image while the migration Job of `spec.image` has not yet
+/// succeeded); the migration Job runs `spec.image`.
+pub fn build_serving(
+    hc: &HarmonyChat,
+    secrets: &GeneratedSecrets,
+    serving_image: &str,
+) -> Result<Children, BuildError> {
+    let mut instance = Instance::new(hc)?;
+    instance.serving_image = serving_image.to_owned();
     validate::validate(hc)?;
     let mut children = Children::default();
     children.secrets.extend(secrets::auth(&instance, secrets));

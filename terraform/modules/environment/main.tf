@@ -76,6 +76,7 @@ module "dynamodb" {
   source = "../dynamodb"
 
   naming                      = module.naming
+  table_name                  = var.dynamodb_table_name
   deletion_protection         = var.deletion_protection
   point_in_time_recovery_days = var.dynamodb_point_in_time_recovery_days
 }

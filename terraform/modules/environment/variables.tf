@@ -163,6 +163,12 @@ variable "redis_snapshot_retention_days" {
   type        = number
 }
 
+variable "dynamodb_table_name" {
+  description = "Chat history table name; null means <prefix>-chat-history. Set it to a table restored to a point in time (then import that table into this module's state)."
+  type        = string
+  default     = null
+}
+
 variable "dynamodb_point_in_time_recovery_days" {
   description = "Days of continuous backups the chat history table can be restored from."
   type        = number

@@ -1,5 +1,6 @@
-//! The chat-message log on Kafka: key chat id, JSON value with
-//! `author_metadata`, header `x-centrifugo-channels: chat:<id>`.
+//! The chat-message log on Kafka: key chat id, header
+//! `x-centrifugo-channels: chat:<id>`, JSON value a message with
+//! `author_metadata` or a change to one (`LogRecord`).
 
 use std::{
     sync::{
@@ -18,7 +19,7 @@ use rdkafka::{
 use super::{KafkaError, reliable_producer};
 use crate::domain::{
     channels::{self, CHANNELS_HEADER},
-    message::MessageRecord,
+    message::LogRecord,
 };
 
 #[derive(Clone)]
@@ -96,20 +97,21 @@ impl MessageLog {
         })
     }
 
-    /// Resolves once the broker acknowledged the record; fails at once while
-    /// the broker is not answering.
-    pub async fn publish(&self, record: &MessageRecord) -> Result<(), KafkaError> {
+    /// Resolves once the broker acknowledged the record (a message or a
+    /// change); fails at once while the broker is not answering.
+    pub async fn publish(&self, record: &LogRecord) -> Result<(), KafkaError> {
         if self.answering.stuck() {
             return Err(KafkaError::NotAnswering {
                 patience: self.answering.patience,
             });
         }
-        let key = record.message.chat_id.to_string();
+        let chat_id = record.chat_id();
+        let key = chat_id.to_string();
         let value = serde_json::to_vec(record).map_err(|e| KafkaError::Topic {
             topic: self.topic.clone(),
             message: e.to_string(),
         })?;
-        let channel = channels::chat(record.message.chat_id);
+        let channel = channels::chat(chat_id);
         let headers = OwnedHeaders::new().insert(Header {
             key: CHANNELS_HEADER,
             value: Some(channel.as_str()),

@@ -54,6 +54,15 @@ pub async fn is_member(pool: &PgPool, chat_id: Uuid, user_id: Uuid) -> sqlx::Res
     .await
 }
 
+/// Whether the user created the chat.
+pub async fn created_by(pool: &PgPool, chat_id: Uuid, user_id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM chats WHERE chat_id = $1 AND created_by = $2)")
+        .bind(chat_id)
+        .bind(user_id)
+        .fetch_one(pool)
+        .await
+}
+
 /// Locks the chat's row for the rest of the transaction. Every command that
 /// writes a chat's outbox events (add members, leave, delete) takes it first,
 /// so they run one after another per chat and outbox position order is commit

@@ -5,9 +5,11 @@
 //! sort by ULID; a message written twice is one member), a marker saying the
 //! set was filled and whether older messages exist beyond it, and a version
 //! every write bumps. The sink adds what it wrote to DynamoDB (only to a
-//! filled set, keeping the newest `size`); a read miss fills the set from
-//! DynamoDB only if no write happened since it read the version, so a fill
-//! can never drop a message written meanwhile. Deleting a chat purges it.
+//! filled set, keeping the newest `size`) and replaces the member of a
+//! message it changed (edit, deletion, reactions, a reply's quote); a read
+//! miss fills the set from DynamoDB only if no write happened since it read
+//! the version, so a fill can never drop a message written meanwhile nor
+//! bring back an old state. Deleting a chat purges it.
 
 use std::sync::LazyLock;
 
@@ -45,13 +47,22 @@ fn member(message: &ChatMessage) -> Result<String, serde_json::Error> {
     ))
 }
 
-static APPEND: LazyLock<Script> = LazyLock::new(|| {
+/// ARGV: size, ttl, the number of stored messages, then the stored messages
+/// (each replaces its member or is added), then changed messages (each
+/// replaces its member only: one absent is older than the kept ones).
+/// A member is found by its ULID prefix: `[ulid` to `(ulid\xff` in lex order.
+static UPDATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 redis.call('INCR', KEYS[3])
 redis.call('EXPIRE', KEYS[3], 2 * tonumber(ARGV[2]))
 if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
-for i = 3, #ARGV do redis.call('ZADD', KEYS[1], 0, ARGV[i]) end
+local stored = 3 + tonumber(ARGV[3])
+for i = 4, #ARGV do
+  local ulid = string.sub(ARGV[i], 1, 26)
+  local present = redis.call('ZREMRANGEBYLEX', KEYS[1], '[' .. ulid, '(' .. ulid .. '\255')
+  if i <= stored or present > 0 then redis.call('ZADD', KEYS[1], 0, ARGV[i]) end
+end
 local n = redis.call('ZCARD', KEYS[1])
 local size = tonumber(ARGV[1])
 if n > size then
@@ -118,23 +129,49 @@ impl RecentHistory {
     /// (every chat's version moves on either way). An error must stop the
     /// batch from being committed: the replay adds them again.
     pub async fn append(&self, messages: &[ChatMessage]) -> anyhow::Result<()> {
+        self.update(messages, &[]).await
+    }
+
+    /// Brings the filled sets up to date with a batch the sink wrote to
+    /// DynamoDB, one script per chat: each of `stored` (messages as stored
+    /// now) replaces its member by ULID or is added, keeping the newest
+    /// `size`; each of `changed` replaces its member if there is one. Every
+    /// chat's version moves on, so a fill that read DynamoDB before is void.
+    /// An error must stop the batch from being committed (the replay writes
+    /// the same again).
+    pub async fn update(
+        &self,
+        stored: &[ChatMessage],
+        changed: &[ChatMessage],
+    ) -> anyhow::Result<()> {
         if self.size == 0 {
             return Ok(());
         }
-        let mut by_chat: std::collections::BTreeMap<Uuid, Vec<String>> = Default::default();
-        for message in messages {
+        let mut by_chat: std::collections::BTreeMap<Uuid, (Vec<String>, Vec<String>)> =
+            Default::default();
+        for message in stored {
             by_chat
                 .entry(message.chat_id)
                 .or_default()
+                .0
+                .push(member(message)?);
+        }
+        for message in changed {
+            by_chat
+                .entry(message.chat_id)
+                .or_default()
+                .1
                 .push(member(message)?);
         }
         let mut conn = self.conn.clone();
-        for (chat_id, members) in by_chat {
-            let mut call = APPEND.prepare_invoke();
+        for (chat_id, (stored, changed)) in by_chat {
+            let mut call = UPDATE.prepare_invoke();
             call.key(&keys(chat_id))
                 .arg(self.size)
                 .arg(self.ttl)
-                .arg(members);
+                .arg(stored.len())
+                .arg(stored)
+                .arg(changed);
             let _: i64 = call.invoke_async(&mut conn).await?;
         }
         Ok(())

@@ -183,6 +183,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/chats/{chat_id}/messages/{ulid}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Deletes a message: its author or the chat's creator may. Its content and
+         *     reactions are gone; replies keep an empty quote marked deleted.
+         */
+        delete: operations["delete_message"];
+        options?: never;
+        head?: never;
+        /** Replaces the content of one's own message. */
+        patch: operations["edit_message"];
+        trace?: never;
+    };
+    "/api/v1/chats/{chat_id}/messages/{ulid}/reactions/{emoji}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Adds the caller's reaction; having it already is no error (reactions are
+         *     sets). The emoji is answered in its fully qualified form.
+         */
+        put: operations["add_reaction"];
+        post?: never;
+        /** Removes the caller's reaction; not having it is no error. */
+        delete: operations["remove_reaction"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/realtime/token": {
         parameters: {
             query?: never;
@@ -344,6 +386,22 @@ export interface components {
             /** Format: uuid */
             chat_id: string;
         };
+        Change: {
+            content: string;
+            /** @enum {string} */
+            type: "message_edited";
+        } | {
+            /** @enum {string} */
+            type: "message_deleted";
+        } | {
+            emoji: string;
+            /** @enum {string} */
+            type: "reaction_added";
+        } | {
+            emoji: string;
+            /** @enum {string} */
+            type: "reaction_removed";
+        };
         ChatCreated: {
             /** Format: uuid */
             created_by: string;
@@ -423,7 +481,18 @@ export interface components {
             chat_id: string;
             /** Format: uuid */
             client_uuid?: string | null;
+            /** @description Empty once the message was deleted. */
             content: string;
+            /**
+             * @description Deleted by its author or the chat's creator: the content is gone
+             *     from storage and clients show a placeholder in its place.
+             */
+            deleted?: boolean;
+            /** @description When the author last edited it (ISO-8601 UTC), absent if never. */
+            edited_at?: string | null;
+            /** @description One entry per emoji, in the order the emoji was first used. */
+            reactions?: components["schemas"]["Reaction"][];
+            reply_to?: null | components["schemas"]["ReplyTo"];
             timestamp: string;
             ulid: string;
             /** Format: uuid */
@@ -473,6 +542,16 @@ export interface components {
          *     problem (FastAPI's shape).
          */
         Detail: string | components["schemas"]["Invalid"][];
+        EditBody: {
+            /**
+             * Format: uuid
+             * @description The client's id for this change: a retry with it returns the original.
+             */
+            client_uuid?: string | null;
+            content: string;
+        };
+        /** @description One emoji, such as 👍 or 🎉 (skin tones included) */
+        Emoji: string;
         /** @description Every error body, as `into_response` renders it. */
         ErrorBody: {
             detail: components["schemas"]["Detail"];
@@ -511,13 +590,57 @@ export interface components {
         MembersResponse: {
             members: components["schemas"]["MemberResponse"][];
         };
+        /**
+         * @description One change, as logged and as published on `chat:<id>`:
+         *     `{"type": "message_edited", "chat_id", "ulid", "change_id", ...}`.
+         */
+        MessageChange: components["schemas"]["Change"] & {
+            /** @description This change's own id (a ULID). */
+            change_id: string;
+            /** Format: uuid */
+            chat_id: string;
+            /**
+             * Format: uuid
+             * @description The client's id for this change: a retry with it returns the original.
+             */
+            client_uuid?: string | null;
+            /** @description When (ISO-8601 UTC, the change id's millisecond). */
+            timestamp: string;
+            /** @description The message changed. */
+            ulid: string;
+            /**
+             * Format: uuid
+             * @description Who made the change.
+             */
+            user_id: string;
+        };
+        /** @description Who reacted with one emoji; its count is the number of users. */
+        Reaction: {
+            emoji: string;
+            user_ids: string[];
+        };
         RefreshBody: {
             refresh_token: string;
+        };
+        /**
+         * @description The quoted message of a reply: who wrote it and its start, kept current
+         *     (an edit changes the excerpt, a deletion empties it).
+         */
+        ReplyTo: {
+            deleted?: boolean;
+            /** @description The first characters of the quoted message; empty once it was deleted. */
+            excerpt: string;
+            ulid: string;
+            /** Format: uuid */
+            user_id: string;
+            /** @description The author's username when the reply was sent. */
+            username?: string | null;
         };
         SendBody: {
             /** Format: uuid */
             client_uuid?: string | null;
             content: string;
+            reply_to?: string | null;
         };
         SessionLogin: {
             email: string;
@@ -1301,6 +1424,342 @@ export interface operations {
             };
             /** @description Invalid input: `detail` lists each problem (FastAPI shape) or states a limit */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_message: {
+        parameters: {
+            query?: {
+                /** @description The client's id for this change: a retry with it returns the original. */
+                client_uuid?: string;
+            };
+            header?: never;
+            path: {
+                chat_id: string;
+                /** @description The message's ulid */
+                ulid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Acknowledged by Kafka; a retry with the same client_uuid returns the original */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageChange"];
+                };
+            };
+            /** @description Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not a member of the chat; or not the author (edit), or neither the author nor the chat's creator (delete) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such message in this chat (one sent a moment ago may not be stored yet: retry shortly) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The message was deleted; it has 20 different reactions already; or the same client_uuid is still being sent or names another change */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: `detail` lists each problem (FastAPI shape) or states a limit */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Failed to save the change. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    edit_message: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                chat_id: string;
+                /** @description The message's ulid */
+                ulid: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EditBody"];
+            };
+        };
+        responses: {
+            /** @description Acknowledged by Kafka; a retry with the same client_uuid returns the original */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageChange"];
+                };
+            };
+            /** @description Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not a member of the chat; or not the author (edit), or neither the author nor the chat's creator (delete) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such message in this chat (one sent a moment ago may not be stored yet: retry shortly) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The message was deleted; it has 20 different reactions already; or the same client_uuid is still being sent or names another change */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not of the declared content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: `detail` lists each problem (FastAPI shape) or states a limit */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Failed to save the change. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    add_reaction: {
+        parameters: {
+            query?: {
+                /** @description The client's id for this change: a retry with it returns the original. */
+                client_uuid?: string;
+            };
+            header?: never;
+            path: {
+                chat_id: string;
+                /** @description The message's ulid */
+                ulid: string;
+                emoji: components["schemas"]["Emoji"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Acknowledged by Kafka; a retry with the same client_uuid returns the original */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageChange"];
+                };
+            };
+            /** @description Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not a member of the chat; or not the author (edit), or neither the author nor the chat's creator (delete) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such message in this chat (one sent a moment ago may not be stored yet: retry shortly) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The message was deleted; it has 20 different reactions already; or the same client_uuid is still being sent or names another change */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: `detail` lists each problem (FastAPI shape) or states a limit */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Failed to save the change. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    remove_reaction: {
+        parameters: {
+            query?: {
+                /** @description The client's id for this change: a retry with it returns the original. */
+                client_uuid?: string;
+            };
+            header?: never;
+            path: {
+                chat_id: string;
+                /** @description The message's ulid */
+                ulid: string;
+                emoji: components["schemas"]["Emoji"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Acknowledged by Kafka; a retry with the same client_uuid returns the original */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageChange"];
+                };
+            };
+            /** @description Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not a member of the chat; or not the author (edit), or neither the author nor the chat's creator (delete) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such message in this chat (one sent a moment ago may not be stored yet: retry shortly) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The message was deleted; it has 20 different reactions already; or the same client_uuid is still being sent or names another change */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: `detail` lists each problem (FastAPI shape) or states a limit */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Failed to save the change. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,6 +1,7 @@
-//! Send idempotency: a `client_uuid` is claimed before its message is
-//! published and recorded once the broker acknowledged it, so a retry gets
-//! the original back or publishes the same message again.
+//! Send idempotency: a `client_uuid` is claimed before its message (or its
+//! change to a message) is published and recorded once the broker
+//! acknowledged it, so a retry gets the original back or publishes the same
+//! record again.
 
 use std::sync::LazyLock;
 
@@ -29,26 +30,48 @@ pub enum SendClaim {
 /// it is `planned:` (both are also spelled in `CLAIM_SEND`).
 const SENT: &str = "sent:";
 
-/// One send's `client_uuid` (per chat and author): its record and its lock.
+/// One send's or change's `client_uuid` (per chat and author): its record
+/// and its lock. Sends and changes claim apart, so each keeps its own answer.
 #[derive(Clone, Copy, Debug)]
 pub struct SendKey {
-    pub chat_id: Uuid,
-    pub user_id: Uuid,
-    pub client_uuid: Uuid,
+    kind: &'static str,
+    chat_id: Uuid,
+    user_id: Uuid,
+    client_uuid: Uuid,
 }
 
 impl SendKey {
+    /// A message sent.
+    pub fn send(chat_id: Uuid, user_id: Uuid, client_uuid: Uuid) -> Self {
+        Self {
+            kind: "send",
+            chat_id,
+            user_id,
+            client_uuid,
+        }
+    }
+
+    /// A change to a message (edit, delete, reaction).
+    pub fn change(chat_id: Uuid, user_id: Uuid, client_uuid: Uuid) -> Self {
+        Self {
+            kind: "change",
+            chat_id,
+            user_id,
+            client_uuid,
+        }
+    }
+
     fn record(self) -> String {
         format!(
-            "send:{}:{}:{}",
-            self.chat_id, self.user_id, self.client_uuid
+            "{}:{}:{}:{}",
+            self.kind, self.chat_id, self.user_id, self.client_uuid
         )
     }
 
     fn lock(self) -> String {
         format!(
-            "send-lock:{}:{}:{}",
-            self.chat_id, self.user_id, self.client_uuid
+            "{}-lock:{}:{}:{}",
+            self.kind, self.chat_id, self.user_id, self.client_uuid
         )
     }
 }
@@ -116,6 +139,15 @@ impl Cache {
             .await;
         if let Err(error) = result {
             tracing::warn!(%error, "could not record a sent client_uuid; a retry publishes it again (same message)");
+        }
+    }
+
+    /// Ends a fresh attempt that was refused before publishing: its plan
+    /// goes with its lock, so the client_uuid is free again (one round trip).
+    pub async fn abandon_send(&self, send: SendKey) {
+        let result: Result<(), _> = self.conn.clone().del(&[send.record(), send.lock()]).await;
+        if let Err(error) = result {
+            tracing::warn!(%error, "could not abandon a refused client_uuid; it frees itself at its TTL");
         }
     }
 
