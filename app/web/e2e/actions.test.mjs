@@ -67,8 +67,8 @@ test('edit, delete, react and reply reach the other person live; changes are nev
 
     // Edit in place, Enter saves: the other person sees the new text marked
     // edited, and the quote in the reply follows.
-    const mine = await action(ann.page, 'Ship it on Friday?', 'Edit');
-    const editor = mine.getByRole('textbox', { name: 'Edit message' });
+    await action(ann.page, 'Ship it on Friday?', 'Edit');
+    const editor = ann.page.getByRole('textbox', { name: 'Edit message' });
     await editor.fill('Ship it on Thursday?');
     await editor.press('Enter');
     await message(bob.page, 'Ship it on Thursday?').getByText('(edited)').waitFor();

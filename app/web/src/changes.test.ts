@@ -1,20 +1,15 @@
 // The fold of message changes, mirroring app/src/domain/change.rs's tests
 // (the same steps, the same outcomes), plus the web app's own use of it.
 import { describe, expect, it } from 'vitest';
-import type { Message, MessageChange } from './api/contract';
+import type { Message } from './api/client';
+import type { Action, MessageChange } from './api/contract';
 import { applyChange, applyToQuote, excerpt, EXCERPT_CHARS, isChange, withChanges } from './changes';
 
 const NIL = '00000000-0000-0000-0000-000000000000';
 const ANN = '00000000-0000-0000-0000-000000000001';
 const BOB = '00000000-0000-0000-0000-000000000002';
 
-type Kind =
-  | { type: 'message_edited'; content: string }
-  | { type: 'message_deleted' }
-  | { type: 'reaction_added'; emoji: string }
-  | { type: 'reaction_removed'; emoji: string };
-
-const change = (kind: Kind, user_id: string, ulid = '01M'): MessageChange => ({
+const change = (kind: Action, user_id: string, ulid = '01M'): MessageChange => ({
   ...kind,
   chat_id: NIL,
   ulid,
@@ -99,6 +94,16 @@ describe('the change fold (change.rs)', () => {
     now = applyToQuote(change({ type: 'message_deleted' }, ANN), now);
     expect(now.reply_to).toEqual({ ulid: '01M', user_id: ANN, username: 'ann', excerpt: '', deleted: true });
     expect(now.content).toBe('sure');
+  });
+
+  // Without the `deleted` guard in applyToQuote this was seen failing: the
+  // racing edit put 'back' in the quote.
+  it('a deleted quote stays empty', () => {
+    const reply: Message = {
+      ...message('01R', 'sure'),
+      reply_to: { ulid: '01M', user_id: ANN, username: 'ann', excerpt: '', deleted: true },
+    };
+    expect(applyToQuote(change({ type: 'message_edited', content: 'back' }, ANN), reply)).toBe(reply);
   });
 
   it('an excerpt counts characters, not UTF-16 units', () => {

@@ -1,7 +1,8 @@
 // Changes to sent messages (edits, deletions, reactions) folded into what
 // the chat shows, by the platform's one rule (app/src/domain/change.rs:
 // `MessageChange::apply` and `apply_to_quote`).
-import type { Message, MessageChange } from './api/contract';
+import type { Message } from './api/client';
+import type { MessageChange } from './api/contract';
 
 /** Distinct emoji one message may carry. */
 export const MAX_REACTIONS = 20;
@@ -49,10 +50,11 @@ export function applyChange(change: MessageChange, message: Message): Message {
   }
 }
 
-/** What `change` does to a reply quoting the changed message, if anything. */
+/** What `change` does to a reply quoting the changed message, if anything.
+ *  A deleted quote stays empty (an edit racing the deletion brings nothing back). */
 export function applyToQuote(change: MessageChange, reply: Message): Message {
   const quote = reply.reply_to;
-  if (!quote || quote.ulid !== change.ulid) return reply;
+  if (!quote || quote.ulid !== change.ulid || quote.deleted) return reply;
   switch (change.type) {
     case 'message_edited':
       return { ...reply, reply_to: { ...quote, excerpt: excerpt(change.content) } };

@@ -6,8 +6,7 @@ import createClient from 'openapi-fetch';
 import type { components, paths } from './schema';
 
 export type Schemas = components['schemas'];
-// Messages gain issue 23's fields (edits, deletion, replies, reactions).
-export type { Message } from './contract';
+export type Message = Schemas['ChatMessageResponse'];
 export type User = Schemas['UserResponse'];
 export type ChatItem = Schemas['ChatItem'];
 
@@ -47,8 +46,7 @@ export function onSignedOut(handler: () => void): void {
   signedOut = handler;
 }
 
-/** fetch with the session: the CSRF header, and one shared refresh on a 401. */
-export async function sessionFetch(request: Request): Promise<Response> {
+async function send(request: Request): Promise<Response> {
   const retry = request.clone();
   const response = await fetch(withCsrf(request));
   if (response.status !== 401 || request.url.includes('/auth/session')) return response;
@@ -62,7 +60,7 @@ export async function sessionFetch(request: Request): Promise<Response> {
 }
 
 // Absolute, so the same client also runs under Node (component tests).
-export const api = createClient<paths>({ baseUrl: location.origin, fetch: sessionFetch, credentials: 'same-origin' });
+export const api = createClient<paths>({ baseUrl: location.origin, fetch: send, credentials: 'same-origin' });
 
 /** A message a person can act on, from the API's `{"detail": ...}` error body. */
 export function problem(error: unknown, fallback = 'Something went wrong; try again.'): string {

@@ -7,9 +7,9 @@ import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-li
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { EventEmitter } from 'node:events';
 import type { Centrifuge } from 'centrifuge';
-import type { User } from '../api/client';
+import type { Message, User } from '../api/client';
 import { Live } from '../realtime';
-import type { Message, MessageChange } from '../api/contract';
+import type { MessageChange } from '../api/contract';
 import { ChatView } from './ChatView';
 
 const CHAT = '11111111-1111-4111-8111-111111111111';

@@ -1,6 +1,6 @@
 import { useRef, useState } from 'react';
-import type { User } from '../api/client';
-import type { Message, ReplyTo } from '../api/contract';
+import type { Message, User } from '../api/client';
+import type { ReplyTo } from '../api/contract';
 import { excerpt } from '../changes';
 import { ChatHeader } from './chat/ChatHeader';
 import { Composer } from './chat/Composer';

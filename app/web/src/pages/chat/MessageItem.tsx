@@ -1,7 +1,7 @@
+import type { Message } from '../../api/client';
 import { useEffect, useId, useRef, useState, type KeyboardEvent } from 'react';
-import type { Message, Reaction, ReplyTo } from '../../api/contract';
+import type { Action, Reaction, ReplyTo } from '../../api/contract';
 import { Avatar } from '../Avatar';
-import type { Action } from './useChatMessages';
 
 /** The emoji the picker offers. */
 export const COMMON_EMOJI = ['👍', '❤️', '😂', '🎉', '😮', '😢', '🙏', '👀'];

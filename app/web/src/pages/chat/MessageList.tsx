@@ -1,6 +1,5 @@
 import { useEffect, useLayoutEffect, useMemo, useRef, useState, type RefObject } from 'react';
-import type { User } from '../../api/client';
-import type { Message } from '../../api/contract';
+import type { Message, User } from '../../api/client';
 import { timeline } from '../../timeline';
 import { Avatar } from '../Avatar';
 import { useMembers } from './Members';

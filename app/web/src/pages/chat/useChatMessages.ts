@@ -1,7 +1,7 @@
 import { useInfiniteQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useMemo, useRef, useState } from 'react';
-import { api, problem, type User } from '../../api/client';
-import { messagesApi, type Message, type MessageChange, type ReplyTo } from '../../api/contract';
+import { api, problem, type Message, type User } from '../../api/client';
+import type { Action, MessageChange, ReplyTo } from '../../api/contract';
 import { isChange, withChanges, type Snapshot } from '../../changes';
 import { chatSubscription, useLive } from '../../realtime';
 
@@ -12,13 +12,6 @@ export interface Pending {
   reply_to?: ReplyTo;
   failed: boolean;
 }
-
-/** What a person does to a message (a change without its ids). */
-export type Action =
-  | { type: 'message_edited'; content: string }
-  | { type: 'message_deleted' }
-  | { type: 'reaction_added'; emoji: string }
-  | { type: 'reaction_removed'; emoji: string };
 
 const FAILED: Record<Action['type'], string> = {
   message_edited: 'Could not edit the message',
@@ -54,7 +47,7 @@ export function useChatMessages(me: User, chatId: string) {
         params: { path: { chat_id: chatId }, query: pageParam ? { cursor: pageParam } : {} },
       });
       if (error) throw new Error(problem(error));
-      return { ...data, messages: data.messages as Message[], seen };
+      return { ...data, seen };
     },
     getNextPageParam: (page) => page.next_cursor ?? undefined,
   });
@@ -120,7 +113,7 @@ export function useChatMessages(me: User, chatId: string) {
       ...current.filter((p) => p.client_uuid !== clientUuid),
       { client_uuid: clientUuid, content, reply_to: replyTo, failed: false },
     ]);
-    const { data } = await messagesApi
+    const { data } = await api
       .POST('/api/v1/chats/{chat_id}', {
         params: { path: { chat_id: chatId } },
         body: { content, client_uuid: clientUuid, ...(replyTo ? { reply_to: replyTo.ulid } : {}) },
@@ -164,18 +157,18 @@ function request(chatId: string, ulid: string, action: Action, clientUuid: strin
   const query = { client_uuid: clientUuid };
   switch (action.type) {
     case 'message_edited':
-      return messagesApi.PATCH('/api/v1/chats/{chat_id}/messages/{ulid}', {
+      return api.PATCH('/api/v1/chats/{chat_id}/messages/{ulid}', {
         params: { path: { chat_id: chatId, ulid } },
         body: { content: action.content, client_uuid: clientUuid },
       });
     case 'message_deleted':
-      return messagesApi.DELETE('/api/v1/chats/{chat_id}/messages/{ulid}', { params: { path: { chat_id: chatId, ulid }, query } });
+      return api.DELETE('/api/v1/chats/{chat_id}/messages/{ulid}', { params: { path: { chat_id: chatId, ulid }, query } });
     case 'reaction_added':
-      return messagesApi.PUT('/api/v1/chats/{chat_id}/messages/{ulid}/reactions/{emoji}', {
+      return api.PUT('/api/v1/chats/{chat_id}/messages/{ulid}/reactions/{emoji}', {
         params: { path: { chat_id: chatId, ulid, emoji: action.emoji }, query },
       });
     case 'reaction_removed':
-      return messagesApi.DELETE('/api/v1/chats/{chat_id}/messages/{ulid}/reactions/{emoji}', {
+      return api.DELETE('/api/v1/chats/{chat_id}/messages/{ulid}/reactions/{emoji}', {
         params: { path: { chat_id: chatId, ulid, emoji: action.emoji }, query },
       });
   }
