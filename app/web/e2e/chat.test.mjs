@@ -6,32 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { api, browser, signUp } from './support.mjs';
-
-const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
-const SCREENSHOTS = join(dirname(fileURLToPath(import.meta.url)), '../../../docs/screenshots');
-
-/** axe-core on the page as it is: serious and critical violations fail. */
-async function accessible(page, what) {
-  await page.addScriptTag({ path: AXE });
-  const violations = await page.evaluate(async () => (await globalThis.axe.run()).violations);
-  const bad = violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
-  assert.deepEqual(bad, [], `${what}: accessibility violations`);
-}
-
-async function newChat(page, title, other) {
-  await page.getByRole('button', { name: 'New chat' }).click();
-  const dialog = page.getByRole('dialog', { name: 'New chat' });
-  await dialog.getByLabel('Title').fill(title);
-  await dialog.getByLabel('Add people by e-mail').fill(other.email.slice(0, 12));
-  await dialog.getByRole('button', { name: `Add ${other.email}` }).click();
-  return dialog;
-}
+import { join } from 'node:path';
+import { accessible, api, browser, newChat, SCREENSHOTS, sendAs, signUp } from './support.mjs';
 
 test('two people chat live in two browsers, and logging out ends the session', async () => {
   const [first, second] = [await browser(), await browser()];
@@ -157,23 +133,6 @@ test('leaving and deleting reach the other person live; the theme persists; page
     await second.close();
   }
 });
-
-/** Sends over the API with the browser's session cookies (seeding history fast). */
-async function sendAs(page, chatId, content) {
-  const status = await page.evaluate(
-    async ([chat, text]) => {
-      const csrf = document.cookie.split('; ').find((c) => c.startsWith('csrf_token='))?.split('=')[1] ?? '';
-      const response = await fetch(`/api/v1/chats/${chat}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
-        body: JSON.stringify({ content: text }),
-      });
-      return response.status;
-    },
-    [chatId, content],
-  );
-  assert.equal(status, 201);
-}
 
 test('scrolling up loads 200 older messages, none missing or repeated; members are listed and added; deleting the account signs out for good', async () => {
   const context = await browser();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Message } from './api/client';
-import { arrived, listed, MAX_UNREAD, read, type Unread } from './unread';
+import type { MessageChange } from './api/contract';
+import { arrived, changed, listed, MAX_UNREAD, read, type Unread } from './unread';
 
 const message = (chat: string, ulid: string, user: string): Message => ({
   chat_id: chat,
@@ -44,5 +45,18 @@ describe('unread counts', () => {
     expect(read(unread, 'zzz')).toBe(unread);
     expect(listed(unread, ['b', 'c'])).toEqual({ b: { unread: [], read: '01D' }, c: { unread: [], read: '' } });
     expect(listed(unread, ['a', 'b'])).toBe(unread);
+  });
+
+  it('never count a change; a deleted message stops counting, and a deleted one in a history page never counts', () => {
+    const change = (type: 'message_deleted' | 'reaction_added', ulid: string) =>
+      ({ type, emoji: '👍', chat_id: 'a', ulid, change_id: '01Z', client_uuid: null, user_id: 'bob', timestamp: 't' }) as MessageChange;
+    let unread: Unread = {};
+    unread = arrived(unread, message('a', '01A', 'bob'), 'me', undefined);
+    unread = arrived(unread, message('a', '01B', 'bob'), 'me', undefined);
+    unread = arrived(unread, { ...message('a', '01C', 'bob'), deleted: true, content: '' }, 'me', undefined);
+    expect(changed(unread, change('reaction_added', '01A'))).toBe(unread);
+    unread = changed(unread, change('message_deleted', '01A'));
+    expect(unread.a).toEqual({ unread: ['01B'], read: '' });
+    expect(changed(unread, change('message_deleted', '01X'))).toBe(unread);
   });
 });

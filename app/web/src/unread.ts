@@ -1,5 +1,6 @@
 // Unread counts per chat. Messages from other people to a chat that is not
-// open count; opening the chat reads them. Each chat keeps the ULIDs it
+// open count; opening the chat reads them. Changes to messages (edits,
+// reactions) never count; a deleted message stops counting. Each chat keeps the ULIDs it
 // counted (so a message delivered twice, live and by a history page or
 // again after a reconnect, counts once) and the newest it has read. Kept in
 // localStorage per account, so a reload keeps the counts. A chat that
@@ -9,6 +10,7 @@
 // (there is no server-side read position yet, docs/web.md).
 import { useCallback, useEffect, useState } from 'react';
 import type { Message } from './api/client';
+import type { MessageChange } from './api/contract';
 
 /** The most unread messages a chat keeps (shown as 99+ past 99). */
 export const MAX_UNREAD = 100;
@@ -25,10 +27,19 @@ export type Unread = Record<string, ChatUnread>;
 export function arrived(unread: Unread, message: Message, me: string, open: string | undefined): Unread {
   const chat = unread[message.chat_id] ?? { unread: [], read: '' };
   const counts =
+    !message.deleted &&
     message.user_id !== me && message.chat_id !== open && message.ulid > chat.read && !chat.unread.includes(message.ulid);
   if (!counts) return unread;
   const counted = [...chat.unread, message.ulid].sort().slice(-MAX_UNREAD);
   return { ...unread, [message.chat_id]: { ...chat, unread: counted } };
+}
+
+/** `unread` after `change` (an edit, a reaction, a deletion) arrived: changes
+ *  never count; a deleted message is no longer unread. */
+export function changed(unread: Unread, change: MessageChange): Unread {
+  const chat = unread[change.chat_id];
+  if (change.type !== 'message_deleted' || !chat?.unread.includes(change.ulid)) return unread;
+  return { ...unread, [change.chat_id]: { ...chat, unread: chat.unread.filter((ulid) => ulid !== change.ulid) } };
 }
 
 /** `unread` with `chatId` read. */
@@ -67,6 +78,7 @@ export function useUnread(me: string, open: string | undefined) {
     (message: Message, openNow: string | undefined) => setUnread((current) => arrived(current, message, me, openNow)),
     [me],
   );
+  const onChange = useCallback((change: MessageChange) => setUnread((current) => changed(current, change)), []);
   const keep = useCallback((chatIds: string[]) => setUnread((current) => listed(current, chatIds)), []);
-  return { unread, onMessage, keep };
+  return { unread, onMessage, onChange, keep };
 }

@@ -3,6 +3,8 @@ import type { Centrifuge } from 'centrifuge';
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { Link, useLocation } from 'wouter';
 import { api, problem, type Message, type Schemas, type User } from '../api/client';
+import type { ChatItem } from '../api/contract';
+import { isChange } from '../changes';
 import { Live, chatSubscription, connect, keepChatSubscriptions, type ConnectionState } from '../realtime';
 import { useTheme, type Theme } from '../theme';
 import { useUnread } from '../unread';
@@ -47,7 +49,7 @@ export function ChatsPage({ me, chatId }: { me: User; chatId?: string }) {
   // Every listed chat stays subscribed, so the rail counts unread messages.
   // A chat that appears while the app is open counts its newest page too
   // (messages sent before the subscription started).
-  const { unread, onMessage, keep } = useUnread(me.user_id, chatId);
+  const { unread, onMessage, onChange, keep } = useUnread(me.user_id, chatId);
   const listedBefore = useRef<Set<string> | null>(null);
   useEffect(() => {
     if (!live || !chats.data) return;
@@ -56,7 +58,9 @@ export function ChatsPage({ me, chatId }: { me: User; chatId?: string }) {
     listedBefore.current = new Set(ids);
     keep(ids);
     keepChatSubscriptions(live, chatId ? [...ids, chatId] : ids);
-    const onPublication = (ctx: { data: unknown }) => onMessage(ctx.data as Message, current.current);
+    // Changes to messages share the channel (records with a `type`): never counted.
+    const onPublication = (ctx: { data: unknown }) =>
+      isChange(ctx.data) ? onChange(ctx.data) : onMessage(ctx.data as Message, current.current);
     const subscriptions = ids.map((id) => chatSubscription(live, id));
     subscriptions.forEach((subscription) => subscription.on('publication', onPublication));
     for (const id of appeared) {
@@ -65,7 +69,9 @@ export function ChatsPage({ me, chatId }: { me: User; chatId?: string }) {
       });
     }
     return () => subscriptions.forEach((subscription) => subscription.removeListener('publication', onPublication));
-  }, [live, chats.data, chatId, keep, onMessage]);
+  }, [live, chats.data, chatId, keep, onMessage, onChange]);
+
+  const open: ChatItem | undefined = chats.data?.find((c) => c.chat_id === chatId);
 
   return (
     <Live.Provider value={live}>
@@ -102,7 +108,13 @@ export function ChatsPage({ me, chatId }: { me: User; chatId?: string }) {
         </nav>
         <main className="panel">
           {chatId ? (
-            <ChatView key={chatId} me={me} chatId={chatId} title={chats.data?.find((c) => c.chat_id === chatId)?.meta.title ?? undefined} />
+            <ChatView
+              key={chatId}
+              me={me}
+              chatId={chatId}
+              title={open?.meta.title ?? undefined}
+              createdBy={open?.created_by}
+            />
           ) : (
             <div className="centered muted">
               <p>Pick a chat, or start a new one.</p>

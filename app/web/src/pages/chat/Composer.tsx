@@ -1,8 +1,26 @@
-import type { KeyboardEvent } from 'react';
+import type { KeyboardEvent, RefObject } from 'react';
+import type { ReplyTo } from '../../api/contract';
 
-/** The message box: Enter sends (blank text is not sent), Shift+Enter adds a line. */
-export function Composer({ onSend }: { onSend: (content: string) => void }) {
+/** The message box: Enter sends (blank text is not sent), Shift+Enter adds a
+ *  line. When answering a message it says so, with a button (or Escape) to
+ *  stop answering. */
+export function Composer({
+  onSend,
+  replyTo,
+  onCancelReply,
+  input,
+}: {
+  onSend: (content: string) => void;
+  replyTo: ReplyTo | null;
+  onCancelReply: () => void;
+  input: RefObject<HTMLTextAreaElement | null>;
+}) {
   function onKeyDown(event: KeyboardEvent<HTMLTextAreaElement>) {
+    if (event.key === 'Escape' && replyTo) {
+      event.preventDefault();
+      onCancelReply();
+      return;
+    }
     if (event.key !== 'Enter' || event.shiftKey) return;
     event.preventDefault();
     const content = event.currentTarget.value;
@@ -12,9 +30,29 @@ export function Composer({ onSend }: { onSend: (content: string) => void }) {
   }
 
   return (
-    <label className="composer">
-      <span className="visually-hidden">Message</span>
-      <textarea placeholder="Write a message (Enter sends, Shift+Enter adds a line)" rows={2} maxLength={4000} onKeyDown={onKeyDown} />
-    </label>
+    <div className="composer">
+      {replyTo && (
+        <div className="replying">
+          <p>
+            Replying to <strong>{replyTo.username ?? 'Unknown'}</strong>{' '}
+            <span className="muted excerpt-line">{replyTo.excerpt}</span>
+          </p>
+          <button
+            type="button"
+            className="link"
+            onClick={() => {
+              onCancelReply();
+              input.current?.focus();
+            }}
+          >
+            Cancel reply
+          </button>
+        </div>
+      )}
+      <label>
+        <span className="visually-hidden">Message</span>
+        <textarea ref={input} placeholder="Write a message (Enter sends, Shift+Enter adds a line)" rows={2} maxLength={4000} onKeyDown={onKeyDown} />
+      </label>
+    </div>
   );
 }

@@ -4,13 +4,9 @@ import { api, problem, type User } from '../../api/client';
 import { Avatar } from '../Avatar';
 import { PeoplePicker } from '../People';
 
-/** The members dialog: who is in the chat, and adding people to it. */
-export function Members({ chatId }: { chatId: string }) {
-  const client = useQueryClient();
-  const dialog = useRef<HTMLDialogElement>(null);
-  const [adding, setAdding] = useState<User[]>([]);
-  const [error, setError] = useState('');
-  const members = useQuery({
+/** The chat's members (the dialog, and names for who reacted). */
+export function useMembers(chatId: string) {
+  return useQuery({
     queryKey: ['members', chatId],
     queryFn: async () => {
       const { data, error } = await api.GET('/api/v1/chats/{chat_id}/members', { params: { path: { chat_id: chatId } } });
@@ -18,6 +14,15 @@ export function Members({ chatId }: { chatId: string }) {
       return data.members;
     },
   });
+}
+
+/** The members dialog: who is in the chat, and adding people to it. */
+export function Members({ chatId }: { chatId: string }) {
+  const client = useQueryClient();
+  const dialog = useRef<HTMLDialogElement>(null);
+  const [adding, setAdding] = useState<User[]>([]);
+  const [error, setError] = useState('');
+  const members = useMembers(chatId);
 
   async function add() {
     const { error } = await api.POST('/api/v1/chats/{chat_id}/members', {

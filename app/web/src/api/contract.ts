@@ -1,0 +1,15 @@
+// Issue 23's API shapes (message changes, reactions, replies), as the
+// OpenAPI document describes them; the app takes them from here.
+import type { Schemas } from './client';
+
+export type Reaction = Schemas['Reaction'];
+export type ReplyTo = Schemas['ReplyTo'];
+/** One change to a sent message, as logged and as published on `chat:<id>`
+ *  (flat, tagged by `type`). */
+export type MessageChange = Schemas['MessageChange'];
+/** What a person does to a message: a change without its ids. */
+export type Action = Schemas['Change'];
+
+/** A chat in my list. The API does not say who created it yet; when it
+ *  does (`created_by`), its creator is offered Delete on every message. */
+export type ChatItem = Schemas['ChatItem'] & { created_by?: string | null };
