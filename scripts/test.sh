@@ -15,9 +15,10 @@ source scripts/lib/web.sh
 npm_ci_if_stale app/tests/realtime
 build_web_if_stale
 (cd app/web && npm run --silent test)
-if ! command -v chromium >/dev/null; then
-  echo "harmony test: installing chromium (apt)"
-  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) >/dev/null
+# The colour emoji font draws the reaction picker and chips in screenshots.
+if ! command -v chromium >/dev/null || ! dpkg -s fonts-noto-color-emoji >/dev/null 2>&1; then
+  echo "harmony test: installing chromium and its emoji font (apt)"
+  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-color-emoji) >/dev/null
 fi
 
 # The API's contract test runs schemathesis (pinned) from its own venv.

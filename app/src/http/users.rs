@@ -98,6 +98,9 @@ pub async fn deactivate(State(app): State<App>, user: AuthUser) -> ApiResult<Sta
 pub struct ChatItem {
     chat_id: Uuid,
     meta: ChatMeta,
+    /// Who created the chat (may delete any message in it); null once
+    /// their account is gone.
+    created_by: Option<Uuid>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -110,9 +113,10 @@ pub async fn my_chats(State(app): State<App>, user: AuthUser) -> ApiResult<Json<
     let rows = chats::chats_of(&app.db, user.user_id).await?;
     let chats = rows
         .into_iter()
-        .map(|(chat_id, meta)| ChatItem {
+        .map(|(chat_id, meta, created_by)| ChatItem {
             chat_id,
             meta: meta.0,
+            created_by,
         })
         .collect();
     Ok(Json(ChatList { chats }))

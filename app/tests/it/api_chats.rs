@@ -48,6 +48,8 @@ async fn create_answers_the_original_shape_and_lists_the_chat() {
         .await;
     assert_eq!(reply.body["chats"].as_array().unwrap().len(), 2);
     assert_eq!(reply.body["chats"][0]["meta"]["title"], "Team");
+    // The creator may delete any message; the web app offers it from here.
+    assert_eq!(reply.body["chats"][0]["created_by"], ann.id.to_string());
 }
 
 #[tokio::test]

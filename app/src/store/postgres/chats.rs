@@ -149,10 +149,14 @@ pub async fn leave(conn: &mut PgConnection, chat_id: Uuid, user_id: Uuid) -> sql
     Ok(removed.rows_affected() > 0)
 }
 
-/// The user's chats, most recently joined first.
-pub async fn chats_of(pool: &PgPool, user_id: Uuid) -> sqlx::Result<Vec<(Uuid, Json<ChatMeta>)>> {
+/// The user's chats, most recently joined first, each with its creator
+/// (none once the creator's account was deleted).
+pub async fn chats_of(
+    pool: &PgPool,
+    user_id: Uuid,
+) -> sqlx::Result<Vec<(Uuid, Json<ChatMeta>, Option<Uuid>)>> {
     sqlx::query_as(
-        "SELECT c.chat_id, c.meta FROM user_chats m JOIN chats c USING (chat_id)
+        "SELECT c.chat_id, c.meta, c.created_by FROM user_chats m JOIN chats c USING (chat_id)
          WHERE m.user_id = $1 ORDER BY m.joined_at DESC, c.chat_id",
     )
     .bind(user_id)

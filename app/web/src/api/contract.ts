@@ -1,4 +1,4 @@
-// Issue 23's API shapes (message changes, reactions, replies), as the
+// The API shapes of message changes, reactions and replies, as the
 // OpenAPI document describes them; the app takes them from here.
 import type { Schemas } from './client';
 
@@ -10,6 +10,6 @@ export type MessageChange = Schemas['MessageChange'];
 /** What a person does to a message: a change without its ids. */
 export type Action = Schemas['Change'];
 
-/** A chat in my list. The API does not say who created it yet; when it
- *  does (`created_by`), its creator is offered Delete on every message. */
-export type ChatItem = Schemas['ChatItem'] & { created_by?: string | null };
+/** A chat in my list; its creator (`created_by`) is offered Delete on
+ *  every message. */
+export type ChatItem = Schemas['ChatItem'];

@@ -420,6 +420,12 @@ export interface components {
         ChatItem: {
             /** Format: uuid */
             chat_id: string;
+            /**
+             * Format: uuid
+             * @description Who created the chat (may delete any message in it); null once
+             *     their account is gone.
+             */
+            created_by?: string | null;
             meta: components["schemas"]["ChatMetaData"];
         };
         ChatList: {
