@@ -15,6 +15,10 @@
 //!   backup, was missing (the replay starts after it);
 //! - the cache flushed (`redis_flush` skipped): carol, added after the
 //!   backup, still read the chat through her cached membership (200, not 403).
+//!
+//! Edits, reactions and a deletion on both sides of the backup come back as
+//! the API served them before the loss (the sink replays them under its
+//! per-item versions).
 
 use std::time::Duration;
 
@@ -154,6 +158,45 @@ async fn send_batch(
     acknowledged
 }
 
+/// What a person does to a message in the drill.
+enum Action {
+    Edit(&'static str),
+    React(&'static str),
+    Delete,
+}
+use Action::{Delete, Edit, React};
+
+/// Applies `action` through the API and to the acknowledged copy of the
+/// message (its content is what history must show).
+async fn change(t: &TestApp, user: &User, (chat, message): &mut (Uuid, Value), action: Action) {
+    let path = format!(
+        "/api/v1/chats/{chat}/messages/{}",
+        message["ulid"].as_str().unwrap()
+    );
+    let reply = match action {
+        Edit(content) => {
+            message["content"] = content.into();
+            t.call(axum::http::Method::PATCH, &path)
+                .json(json!({ "content": content }))
+        }
+        React(emoji) => {
+            let emoji: String = emoji.bytes().map(|b| format!("%{b:02X}")).collect();
+            t.call(
+                axum::http::Method::PUT,
+                &format!("{path}/reactions/{emoji}"),
+            )
+        }
+        Delete => {
+            message["content"] = "".into();
+            t.delete(&path)
+        }
+    }
+    .bearer(&user.access)
+    .send()
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+}
+
 /// The API's view of who is in which chat.
 async fn memberships(t: &TestApp, users: &[&User], chats: &[(&User, Uuid)]) -> Value {
     let mut view = serde_json::Map::new();
@@ -214,17 +257,27 @@ async fn a_restore_brings_back_every_acknowledged_message_and_every_chat() {
         let want = chats_in(&acknowledged, chat);
         await_history(&t, reader, chat, &want).await;
     }
-    // B: acknowledged before the backup but not yet in history (the sink is stopped).
+    // Changes replay like messages: an edit and a reaction in history before
+    // the backup (x is ann's first message in the team chat),
+    change(&t, &ann, &mut acknowledged[0], Edit("A 0, edited")).await;
+    change(&t, &bob, &mut acknowledged[0], React("👍")).await;
+    await_history(&t, &ann, team, &chats_in(&acknowledged, team)).await;
+    // B: acknowledged before the backup but not yet in history (the sink is stopped),
+    // with an edit and a reaction to bob's first message in the pair chat.
     sink.stop().await;
     acknowledged.extend(send_batch(&t, "B", &senders, 6).await);
+    change(&t, &bob, &mut acknowledged[1], Edit("A 1, edited")).await;
+    change(&t, &dan, &mut acknowledged[1], React("🎉")).await;
 
     let at_backup = memberships(&t, &[&ann, &bob, &carol, &dan], &readers).await;
     let (code, log) = script(&config, "backup.sh", &[backup]).await;
     assert_eq!(code, 0, "backup.sh failed:\n{log}");
 
-    // C: acknowledged after the backup; carol joins after it too.
+    // C: acknowledged after the backup; carol joins after it too, and ann
+    // deletes her edited, reacted-to message.
     sink = RunningSink::start(&config).await;
     acknowledged.extend(send_batch(&t, "C", &senders, 6).await);
+    change(&t, &ann, &mut acknowledged[0], Delete).await;
     let added = t
         .post(&format!("/api/v1/chats/{team}/members"))
         .bearer(&ann.access)
