@@ -1,0 +1,223 @@
+//! DynamoDB: the long-term message store (table keyed `chat_id`/`ulid`):
+//! the table and its client here, the item format in `item`, history reads
+//! in `reads`, the sink's and the cdc's writes in `writes`.
+
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, timeout::TimeoutConfig};
+use aws_sdk_dynamodb::{
+    Client,
+    config::Credentials,
+    error::SdkError,
+    types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        TableStatus,
+    },
+};
+use harmony_config::DynamoDbConfig;
+
+/// DynamoDB takes at most 25 items per BatchWriteItem.
+const BATCH_LIMIT: usize = 25;
+const WRITE_ATTEMPTS: u32 = 8;
+/// BatchGetItem takes at most 100 keys.
+const GET_LIMIT: usize = 100;
+/// Requests in flight at once for per-item updates.
+const CONCURRENT_UPDATES: usize = 16;
+
+mod item;
+mod reads;
+mod writes;
+
+pub use item::{MessageKey, Version, from_item, to_item};
+pub use reads::HistoryPage;
+pub use writes::{ChangeOutcome, QuoteUpdate};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DynamoDbError {
+    /// A request failed; the SDK's error (and its causes) is the source.
+    #[error("dynamodb request failed")]
+    Request(#[source] crate::store::Cause),
+    /// The service answered, but not as the table needs.
+    #[error("dynamodb: {0}")]
+    Unexpected(String),
+}
+
+impl<E, R> From<SdkError<E, R>> for DynamoDbError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    fn from(error: SdkError<E, R>) -> Self {
+        Self::Request(Box::new(error))
+    }
+}
+
+impl From<aws_sdk_dynamodb::error::BuildError> for DynamoDbError {
+    fn from(error: aws_sdk_dynamodb::error::BuildError) -> Self {
+        Self::Request(Box::new(error))
+    }
+}
+
+/// The chat history table and the client that reaches it.
+#[derive(Clone, Debug)]
+pub struct ChatHistoryTable {
+    client: Client,
+    name: String,
+}
+
+impl ChatHistoryTable {
+    pub async fn new(config: &DynamoDbConfig) -> Self {
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .operation_attempt_timeout(Duration::from_secs(5))
+            .operation_timeout(Duration::from_secs(15))
+            .build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(config.region.clone()))
+            .timeout_config(timeouts);
+        if !config.url.is_empty() {
+            loader = loader.endpoint_url(&config.url);
+        }
+        // Static keys when given; a local endpoint needs none, so use placeholders
+        // there; otherwise the default chain (EKS pod identity in production).
+        match (&config.access_key_id, &config.secret_access_key) {
+            (Some(id), Some(secret)) => {
+                loader = loader.credentials_provider(Credentials::new(
+                    id,
+                    secret.expose(),
+                    None,
+                    None,
+                    "harmony-config",
+                ));
+            }
+            _ if !config.url.is_empty() => {
+                loader = loader.credentials_provider(Credentials::new(
+                    "local",
+                    "local",
+                    None,
+                    None,
+                    "harmony-local",
+                ));
+            }
+            _ => {}
+        }
+        let client = Client::new(&loader.load().await);
+        Self {
+            client,
+            name: config.chat_history_table_name.clone(),
+        }
+    }
+
+    /// The same client, another table: isolated tables in tests.
+    pub fn with_name(&self, name: impl Into<String>) -> Self {
+        Self {
+            client: self.client.clone(),
+            name: name.into(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Creates the table if missing and waits until it is active. Returns whether it was created.
+    pub async fn ensure(&self) -> Result<bool, DynamoDbError> {
+        if self.status().await?.is_some() {
+            return Ok(false);
+        }
+        let key = |name: &str, key_type| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(key_type)
+                .build()
+        };
+        let attribute = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+        };
+        let created = self
+            .client
+            .create_table()
+            .table_name(&self.name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key("chat_id", KeyType::Hash)?)
+            .key_schema(key("ulid", KeyType::Range)?)
+            .attribute_definitions(attribute("chat_id")?)
+            .attribute_definitions(attribute("ulid")?)
+            .send()
+            .await;
+        if let Err(error) = created {
+            // Another migrator may have won the race; that is fine.
+            let in_use = error
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception());
+            if !in_use {
+                return Err(error.into());
+            }
+        }
+        for _ in 0..600 {
+            if self.status().await? == Some(TableStatus::Active) {
+                return Ok(true);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(DynamoDbError::Unexpected(format!(
+            "table {} did not become ACTIVE within 60 s",
+            self.name
+        )))
+    }
+
+    pub async fn delete(&self) -> Result<(), DynamoDbError> {
+        match self
+            .client
+            .delete_table()
+            .table_name(&self.name)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn status(&self) -> Result<Option<TableStatus>, DynamoDbError> {
+        match self
+            .client
+            .describe_table()
+            .table_name(&self.name)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.table().and_then(|t| t.table_status().cloned())),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), DynamoDbError> {
+        match self.status().await? {
+            Some(_) => Ok(()),
+            None => Err(DynamoDbError::Unexpected(format!(
+                "table {} does not exist (run `harmony migrate`)",
+                self.name
+            ))),
+        }
+    }
+}
