@@ -737,6 +737,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     refresh: {
@@ -782,6 +793,17 @@ export interface operations {
             /** @description Invalid input: `detail` lists each problem (FastAPI shape) or states a limit */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -839,7 +861,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too many sign-ins at once (every password worker busy, the queue full or its wait over); retry after `Retry-After` seconds */
+            /** @description Too many sign-ins at once (every password worker busy, the queue full or its wait over); retry after `Retry-After` seconds; or the server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -871,6 +893,17 @@ export interface operations {
             /** @description Missing or wrong `x-csrf-token` header */
             403: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -909,6 +942,17 @@ export interface operations {
             /** @description Missing or wrong `x-csrf-token` header */
             403: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -957,7 +1001,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too many sign-ins at once (every password worker busy, the queue full or its wait over); retry after `Retry-After` seconds */
+            /** @description Too many sign-ins at once (every password worker busy, the queue full or its wait over); retry after `Retry-After` seconds; or the server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -1027,6 +1071,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     create: {
@@ -1086,6 +1141,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     history: {
@@ -1133,6 +1199,17 @@ export interface operations {
             /** @description Invalid input: `detail` lists each problem (FastAPI shape) or states a limit */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1210,9 +1287,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Failed to send message. */
+            /** @description Failed to send message; or the server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1266,6 +1345,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     leave: {
@@ -1307,6 +1397,17 @@ export interface operations {
             /** @description Invalid input: `detail` lists each problem (FastAPI shape) or states a limit */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1355,6 +1456,17 @@ export interface operations {
             /** @description Invalid input: `detail` lists each problem (FastAPI shape) or states a limit */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1425,6 +1537,17 @@ export interface operations {
             /** @description Invalid input: `detail` lists each problem (FastAPI shape) or states a limit */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1503,9 +1626,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Failed to save the change. */
+            /** @description Failed to save the change; or the server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1594,9 +1719,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Failed to save the change. */
+            /** @description Failed to save the change; or the server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1676,9 +1803,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Failed to save the change. */
+            /** @description Failed to save the change; or the server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1758,9 +1887,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Failed to save the change. */
+            /** @description Failed to save the change; or the server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1789,6 +1920,17 @@ export interface operations {
             /** @description Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed */
             401: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1845,7 +1987,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too many sign-ins at once (every password worker busy, the queue full or its wait over); retry after `Retry-After` seconds */
+            /** @description Too many sign-ins at once (every password worker busy, the queue full or its wait over); retry after `Retry-After` seconds; or the server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -1906,7 +2048,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too many sign-ins at once (every password worker busy, the queue full or its wait over); retry after `Retry-After` seconds */
+            /** @description Too many sign-ins at once (every password worker busy, the queue full or its wait over); retry after `Retry-After` seconds; or the server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -1957,6 +2099,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     me: {
@@ -1979,6 +2132,17 @@ export interface operations {
             /** @description Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed */
             401: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2012,6 +2176,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     my_chats: {
@@ -2034,6 +2209,17 @@ export interface operations {
             /** @description Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed */
             401: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2081,6 +2267,17 @@ export interface operations {
             /** @description Invalid input: `detail` lists each problem (FastAPI shape) or states a limit */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2136,6 +2333,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     subscribe: {
@@ -2179,6 +2387,17 @@ export interface operations {
             /** @description Invalid input: `detail` lists each problem (FastAPI shape) or states a limit */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
