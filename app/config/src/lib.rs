@@ -129,9 +129,10 @@ pub struct PostgresConfig {
     pub url: Secret,
     /// Upper bound of pooled connections per process.
     pub max_connections: u32,
-    /// Milliseconds to wait for a pooled connection before failing with 503
-    /// and `Retry-After` (short: under overload a request fails fast rather
-    /// than queue behind the pool for seconds).
+    /// Milliseconds to wait for a pooled connection (opening one included)
+    /// before failing with 503 and `Retry-After`. Admission control
+    /// (`ADMISSION__*`) bounds how many requests ask at once; 500 made
+    /// start-up and sign-ups fail on a busy 2-core machine.
     pub acquire_timeout_ms: u64,
 }
 
@@ -140,7 +141,7 @@ impl Default for PostgresConfig {
         Self {
             url: Secret::new("postgres://postgres@127.0.0.1:15432/harmony"),
             max_connections: 20,
-            acquire_timeout_ms: 500,
+            acquire_timeout_ms: 3000,
         }
     }
 }
