@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 mod mixed;
+mod overload;
 
 #[derive(Parser)]
 #[command(about = "Load generator for the Harmony API")]
@@ -55,6 +56,45 @@ struct Args {
     /// throughput, failed, p50, p95, p99, CPU per request of each process.
     #[arg(long, value_name = "FILE")]
     results: Option<std::path::PathBuf>,
+    /// `overload`: the kind of request offered.
+    #[arg(long, value_enum, default_value = "send")]
+    of: OverloadOf,
+    /// `overload`: the measured saturation throughput of that kind, req/s;
+    /// the offered rates are `--multiples` of it (`--rate` instead offers
+    /// one absolute rate).
+    #[arg(long)]
+    saturation: Option<u64>,
+    /// `overload`: multiples of `--saturation` offered in turn.
+    #[arg(long, value_delimiter = ',', default_value = "2,5")]
+    multiples: Vec<f64>,
+    /// `overload`: seconds of light probe load after each overload, to see
+    /// when answers are normal again.
+    #[arg(long, default_value_t = 5)]
+    recovery: u64,
+    /// `overload`: probes per second (default: a tenth of the saturation rate).
+    #[arg(long)]
+    probe_rate: Option<u64>,
+    /// `overload`: the latency, in ms, under which a probe counts as served
+    /// normally (default 50; 100 for older pages).
+    #[arg(long)]
+    normal_ms: Option<u64>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OverloadOf {
+    Send,
+    History,
+    DeepHistory,
+}
+
+impl OverloadOf {
+    fn scenario(self) -> Scenario {
+        match self {
+            OverloadOf::Send => Scenario::Send,
+            OverloadOf::History => Scenario::History,
+            OverloadOf::DeepHistory => Scenario::DeepHistory,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -79,6 +119,10 @@ enum Scenario {
     /// The original's stress mix: sends, reads, chat creation, sign-ups,
     /// deletions, requests that must be refused, list checks (bench/src/mixed.rs).
     Mixed,
+    /// A multiple of the saturation rate of `--of` (sends, newest or older
+    /// pages), open loop: goodput, accepted and refusal latency, and the
+    /// time until a probe load is served normally again (bench/src/overload.rs).
+    Overload,
 }
 
 /// One user and one chat per lane of load, and a partner who joins and leaves.
@@ -272,6 +316,7 @@ async fn one(target: &Target, scenario: Scenario, lane: &Lane) -> bool {
         }
         Scenario::Visibility => visible_after_send(target, lane, &path).await,
         Scenario::Mixed => return mixed::one(target, lane).await,
+        Scenario::Overload => return false,
         Scenario::Login => log_in(target, lane).await,
         Scenario::SignUp => sign_up_once(target).await,
         Scenario::Churn => {
@@ -482,6 +527,7 @@ async fn report(
         Scenario::Login => "login",
         Scenario::SignUp => "sign-up",
         Scenario::Mixed => "mixed",
+        Scenario::Overload => "overload",
     };
     let throughput = ok as f64 / args.duration as f64;
     println!(
@@ -536,7 +582,14 @@ async fn report(
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let target = Arc::new(Target::new(&args.url));
-    let lanes = Arc::new(prepare(&target, args.chats, args.scenario, args.reactions).await?);
+    let kind = match args.scenario {
+        Scenario::Overload => args.of.scenario(),
+        other => other,
+    };
+    let lanes = Arc::new(prepare(&target, args.chats, kind, args.reactions).await?);
+    if let Scenario::Overload = args.scenario {
+        return run_overload(&args, kind, target, lanes).await;
+    }
     let started = Instant::now();
     let measuring_from = started + Duration::from_secs(2);
     let end = measuring_from + Duration::from_secs(args.duration);
@@ -582,4 +635,51 @@ async fn main() -> anyhow::Result<()> {
     let cpu_after = harmony_bench::cpu::seconds(&args.cpu)?;
     let cpu_before = cpu_before.await??;
     report(&args, &measured, &cpu_before, &cpu_after).await
+}
+
+async fn run_overload(
+    args: &Args,
+    kind: Scenario,
+    target: Arc<Target>,
+    lanes: Lanes,
+) -> anyhow::Result<()> {
+    let rates: Vec<(String, u64)> = match (args.rate, args.saturation) {
+        (Some(rate), _) => vec![("fixed".to_owned(), rate)],
+        (None, Some(saturation)) => args
+            .multiples
+            .iter()
+            .map(|m| {
+                (
+                    format!("{m}× saturation"),
+                    (saturation as f64 * m).round() as u64,
+                )
+            })
+            .collect(),
+        (None, None) => bail!("overload needs --saturation (measured req/s) or --rate"),
+    };
+    let base = args.saturation.or(args.rate).unwrap_or(100);
+    let plan = overload::Plan {
+        kind,
+        rates,
+        saturation: args.saturation,
+        duration: Duration::from_secs(args.duration),
+        recovery: Duration::from_secs(args.recovery),
+        probe_rate: args.probe_rate.unwrap_or((base / 10).max(1)),
+        normal: Duration::from_millis(args.normal_ms.unwrap_or(match kind {
+            Scenario::DeepHistory => 100,
+            _ => 50,
+        })),
+    };
+    println!(
+        "scenario: overload of {}  duration: {}s each",
+        overload::kind_name(kind),
+        args.duration
+    );
+    let rows = overload::run(target, lanes, &plan).await?;
+    if let Some(path) = &args.results {
+        for row in rows {
+            harmony_bench::results::append(path, &row)?;
+        }
+    }
+    Ok(())
 }

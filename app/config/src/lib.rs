@@ -56,6 +56,7 @@ pub struct Config {
     pub relay: RelayConfig,
     pub cdc: CdcConfig,
     pub realtime: RealtimeConfig,
+    pub admission: AdmissionConfig,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -128,7 +129,10 @@ pub struct PostgresConfig {
     pub url: Secret,
     /// Upper bound of pooled connections per process.
     pub max_connections: u32,
-    /// Milliseconds to wait for a connection before failing a request.
+    /// Milliseconds to wait for a pooled connection (opening one included)
+    /// before failing with 503 and `Retry-After`. Admission control
+    /// (`ADMISSION__*`) bounds how many requests ask at once; 500 made
+    /// start-up and sign-ups fail on a busy 2-core machine.
     pub acquire_timeout_ms: u64,
 }
 
@@ -599,6 +603,79 @@ impl Default for RealtimeConfig {
     }
 }
 
+/// Admission control of the API: each route class runs a bounded number of
+/// requests at once, lets a bounded number wait for a short time, and
+/// refuses the rest at once with 503 and `Retry-After`; calls to DynamoDB are
+/// bounded the same way, so a slow dependency cannot pile up work.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdmissionConfig {
+    /// Message sends (`POST /api/v1/chats/{id}`).
+    pub sends: ClassLimits,
+    /// Newest history pages (`GET /api/v1/chats/{id}` without a cursor).
+    pub pages: ClassLimits,
+    /// Older history pages (`GET /api/v1/chats/{id}?cursor=...`, read from DynamoDB).
+    pub older_pages: ClassLimits,
+    /// Routes that hash or check a password: sign-up and the logins.
+    pub passwords: ClassLimits,
+    /// Every other API route (the ops endpoints are never refused).
+    pub other: ClassLimits,
+    /// DynamoDB reads the API makes at once (older pages, quoted replies).
+    pub dynamodb_concurrency: usize,
+    /// Milliseconds a request may wait for a DynamoDB slot before it is
+    /// refused with 503 and `Retry-After`.
+    pub dynamodb_wait_ms: u64,
+}
+
+/// The limits of one route class.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClassLimits {
+    /// Requests of the class handled at once.
+    pub concurrency: usize,
+    /// Requests of the class that may wait for a free slot; one more is
+    /// refused at once with 503 and `Retry-After`.
+    pub queue: usize,
+    /// Milliseconds a request may wait for a slot before it is refused with
+    /// 503 and `Retry-After`.
+    pub wait_ms: u64,
+}
+
+impl ClassLimits {
+    pub const fn new(concurrency: usize, queue: usize, wait_ms: u64) -> Self {
+        Self {
+            concurrency,
+            queue,
+            wait_ms,
+        }
+    }
+}
+
+impl Default for ClassLimits {
+    fn default() -> Self {
+        Self::new(32, 32, 50)
+    }
+}
+
+impl Default for AdmissionConfig {
+    fn default() -> Self {
+        // A queue longer than a class serves within its wait only turns fast
+        // refusals into slow ones: each queue is about what its class
+        // answers in its wait on two cores.
+        Self {
+            sends: ClassLimits::new(64, 32, 20),
+            pages: ClassLimits::new(32, 32, 20),
+            older_pages: ClassLimits::new(8, 16, 50),
+            // One Argon2id check costs tens of milliseconds of a core; the
+            // password workers (`AUTH__PASSWORD_*`) queue them further.
+            passwords: ClassLimits::new(16, 64, 2_000),
+            other: ClassLimits::new(32, 32, 50),
+            dynamodb_concurrency: 8,
+            dynamodb_wait_ms: 50,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
 pub struct ConfigError(String);
@@ -666,6 +743,21 @@ impl Config {
                 problems.push("REALTIME__TOKEN_SECRET must be set to a random value of at least 32 bytes in production".into());
             }
         }
+        let admission = &self.admission;
+        for (name, limits) in [
+            ("SENDS", &admission.sends),
+            ("PAGES", &admission.pages),
+            ("OLDER_PAGES", &admission.older_pages),
+            ("PASSWORDS", &admission.passwords),
+            ("OTHER", &admission.other),
+        ] {
+            if limits.concurrency == 0 {
+                problems.push(format!("ADMISSION__{name}__CONCURRENCY must be at least 1"));
+            }
+        }
+        if admission.dynamodb_concurrency == 0 {
+            problems.push("ADMISSION__DYNAMODB_CONCURRENCY must be at least 1".into());
+        }
         if self.chat.default_pagination_limit == 0 || self.user.default_user_search_limit == 0 {
             problems.push("page limits must be at least 1".into());
         }
@@ -692,9 +784,23 @@ impl Config {
     }
 }
 
-const SECTIONS: [&str; 15] = [
-    "app", "http", "postgres", "redis", "kafka", "topics", "dynamodb", "auth", "chat", "user",
-    "cache", "sink", "relay", "cdc", "realtime",
+const SECTIONS: [&str; 16] = [
+    "app",
+    "http",
+    "postgres",
+    "redis",
+    "kafka",
+    "topics",
+    "dynamodb",
+    "auth",
+    "chat",
+    "user",
+    "cache",
+    "sink",
+    "relay",
+    "cdc",
+    "realtime",
+    "admission",
 ];
 
 /// Turns `NAME=value` pairs into nested settings, typed by the schema: a

@@ -6,11 +6,22 @@ use harmony_config::Config;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::error::ApiResult;
+use super::{
+    admission::{self, Admission},
+    error::{ApiError, ApiResult},
+};
 use crate::{
     auth::{ConnectionTokens, Passwords, Tokens},
-    domain::{message::MessageIds, user::UserProfile},
-    store::{self, dynamodb::ChatHistoryTable, kafka::messages::MessageLog, redis::cache::Cache},
+    domain::{
+        message::{ChatMessage, MessageIds},
+        user::UserProfile,
+    },
+    store::{
+        self,
+        dynamodb::{ChatHistoryTable, HistoryPage},
+        kafka::messages::MessageLog,
+        redis::cache::Cache,
+    },
 };
 
 /// Everything a request handler may use.
@@ -26,6 +37,8 @@ pub struct AppState {
     pub tokens: Tokens,
     pub connection_tokens: ConnectionTokens,
     pub ids: MessageIds,
+    /// Requests in flight per route class, and calls to DynamoDB.
+    pub admission: Admission,
 }
 
 pub type App = Arc<AppState>;
@@ -39,5 +52,47 @@ impl AppState {
     /// Membership (cache-aside; commands keep the cache authoritative).
     pub async fn is_member(&self, chat_id: Uuid, user_id: Uuid) -> ApiResult<bool> {
         Ok(store::cache_aside::is_member(&self.cache, &self.db, chat_id, user_id).await?)
+    }
+
+    /// A history page (`store::cache_aside::history_page`). A page that is
+    /// read from DynamoDB for sure (older, or larger than the cached newest)
+    /// holds a DynamoDB slot.
+    pub async fn history_page(
+        &self,
+        chat_id: Uuid,
+        limit: usize,
+        before: Option<&str>,
+        failed: &'static str,
+    ) -> ApiResult<HistoryPage> {
+        let _slot = if before.is_some() || limit > self.recent.size() {
+            Some(self.dynamodb_slot().await?)
+        } else {
+            None
+        };
+        store::cache_aside::history_page(&self.recent, &self.history, chat_id, limit, before)
+            .await
+            .map_err(|error| ApiError::unavailable(failed, error))
+    }
+
+    /// One stored message (a consistent read), holding a DynamoDB slot.
+    pub async fn stored_message(
+        &self,
+        chat_id: Uuid,
+        ulid: &str,
+        failed: &'static str,
+    ) -> ApiResult<Option<ChatMessage>> {
+        let _slot = self.dynamodb_slot().await?;
+        self.history
+            .message(chat_id, ulid)
+            .await
+            .map_err(|error| ApiError::unavailable(failed, error))
+    }
+
+    async fn dynamodb_slot(&self) -> ApiResult<admission::Slot<'_>> {
+        self.admission
+            .dynamodb
+            .acquire()
+            .await
+            .map_err(|_| ApiError::Busy(admission::HISTORY_BUSY))
     }
 }

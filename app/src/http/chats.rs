@@ -252,10 +252,8 @@ pub async fn send(
 /// author's username.
 async fn quote(app: &App, chat_id: Uuid, ulid: String) -> ApiResult<ReplyTo> {
     let original = app
-        .history
-        .message(chat_id, &ulid)
-        .await
-        .map_err(|error| ApiError::unavailable("Failed to send message.", error))?
+        .stored_message(chat_id, &ulid, "Failed to send message.")
+        .await?
         .ok_or_else(|| {
             ApiError::invalid(Invalid::body(
                 "reply_to",
@@ -338,15 +336,14 @@ pub async fn history(
             "You must be a member of the chat to view history.".into(),
         ));
     }
-    let page = crate::store::cache_aside::history_page(
-        &app.recent,
-        &app.history,
-        chat_id,
-        limit,
-        cursor.as_deref(),
-    )
-    .await
-    .map_err(|error| ApiError::unavailable("Failed to retrieve chat history.", error))?;
+    let page = app
+        .history_page(
+            chat_id,
+            limit,
+            cursor.as_deref(),
+            "Failed to retrieve chat history.",
+        )
+        .await?;
     let authors = authors(&app, &page.messages).await?;
     let next_cursor = page
         .more

@@ -36,6 +36,11 @@ pub enum ApiError {
         #[source]
         cause: Option<Cause>,
     },
+    /// Refused by admission control: the route class or a backing service
+    /// is at its limit (503 with `Retry-After`). Counted, not logged: under
+    /// overload there is one per refused request.
+    #[error("{0}")]
+    Busy(&'static str),
     /// A bug: logged with its cause, answered without it (500).
     #[error("internal error")]
     Internal(#[source] Cause),
@@ -75,7 +80,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Limit(_) | ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable { .. } | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -161,7 +166,8 @@ impl IntoResponse for ApiError {
         };
         let mut response = (status, Json(json!({ "detail": detail }))).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            // Every 503 is temporary: a dependency or the password workers.
+            // Every 503 is temporary: admission control, a dependency or the
+            // password workers.
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -214,6 +220,19 @@ impl From<crate::auth::password::PasswordError> for ApiError {
 }
 
 const PASSWORDS_BUSY: &str = "Too many sign-ins at once; try again in a moment.";
+
+/// The 503 of every API route: admission control refused the request (its
+/// route class, or a backing service, at its limit).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // documentation only
+pub enum Busy {
+    #[response(
+        status = 503,
+        description = "The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds",
+        headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))
+    )]
+    Busy(ErrorBody),
+}
 
 /// The 503 of the routes that hash or check a password.
 #[derive(utoipa::IntoResponses)]

@@ -274,10 +274,8 @@ fn same_action(request: &MessageChange, earlier: &str) -> ApiResult<MessageChang
 /// The message as stored now (a consistent read) and what the caller may do to it.
 async fn check_message(app: &App, change: &MessageChange) -> ApiResult<()> {
     let message = app
-        .history
-        .message(change.chat_id, &change.ulid)
-        .await
-        .map_err(|error| ApiError::unavailable("Failed to read the message.", error))?
+        .stored_message(change.chat_id, &change.ulid, "Failed to read the message.")
+        .await?
         .ok_or_else(|| ApiError::NotFound(NOT_FOUND.into()))?;
     let role = if message.user_id == change.user_id {
         Role::Author

@@ -1,6 +1,7 @@
 //! The REST API under `/api/v1` (wire-compatible with the original: docs/api.md),
 //! the Centrifugo proxy endpoints, and the layers every request passes.
 
+pub mod admission;
 mod app;
 mod auth;
 mod centrifugo_proxy;
@@ -83,11 +84,16 @@ pub fn router(app: App) -> Router {
         .method_not_allowed_fallback(|| async {
             (StatusCode::METHOD_NOT_ALLOWED, Json(json!({ "detail": "Method Not Allowed" })))
         })
-        .with_state(app)
+        .with_state(app.clone())
+        // Inside the request metrics, so refusals are counted with their status.
+        .layer(middleware::from_fn_with_state(app, admission::admit))
         .layer(middleware::from_fn(request_metrics::record))
         .layer(CatchPanicLayer::custom(|_| ApiError::internal("a handler panicked").into_response()))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+        // No line per 5xx here: `ApiError` logs failures with their cause,
+        // and an admission refusal is counted, not logged (under overload a
+        // line per refusal cost more than the refusal itself).
+        .layer(TraceLayer::new_for_http().on_failure(()).make_span_with(|request: &Request| {
             let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
             tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
         }))

@@ -76,8 +76,52 @@ pub fn document(config: &Config) -> Value {
     let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     constrain(&mut document, config);
     link(&mut document);
+    busy(&mut document);
     aliases(&mut document);
     document
+}
+
+/// Admission control may refuse any API route (`http::admission`): each
+/// operation lists that 503; one with a 503 of its own says both.
+fn busy(document: &mut Value) {
+    use utoipa::IntoResponses;
+    let busy = serde_json::to_value(super::error::Busy::responses()).unwrap_or_default();
+    let busy = &busy["503"];
+    let Some(paths) = document["paths"].as_object_mut() else {
+        return;
+    };
+    for item in paths.values_mut() {
+        let Some(operations) = item.as_object_mut() else {
+            continue;
+        };
+        for operation in operations.values_mut() {
+            let Some(responses) = operation
+                .get_mut("responses")
+                .and_then(Value::as_object_mut)
+            else {
+                continue;
+            };
+            match responses.get_mut("503") {
+                None => {
+                    responses.insert("503".into(), busy.clone());
+                }
+                Some(own) => {
+                    let theirs = busy["description"].as_str().unwrap_or_default();
+                    let description = format!(
+                        "{}; or {}{}",
+                        own["description"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .trim_end_matches('.'),
+                        theirs.get(..1).unwrap_or_default().to_lowercase(),
+                        theirs.get(1..).unwrap_or_default()
+                    );
+                    own["description"] = description.into();
+                    own["headers"] = busy["headers"].clone();
+                }
+            }
+        }
+    }
 }
 
 /// The collection POSTs answer without the trailing slash too (as the original did:

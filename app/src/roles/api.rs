@@ -40,6 +40,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(App, Vec<Dependency>)> {
         tokens: Tokens::new(&config.auth),
         connection_tokens: ConnectionTokens::new(config.realtime.token_secret.expose()),
         ids: Default::default(),
+        admission: http::admission::Admission::new(&config.admission),
     });
     let dependencies = vec![
         Dependency::Postgres(db),

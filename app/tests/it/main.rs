@@ -2,6 +2,7 @@
 //! One binary; each test gets its own database, topics and table.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
+mod admission;
 mod api_auth;
 mod api_bff;
 mod api_changes;

@@ -743,6 +743,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     refresh: {
@@ -788,6 +799,17 @@ export interface operations {
             /** @description Invalid input: `detail` lists each problem (FastAPI shape) or states a limit */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -845,7 +867,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too many sign-ins at once (every password worker busy, the queue full or its wait over); retry after `Retry-After` seconds */
+            /** @description Too many sign-ins at once (every password worker busy, the queue full or its wait over); retry after `Retry-After` seconds; or the server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -877,6 +899,17 @@ export interface operations {
             /** @description Missing or wrong `x-csrf-token` header */
             403: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -915,6 +948,17 @@ export interface operations {
             /** @description Missing or wrong `x-csrf-token` header */
             403: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -963,7 +1007,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too many sign-ins at once (every password worker busy, the queue full or its wait over); retry after `Retry-After` seconds */
+            /** @description Too many sign-ins at once (every password worker busy, the queue full or its wait over); retry after `Retry-After` seconds; or the server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -1033,6 +1077,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     create: {
@@ -1092,6 +1147,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     history: {
@@ -1139,6 +1205,17 @@ export interface operations {
             /** @description Invalid input: `detail` lists each problem (FastAPI shape) or states a limit */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1216,9 +1293,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Failed to send message. */
+            /** @description Failed to send message; or the server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1272,6 +1351,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     leave: {
@@ -1313,6 +1403,17 @@ export interface operations {
             /** @description Invalid input: `detail` lists each problem (FastAPI shape) or states a limit */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1361,6 +1462,17 @@ export interface operations {
             /** @description Invalid input: `detail` lists each problem (FastAPI shape) or states a limit */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1431,6 +1543,17 @@ export interface operations {
             /** @description Invalid input: `detail` lists each problem (FastAPI shape) or states a limit */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1509,9 +1632,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Failed to save the change. */
+            /** @description Failed to save the change; or the server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1600,9 +1725,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Failed to save the change. */
+            /** @description Failed to save the change; or the server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1682,9 +1809,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Failed to save the change. */
+            /** @description Failed to save the change; or the server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1764,9 +1893,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Failed to save the change. */
+            /** @description Failed to save the change; or the server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1795,6 +1926,17 @@ export interface operations {
             /** @description Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed */
             401: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1851,7 +1993,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too many sign-ins at once (every password worker busy, the queue full or its wait over); retry after `Retry-After` seconds */
+            /** @description Too many sign-ins at once (every password worker busy, the queue full or its wait over); retry after `Retry-After` seconds; or the server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -1912,7 +2054,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too many sign-ins at once (every password worker busy, the queue full or its wait over); retry after `Retry-After` seconds */
+            /** @description Too many sign-ins at once (every password worker busy, the queue full or its wait over); retry after `Retry-After` seconds; or the server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -1963,6 +2105,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     me: {
@@ -1985,6 +2138,17 @@ export interface operations {
             /** @description Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed */
             401: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2018,6 +2182,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     my_chats: {
@@ -2040,6 +2215,17 @@ export interface operations {
             /** @description Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed */
             401: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2087,6 +2273,17 @@ export interface operations {
             /** @description Invalid input: `detail` lists each problem (FastAPI shape) or states a limit */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2142,6 +2339,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     subscribe: {
@@ -2185,6 +2393,17 @@ export interface operations {
             /** @description Invalid input: `detail` lists each problem (FastAPI shape) or states a limit */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
