@@ -117,13 +117,15 @@ impl Passwords {
         let worker = match self.workers.clone().try_acquire_owned() {
             Ok(worker) => worker,
             Err(_) => {
+                // Counted while waiting, and no longer once the wait ends or
+                // its request is dropped (its client went away).
+                let place = QueuePlace(self.waiting.clone());
                 if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
-                    self.waiting.fetch_sub(1, Ordering::SeqCst);
                     return Err(PasswordError::Busy);
                 }
                 let waited =
                     tokio::time::timeout(self.max_wait, self.workers.clone().acquire_owned()).await;
-                self.waiting.fetch_sub(1, Ordering::SeqCst);
+                drop(place);
                 match waited {
                     Ok(Ok(worker)) => worker,
                     Ok(Err(closed)) => return Err(PasswordError::Hash(closed.to_string())),
@@ -137,6 +139,15 @@ impl Passwords {
         })
         .await
         .map_err(|e| PasswordError::Hash(e.to_string()))
+    }
+}
+
+/// One place in the queue for a worker; given back when dropped.
+struct QueuePlace(Arc<AtomicUsize>);
+
+impl Drop for QueuePlace {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -240,5 +251,50 @@ mod tests {
         release.send(()).unwrap();
         assert!(busy.await.unwrap().is_ok());
         assert!(passwords.hash("free again".into()).await.is_ok());
+    }
+
+    /// A waiting check whose request is dropped gives its queue place back.
+    /// (Seen failing with the count lowered only after the wait, as before:
+    /// the dropped check kept its place, `waiting` stayed 1, and with a
+    /// queue of one every later check would be refused at once.)
+    #[tokio::test]
+    async fn an_abandoned_wait_gives_its_queue_place_back() {
+        let config = AuthConfig {
+            argon2_memory_kib: 1024,
+            argon2_iterations: 1,
+            password_workers: 1,
+            password_queue: 1,
+            password_wait_ms: 10_000,
+            ..AuthConfig::default()
+        };
+        let passwords = Passwords::new(&config).unwrap();
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let busy = tokio::spawn({
+            let passwords = passwords.clone();
+            async move { passwords.blocking(move || hold.recv().ok()).await }
+        });
+        while passwords.workers.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let abandoned = tokio::spawn({
+            let passwords = passwords.clone();
+            async move { passwords.hash("abandoned".into()).await }
+        });
+        while passwords.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        abandoned.abort();
+        assert!(abandoned.await.unwrap_err().is_cancelled());
+        assert_eq!(passwords.waiting.load(Ordering::SeqCst), 0);
+        let next = tokio::spawn({
+            let passwords = passwords.clone();
+            async move { passwords.hash("next".into()).await }
+        });
+        while passwords.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        release.send(()).unwrap();
+        assert!(busy.await.unwrap().is_ok());
+        assert!(next.await.unwrap().is_ok(), "the next check waited and ran");
     }
 }
