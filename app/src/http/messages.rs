@@ -246,6 +246,10 @@ async fn make(
         }
         return Err(refusal);
     }
+    if matches!(change.change, Change::ReactionAdded { .. }) {
+        // Before the reaction is logged, so closing the account finds it.
+        chats::remember_reaction(&app.db, change.user_id, change.chat_id).await?;
+    }
     if let Err(error) = app.messages.publish(&LogRecord::Change(change)).await {
         if let Some(key) = attempt {
             app.cache.release_send(key).await;

@@ -163,7 +163,7 @@ impl Handler {
             // cannot filter them. A replay logs the removals again: no-ops.
             Effect::RemoveReactions(user_id) => {
                 let mut removed = 0;
-                for (chat_id, _, _) in chats::chats_of(&self.pool, user_id).await? {
+                for chat_id in chats::chats_with_reactions_of(&self.pool, user_id).await? {
                     let messages = self.history.all_messages(chat_id).await?;
                     let changes =
                         reactions_to_remove(user_id, &messages, || self.messages.ids.next());

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::{
     domain::{
-        change::MessageChange,
+        change::{Change, MessageChange},
         message::{ChatMessage, LogRecord},
     },
     ops,
@@ -30,7 +30,7 @@ use crate::{
         dynamodb::{ChatHistoryTable, MessageKey, QuoteUpdate, Version},
         kafka::{Admin, ConsumerHealth, DeadLetters, GroupMember},
         postgres,
-        postgres::chats,
+        postgres::{chats, users},
         redis,
         redis::recent::RecentHistory,
     },
@@ -162,6 +162,19 @@ impl Sink {
                 LogRecord::Message(record) => messages.push((record.message.clone(), *version)),
                 LogRecord::Change(change) => changes.push((change, *version)),
             }
+        }
+        // A closed account's reaction still in flight when the cdc removed
+        // its stored ones is never applied.
+        let reactors: Vec<Uuid> = changes
+            .iter()
+            .filter(|(c, _)| matches!(c.change, Change::ReactionAdded { .. }))
+            .map(|(c, _)| c.user_id)
+            .collect();
+        if !reactors.is_empty() {
+            let closed = users::closed_among(&self.pool, &reactors).await?;
+            changes.retain(|(c, _)| {
+                !(matches!(c.change, Change::ReactionAdded { .. }) && closed.contains(&c.user_id))
+            });
         }
         if messages.is_empty() && changes.is_empty() {
             return Ok(Written::default());

@@ -63,6 +63,30 @@ pub async fn created_by(pool: &PgPool, chat_id: Uuid, user_id: Uuid) -> sqlx::Re
         .await
 }
 
+/// Records that the user reacted in the chat (once).
+pub async fn remember_reaction(pool: &PgPool, user_id: Uuid, chat_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO reaction_chats (user_id, chat_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(user_id)
+    .bind(chat_id)
+    .execute(pool)
+    .await
+    .map(drop)
+}
+
+/// The chats whose messages may carry the user's reactions: the ones they
+/// are in and the ones they reacted in (and may have left since).
+pub async fn chats_with_reactions_of(pool: &PgPool, user_id: Uuid) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "SELECT chat_id FROM user_chats WHERE user_id = $1
+         UNION SELECT chat_id FROM reaction_chats WHERE user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_all(pool)
+    .await
+}
+
 /// Locks the chat's row for the rest of the transaction. Every command that
 /// writes a chat's outbox events (add members, leave, delete) takes it first,
 /// so they run one after another per chat and outbox position order is commit

@@ -96,6 +96,14 @@ pub async fn active_among(conn: &mut PgConnection, user_ids: &[Uuid]) -> sqlx::R
         .await
 }
 
+/// Closed accounts among `user_ids`.
+pub async fn closed_among(pool: &PgPool, user_ids: &[Uuid]) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar("SELECT user_id FROM users WHERE user_id = ANY($1) AND tombstone")
+        .bind(user_ids)
+        .fetch_all(pool)
+        .await
+}
+
 pub async fn tombstone(conn: &mut PgConnection, user_id: Uuid) -> sqlx::Result<()> {
     sqlx::query("UPDATE users SET tombstone = true WHERE user_id = $1")
         .bind(user_id)
