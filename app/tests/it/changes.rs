@@ -208,50 +208,24 @@ async fn run_sink(t: &TestApp, group: &str, shutdown: &CancellationToken) {
     tokio::spawn(sink.run(shutdown.clone()));
 }
 
+/// The relay and the cdc of the test's environment, until the token is cancelled.
+async fn run_relay_and_cdc(t: &TestApp) -> CancellationToken {
+    let shutdown = CancellationToken::new();
+    tokio::spawn(
+        Relay::new(&t.env.config, t.env.pool.clone())
+            .unwrap()
+            .run(shutdown.clone()),
+    );
+    let mut config = t.env.config.clone();
+    config.cdc.group_id = format!("cdc-{}", t.env.id);
+    tokio::spawn(Cdc::new(&config).await.unwrap().run(shutdown.clone()));
+    shutdown
+}
+
 /// Waits until `group` committed every record of the message topic.
 async fn caught_up(t: &TestApp, group: &str) {
-    use rdkafka::{
-        Offset, TopicPartitionList,
-        consumer::{BaseConsumer, Consumer},
-    };
-    let topic = t.env.config.topics.messages.name.clone();
-    let brokers = t.env.config.kafka.bootstrap_servers.clone();
-    let group = group.to_owned();
     let started = Instant::now();
-    loop {
-        let (topic, brokers, member) = (topic.clone(), brokers.clone(), group.clone());
-        let behind = tokio::task::spawn_blocking(move || {
-            let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-                .set("bootstrap.servers", &brokers)
-                .set("group.id", &member)
-                .create()
-                .unwrap();
-            let timeout = Duration::from_secs(5);
-            let partitions = consumer
-                .fetch_metadata(Some(&topic), timeout)
-                .unwrap()
-                .topics()[0]
-                .partitions()
-                .len() as i32;
-            let mut list = TopicPartitionList::new();
-            for p in 0..partitions {
-                list.add_partition(&topic, p);
-            }
-            let committed = consumer.committed_offsets(list, timeout).unwrap();
-            (0..partitions).any(|p| {
-                let high = consumer.fetch_watermarks(&topic, p, timeout).unwrap().1;
-                let done = match committed.find_partition(&topic, p).map(|e| e.offset()) {
-                    Some(Offset::Offset(offset)) => offset,
-                    _ => 0,
-                };
-                high > done
-            })
-        })
-        .await
-        .unwrap();
-        if !behind {
-            return;
-        }
+    while crate::support::uncommitted(&t.env.config, group).await {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "sink {group} never caught up"
@@ -552,15 +526,7 @@ async fn the_newest_page_serves_changed_messages_and_racing_fills_lose() {
 #[tokio::test]
 async fn closing_an_account_removes_its_reactions() {
     let t = TestApp::with_sink().await;
-    let shutdown = CancellationToken::new();
-    tokio::spawn(
-        Relay::new(&t.env.config, t.env.pool.clone())
-            .unwrap()
-            .run(shutdown.clone()),
-    );
-    let mut config = t.env.config.clone();
-    config.cdc.group_id = format!("cdc-{}", t.env.id);
-    tokio::spawn(Cdc::new(&config).await.unwrap().run(shutdown.clone()));
+    let shutdown = run_relay_and_cdc(&t).await;
 
     let ann = t.user("ann").await;
     let bob = t.user("bob").await;
@@ -626,15 +592,7 @@ async fn closing_an_account_removes_its_reactions() {
 #[tokio::test]
 async fn closing_an_account_removes_reactions_in_chats_it_left_and_in_flight() {
     let t = TestApp::with_sink().await;
-    let shutdown = CancellationToken::new();
-    tokio::spawn(
-        Relay::new(&t.env.config, t.env.pool.clone())
-            .unwrap()
-            .run(shutdown.clone()),
-    );
-    let mut config = t.env.config.clone();
-    config.cdc.group_id = format!("cdc-{}", t.env.id);
-    tokio::spawn(Cdc::new(&config).await.unwrap().run(shutdown.clone()));
+    let shutdown = run_relay_and_cdc(&t).await;
 
     let ann = t.user("ann").await;
     let bob = t.user("bob").await;
@@ -711,15 +669,7 @@ async fn closing_an_account_removes_reactions_in_chats_it_left_and_in_flight() {
 #[tokio::test]
 async fn a_deleted_chat_is_purged_and_later_changes_recreate_nothing() {
     let t = TestApp::with_sink().await;
-    let shutdown = CancellationToken::new();
-    tokio::spawn(
-        Relay::new(&t.env.config, t.env.pool.clone())
-            .unwrap()
-            .run(shutdown.clone()),
-    );
-    let mut config = t.env.config.clone();
-    config.cdc.group_id = format!("cdc-{}", t.env.id);
-    tokio::spawn(Cdc::new(&config).await.unwrap().run(shutdown.clone()));
+    let shutdown = run_relay_and_cdc(&t).await;
     let ann = t.user("ann").await;
     let chat = t.chat(&ann, &[]).await;
     let mut log = Producer::new(&t);

@@ -584,42 +584,7 @@ async fn unapplied(t: &TestApp) -> bool {
 
 /// Message records the sink's group has not committed yet.
 async fn sink_lag(t: &TestApp) -> bool {
-    use rdkafka::{
-        Offset, TopicPartitionList,
-        consumer::{BaseConsumer, Consumer},
-    };
-    let topic = t.env.config.topics.messages.name.clone();
-    let group = format!("sink-{}", t.env.id);
-    let brokers = t.env.config.kafka.bootstrap_servers.clone();
-    tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", &brokers)
-            .set("group.id", &group)
-            .create()
-            .unwrap();
-        let timeout = Duration::from_secs(5);
-        let partitions = consumer
-            .fetch_metadata(Some(&topic), timeout)
-            .unwrap()
-            .topics()[0]
-            .partitions()
-            .len() as i32;
-        let mut list = TopicPartitionList::new();
-        for p in 0..partitions {
-            list.add_partition(&topic, p);
-        }
-        let committed = consumer.committed_offsets(list, timeout).unwrap();
-        (0..partitions).any(|p| {
-            let high = consumer.fetch_watermarks(&topic, p, timeout).unwrap().1;
-            let done = match committed.find_partition(&topic, p).map(|e| e.offset()) {
-                Some(Offset::Offset(offset)) => offset,
-                _ => 0,
-            };
-            high > done
-        })
-    })
-    .await
-    .unwrap()
+    crate::support::uncommitted(&t.env.config, &format!("sink-{}", t.env.id)).await
 }
 
 /// A value of the worker's `/metrics` (summed over labels; 0 when absent).

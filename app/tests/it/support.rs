@@ -237,3 +237,43 @@ impl Drop for PrivateRedis {
         let _ = self.child.start_kill();
     }
 }
+
+/// Whether `group` has records of the message topic it has not committed yet.
+pub async fn uncommitted(config: &harmony::config::Config, group: &str) -> bool {
+    use rdkafka::{
+        Offset, TopicPartitionList,
+        consumer::{BaseConsumer, Consumer},
+    };
+    let topic = config.topics.messages.name.clone();
+    let brokers = config.kafka.bootstrap_servers.clone();
+    let group = group.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", &group)
+            .create()
+            .unwrap();
+        let timeout = std::time::Duration::from_secs(5);
+        let partitions = consumer
+            .fetch_metadata(Some(&topic), timeout)
+            .unwrap()
+            .topics()[0]
+            .partitions()
+            .len() as i32;
+        let mut list = TopicPartitionList::new();
+        for p in 0..partitions {
+            list.add_partition(&topic, p);
+        }
+        let committed = consumer.committed_offsets(list, timeout).unwrap();
+        (0..partitions).any(|p| {
+            let high = consumer.fetch_watermarks(&topic, p, timeout).unwrap().1;
+            let done = match committed.find_partition(&topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(offset)) => offset,
+                _ => 0,
+            };
+            high > done
+        })
+    })
+    .await
+    .unwrap()
+}
