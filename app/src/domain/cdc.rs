@@ -87,7 +87,11 @@ pub fn effects(record: &OutboxRecord) -> Result<Vec<Effect>, Malformed> {
             Effect::CacheClosedProfile(aggregate),
             Effect::RemoveReactions(aggregate),
         ],
-        Event::AddedToChat(_) | Event::LeftChat(_) => vec![],
+        // Only the member's own devices react (through their personal channel).
+        Event::AddedToChat(_)
+        | Event::LeftChat(_)
+        | Event::ChatRead(_)
+        | Event::ChatNotificationsSet(_) => vec![],
     })
 }
 

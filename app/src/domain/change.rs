@@ -37,9 +37,12 @@ pub struct MessageChange {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Change {
-    /// The author replaced the content.
+    /// The author replaced the content (and so the mentions).
     MessageEdited {
         content: String,
+        /// The members the new content mentions.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<Uuid>,
     },
     /// The author or the chat's creator deleted the message.
     MessageDeleted {},
@@ -59,13 +62,15 @@ impl MessageChange {
             return;
         }
         match &self.change {
-            Change::MessageEdited { content } => {
+            Change::MessageEdited { content, mentions } => {
                 message.content.clone_from(content);
+                message.mentions.clone_from(mentions);
                 message.edited_at = Some(self.timestamp.clone());
             }
             Change::MessageDeleted {} => {
                 message.deleted = true;
                 message.content.clear();
+                message.mentions.clear();
                 message.edited_at = None;
                 message.reactions.clear();
             }
@@ -99,7 +104,7 @@ impl MessageChange {
             return;
         };
         match &self.change {
-            Change::MessageEdited { content } => quote.excerpt = excerpt(content),
+            Change::MessageEdited { content, .. } => quote.excerpt = excerpt(content),
             Change::MessageDeleted {} => {
                 quote.excerpt.clear();
                 quote.deleted = true;
@@ -150,6 +155,7 @@ mod tests {
         let edit = change(
             Change::MessageEdited {
                 content: "new".into(),
+                mentions: Vec::new(),
             },
             Uuid::nil(),
         );
@@ -190,6 +196,7 @@ mod tests {
         change(
             Change::MessageEdited {
                 content: "back".into(),
+                mentions: Vec::new(),
             },
             ann,
         )

@@ -5,6 +5,36 @@ use serde::{Deserialize, Serialize};
 use super::{Invalid, check_length};
 
 pub const TITLE_MAX: usize = 100;
+
+/// Which of a chat's messages notify a member: every message from someone
+/// else, only those that mention them (the default), or none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NotificationLevel {
+    All,
+    #[default]
+    Mentions,
+    Muted,
+}
+
+impl NotificationLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationLevel::All => "all",
+            NotificationLevel::Mentions => "mentions",
+            NotificationLevel::Muted => "muted",
+        }
+    }
+
+    /// As stored (a CHECK constraint keeps the column to these names).
+    pub fn parse(stored: &str) -> Self {
+        match stored {
+            "all" => NotificationLevel::All,
+            "muted" => NotificationLevel::Muted,
+            _ => NotificationLevel::Mentions,
+        }
+    }
+}
 pub const DESCRIPTION_MAX: usize = 500;
 
 /// The original's `ChatMetaData`: both keys always present in responses.

@@ -11,6 +11,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::chat::NotificationLevel;
+
 /// The aggregate an event belongs to; the relay maps it to a topic
 /// (`TOPICS__CHAT_EVENTS__NAME`, `TOPICS__USER_EVENTS__NAME`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +63,10 @@ pub enum Event {
     LeftChat(LeftChat),
     /// Aggregate: the user whose account was closed.
     Tombstoned(Tombstoned),
+    /// Aggregate: the chat. A member's read position moved forward.
+    ChatRead(ChatRead),
+    /// Aggregate: the chat. A member chose which of its messages notify them.
+    ChatNotificationsSet(ChatNotificationsSet),
 }
 
 // Payload fields are declared in the order the original's events list them.
@@ -107,10 +113,30 @@ pub struct LeftChat {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Tombstoned {}
 
+/// The reader's devices learn the new position and the counts after it.
+/// Fields of the events added here are declared in alphabetical order: the
+/// relay publishes payloads as Postgres stores them, keys sorted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ChatRead {
+    /// The ULID of the newest message read.
+    pub last_read: String,
+    /// Of the unread messages, those that mention the reader.
+    pub mention_count: u32,
+    /// Messages from others after it (100 means 100 or more).
+    pub unread_count: u32,
+    pub user_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ChatNotificationsSet {
+    pub notifications: NotificationLevel,
+    pub user_id: Uuid,
+}
+
 impl Event {
     /// Every `event_type` this build knows (`every_event_type_is_known` keeps
     /// it equal to the enum).
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 9] = [
         "CHAT_CREATED",
         "USERS_ADDED",
         "USER_LEFT",
@@ -118,6 +144,8 @@ impl Event {
         "ADDED_TO_CHAT",
         "LEFT_CHAT",
         "TOMBSTONED",
+        "CHAT_READ",
+        "CHAT_NOTIFICATIONS_SET",
     ];
 
     pub fn aggregate(&self) -> Aggregate {
@@ -125,19 +153,24 @@ impl Event {
             Event::ChatCreated(_)
             | Event::UsersAdded(_)
             | Event::UserLeft(_)
-            | Event::ChatDeleted(_) => Aggregate::Chat,
+            | Event::ChatDeleted(_)
+            | Event::ChatRead(_)
+            | Event::ChatNotificationsSet(_) => Aggregate::Chat,
             Event::AddedToChat(_) | Event::LeftChat(_) | Event::Tombstoned(_) => Aggregate::User,
         }
     }
 
     /// Whose chat list the event changes: a chat created with them in it,
-    /// their addition, their leaving, the deletion of a chat they were in.
+    /// their addition, their leaving, the deletion of a chat they were in,
+    /// their read position and notification choice.
     pub fn chat_list_audience(&self) -> Vec<Uuid> {
         match self {
             Event::ChatCreated(e) => e.user_id_list.clone(),
             Event::UsersAdded(e) => e.user_id_list.clone(),
             Event::ChatDeleted(e) => e.user_id_list.clone(),
             Event::UserLeft(e) => vec![e.user_id],
+            Event::ChatRead(e) => vec![e.user_id],
+            Event::ChatNotificationsSet(e) => vec![e.user_id],
             Event::AddedToChat(_) | Event::LeftChat(_) | Event::Tombstoned(_) => Vec::new(),
         }
     }
@@ -192,6 +225,8 @@ fn event_name(event: &Event) -> &'static str {
         Event::AddedToChat(_) => "ADDED_TO_CHAT",
         Event::LeftChat(_) => "LEFT_CHAT",
         Event::Tombstoned(_) => "TOMBSTONED",
+        Event::ChatRead(_) => "CHAT_READ",
+        Event::ChatNotificationsSet(_) => "CHAT_NOTIFICATIONS_SET",
     }
 }
 
@@ -300,6 +335,27 @@ impl OutboxEvent {
         }
     }
 
+    pub fn chat_read(chat_id: Uuid, read: ChatRead) -> Self {
+        Self {
+            aggregate_id: chat_id,
+            event: Event::ChatRead(read),
+        }
+    }
+
+    pub fn chat_notifications_set(
+        chat_id: Uuid,
+        user_id: Uuid,
+        notifications: NotificationLevel,
+    ) -> Self {
+        Self {
+            aggregate_id: chat_id,
+            event: Event::ChatNotificationsSet(ChatNotificationsSet {
+                user_id,
+                notifications,
+            }),
+        }
+    }
+
     pub fn tombstoned(user_id: Uuid) -> Self {
         Self {
             aggregate_id: user_id,
@@ -351,6 +407,16 @@ mod tests {
             OutboxEvent::added_to_chat(b, chat, a),
             OutboxEvent::left_chat(b, chat),
             OutboxEvent::tombstoned(b),
+            OutboxEvent::chat_read(
+                chat,
+                ChatRead {
+                    user_id: b,
+                    last_read: "01JDQ8ZQ0000000000000000AB".into(),
+                    unread_count: 2,
+                    mention_count: 1,
+                },
+            ),
+            OutboxEvent::chat_notifications_set(chat, b, NotificationLevel::Muted),
         ]
     }
 
@@ -447,7 +513,9 @@ mod tests {
                 vec![a],
                 vec![],
                 vec![],
-                vec![]
+                vec![],
+                vec![b],
+                vec![b]
             ]
         );
     }

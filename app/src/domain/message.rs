@@ -29,6 +29,10 @@ pub struct ChatMessage {
     /// The message this one answers, as it is now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<ReplyTo>,
+    /// The members it mentions (`@username`), as the API found them when it
+    /// was sent or last edited.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<Uuid>,
     /// One entry per emoji, in the order the emoji was first used.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<Reaction>,

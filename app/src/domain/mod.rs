@@ -5,6 +5,7 @@ pub mod change;
 pub mod channels;
 pub mod chat;
 pub mod events;
+pub mod mention;
 pub mod message;
 pub mod user;
 

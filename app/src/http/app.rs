@@ -18,7 +18,7 @@ use crate::{
     },
     store::{
         self,
-        dynamodb::{ChatHistoryTable, HistoryPage},
+        dynamodb::{ChatHistoryTable, HistoryPage, Unread},
         kafka::messages::MessageLog,
         redis::cache::Cache,
     },
@@ -84,6 +84,21 @@ impl AppState {
         let _slot = self.dynamodb_slot().await?;
         self.history
             .message(chat_id, ulid)
+            .await
+            .map_err(|error| ApiError::unavailable(failed, error))
+    }
+
+    /// What waits for `reader` after `after` (a ULID) in the chat.
+    pub async fn unread(
+        &self,
+        chat_id: Uuid,
+        after: &str,
+        reader: Uuid,
+        failed: &'static str,
+    ) -> ApiResult<Unread> {
+        let _slot = self.dynamodb_slot().await?;
+        self.history
+            .unread(chat_id, after, reader)
             .await
             .map_err(|error| ApiError::unavailable(failed, error))
     }

@@ -184,6 +184,7 @@ pub async fn send(
         Some(ulid) => Some(quote(&app, chat_id, ulid).await?),
         None => None,
     };
+    let mentions = messages::mentions_in(&app, chat_id, &body.content).await?;
     let ttl = app.config.chat.idempotency_ttl_seconds;
     // An in-flight claim outlives the longest a send can take (the delivery
     // timeout), no more: a send whose handler died frees its client_uuid soon.
@@ -197,6 +198,7 @@ pub async fn send(
         user_id: user.user_id,
         content: body.content,
         reply_to,
+        mentions,
         ..ChatMessage::default()
     };
     let send = body

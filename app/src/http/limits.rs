@@ -115,6 +115,11 @@ impl PartialSchema for Ulid {
 
 impl ToSchema for Ulid {}
 
+/// A message's ULID in a body.
+pub fn message_ulid() -> Object {
+    text(ULID).build()
+}
+
 /// A send's `reply_to`: a message's ULID, or null.
 pub fn reply_to() -> Object {
     optional_text(ULID).build()

@@ -21,6 +21,7 @@ use crate::{
     domain::{
         Invalid,
         change::{Change, MAX_REACTIONS, MessageChange, check_emoji},
+        mention,
         message::{ChatMessage, LogRecord, check_content, timestamp_of},
     },
     store::{
@@ -61,8 +62,10 @@ pub async fn edit(
 ) -> ApiResult<Response> {
     let (chat_id, ulid) = target(&chat_id, &ulid)?;
     check_content(&body.content, app.config.chat.max_content_length).map_err(ApiError::invalid)?;
+    let mentions = mentions_in(&app, chat_id, &body.content).await?;
     let change = Change::MessageEdited {
         content: body.content,
+        mentions,
     };
     make(&app, &user, chat_id, ulid, change, body.client_uuid).await
 }
@@ -324,6 +327,20 @@ fn refusal(message: &ChatMessage, change: &Change, role: Role) -> Option<ApiErro
     }
 }
 
+/// The members `content` mentions; only text with an `@` costs a read of
+/// the chat's members.
+pub(super) async fn mentions_in(app: &App, chat_id: Uuid, content: &str) -> ApiResult<Vec<Uuid>> {
+    if !mention::may_mention(content) {
+        return Ok(Vec::new());
+    }
+    let members = chats::members(&app.db, chat_id).await?;
+    let usernames = members
+        .iter()
+        .filter(|member| !member.user.tombstone)
+        .map(|member| (member.user.user_id, member.user.meta.username.as_str()));
+    Ok(mention::mentioned(content, usernames))
+}
+
 /// 200 with a change already serialised (by this attempt, or an earlier one).
 fn ok(change_json: String) -> Response {
     (
@@ -342,6 +359,7 @@ mod tests {
     fn edit() -> Change {
         Change::MessageEdited {
             content: "new".into(),
+            mentions: Vec::new(),
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod admission;
 mod app;
+mod attention;
 mod auth;
 mod centrifugo_proxy;
 mod chats;
@@ -69,6 +70,11 @@ pub fn router(app: App) -> Router {
             put(messages::add_reaction).delete(messages::remove_reaction),
         )
         .route("/chats/{chat_id}/leave", post(chats::leave))
+        .route("/chats/{chat_id}/read", put(attention::mark_read))
+        .route(
+            "/chats/{chat_id}/notifications",
+            put(attention::set_notifications),
+        )
         .route(
             "/chats/{chat_id}/members",
             get(chats::members).post(chats::add_members),

@@ -10,8 +10,8 @@ use utoipa::{
 };
 
 use super::{
-    app::App, auth, centrifugo_proxy, chats, connection_token, error::ErrorBody, limits, messages,
-    session, users,
+    app::App, attention, auth, centrifugo_proxy, chats, connection_token, error::ErrorBody, limits,
+    messages, session, users,
 };
 
 #[derive(OpenApi)]
@@ -26,6 +26,7 @@ use super::{
         auth::login, auth::refresh, auth::logout, session::login, session::refresh, session::logout,
         chats::create, chats::send, chats::history, chats::delete, chats::leave, chats::members, chats::add_members,
         messages::edit, messages::delete, messages::add_reaction, messages::remove_reaction,
+        attention::mark_read, attention::set_notifications,
         connection_token::token, centrifugo_proxy::connect, centrifugo_proxy::subscribe,
     ),
     components(schemas(ErrorBody, crate::domain::events::ChatListEvent, crate::domain::change::MessageChange, limits::Emoji)),

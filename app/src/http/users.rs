@@ -5,6 +5,7 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
+use futures::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -20,7 +21,7 @@ use super::{
 use crate::{
     domain::{
         Invalid,
-        chat::ChatMeta,
+        chat::{ChatMeta, NotificationLevel},
         check_length,
         events::OutboxEvent,
         user::{Email, UserMeta, UserProfile, check_password, username_or_email},
@@ -80,6 +81,7 @@ pub async fn me(user: AuthUser) -> Json<UserProfile> {
 pub async fn deactivate(State(app): State<App>, user: AuthUser) -> ApiResult<StatusCode> {
     let mut tx = app.db.begin().await?;
     users::tombstone(&mut tx, user.user_id).await?;
+    chats::forget_attention(&mut tx, user.user_id).await?;
     sessions::revoke_user(&mut tx, user.user_id).await?;
     outbox::append(&mut tx, &[OutboxEvent::tombstoned(user.user_id)]).await?;
     tx.commit().await?;
@@ -101,6 +103,15 @@ pub struct ChatItem {
     /// Who created the chat (may delete any message in it); null once
     /// their account is gone.
     created_by: Option<Uuid>,
+    /// The ULID of the newest message I read; null until I first mark one
+    /// (what came before I joined counts as read).
+    last_read: Option<String>,
+    /// Messages from others after my read position, not deleted; 100 means
+    /// 100 or more.
+    unread_count: u32,
+    /// Of those, the ones that mention me.
+    mention_count: u32,
+    notifications: NotificationLevel,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -108,17 +119,42 @@ pub struct ChatList {
     chats: Vec<ChatItem>,
 }
 
-#[utoipa::path(get, path = "/api/v1/users/me/chats", tag = "user", security(("bearer" = []), ("cookie" = [])), responses((status = 200, body = ChatList), Unauthenticated))]
+/// Chats counted at once for one list: bounded, so a member of many chats
+/// cannot take every DynamoDB read slot.
+const CONCURRENT_COUNTS: usize = 8;
+
+#[utoipa::path(get, path = "/api/v1/users/me/chats", tag = "user", security(("bearer" = []), ("cookie" = [])), responses((status = 200, body = ChatList), (status = 503, description = "Failed to count unread messages.", body = ErrorBody), Unauthenticated))]
 pub async fn my_chats(State(app): State<App>, user: AuthUser) -> ApiResult<Json<ChatList>> {
     let rows = chats::chats_of(&app.db, user.user_id).await?;
-    let chats = rows
-        .into_iter()
-        .map(|(chat_id, meta, created_by)| ChatItem {
-            chat_id,
-            meta: meta.0,
-            created_by,
+    let app = &app;
+    let chats = stream::iter(rows)
+        .map(|row| async move {
+            // Never marked: what came before joining counts as read.
+            let after = row.last_read.clone().unwrap_or_else(|| {
+                let joined = row.joined_at.and_utc().timestamp_millis();
+                ulid::Ulid::from_parts(u64::try_from(joined).unwrap_or(0), 0).to_string()
+            });
+            let unread = app
+                .unread(
+                    row.chat_id,
+                    &after,
+                    user.user_id,
+                    "Failed to count unread messages.",
+                )
+                .await?;
+            Ok::<_, ApiError>(ChatItem {
+                chat_id: row.chat_id,
+                meta: row.meta.0,
+                created_by: row.created_by,
+                last_read: row.last_read,
+                unread_count: unread.messages,
+                mention_count: unread.mentions,
+                notifications: NotificationLevel::parse(&row.notifications),
+            })
         })
-        .collect();
+        .buffered(CONCURRENT_COUNTS)
+        .try_collect()
+        .await?;
     Ok(Json(ChatList { chats }))
 }
 

@@ -20,7 +20,7 @@ const NOT_FOUND: &str = "Message not found in this chat. A message sent a moment
 
 /// The message as stored, once the sink wrote it and `ready` holds (the
 /// API reads the target of a change from storage).
-async fn stored_when(
+pub async fn stored_when(
     t: &TestApp,
     chat: Uuid,
     ulid: &str,
@@ -43,7 +43,7 @@ async fn stored_when(
 }
 
 /// Sends and waits until the message is stored; its ulid.
-async fn sent(t: &TestApp, user: &User, chat: Uuid, content: &str) -> String {
+pub async fn sent(t: &TestApp, user: &User, chat: Uuid, content: &str) -> String {
     let reply = t.send(user, chat, content).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     let ulid = reply.body["ulid"].as_str().unwrap().to_owned();
@@ -60,7 +60,7 @@ fn reaction_path(chat: Uuid, ulid: &str, emoji: &str) -> String {
     format!("/api/v1/chats/{chat}/messages/{ulid}/reactions/{emoji}")
 }
 
-async fn edit(t: &TestApp, user: &User, chat: Uuid, ulid: &str, body: Value) -> Reply {
+pub async fn edit(t: &TestApp, user: &User, chat: Uuid, ulid: &str, body: Value) -> Reply {
     t.call(Method::PATCH, &message_path(chat, ulid))
         .bearer(&user.access)
         .json(body)
@@ -68,7 +68,7 @@ async fn edit(t: &TestApp, user: &User, chat: Uuid, ulid: &str, body: Value) -> 
         .await
 }
 
-async fn delete(t: &TestApp, user: &User, chat: Uuid, ulid: &str) -> Reply {
+pub async fn delete(t: &TestApp, user: &User, chat: Uuid, ulid: &str) -> Reply {
     t.delete(&message_path(chat, ulid))
         .bearer(&user.access)
         .send()

@@ -169,6 +169,7 @@ impl Producer {
 pub fn edit(content: &str) -> Change {
     Change::MessageEdited {
         content: content.into(),
+        mentions: Vec::new(),
     }
 }
 

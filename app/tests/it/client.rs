@@ -100,7 +100,8 @@ impl TestApp {
 
     /// Signs up and logs in a fresh user.
     pub async fn user(&self, name: &str) -> User {
-        let email = format!("{name}-{}@example.com", Uuid::new_v4().simple());
+        let local = name.replace(' ', ".");
+        let email = format!("{local}-{}@example.com", Uuid::new_v4().simple());
         let password = "correct horse battery".to_owned();
         let created = self
             .post("/api/v1/users/")

@@ -13,6 +13,7 @@ mod api_messages;
 mod api_session;
 mod api_users;
 mod api_ws;
+mod attention;
 mod changes;
 mod cli;
 mod client;

@@ -207,7 +207,15 @@ async fn memberships(t: &TestApp, users: &[&User], chats: &[(&User, Uuid)]) -> V
             .send()
             .await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-        view.insert(format!("chats of {}", user.id), reply.body);
+        let mut list = reply.body;
+        // Counts follow the messages (those acknowledged after the backup
+        // come back too); the rest of each entry is the membership.
+        for chat in list["chats"].as_array_mut().unwrap() {
+            let chat = chat.as_object_mut().unwrap();
+            chat.remove("unread_count");
+            chat.remove("mention_count");
+        }
+        view.insert(format!("chats of {}", user.id), list);
     }
     for (member, chat) in chats {
         let reply = t

@@ -50,6 +50,15 @@ pub(super) fn versioned_item(
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
+/// The mentioned members' ids: a string set, absent when none (a set
+/// cannot be empty).
+pub(super) const MENTIONS: &str = "mentions";
+
+pub(super) fn mention_set(mentions: &[Uuid]) -> Option<AttributeValue> {
+    (!mentions.is_empty())
+        .then(|| AttributeValue::Ss(mentions.iter().map(Uuid::to_string).collect()))
+}
+
 /// Top-level attribute of one emoji's reactions: a string set of user ids.
 pub(super) const REACTION_PREFIX: &str = "r:";
 /// The emoji in the order of first use (a list of strings): sets have no order.
@@ -108,6 +117,9 @@ pub fn to_item(message: &ChatMessage) -> Item {
     }
     if let Some(quote) = &message.reply_to {
         item.insert("reply_to".to_owned(), quote_item(quote));
+    }
+    if let Some(mentions) = mention_set(&message.mentions) {
+        item.insert(MENTIONS.to_owned(), mentions);
     }
     let reactions: Vec<&Reaction> = message
         .reactions
@@ -197,6 +209,15 @@ pub fn from_item(item: &Item) -> Option<ChatMessage> {
             .get("reply_to")
             .and_then(|v| v.as_m().ok())
             .and_then(quote_from),
+        mentions: item
+            .get(MENTIONS)
+            .and_then(|v| v.as_ss().ok())
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|id| Uuid::parse_str(id).ok())
+                    .collect()
+            })
+            .unwrap_or_default(),
         reactions: reactions_from(item),
     })
 }

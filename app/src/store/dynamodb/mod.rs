@@ -29,7 +29,7 @@ mod reads;
 mod writes;
 
 pub use item::{MessageKey, Version, from_item, to_item};
-pub use reads::HistoryPage;
+pub use reads::{HistoryPage, UNREAD_CAP, Unread};
 pub use writes::{ChangeOutcome, QuoteUpdate};
 
 #[derive(Debug, thiserror::Error)]

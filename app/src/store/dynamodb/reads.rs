@@ -16,7 +16,75 @@ pub struct HistoryPage {
     pub more: bool,
 }
 
+/// Most unread messages a count reports: 100 means "100 or more".
+pub const UNREAD_CAP: u32 = 100;
+/// Most items one count reads: past them (a reader's own messages, deleted
+/// ones) it reports what it found.
+const UNREAD_SCAN: usize = 1000;
+
+/// What waits for a reader in one chat.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Unread {
+    /// Messages from others, not deleted (at most `UNREAD_CAP`).
+    pub messages: u32,
+    /// Those of them that mention the reader.
+    pub mentions: u32,
+}
+
 impl ChatHistoryTable {
+    /// Unread messages of `reader` in the chat: those after `after` (a ULID)
+    /// that others sent and nobody deleted, reading only the fields that say so.
+    pub async fn unread(
+        &self,
+        chat_id: Uuid,
+        after: &str,
+        reader: Uuid,
+    ) -> Result<Unread, DynamoDbError> {
+        let reader = reader.to_string();
+        let mut unread = Unread::default();
+        let mut scanned = 0;
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.name)
+                .key_condition_expression("chat_id = :c AND ulid > :after")
+                .expression_attribute_values(":c", AttributeValue::S(chat_id.to_string()))
+                .expression_attribute_values(":after", AttributeValue::S(after.to_owned()))
+                .projection_expression("user_id, #deleted, #mentions")
+                .expression_attribute_names("#deleted", "deleted")
+                .expression_attribute_names("#mentions", MENTIONS)
+                .limit(200)
+                .set_exclusive_start_key(start)
+                .send()
+                .await?;
+            for item in output.items() {
+                scanned += 1;
+                let from_reader = item.get("user_id").and_then(|v| v.as_s().ok()) == Some(&reader);
+                let deleted = item.contains_key("deleted");
+                if from_reader || deleted {
+                    continue;
+                }
+                unread.messages += 1;
+                let mentioned = item
+                    .get(MENTIONS)
+                    .and_then(|v| v.as_ss().ok())
+                    .is_some_and(|ids| ids.contains(&reader));
+                if mentioned {
+                    unread.mentions += 1;
+                }
+                if unread.messages == UNREAD_CAP {
+                    return Ok(unread);
+                }
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() || scanned >= UNREAD_SCAN {
+                return Ok(unread);
+            }
+        }
+    }
+
     /// Up to `limit` messages older than `before` (a ULID), newest first. It asks
     /// for one extra item to know whether another page exists, so a page never
     /// promises a next page that turns out empty.

@@ -187,17 +187,30 @@ impl ChatHistoryTable {
             replies: replies_of(&item),
         };
         match &change.change {
-            Change::MessageEdited { content } => {
+            Change::MessageEdited { content, mentions } => {
                 if current.deleted {
                     return Ok(ChangeOutcome::default());
                 }
-                let result = update()
-                    .update_expression("SET content = :c, edited_at = :t, v = :o, vp = :p")
+                // The new content's mentions replace the old (a set cannot be empty: removed).
+                let (expression, mentions) = match mention_set(mentions) {
+                    Some(set) => (
+                        "SET content = :c, edited_at = :t, mentions = :m, v = :o, vp = :p",
+                        Some(set),
+                    ),
+                    None => (
+                        "SET content = :c, edited_at = :t, v = :o, vp = :p REMOVE mentions",
+                        None,
+                    ),
+                };
+                let mut request = update()
+                    .update_expression(expression)
                     .condition_expression(live)
                     .expression_attribute_values(":c", AttributeValue::S(content.clone()))
-                    .expression_attribute_values(":t", AttributeValue::S(change.timestamp.clone()))
-                    .send()
-                    .await;
+                    .expression_attribute_values(":t", AttributeValue::S(change.timestamp.clone()));
+                if let Some(set) = mentions {
+                    request = request.expression_attribute_values(":m", set);
+                }
+                let result = request.send().await;
                 Ok(ChangeOutcome {
                     applied: applied(result)?,
                     quotes: Some(quotes()),

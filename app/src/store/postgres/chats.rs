@@ -173,17 +173,95 @@ pub async fn leave(conn: &mut PgConnection, chat_id: Uuid, user_id: Uuid) -> sql
     Ok(removed.rows_affected() > 0)
 }
 
-/// The user's chats, most recently joined first, each with its creator
-/// (none once the creator's account was deleted).
-pub async fn chats_of(
-    pool: &PgPool,
-    user_id: Uuid,
-) -> sqlx::Result<Vec<(Uuid, Json<ChatMeta>, Option<Uuid>)>> {
+/// One chat of a member's list, with where they stand in it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct ListedChat {
+    pub chat_id: Uuid,
+    pub meta: Json<ChatMeta>,
+    /// None once the creator's account was deleted.
+    pub created_by: Option<Uuid>,
+    pub joined_at: NaiveDateTime,
+    /// The ULID of the newest message they read; None until they marked one.
+    pub last_read: Option<String>,
+    pub notifications: String,
+}
+
+/// The user's chats, most recently joined first.
+pub async fn chats_of(pool: &PgPool, user_id: Uuid) -> sqlx::Result<Vec<ListedChat>> {
     sqlx::query_as(
-        "SELECT c.chat_id, c.meta, c.created_by FROM user_chats m JOIN chats c USING (chat_id)
+        "SELECT c.chat_id, c.meta, c.created_by, m.joined_at, m.last_read, m.notifications
+         FROM user_chats m JOIN chats c USING (chat_id)
          WHERE m.user_id = $1 ORDER BY m.joined_at DESC, c.chat_id",
     )
     .bind(user_id)
     .fetch_all(pool)
+    .await
+}
+
+/// A member's read position and when they joined, locked until the
+/// transaction ends (so concurrent marks move it in turn); None if not a member.
+pub async fn lock_read_position(
+    conn: &mut PgConnection,
+    chat_id: Uuid,
+    user_id: Uuid,
+) -> sqlx::Result<Option<(Option<String>, NaiveDateTime)>> {
+    sqlx::query_as(
+        "SELECT last_read, joined_at FROM user_chats
+         WHERE chat_id = $1 AND user_id = $2 FOR UPDATE",
+    )
+    .bind(chat_id)
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn set_read_position(
+    conn: &mut PgConnection,
+    chat_id: Uuid,
+    user_id: Uuid,
+    ulid: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE user_chats SET last_read = $3 WHERE chat_id = $1 AND user_id = $2")
+        .bind(chat_id)
+        .bind(user_id)
+        .bind(ulid)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A closed account keeps its memberships but not where it read or what
+/// notified it.
+pub async fn forget_attention(conn: &mut PgConnection, user_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE user_chats SET last_read = NULL, notifications = DEFAULT WHERE user_id = $1",
+    )
+    .bind(user_id)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// Sets which messages notify the member; answers the level it replaced,
+/// or None if they are not a member.
+pub async fn set_notifications(
+    conn: &mut PgConnection,
+    chat_id: Uuid,
+    user_id: Uuid,
+    level: &str,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar(
+        "WITH old AS (
+             SELECT notifications FROM user_chats
+             WHERE chat_id = $1 AND user_id = $2 FOR UPDATE
+         )
+         UPDATE user_chats m SET notifications = $3 FROM old
+         WHERE m.chat_id = $1 AND m.user_id = $2
+         RETURNING old.notifications",
+    )
+    .bind(chat_id)
+    .bind(user_id)
+    .bind(level)
+    .fetch_optional(conn)
     .await
 }

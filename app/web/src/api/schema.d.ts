@@ -225,6 +225,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/chats/{chat_id}/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Chooses which of the chat's messages notify the caller. */
+        put: operations["set_notifications"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/chats/{chat_id}/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Moves the caller's read position forward to a message. A message at or
+         *     before the stored position leaves it where it is (the answer says where).
+         */
+        put: operations["mark_read"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/realtime/token": {
         parameters: {
             query?: never;
@@ -388,6 +425,8 @@ export interface components {
         };
         Change: {
             content: string;
+            /** @description The members the new content mentions. */
+            mentions?: string[];
             /** @enum {string} */
             type: "message_edited";
         } | {
@@ -426,7 +465,24 @@ export interface components {
              *     their account is gone.
              */
             created_by?: string | null;
+            /**
+             * @description The ULID of the newest message I read; null until I first mark one
+             *     (what came before I joined counts as read).
+             */
+            last_read?: string | null;
+            /**
+             * Format: int32
+             * @description Of those, the ones that mention me.
+             */
+            mention_count: number;
             meta: components["schemas"]["ChatMetaData"];
+            notifications: components["schemas"]["NotificationLevel"];
+            /**
+             * Format: int32
+             * @description Messages from others after my read position, not deleted; 100 means
+             *     100 or more.
+             */
+            unread_count: number;
         };
         ChatList: {
             chats: components["schemas"]["ChatItem"][];
@@ -470,6 +526,16 @@ export interface components {
             event_type: "TOMBSTONED";
             /** @description Aggregate: the user whose account was closed. */
             payload: components["schemas"]["Tombstoned"];
+        } | {
+            /** @enum {string} */
+            event_type: "CHAT_READ";
+            /** @description Aggregate: the chat. A member's read position moved forward. */
+            payload: components["schemas"]["ChatRead"];
+        } | {
+            /** @enum {string} */
+            event_type: "CHAT_NOTIFICATIONS_SET";
+            /** @description Aggregate: the chat. A member chose which of its messages notify them. */
+            payload: components["schemas"]["ChatNotificationsSet"];
         }) & {
             /**
              * Format: uuid
@@ -496,6 +562,11 @@ export interface components {
             deleted?: boolean;
             /** @description When the author last edited it (ISO-8601 UTC), absent if never. */
             edited_at?: string | null;
+            /**
+             * @description The members it mentions (`@username`), as the API found them when it
+             *     was sent or last edited.
+             */
+            mentions?: string[];
             /** @description One entry per emoji, in the order the emoji was first used. */
             reactions?: components["schemas"]["Reaction"][];
             reply_to?: null | components["schemas"]["ReplyTo"];
@@ -515,6 +586,37 @@ export interface components {
         ChatMetaData: {
             description?: string | null;
             title?: string | null;
+        };
+        ChatNotifications: {
+            /** Format: uuid */
+            chat_id: string;
+            notifications: components["schemas"]["NotificationLevel"];
+        };
+        ChatNotificationsSet: {
+            notifications: components["schemas"]["NotificationLevel"];
+            /** Format: uuid */
+            user_id: string;
+        };
+        /**
+         * @description The reader's devices learn the new position and the counts after it.
+         *     Fields of the events added here are declared in alphabetical order: the
+         *     relay publishes payloads as Postgres stores them, keys sorted.
+         */
+        ChatRead: {
+            /** @description The ULID of the newest message read. */
+            last_read: string;
+            /**
+             * Format: int32
+             * @description Of the unread messages, those that mention the reader.
+             */
+            mention_count: number;
+            /**
+             * Format: int32
+             * @description Messages from others after it (100 means 100 or more).
+             */
+            unread_count: number;
+            /** Format: uuid */
+            user_id: string;
         };
         ChatResponse: {
             /** Format: uuid */
@@ -620,10 +722,43 @@ export interface components {
              */
             user_id: string;
         };
+        /**
+         * @description Which of a chat's messages notify a member: every message from someone
+         *     else, only those that mention them (the default), or none.
+         * @enum {string}
+         */
+        NotificationLevel: "all" | "mentions" | "muted";
+        Notifications: {
+            /**
+             * @description `all`: every message from someone else; `mentions` (the default):
+             *     only those that mention me; `muted`: none.
+             */
+            notifications: components["schemas"]["NotificationLevel"];
+        };
         /** @description Who reacted with one emoji; its count is the number of users. */
         Reaction: {
             emoji: string;
             user_ids: string[];
+        };
+        ReadBody: {
+            ulid: string;
+        };
+        /** @description A member's read position in a chat and what waits after it. */
+        ReadPosition: {
+            /** Format: uuid */
+            chat_id: string;
+            /** @description The ULID of the newest message read. */
+            last_read: string;
+            /**
+             * Format: int32
+             * @description Of those, the ones that mention the reader.
+             */
+            mention_count: number;
+            /**
+             * Format: int32
+             * @description Messages from others after it, not deleted; 100 means 100 or more.
+             */
+            unread_count: number;
         };
         RefreshBody: {
             refresh_token: string;
@@ -1906,6 +2041,160 @@ export interface operations {
             };
         };
     };
+    set_notifications: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                chat_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Notifications"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatNotifications"];
+                };
+            };
+            /** @description Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not a member of the chat (or the chat does not exist) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not of the declared content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: `detail` lists each problem (FastAPI shape) or states a limit */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    mark_read: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                chat_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReadBody"];
+            };
+        };
+        responses: {
+            /** @description The read position now (unchanged if the message was not newer) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadPosition"];
+                };
+            };
+            /** @description Not authenticated, or the token is expired, tampered, of the wrong type, or its account closed */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not a member of the chat (or the chat does not exist) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such message is stored in the chat */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not of the declared content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: `detail` lists each problem (FastAPI shape) or states a limit */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Failed to mark the chat read; or the server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     token: {
         parameters: {
             query?: never;
@@ -2221,7 +2510,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            /** @description Failed to count unread messages; or the server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
