@@ -15,15 +15,15 @@ use axum::{
 use axum_extra::extract::CookieJar;
 use futures::{SinkExt, StreamExt, stream::SplitSink};
 use tokio::{sync::mpsc, time::Instant};
-use uuid::Uuid;
 
 use super::{
     gateway::{Gateway, Identity, Refusal},
     hub::{ClientHandle, Closer},
     protocol::{
-        self, BadCommand, ChannelRequest, ConnectRequest, ConnectResult, Disconnect, Empty,
-        ErrorCode, Format, HistoryRequest, HistoryResult, Method, Outgoing, RefreshRequest,
-        RefreshResult, Reply, StreamPosition, SubscribeRequest,
+        self, BadCommand, ChannelRequest, ClientInfo, ConnectRequest, ConnectResult, Disconnect,
+        Empty, ErrorCode, Format, HistoryRequest, HistoryResult, Method, Outgoing, PresenceResult,
+        PresenceStatsResult, PublishRequest, RefreshRequest, RefreshResult, Reply, StreamPosition,
+        SubscribeRequest,
     },
 };
 use crate::{
@@ -53,6 +53,7 @@ async fn serve(gateway: Arc<Gateway>, socket: WebSocket, format: Format, cookie:
         subscribed: HashSet::new(),
         deadline: Instant::now() + CONNECT_WITHIN,
         awaiting_pong: false,
+        publications: Bucket::full(),
     };
     let mut ping = tokio::time::interval(gateway.ping_interval());
     ping.reset();
@@ -167,6 +168,62 @@ struct Connection {
     /// Stale before connect; credentials' expiry plus the grace after.
     deadline: Instant,
     awaiting_pong: bool,
+    /// What this connection may still publish (typing) before it must wait.
+    publications: Bucket,
+}
+
+/// Publications a connection may make in a burst, and how many more each
+/// second after.
+const PUBLISH_BURST: f64 = 5.0;
+const PUBLISH_PER_SECOND: f64 = 1.0;
+
+/// A token bucket: `PUBLISH_BURST` at once, then `PUBLISH_PER_SECOND`.
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn full() -> Self {
+        Self {
+            tokens: PUBLISH_BURST,
+            at: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.at).as_secs_f64() * PUBLISH_PER_SECOND;
+        self.tokens = (self.tokens + refill).min(PUBLISH_BURST);
+        self.at = now;
+        if self.tokens < 1.0 {
+            return false;
+        }
+        self.tokens -= 1.0;
+        true
+    }
+}
+
+/// The one publication a client may make: whether they are typing.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Typing {
+    #[serde(rename = "type")]
+    kind: TypingKind,
+    #[allow(dead_code)] // checked to be a boolean, delivered as sent
+    active: bool,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum TypingKind {
+    Typing,
+}
+
+/// True when `data` is exactly `{"type": "typing", "active": <bool>}`.
+fn is_typing(data: &[u8]) -> bool {
+    serde_json::from_slice::<Typing>(data)
+        .is_ok_and(|typing| matches!(typing.kind, TypingKind::Typing))
 }
 
 impl Connection {
@@ -236,7 +293,9 @@ impl Connection {
             Method::Unsubscribe(request) => self.unsubscribe(id, request),
             Method::History(request) => self.history(id, request),
             Method::Refresh(request) => self.refresh(id, request).await,
-            Method::NotAvailable("publish") => self.error(id, ErrorCode::PermissionDenied),
+            Method::Publish(request) => self.publish(id, request),
+            Method::Presence(request) => self.presence(id, request, false).await,
+            Method::PresenceStats(request) => self.presence(id, request, true).await,
             Method::NotAvailable(_) => self.error(id, ErrorCode::NotAvailable),
             Method::Send => {}
         }
@@ -294,7 +353,7 @@ impl Connection {
                 epoch: s.epoch,
             });
         let result = ConnectResult {
-            client: client_uuid(client.id),
+            client: self.gateway.client_uuid(client.id),
             version: env!("CARGO_PKG_VERSION").into(),
             expires: true,
             ttl: self.gateway.ttl(identity.expires),
@@ -351,6 +410,10 @@ impl Connection {
                 });
         match subscribed {
             Ok(()) => {
+                if let Some(Channel::Chat(_)) = Channel::parse(&request.channel) {
+                    let present = self.gateway.present(&client);
+                    self.gateway.presence.joined(&request.channel, present);
+                }
                 self.subscribed.insert(request.channel);
             }
             Err(code) => self.error(id, code),
@@ -359,7 +422,10 @@ impl Connection {
 
     fn unsubscribe(&mut self, id: u32, request: ChannelRequest) {
         if let Some(client) = &self.client {
-            self.gateway.hub.unsubscribe(&request.channel, client.id);
+            if self.gateway.hub.unsubscribe(&request.channel, client.id) {
+                let id = self.gateway.client_uuid(client.id);
+                self.gateway.presence.left(&request.channel, &id);
+            }
             self.subscribed.remove(&request.channel);
         }
         self.send(Reply {
@@ -367,6 +433,86 @@ impl Connection {
             unsubscribe: Some(Empty {}),
             ..Reply::default()
         });
+    }
+
+    /// Whether the connection is subscribed to `channel`, a chat channel
+    /// (only those have presence and client publications); else the error.
+    fn on_chat(&self, channel: &str) -> Result<&ClientHandle, ErrorCode> {
+        let client = self.client.as_ref().ok_or(ErrorCode::PermissionDenied)?;
+        match Channel::parse(channel) {
+            Some(Channel::Chat(_)) if self.gateway.hub.is_subscribed(channel, client.id) => {
+                Ok(client)
+            }
+            Some(Channel::Chat(_)) => Err(ErrorCode::PermissionDenied),
+            Some(Channel::Personal(_)) => Err(ErrorCode::NotAvailable),
+            None => Err(ErrorCode::UnknownChannel),
+        }
+    }
+
+    /// A subscriber says whether they are typing: to every subscriber, not
+    /// kept. Anything else is refused; over the rate nothing is sent.
+    fn publish(&mut self, id: u32, request: PublishRequest) {
+        let client = match self.on_chat(&request.channel) {
+            Ok(client) => client.clone(),
+            Err(code) => return self.error(id, code),
+        };
+        if !is_typing(&request.data) {
+            return self.error(id, ErrorCode::BadRequest);
+        }
+        if !self.publications.take() {
+            return self.error(id, ErrorCode::TooManyRequests);
+        }
+        let present = self.gateway.present(&client);
+        self.gateway
+            .presence
+            .publish(&request.channel, present, request.data);
+        self.send(Reply {
+            id,
+            publish: Some(Empty {}),
+            ..Reply::default()
+        });
+    }
+
+    /// Who is on a chat channel now, on every instance (or how many).
+    async fn presence(&self, id: u32, request: ChannelRequest, stats: bool) {
+        if let Err(code) = self.on_chat(&request.channel) {
+            return self.error(id, code);
+        }
+        let present = match self.gateway.presence.list(&request.channel).await {
+            Ok(present) => present,
+            Err(error) => {
+                tracing::warn!(%error, "gateway: cannot read presence");
+                return self.error(id, ErrorCode::Internal);
+            }
+        };
+        let reply = if stats {
+            let users: HashSet<&str> = present.iter().map(|p| p.user.as_str()).collect();
+            Reply {
+                id,
+                presence_stats: Some(PresenceStatsResult {
+                    num_clients: u32::try_from(present.len()).unwrap_or(u32::MAX),
+                    num_users: u32::try_from(users.len()).unwrap_or(u32::MAX),
+                }),
+                ..Reply::default()
+            }
+        } else {
+            let presence = present
+                .into_iter()
+                .map(|p| {
+                    let info = ClientInfo {
+                        user: p.user,
+                        client: p.client.clone(),
+                    };
+                    (p.client, info)
+                })
+                .collect();
+            Reply {
+                id,
+                presence: Some(PresenceResult { presence }),
+                ..Reply::default()
+            }
+        };
+        self.send(reply);
     }
 
     fn history(&self, id: u32, request: HistoryRequest) {
@@ -410,7 +556,7 @@ impl Connection {
         let client = self
             .client
             .as_ref()
-            .map(|c| client_uuid(c.id))
+            .map(|c| self.gateway.client_uuid(c.id))
             .unwrap_or_default();
         self.send(Reply {
             id,
@@ -426,15 +572,13 @@ impl Connection {
 
     fn leave(&mut self) {
         if let Some(client) = self.client.take() {
-            self.gateway.hub.remove_client(client.id, &self.subscribed);
+            let id = self.gateway.client_uuid(client.id);
+            for channel in self.gateway.hub.remove_client(client.id, &self.subscribed) {
+                self.gateway.presence.left(channel, &id);
+            }
             metrics::gauge!("harmony_gateway_connections").decrement(1.0);
         }
     }
-}
-
-/// The client id as Centrifugo shows it: a UUID, here made from the counter.
-fn client_uuid(id: u64) -> String {
-    Uuid::from_u64_pair(0, id).to_string()
 }
 
 /// `GET /connection/websocket`: the upgrade that starts a connection.

@@ -19,7 +19,7 @@ use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{gateway::Gateway, hub::Hub};
+use super::gateway::Gateway;
 use crate::{
     domain::{
         channels::{self, CHANNELS_HEADER},
@@ -34,6 +34,7 @@ pub struct Feed {
     consumer: StreamConsumer,
     messages_topic: String,
     chat_events_topic: String,
+    user_events_topic: String,
 }
 
 /// The part of a message record the gateway de-duplicates by.
@@ -57,6 +58,7 @@ impl Feed {
         let topics = [
             config.topics.messages.name.clone(),
             config.topics.chat_events.name.clone(),
+            config.topics.user_events.name.clone(),
         ];
         let consumer =
             tokio::task::spawn_blocking(move || -> Result<StreamConsumer, KafkaError> {
@@ -85,6 +87,7 @@ impl Feed {
             consumer,
             messages_topic: config.topics.messages.name.clone(),
             chat_events_topic: config.topics.chat_events.name.clone(),
+            user_events_topic: config.topics.user_events.name.clone(),
         })
     }
 
@@ -95,7 +98,7 @@ impl Feed {
                 record = self.consumer.recv() => record,
             };
             match record {
-                Ok(record) => self.publish(&gateway.hub, &record),
+                Ok(record) => self.publish(&gateway, &record),
                 Err(error) => {
                     tracing::warn!(%error, "gateway feed: kafka error; retrying");
                     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -104,7 +107,8 @@ impl Feed {
         }
     }
 
-    fn publish(&self, hub: &Hub, record: &BorrowedMessage<'_>) {
+    fn publish(&self, gateway: &Gateway, record: &BorrowedMessage<'_>) {
+        let hub = &gateway.hub;
         // Only JSON is published: JSON connections embed it as is.
         let Some((payload, data)) = record.payload().and_then(|p| {
             serde_json::from_slice::<&RawValue>(p)
@@ -129,26 +133,30 @@ impl Feed {
             metrics::histogram!("harmony_gateway_delivery_lag_seconds")
                 .record(lag.max(0) as f64 / 1000.0);
         }
-        if topic == self.chat_events_topic {
-            self.unsubscribe(hub, data);
+        if topic == self.chat_events_topic || topic == self.user_events_topic {
+            self.end_access(gateway, data);
         }
     }
 
-    /// Who leaves a chat, or a deleted chat, is unsubscribed from it at once.
-    fn unsubscribe(&self, hub: &Hub, data: &RawValue) {
+    /// Who leaves a chat, or a deleted chat, is unsubscribed from it at
+    /// once; a closed account's connections are closed.
+    fn end_access(&self, gateway: &Gateway, data: &RawValue) {
         let Ok(record) = serde_json::from_str::<OutboxRecord>(data.get()) else {
             return;
         };
-        let Ok(chat) = Uuid::parse_str(&record.aggregate_id) else {
+        let Ok(aggregate) = Uuid::parse_str(&record.aggregate_id) else {
             return;
         };
-        let channel = channels::chat(chat);
+        let channel = channels::chat(aggregate);
         match record.event {
             LoggedEvent::Known(Event::UserLeft(left)) => {
-                hub.unsubscribe_user(&channel, left.user_id);
+                gateway.unsubscribe_user(&channel, left.user_id);
             }
             LoggedEvent::Known(Event::ChatDeleted(_)) => {
-                hub.close_channel(&channel);
+                gateway.close_channel(&channel);
+            }
+            LoggedEvent::Known(Event::Tombstoned(_)) => {
+                gateway.disconnect_user(aggregate);
             }
             _ => {}
         }

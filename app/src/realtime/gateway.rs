@@ -15,10 +15,15 @@ use sqlx::PgPool;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use uuid::Uuid;
 
-use super::hub::Hub;
+use super::{
+    hub::{ClientHandle, ClientId, Hub},
+    presence::Presence,
+    protocol::Disconnect,
+};
 use crate::{
     auth::{ConnectionTokens, TokenError, Tokens},
-    store::{cache_aside, redis::cache::Cache},
+    domain::channels,
+    store::{cache_aside, redis::cache::Cache, redis::presence::Present},
 };
 
 pub const WEBSOCKET_PATH: &str = "/connection/websocket";
@@ -39,6 +44,7 @@ pub struct Identity {
 
 pub struct Gateway {
     pub hub: Hub,
+    pub(super) presence: Arc<Presence>,
     pub(super) config: harmony_config::RealtimeConfig,
     access_tokens: Tokens,
     connection_tokens: ConnectionTokens,
@@ -46,6 +52,8 @@ pub struct Gateway {
     cache: Cache,
     db: PgPool,
     pub(super) node: String,
+    /// The high half of this instance's client ids: unique across instances.
+    node_bits: u64,
     pub(super) shutdown: CancellationToken,
     pub(super) connections: TaskTracker,
     next_client: AtomicU64,
@@ -56,10 +64,14 @@ impl Gateway {
         config: &Config,
         db: PgPool,
         cache: Cache,
+        presence: Arc<Presence>,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         let realtime = &config.realtime;
+        let node = Uuid::new_v4();
         Arc::new(Self {
+            presence,
+            node_bits: node.as_u64_pair().0,
             hub: Hub::new(
                 realtime.history_size,
                 Duration::from_secs(realtime.history_ttl_seconds),
@@ -70,7 +82,7 @@ impl Gateway {
             access_cookie: config.auth.access_token_name.clone(),
             cache,
             db,
-            node: Uuid::new_v4().to_string(),
+            node: node.to_string(),
             shutdown,
             connections: TaskTracker::new(),
             next_client: AtomicU64::new(1),
@@ -96,6 +108,39 @@ impl Gateway {
 
     pub(super) fn next_client_id(&self) -> u64 {
         self.next_client.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A client's id as Centrifugo shows it: a UUID, unique across instances.
+    pub(super) fn client_uuid(&self, id: ClientId) -> String {
+        Uuid::from_u64_pair(self.node_bits, id).to_string()
+    }
+
+    /// Who a client is, as presence lists it.
+    pub(super) fn present(&self, client: &ClientHandle) -> Present {
+        Present {
+            user: client.user.to_string(),
+            client: self.client_uuid(client.id),
+        }
+    }
+
+    /// Server-side unsubscribe of `user` (they left the chat), presence included.
+    pub fn unsubscribe_user(&self, channel: &str, user: Uuid) {
+        for client in self.hub.unsubscribe_user(channel, user) {
+            self.presence.left(channel, &self.client_uuid(client));
+        }
+    }
+
+    /// Everyone off the channel of a deleted chat, presence included.
+    pub fn close_channel(&self, channel: &str) {
+        for client in self.hub.close_channel(channel) {
+            self.presence.left(channel, &self.client_uuid(client));
+        }
+    }
+
+    /// Closes every connection of a closed account (each leaves its channels as it ends).
+    pub fn disconnect_user(&self, user: Uuid) {
+        self.hub
+            .disconnect_all(&channels::personal(user), Disconnect::InvalidToken);
     }
 
     pub(super) fn ping_interval(&self) -> Duration {

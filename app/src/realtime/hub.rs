@@ -257,6 +257,7 @@ impl Hub {
         stream.touched = Instant::now();
         let publication = Publication {
             data,
+            info: None,
             offset: stream.top,
         };
         let push = Outgoing::new(protocol::publication_push(channel, publication.clone()));
@@ -311,45 +312,85 @@ impl Hub {
         Ok(())
     }
 
-    pub fn unsubscribe(&self, channel: &str, client: ClientId) {
-        if let Some(state) = self.lock().get_mut(channel)
-            && state.subscribers.remove(&client).is_some()
-        {
+    /// True when the client was on the channel.
+    pub fn unsubscribe(&self, channel: &str, client: ClientId) -> bool {
+        let removed = self
+            .lock()
+            .get_mut(channel)
+            .is_some_and(|state| state.subscribers.remove(&client).is_some());
+        if removed {
             subscriptions_gone(1);
         }
+        removed
     }
 
-    /// Server-side unsubscribe of every connection of `user` (they left the chat).
-    pub fn unsubscribe_user(&self, channel: &str, user: Uuid) -> usize {
+    /// Server-side unsubscribe of every connection of `user` (they left the
+    /// chat); the clients removed.
+    pub fn unsubscribe_user(&self, channel: &str, user: Uuid) -> Vec<ClientId> {
         let mut channels = self.lock();
         let Some(state) = channels.get_mut(channel) else {
-            return 0;
+            return Vec::new();
         };
         let push = Outgoing::new(protocol::unsubscribe_push(channel));
-        let before = state.subscribers.len();
-        state.subscribers.retain(|_, client| {
+        let mut removed = Vec::new();
+        state.subscribers.retain(|id, client| {
             if client.user == user {
                 client.deliver(push.clone());
+                removed.push(*id);
                 false
             } else {
                 true
             }
         });
-        let removed = before - state.subscribers.len();
-        subscriptions_gone(removed);
+        subscriptions_gone(removed.len());
         removed
     }
 
-    /// Unsubscribes everyone and forgets the channel's history (the chat was deleted).
-    pub fn close_channel(&self, channel: &str) -> usize {
+    /// Unsubscribes everyone and forgets the channel's history (the chat
+    /// was deleted); the clients removed.
+    pub fn close_channel(&self, channel: &str) -> Vec<ClientId> {
         let Some(state) = self.lock().remove(channel) else {
-            return 0;
+            return Vec::new();
         };
         let push = Outgoing::new(protocol::unsubscribe_push(channel));
         for client in state.subscribers.values() {
             client.deliver(push.clone());
         }
         subscriptions_gone(state.subscribers.len());
+        state.subscribers.into_keys().collect()
+    }
+
+    /// Queues `push` for every subscriber of the channel on this instance,
+    /// outside its history (joins, leaves, client publications).
+    pub fn broadcast(&self, channel: &str, push: Arc<Outgoing>) -> usize {
+        let mut channels = self.lock();
+        let Some(state) = channels.get_mut(channel) else {
+            return 0;
+        };
+        let before = state.subscribers.len();
+        state
+            .subscribers
+            .retain(|_, client| client.deliver(push.clone()));
+        subscriptions_gone(before - state.subscribers.len());
+        state.subscribers.len()
+    }
+
+    pub fn is_subscribed(&self, channel: &str, client: ClientId) -> bool {
+        self.lock()
+            .get(channel)
+            .is_some_and(|state| state.subscribers.contains_key(&client))
+    }
+
+    /// Closes every connection on `channel` (a user's personal channel: all
+    /// their connections) with `why`.
+    pub fn disconnect_all(&self, channel: &str, why: Disconnect) -> usize {
+        let channels = self.lock();
+        let Some(state) = channels.get(channel) else {
+            return 0;
+        };
+        for client in state.subscribers.values() {
+            client.closer.close(why);
+        }
         state.subscribers.len()
     }
 
@@ -388,22 +429,24 @@ impl Hub {
         Ok((publications, stream.position()))
     }
 
-    /// Drops the client from every channel it was on.
+    /// Drops the client from every channel it was on; the channels it was
+    /// still on.
     pub fn remove_client<'a>(
         &self,
         client: ClientId,
         channels: impl IntoIterator<Item = &'a String>,
-    ) {
+    ) -> Vec<&'a String> {
         let mut all = self.lock();
-        let mut removed = 0;
+        let mut removed = Vec::new();
         for channel in channels {
             if let Some(state) = all.get_mut(channel)
                 && state.subscribers.remove(&client).is_some()
             {
-                removed += 1;
+                removed.push(channel);
             }
         }
-        subscriptions_gone(removed);
+        subscriptions_gone(removed.len());
+        removed
     }
 
     /// Evicts expired publications and forgets channels nobody is on that
@@ -596,12 +639,12 @@ mod tests {
             .unwrap();
         hub.subscribe("chat:a", &bob, None, |_| marker("reply"))
             .unwrap();
-        assert_eq!(hub.unsubscribe_user("chat:a", alice.user), 1);
+        assert_eq!(hub.unsubscribe_user("chat:a", alice.user), [1]);
         hub.publish("chat:a", data("after leave"), None);
         let alice_frames = drain(&mut alice_rx);
         assert_eq!(alice_frames.len(), 2);
         assert!(alice_frames[1].contains(r#""unsubscribe":{"code":2000"#));
-        assert_eq!(hub.close_channel("chat:a"), 1);
+        assert_eq!(hub.close_channel("chat:a"), [2]);
         let bob_frames = drain(&mut bob_rx);
         assert!(bob_frames.last().unwrap().contains("unsubscribe"));
         assert!(!hub.lock().contains_key("chat:a"));

@@ -7,6 +7,7 @@ mod connection;
 pub mod feed;
 mod gateway;
 pub mod hub;
+pub mod presence;
 pub mod protocol;
 
 use std::sync::Arc;

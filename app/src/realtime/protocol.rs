@@ -88,7 +88,7 @@ pub struct Command {
     #[prost(message, optional, tag = "6")]
     pub unsubscribe: Option<ChannelRequest>,
     #[prost(message, optional, tag = "7")]
-    pub publish: Option<ChannelRequest>,
+    pub publish: Option<PublishRequest>,
     #[prost(message, optional, tag = "8")]
     pub presence: Option<ChannelRequest>,
     #[prost(message, optional, tag = "9")]
@@ -137,13 +137,22 @@ pub struct SubscribeRequest {
     pub offset: u64,
 }
 
-/// Unsubscribe, and the requests this gateway refuses (publish, presence,
-/// presence stats, sub refresh): field 1 is their channel.
+/// Unsubscribe, presence, presence stats and sub refresh: field 1 is their channel.
 #[derive(Clone, PartialEq, prost::Message, Deserialize)]
 #[serde(default)]
 pub struct ChannelRequest {
     #[prost(string, tag = "1")]
     pub channel: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message, Deserialize)]
+#[serde(default)]
+pub struct PublishRequest {
+    #[prost(string, tag = "1")]
+    pub channel: String,
+    #[prost(bytes = "bytes", tag = "2")]
+    #[serde(with = "raw_json")]
+    pub data: Bytes,
 }
 
 #[derive(Clone, PartialEq, prost::Message, Deserialize)]
@@ -198,7 +207,10 @@ pub enum Method {
     Unsubscribe(ChannelRequest),
     History(HistoryRequest),
     Refresh(RefreshRequest),
-    /// Known methods this server does not offer (presence, publish, rpc, ...).
+    Publish(PublishRequest),
+    Presence(ChannelRequest),
+    PresenceStats(ChannelRequest),
+    /// Known methods this server does not offer (rpc, sub refresh, ping).
     NotAvailable(&'static str),
     /// An asynchronous message; nothing to answer.
     Send,
@@ -239,9 +251,9 @@ impl Command {
             history.map(Method::History),
             refresh.map(Method::Refresh),
             send.map(|_| Method::Send),
-            not_available("publish", publish.is_some()),
-            not_available("presence", presence.is_some()),
-            not_available("presence_stats", presence_stats.is_some()),
+            publish.map(Method::Publish),
+            presence.map(Method::Presence),
+            presence_stats.map(Method::PresenceStats),
             not_available("ping", ping.is_some()),
             not_available("rpc", rpc.is_some()),
             not_available("sub_refresh", sub_refresh.is_some()),
@@ -339,6 +351,15 @@ pub struct Reply {
     #[prost(message, optional, tag = "7")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unsubscribe: Option<Empty>,
+    #[prost(message, optional, tag = "8")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publish: Option<Empty>,
+    #[prost(message, optional, tag = "9")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presence: Option<PresenceResult>,
+    #[prost(message, optional, tag = "10")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presence_stats: Option<PresenceStatsResult>,
     #[prost(message, optional, tag = "11")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub history: Option<HistoryResult>,
@@ -368,21 +389,61 @@ pub struct Push {
     #[prost(message, optional, tag = "4")]
     #[serde(rename = "pub", skip_serializing_if = "Option::is_none")]
     pub publication: Option<Publication>,
+    #[prost(message, optional, tag = "5")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub join: Option<JoinLeave>,
+    #[prost(message, optional, tag = "6")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leave: Option<JoinLeave>,
     #[prost(message, optional, tag = "7")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unsubscribe: Option<Unsubscribe>,
 }
 
 /// One publication as pushes, history and recovery carry it: `data` is the
-/// record, unchanged.
+/// record, unchanged. A client's publication (typing) carries its
+/// publisher's `info` and no offset: it is not in the channel's history.
 #[derive(Clone, PartialEq, prost::Message, Serialize)]
 pub struct Publication {
     #[prost(bytes = "bytes", tag = "4")]
     #[serde(with = "raw_json")]
     pub data: Bytes,
+    #[prost(message, optional, tag = "5")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub info: Option<ClientInfo>,
     #[prost(uint64, tag = "6")]
     #[serde(skip_serializing_if = "is_default")]
     pub offset: u64,
+}
+
+/// Who a connection is, as presence, join/leave and client publications show it.
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message, Serialize, Deserialize)]
+pub struct ClientInfo {
+    #[prost(string, tag = "1")]
+    pub user: String,
+    #[prost(string, tag = "2")]
+    pub client: String,
+}
+
+/// The `join` and `leave` pushes.
+#[derive(Clone, PartialEq, prost::Message, Serialize)]
+pub struct JoinLeave {
+    #[prost(message, optional, tag = "1")]
+    pub info: Option<ClientInfo>,
+}
+
+#[derive(Clone, PartialEq, prost::Message, Serialize)]
+pub struct PresenceResult {
+    #[prost(map = "string, message", tag = "1")]
+    pub presence: HashMap<String, ClientInfo>,
+}
+
+#[derive(Clone, PartialEq, prost::Message, Serialize)]
+pub struct PresenceStatsResult {
+    #[prost(uint32, tag = "1")]
+    pub num_clients: u32,
+    #[prost(uint32, tag = "2")]
+    pub num_users: u32,
 }
 
 #[derive(Clone, PartialEq, prost::Message, Serialize)]
@@ -523,6 +584,7 @@ pub enum ErrorCode {
     BadRequest = 107,
     NotAvailable = 108,
     TokenExpired = 109,
+    TooManyRequests = 111,
     UnrecoverablePosition = 112,
 }
 
@@ -538,6 +600,7 @@ impl ErrorCode {
             ErrorCode::BadRequest => "bad request",
             ErrorCode::NotAvailable => "not available",
             ErrorCode::TokenExpired => "token expired",
+            ErrorCode::TooManyRequests => "too many requests",
             ErrorCode::UnrecoverablePosition => "unrecoverable position",
         }
     }
@@ -608,7 +671,29 @@ pub fn publication_push(channel: &str, publication: Publication) -> Reply {
         push: Some(Push {
             channel: channel.into(),
             publication: Some(publication),
-            unsubscribe: None,
+            ..Push::default()
+        }),
+        ..Reply::default()
+    }
+}
+
+pub fn join_push(channel: &str, info: ClientInfo) -> Reply {
+    Reply {
+        push: Some(Push {
+            channel: channel.into(),
+            join: Some(JoinLeave { info: Some(info) }),
+            ..Push::default()
+        }),
+        ..Reply::default()
+    }
+}
+
+pub fn leave_push(channel: &str, info: ClientInfo) -> Reply {
+    Reply {
+        push: Some(Push {
+            channel: channel.into(),
+            leave: Some(JoinLeave { info: Some(info) }),
+            ..Push::default()
         }),
         ..Reply::default()
     }
@@ -618,11 +703,11 @@ pub fn unsubscribe_push(channel: &str) -> Reply {
     Reply {
         push: Some(Push {
             channel: channel.into(),
-            publication: None,
             unsubscribe: Some(Unsubscribe {
                 code: SERVER_UNSUBSCRIBE,
                 reason: "server unsubscribe".into(),
             }),
+            ..Push::default()
         }),
         ..Reply::default()
     }
@@ -666,7 +751,11 @@ mod tests {
         assert!(matches!(json("{}"), Ok(Method::Pong)));
         assert!(matches!(
             json(r#"{"id":3,"presence":{"channel":"chat:x"}}"#),
-            Ok(Method::NotAvailable("presence"))
+            Ok(Method::Presence(p)) if p.channel == "chat:x"
+        ));
+        assert!(matches!(
+            json(r#"{"id":5,"publish":{"channel":"chat:x","data":{"type":"typing","active":true}}}"#),
+            Ok(Method::Publish(p)) if p.channel == "chat:x" && &p.data[..] == br#"{"type":"typing","active":true}"#
         ));
         assert!(matches!(
             json(r#"{"id":4,"rpc":{"method":"m","data":{"a":[1]}}}"#),
@@ -740,6 +829,7 @@ mod tests {
             "chat:1",
             Publication {
                 data: record.clone(),
+                info: None,
                 offset: 7,
             },
         ));
@@ -787,6 +877,7 @@ mod tests {
             "chat:1",
             Publication {
                 data: Bytes::from_static(&[0xff, 0x00]),
+                info: None,
                 offset: 1,
             },
         ));

@@ -6,9 +6,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     ops,
-    realtime::{self, Gateway, feed::Feed},
+    realtime::{self, Gateway, feed::Feed, presence::Presence},
     store::{
         Dependency, kafka::Admin, postgres, redis, redis::cache::Cache, redis::local::LocalCopy,
+        redis::presence::PresenceStore,
     },
 };
 
@@ -21,7 +22,13 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> anyhow::Result<std::sync::Arc<Gateway>> {
     let feed = Feed::start(config).await?;
-    let gateway = Gateway::new(config, db, cache, shutdown.clone());
+    let store = PresenceStore::new(
+        redis::connect(&config.redis).await?,
+        redis::open(&config.redis, config.redis.url.expose())?,
+    );
+    let (presence, changes) = Presence::new(store);
+    let gateway = Gateway::new(config, db, cache, presence.clone(), shutdown.clone());
+    tokio::spawn(presence.run(changes, gateway.clone(), shutdown.clone()));
     tokio::spawn(feed.run(gateway.clone(), shutdown));
     tokio::spawn(gateway.clone().prune());
     Ok(gateway)

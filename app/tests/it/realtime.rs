@@ -71,6 +71,13 @@ in_both_formats! {
             .await;
     }
 
+    async fn presence_join_leave_and_typing_span_two_gateways(format: Format) {
+        Platform::start(2, |_| {})
+            .await
+            .node("presence.test.mjs", format)
+            .await;
+    }
+
     async fn bad_frames_and_slow_clients_harm_no_one_else(format: Format) {
         Platform::start(1, |config| {
             config.realtime.max_frame_bytes = 16 * 1024;

@@ -39,10 +39,21 @@ test('an unknown method is answered with 104 and the connection stays usable', a
   const raw = await connected(ann);
   raw.command({ id: 2, teleport: { to: 'mars' } });
   assert.deepEqual((await raw.reply(2)).error, { code: 104, message: 'method not found' });
+  // Presence is for subscribers only: before subscribing it is refused,
+  // after it lists this very connection (raw frames, no SDK in between).
   raw.command({ id: 3, presence: { channel: `chat:${chatId}` } });
-  assert.equal((await raw.reply(3)).error.code, 108);
+  assert.deepEqual((await raw.reply(3)).error, { code: 103, message: 'permission denied' });
   raw.command({ id: 4, subscribe: { channel: `chat:${chatId}` } });
   assert.equal((await raw.reply(4)).subscribe.recoverable, true);
+  const client = (await raw.reply(1)).connect.client;
+  // The entry is written a moment after the subscribe reply: ask until it is there.
+  let presence = {};
+  for (let id = 5; !presence[client]; id += 1) {
+    assert.ok(id < 500, 'the subscriber is listed');
+    raw.command({ id, presence: { channel: `chat:${chatId}` } });
+    presence = (await raw.reply(id)).presence?.presence ?? {};
+  }
+  assert.deepEqual(presence, { [client]: { user: ann.id, client } });
   raw.socket.close();
 });
 

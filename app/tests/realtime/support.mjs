@@ -192,9 +192,12 @@ const schema = protobuf.Root.fromJSON({
         push: { type: 'Push', id: 4 },
         connect: { type: 'ConnectResult', id: 5 },
         subscribe: { type: 'SubscribeResult', id: 6 },
+        presence: { type: 'PresenceResult', id: 9 },
         refresh: { type: 'ConnectResult', id: 14 },
       },
     },
+    PresenceResult: { fields: { presence: { keyType: 'string', type: 'ClientInfo', id: 1 } } },
+    ClientInfo: { fields: { user: { type: 'string', id: 1 }, client: { type: 'string', id: 2 } } },
     Error: {
       fields: {
         code: { type: 'uint32', id: 1 },

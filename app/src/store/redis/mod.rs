@@ -2,6 +2,7 @@
 
 pub mod cache;
 pub mod local;
+pub mod presence;
 pub mod recent;
 
 use std::time::Duration;

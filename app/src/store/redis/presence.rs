@@ -1,0 +1,220 @@
+//! Who is on each chat channel, shared by every gateway instance, and the
+//! bus that carries joins, leaves and client publications (typing) between
+//! them. A channel's presence is a hash `presence:<channel>`: one field per
+//! client, its value the client's info and when the entry expires. The
+//! instance holding a client rewrites the entry every `REFRESH`; an entry
+//! not rewritten within `TTL` (its instance died) is no longer listed, and
+//! the hash itself expires when no instance refreshes any of it.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use redis::{AsyncCommands, Client, aio::ConnectionManager};
+use serde::{Deserialize, Serialize};
+
+/// How often an instance rewrites the entries of its clients.
+pub const REFRESH: Duration = Duration::from_secs(10);
+/// An entry not rewritten for this long is gone.
+pub const TTL: Duration = Duration::from_secs(30);
+/// The Redis pub/sub channel of the bus.
+pub const BUS: &str = "harmony:realtime";
+
+/// One client on one channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Present {
+    pub user: String,
+    pub client: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    #[serde(flatten)]
+    present: Present,
+    /// Unix milliseconds.
+    expires: u64,
+}
+
+/// What one instance tells every instance about a channel.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Announcement {
+    pub channel: String,
+    pub user: String,
+    pub client: String,
+    pub kind: Kind,
+    /// A publication's data, JSON as the client sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Box<serde_json::value::RawValue>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Join,
+    Leave,
+    Publication,
+}
+
+/// One change to the shared state, applied in order.
+pub enum Change {
+    /// The client is on the channel (again: a refresh); announced if `announce`.
+    Put {
+        channel: String,
+        present: Present,
+        announce: bool,
+    },
+    Remove {
+        channel: String,
+        present: Present,
+    },
+    Publish {
+        channel: String,
+        present: Present,
+        data: Bytes,
+    },
+}
+
+fn key(channel: &str) -> String {
+    format!("presence:{channel}")
+}
+
+fn now_ms() -> u64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[derive(Clone)]
+pub struct PresenceStore {
+    conn: ConnectionManager,
+    client: Client,
+}
+
+impl PresenceStore {
+    pub fn new(conn: ConnectionManager, client: Client) -> Self {
+        Self { conn, client }
+    }
+
+    /// Applies `changes` in one pipeline, in their order (a join is written
+    /// before it is announced, so whoever hears it finds it listed).
+    pub async fn apply(&self, changes: &[Change]) -> redis::RedisResult<()> {
+        let expires = now_ms() + u64::try_from(TTL.as_millis()).unwrap_or(u64::MAX);
+        let key_ttl = i64::try_from(TTL.as_secs() * 2).unwrap_or(i64::MAX);
+        let mut pipe = redis::pipe();
+        for change in changes {
+            match change {
+                Change::Put {
+                    channel,
+                    present,
+                    announce,
+                } => {
+                    let entry = Entry {
+                        present: present.clone(),
+                        expires,
+                    };
+                    let value = serde_json::to_string(&entry).unwrap_or_default();
+                    pipe.hset(key(channel), &present.client, value).ignore();
+                    pipe.expire(key(channel), key_ttl).ignore();
+                    if *announce {
+                        pipe.publish(BUS, announcement(channel, present, Kind::Join, None))
+                            .ignore();
+                    }
+                }
+                Change::Remove { channel, present } => {
+                    pipe.hdel(key(channel), &present.client).ignore();
+                    pipe.publish(BUS, announcement(channel, present, Kind::Leave, None))
+                        .ignore();
+                }
+                Change::Publish {
+                    channel,
+                    present,
+                    data,
+                } => {
+                    let Ok(data) = serde_json::from_slice(data) else {
+                        continue;
+                    };
+                    let text = announcement(channel, present, Kind::Publication, Some(data));
+                    pipe.publish(BUS, text).ignore();
+                }
+            }
+        }
+        let mut conn = self.conn.clone();
+        pipe.query_async::<()>(&mut conn).await
+    }
+
+    /// The clients on `channel` now; expired entries are dropped on the way.
+    pub async fn list(&self, channel: &str) -> redis::RedisResult<Vec<Present>> {
+        let mut conn = self.conn.clone();
+        let fields: Vec<(String, String)> = conn.hgetall(key(channel)).await?;
+        let now = now_ms();
+        let mut present = Vec::new();
+        let mut expired = Vec::new();
+        for (client, value) in fields {
+            match serde_json::from_str::<Entry>(&value) {
+                Ok(entry) if entry.expires > now => present.push(entry.present),
+                _ => expired.push(client),
+            }
+        }
+        if !expired.is_empty() {
+            conn.hdel::<_, _, ()>(key(channel), expired).await?;
+        }
+        Ok(present)
+    }
+
+    /// A subscription to the bus (its own connection: a subscribed
+    /// connection can do nothing else).
+    pub async fn listen(&self) -> redis::RedisResult<redis::aio::PubSub> {
+        let mut pubsub = self.client.get_async_pubsub().await?;
+        pubsub.subscribe(BUS).await?;
+        Ok(pubsub)
+    }
+}
+
+fn announcement(
+    channel: &str,
+    present: &Present,
+    kind: Kind,
+    data: Option<Box<serde_json::value::RawValue>>,
+) -> String {
+    serde_json::to_string(&Announcement {
+        channel: channel.to_owned(),
+        user: present.user.clone(),
+        client: present.client.clone(),
+        kind,
+        data,
+    })
+    .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announcements_read_back_as_sent() {
+        let present = Present {
+            user: "u".into(),
+            client: "c".into(),
+        };
+        let typing = r#"{"type":"typing","active":true}"#;
+        let data = serde_json::value::RawValue::from_string(typing.into()).unwrap();
+        let text = announcement("chat:x", &present, Kind::Publication, Some(data));
+        let back: Announcement = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            (
+                back.channel.as_str(),
+                back.user.as_str(),
+                back.client.as_str(),
+                back.kind
+            ),
+            ("chat:x", "u", "c", Kind::Publication)
+        );
+        assert_eq!(
+            back.data.map(|d| d.get().to_owned()).as_deref(),
+            Some(typing)
+        );
+        let join: Announcement =
+            serde_json::from_str(&announcement("chat:x", &present, Kind::Join, None)).unwrap();
+        assert_eq!((join.kind, join.data.is_none()), (Kind::Join, true));
+    }
+}
