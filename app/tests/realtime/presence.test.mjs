@@ -29,9 +29,9 @@ const users = (presence) => Object.values(presence.clients).map((info) => info.u
 const publishCode = (sub, value) => sub.publish(value).then(() => 0, (error) => error.code);
 
 // Seen failing with the bus listener's delivery removed (`presence::deliver`
-// returning at once): no join reached ann on the other instance; and with
-// presence entries kept per instance only (`list` reading no other
-// instance's entries): bob was missing from ann's presence.
+// returning at once): no join reached ann from the other instance; and with
+// the entries never written to Redis (`PresenceStore::apply` without its
+// HSET): the presence ann asked for did not list bob.
 test('presence, presence stats and join/leave span both instances', async () => {
   assert.equal(URLS.length, 2);
   const [ann, bob] = [await user('ann'), await user('bob')];
@@ -64,8 +64,8 @@ test('presence, presence stats and join/leave span both instances', async () => 
 });
 
 // Seen failing with the typing check removed (`is_typing` answering true:
-// the message was delivered, no 107) and with the rate bucket never empty
-// (no 111 in the burst).
+// `{"type":"typing"}` was accepted, no 107) and with the rate bucket never
+// empty (no 111 in the burst).
 test('typing reaches the other instance without an offset and is never history', async () => {
   const [ann, bob, cid] = [await user('ann'), await user('bob'), await user('cid')];
   const chatId = await chat(ann, [bob]);
