@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use futures::{StreamExt, TryStreamExt, stream};
 use harmony_config::Config;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -23,6 +24,10 @@ use crate::{
         redis::cache::Cache,
     },
 };
+
+/// Chats counted at once for one request: bounded, so a member of many
+/// chats cannot take every DynamoDB slot.
+const CONCURRENT_COUNTS: usize = 8;
 
 /// Everything a request handler may use.
 pub struct AppState {
@@ -88,17 +93,45 @@ impl AppState {
             .map_err(|error| ApiError::unavailable(failed, error))
     }
 
-    /// What waits for `reader` after `after` (a ULID) in the chat.
+    /// What waits for `reader` in each chat after their position there (a
+    /// ULID), in order. A chat whose newest stored message is not newer is
+    /// answered without DynamoDB; the others are counted there, a few at
+    /// once, each under a DynamoDB slot.
     pub async fn unread(
         &self,
+        positions: &[(Uuid, String)],
+        reader: Uuid,
+        failed: &'static str,
+    ) -> ApiResult<Vec<Unread>> {
+        let chat_ids: Vec<Uuid> = positions.iter().map(|(chat_id, _)| *chat_id).collect();
+        let newest = self.recent.newest_ulids(&chat_ids).await;
+        let counts: Vec<_> = positions
+            .iter()
+            .zip(newest)
+            .map(|((chat_id, after), newest)| {
+                self.count_unread(*chat_id, after.clone(), newest, reader, failed)
+            })
+            .collect();
+        stream::iter(counts)
+            .buffered(CONCURRENT_COUNTS)
+            .try_collect()
+            .await
+    }
+
+    async fn count_unread(
+        &self,
         chat_id: Uuid,
-        after: &str,
+        after: String,
+        newest: Option<String>,
         reader: Uuid,
         failed: &'static str,
     ) -> ApiResult<Unread> {
+        if newest.is_some_and(|newest| newest <= after) {
+            return Ok(Unread::default());
+        }
         let _slot = self.dynamodb_slot().await?;
         self.history
-            .unread(chat_id, after, reader)
+            .unread(chat_id, &after, reader)
             .await
             .map_err(|error| ApiError::unavailable(failed, error))
     }

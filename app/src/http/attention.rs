@@ -23,7 +23,10 @@ use crate::{
         chat::NotificationLevel,
         events::{ChatRead, OutboxEvent},
     },
-    store::postgres::{chats, outbox},
+    store::{
+        dynamodb::Unread,
+        postgres::{chats, outbox},
+    },
 };
 
 const UNKNOWN_MESSAGE: &str = "No such message in this chat. A message delivered a moment ago may not be stored yet: retry shortly.";
@@ -66,7 +69,7 @@ pub async fn mark_read(
         return Err(ApiError::NotFound(UNKNOWN_MESSAGE.into()));
     }
     // Counted before the transaction: no lock is held across DynamoDB.
-    let unread = app.unread(chat_id, &ulid, user.user_id, FAILED).await?;
+    let unread = unread_after(&app, chat_id, &ulid, user.user_id).await?;
     let mut tx = app.db.begin().await?;
     let Some((current, _)) = chats::lock_read_position(&mut tx, chat_id, user.user_id).await?
     else {
@@ -75,7 +78,7 @@ pub async fn mark_read(
     // Canonical ULIDs (upper case, fixed width) sort as the ids they are.
     if let Some(current) = current.filter(|current| *current >= ulid) {
         tx.rollback().await?;
-        let unread = app.unread(chat_id, &current, user.user_id, FAILED).await?;
+        let unread = unread_after(&app, chat_id, &current, user.user_id).await?;
         return Ok(Json(ReadPosition {
             chat_id,
             last_read: current,
@@ -98,6 +101,12 @@ pub async fn mark_read(
         unread_count: unread.messages,
         mention_count: unread.mentions,
     }))
+}
+
+async fn unread_after(app: &App, chat_id: Uuid, ulid: &str, reader: Uuid) -> ApiResult<Unread> {
+    let positions = [(chat_id, ulid.to_owned())];
+    let counted = app.unread(&positions, reader, FAILED).await?;
+    Ok(counted.into_iter().next().unwrap_or_default())
 }
 
 #[derive(Deserialize, Serialize, utoipa::ToSchema)]

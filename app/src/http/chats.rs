@@ -130,6 +130,9 @@ pub async fn create(
     .await?;
     tx.commit().await?;
     remember_memberships(&app, chat.chat_id, &members, true).await;
+    if let Err(error) = app.recent.mark_empty(chat.chat_id).await {
+        tracing::warn!(%error, "a new chat not marked empty; its unread count reads DynamoDB");
+    }
     Ok((
         StatusCode::CREATED,
         Json(ChatResponse {

@@ -5,7 +5,6 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
-use futures::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -119,42 +118,36 @@ pub struct ChatList {
     chats: Vec<ChatItem>,
 }
 
-/// Chats counted at once for one list: bounded, so a member of many chats
-/// cannot take every DynamoDB read slot.
-const CONCURRENT_COUNTS: usize = 8;
-
 #[utoipa::path(get, path = "/api/v1/users/me/chats", tag = "user", security(("bearer" = []), ("cookie" = [])), responses((status = 200, body = ChatList), (status = 503, description = "Failed to count unread messages.", body = ErrorBody), Unauthenticated))]
 pub async fn my_chats(State(app): State<App>, user: AuthUser) -> ApiResult<Json<ChatList>> {
     let rows = chats::chats_of(&app.db, user.user_id).await?;
-    let app = &app;
-    let chats = stream::iter(rows)
-        .map(|row| async move {
-            // Never marked: what came before joining counts as read.
+    // Never marked: what came before joining counts as read.
+    let positions: Vec<(Uuid, String)> = rows
+        .iter()
+        .map(|row| {
             let after = row.last_read.clone().unwrap_or_else(|| {
                 let joined = row.joined_at.and_utc().timestamp_millis();
                 ulid::Ulid::from_parts(u64::try_from(joined).unwrap_or(0), 0).to_string()
             });
-            let unread = app
-                .unread(
-                    row.chat_id,
-                    &after,
-                    user.user_id,
-                    "Failed to count unread messages.",
-                )
-                .await?;
-            Ok::<_, ApiError>(ChatItem {
-                chat_id: row.chat_id,
-                meta: row.meta.0,
-                created_by: row.created_by,
-                last_read: row.last_read,
-                unread_count: unread.messages,
-                mention_count: unread.mentions,
-                notifications: NotificationLevel::parse(&row.notifications),
-            })
+            (row.chat_id, after)
         })
-        .buffered(CONCURRENT_COUNTS)
-        .try_collect()
+        .collect();
+    let unread = app
+        .unread(&positions, user.user_id, "Failed to count unread messages.")
         .await?;
+    let chats = rows
+        .into_iter()
+        .zip(unread)
+        .map(|(row, unread)| ChatItem {
+            chat_id: row.chat_id,
+            meta: row.meta.0,
+            created_by: row.created_by,
+            last_read: row.last_read,
+            unread_count: unread.messages,
+            mention_count: unread.mentions,
+            notifications: NotificationLevel::parse(&row.notifications),
+        })
+        .collect();
     Ok(Json(ChatList { chats }))
 }
 

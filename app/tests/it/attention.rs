@@ -67,7 +67,9 @@ async fn events(t: &TestApp, event_type: &str) -> Vec<(String, Value)> {
 }
 
 /// Seen failing with the forward-only check removed from `mark_read` (the
-/// position went back to the first message and a second event was written).
+/// position went back to the first message and a second event was written),
+/// and with the sink no longer keeping each chat's newest ULID in Redis (the
+/// new chat's `0` stayed, so nothing counted as unread).
 #[tokio::test]
 async fn the_read_position_only_moves_forward_and_is_announced_to_the_reader() {
     let t = TestApp::with_sink().await;
@@ -303,4 +305,29 @@ async fn leaving_or_closing_the_account_forgets_positions_and_choices() {
     .await
     .unwrap();
     assert_eq!(kept, (None, "mentions".to_owned()));
+}
+
+/// Chats with nothing after the reader's position are answered from the
+/// newest ULID the sink keeps in Redis (`0` for a new chat), without a
+/// DynamoDB query: here every query would fail (the API reads a table that
+/// does not exist), yet the list answers. Seen failing (503) with that check
+/// removed from `AppState::count_unread`.
+#[tokio::test]
+async fn a_chat_list_with_nothing_new_reads_no_history() {
+    let t = TestApp::with_config(|config| {
+        config.dynamodb.chat_history_table_name = "no-such-table".into();
+    })
+    .await;
+    let ann = t.user("ann").await;
+    let bob = t.user("bob").await;
+    let chats = [t.chat(&ann, &[&bob]).await, t.chat(&bob, &[&ann]).await];
+    let list = t.get("/api/v1/users/me/chats").bearer(&ann.access).send().await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    let counts: Vec<(Value, Value)> = list.body["chats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["unread_count"].clone(), c["mention_count"].clone()))
+        .collect();
+    assert_eq!(counts, vec![(json!(0), json!(0)); chats.len()]);
 }

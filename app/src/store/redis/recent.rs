@@ -9,7 +9,9 @@
 //! message it changed (edit, deletion, reactions, a reply's quote); a read
 //! miss fills the set from DynamoDB only if no write happened since it read
 //! the version, so a fill can never drop a message written meanwhile nor
-//! bring back an old state. Deleting a chat purges it.
+//! bring back an old state. Deleting a chat purges it. Besides, each chat
+//! keeps the ULID of its newest stored message (`0` for a chat created
+//! without any), so counting unread messages can skip chats with nothing new.
 
 use std::sync::LazyLock;
 
@@ -30,13 +32,20 @@ pub struct RecentHistory {
 }
 
 /// The chat's keys, in one Redis Cluster slot (the `{...}` hash tag) so one
-/// script may use all three.
-fn keys(chat_id: Uuid) -> [String; 3] {
+/// script may use all four.
+fn keys(chat_id: Uuid) -> [String; 4] {
     [
         format!("recent:{{{chat_id}}}"),
         format!("recent:{{{chat_id}}}:filled"),
         format!("recent:{{{chat_id}}}:version"),
+        newest_key(chat_id),
     ]
+}
+
+/// The ULID of the chat's newest stored message; kept without expiry (a
+/// missing key means "unknown", never "none").
+fn newest_key(chat_id: Uuid) -> String {
+    format!("recent:{{{chat_id}}}:newest")
 }
 
 fn member(message: &ChatMessage) -> Result<String, serde_json::Error> {
@@ -56,8 +65,14 @@ static UPDATE: LazyLock<Script> = LazyLock::new(|| {
         r"
 redis.call('INCR', KEYS[3])
 redis.call('EXPIRE', KEYS[3], 2 * tonumber(ARGV[2]))
-if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
 local stored = 3 + tonumber(ARGV[3])
+local newest = redis.call('GET', KEYS[4]) or ''
+for i = 4, stored do
+  local ulid = string.sub(ARGV[i], 1, 26)
+  if ulid > newest then newest = ulid end
+end
+if newest ~= '' then redis.call('SET', KEYS[4], newest) end
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
 for i = 4, #ARGV do
   local ulid = string.sub(ARGV[i], 1, 26)
   local present = redis.call('ZREMRANGEBYLEX', KEYS[1], '[' .. ulid, '(' .. ulid .. '\255')
@@ -99,7 +114,7 @@ return {older, redis.call('ZCARD', KEYS[1]), redis.call('ZREVRANGE', KEYS[1], 0,
 static PURGE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[4])
 redis.call('INCR', KEYS[3])
 redis.call('EXPIRE', KEYS[3], 2 * tonumber(ARGV[1]))
 return 1",
@@ -207,7 +222,7 @@ impl RecentHistory {
     /// unreachable (then nothing is filled).
     pub async fn version(&self, chat_id: Uuid) -> Option<String> {
         let mut conn = self.conn.clone();
-        let [_, _, version] = keys(chat_id);
+        let [_, _, version, _] = keys(chat_id);
         redis::cmd("GET")
             .arg(version)
             .query_async::<Option<i64>>(&mut conn)
@@ -236,6 +251,40 @@ impl RecentHistory {
             .invoke_async::<i64>(&mut conn)
             .await
             .is_ok_and(|filled| filled == 1)
+    }
+
+    /// Records that a new chat has no message yet (unless the sink already
+    /// stored one). Nothing when the cache is off: the sink keeps no newest then.
+    pub async fn mark_empty(&self, chat_id: Uuid) -> redis::RedisResult<()> {
+        if self.size == 0 {
+            return Ok(());
+        }
+        let mut conn = self.conn.clone();
+        redis::cmd("SET")
+            .arg(newest_key(chat_id))
+            .arg("0")
+            .arg("NX")
+            .query_async::<()>(&mut conn)
+            .await
+    }
+
+    /// The ULID of each chat's newest stored message (`0`: none), `None`
+    /// where unknown (never recorded, or Redis unreachable): one round trip.
+    pub async fn newest_ulids(&self, chat_ids: &[Uuid]) -> Vec<Option<String>> {
+        if self.size == 0 || chat_ids.is_empty() {
+            return vec![None; chat_ids.len()];
+        }
+        let mut pipe = redis::pipe();
+        for chat_id in chat_ids {
+            pipe.get(newest_key(*chat_id));
+        }
+        let mut conn = self.conn.clone();
+        pipe.query_async(&mut conn)
+            .await
+            .inspect_err(
+                |error| tracing::warn!(%error, "newest messages unknown; counting in DynamoDB"),
+            )
+            .unwrap_or_else(|_| vec![None; chat_ids.len()])
     }
 
     /// Forgets a deleted chat's messages (and voids any fill in flight).
