@@ -7,6 +7,7 @@ pub mod children;
 pub mod controller;
 pub mod crd;
 pub mod leader;
+pub mod plan;
 pub mod render;
 pub mod secret_material;
 pub mod server;

@@ -44,6 +44,18 @@ enum Command {
     },
     /// Run the controller: leader election, then the watch loop; serves /healthz and /metrics.
     Run(RunArgs),
+    /// Print the HarmonyChat sizes for a peak load (docs/capacity.md explains them).
+    Plan {
+        /// Messages sent per second at the peak.
+        #[arg(long)]
+        messages_per_second: f64,
+        /// WebSocket connections open at the peak.
+        #[arg(long)]
+        connections: f64,
+        /// Live deliveries per message (members online in the chat).
+        #[arg(long, default_value_t = 5.0)]
+        deliveries_per_message: f64,
+    },
 }
 
 #[derive(clap::Args)]
@@ -67,6 +79,32 @@ struct RunArgs {
     topic_deletion_grace_seconds: u64,
 }
 
+fn print_plan(messages_per_second: f64, connections: f64, deliveries: f64) -> anyhow::Result<()> {
+    use harmony_operator::plan::{Load, plan};
+    if !(messages_per_second >= 0.0 && connections >= 0.0 && deliveries >= 0.0) {
+        anyhow::bail!("the rates must be numbers of at least 0");
+    }
+    let load = Load {
+        deliveries_per_message: deliveries,
+        ..Load::new(messages_per_second, connections)
+    };
+    let plan = plan(&load);
+    let mut out = format!(
+        "# {messages_per_second} messages/s, {connections} connections, {deliveries} deliveries per message\n\
+         # DynamoDB about {:.0} writes/s and {:.0} strongly consistent reads/s (on-demand); Redis {:.0} % of one core\n",
+        plan.dynamodb_writes_per_second,
+        plan.dynamodb_reads_per_second,
+        plan.redis_core_share * 100.0
+    );
+    for warning in &plan.warnings {
+        out.push_str(&format!("# warning: {warning}\n"));
+    }
+    out.push_str(&serde_yaml::to_string(&plan.spec())?);
+    // Written, not printed: a closed pipe is an error to report, not a panic.
+    std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes())?;
+    Ok(())
+}
+
 /// The sample every subcommand can fall back on, also `operator/examples/harmonychat.yaml`.
 const SAMPLE: &str = include_str!("../examples/harmonychat.yaml");
 /// Stands in for `metadata.uid` when rendering a manifest that was never stored:
@@ -80,6 +118,11 @@ fn main() -> ExitCode {
         Command::Render { file, namespace } => render_file(&file, &namespace),
         Command::BenchRender { count, file } => bench_render(count, file.as_deref()),
         Command::Run(args) => run(args),
+        Command::Plan {
+            messages_per_second,
+            connections,
+            deliveries_per_message,
+        } => print_plan(messages_per_second, connections, deliveries_per_message),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -321,7 +321,11 @@ async fn a_chat_list_with_nothing_new_reads_no_history() {
     let ann = t.user("ann").await;
     let bob = t.user("bob").await;
     let chats = [t.chat(&ann, &[&bob]).await, t.chat(&bob, &[&ann]).await];
-    let list = t.get("/api/v1/users/me/chats").bearer(&ann.access).send().await;
+    let list = t
+        .get("/api/v1/users/me/chats")
+        .bearer(&ann.access)
+        .send()
+        .await;
     assert_eq!(list.status, StatusCode::OK, "{}", list.body);
     let counts: Vec<(Value, Value)> = list.body["chats"]
         .as_array()
