@@ -581,6 +581,8 @@ pub struct RealtimeConfig {
     pub send_queue: usize,
     /// Seconds after its credentials expire that an unrefreshed connection is closed.
     pub expired_close_delay_seconds: u64,
+    /// Join and leave pushes are sent on a chat channel while at most this many clients are on it (each one is a push to every subscriber); beyond, presence and presence stats still answer.
+    pub join_leave_limit: usize,
     /// Centrifugo's server API (`http://centrifugo:8000/api`), when Centrifugo serves the clients: the cdc unsubscribes members who leave. Empty: none (the embedded gateway does it itself).
     pub centrifugo_api_url: String,
     /// Centrifugo's `http_api.key`, sent as `X-API-Key`.
@@ -597,6 +599,7 @@ impl Default for RealtimeConfig {
             max_frame_bytes: 65_536,
             send_queue: 256,
             expired_close_delay_seconds: 25,
+            join_leave_limit: 1000,
             centrifugo_api_url: String::new(),
             centrifugo_api_key: None,
         }

@@ -25,6 +25,7 @@ pub async fn start(
     let store = PresenceStore::new(
         redis::connect(&config.redis).await?,
         redis::open(&config.redis, config.redis.url.expose())?,
+        config.realtime.join_leave_limit,
     );
     let (presence, changes) = Presence::new(store);
     let gateway = Gateway::new(config, db, cache, presence.clone(), shutdown.clone());

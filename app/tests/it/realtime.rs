@@ -78,6 +78,13 @@ in_both_formats! {
             .await;
     }
 
+    async fn joins_and_leaves_are_pushed_only_within_the_limit(format: Format) {
+        Platform::start(1, |config| config.realtime.join_leave_limit = 2)
+            .await
+            .node("join-leave-limit.test.mjs", format)
+            .await;
+    }
+
     async fn bad_frames_and_slow_clients_harm_no_one_else(format: Format) {
         Platform::start(1, |config| {
             config.realtime.max_frame_bytes = 16 * 1024;

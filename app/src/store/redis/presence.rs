@@ -88,19 +88,27 @@ fn now_ms() -> u64 {
 pub struct PresenceStore {
     conn: ConnectionManager,
     client: Client,
+    join_leave_limit: usize,
 }
 
 impl PresenceStore {
-    pub fn new(conn: ConnectionManager, client: Client) -> Self {
-        Self { conn, client }
+    pub fn new(conn: ConnectionManager, client: Client, join_leave_limit: usize) -> Self {
+        Self {
+            conn,
+            client,
+            join_leave_limit,
+        }
     }
 
-    /// Applies `changes` in one pipeline, in their order (a join is written
-    /// before it is announced, so whoever hears it finds it listed).
+    /// Applies `changes` in their order: first every write, then what they
+    /// announce (a join is written before it is announced, so whoever hears
+    /// it finds it listed). Joins and leaves are announced only on channels
+    /// of at most `join_leave_limit` clients: on a channel of N clients each
+    /// one is N pushes, so a reconnect storm on a big channel would cost N².
     pub async fn apply(&self, changes: &[Change]) -> redis::RedisResult<()> {
         let expires = now_ms() + u64::try_from(TTL.as_millis()).unwrap_or(u64::MAX);
         let key_ttl = i64::try_from(TTL.as_secs() * 2).unwrap_or(i64::MAX);
-        let mut pipe = redis::pipe();
+        let mut writes = redis::pipe();
         for change in changes {
             match change {
                 Change::Put {
@@ -113,33 +121,54 @@ impl PresenceStore {
                         expires,
                     };
                     let value = serde_json::to_string(&entry).unwrap_or_default();
-                    pipe.hset(key(channel), &present.client, value).ignore();
-                    pipe.expire(key(channel), key_ttl).ignore();
+                    writes.hset(key(channel), &present.client, value).ignore();
+                    writes.expire(key(channel), key_ttl).ignore();
                     if *announce {
-                        pipe.publish(BUS, announcement(channel, present, Kind::Join, None))
-                            .ignore();
+                        writes.hlen(key(channel));
                     }
                 }
                 Change::Remove { channel, present } => {
-                    pipe.hdel(key(channel), &present.client).ignore();
-                    pipe.publish(BUS, announcement(channel, present, Kind::Leave, None))
-                        .ignore();
+                    writes.hdel(key(channel), &present.client).ignore();
+                    writes.hlen(key(channel));
                 }
+                Change::Publish { .. } => {}
+            }
+        }
+        let mut conn = self.conn.clone();
+        // A batch of publications alone has nothing to write.
+        let counts: Vec<usize> = if writes.cmd_iter().next().is_some() {
+            writes.query_async(&mut conn).await?
+        } else {
+            Vec::new()
+        };
+        let mut counts = counts.into_iter();
+        let mut announcements = redis::pipe();
+        for change in changes {
+            let text = match change {
+                Change::Put {
+                    channel,
+                    present,
+                    announce: true,
+                } => (counts.next().unwrap_or(0) <= self.join_leave_limit)
+                    .then(|| announcement(channel, present, Kind::Join, None)),
+                Change::Put { .. } => None,
+                // Fewer than the limit left: it was within the limit when it joined.
+                Change::Remove { channel, present } => (counts.next().unwrap_or(0)
+                    < self.join_leave_limit)
+                    .then(|| announcement(channel, present, Kind::Leave, None)),
                 Change::Publish {
                     channel,
                     present,
                     data,
-                } => {
-                    let Ok(data) = serde_json::from_slice(data) else {
-                        continue;
-                    };
-                    let text = announcement(channel, present, Kind::Publication, Some(data));
-                    pipe.publish(BUS, text).ignore();
-                }
+                } => serde_json::from_slice(data)
+                    .ok()
+                    .map(|data| announcement(channel, present, Kind::Publication, Some(data))),
+            };
+            if let Some(text) = text {
+                announcements.publish(BUS, text).ignore();
             }
         }
-        let mut conn = self.conn.clone();
-        pipe.query_async::<()>(&mut conn).await
+        announcements.query_async::<()>(&mut conn).await
     }
 
     /// The clients on `channel` now; expired entries are dropped on the way.
