@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use harmony::{
     config::{Config, markdown_table},
-    roles::{self, migrate},
+    roles::{self, migrate, reclaim},
     telemetry,
 };
 
@@ -42,6 +42,13 @@ enum Command {
         /// Limit the run to these stores (default: all).
         #[arg(long, value_enum, value_delimiter = ',')]
         only: Vec<migrate::Target>,
+    },
+    /// Deletes what `migrate` created in Postgres and DynamoDB (the operator's
+    /// Job for `reclaimPolicy: Delete`); a table `migrate` did not create is kept.
+    Reclaim {
+        /// The stores to reclaim.
+        #[arg(long, value_enum, value_delimiter = ',', required = true)]
+        only: Vec<reclaim::Store>,
     },
     /// Everything in one process against local services (see scripts/dev.sh).
     Dev,
@@ -115,6 +122,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 only
             };
             migrate::run(&config, &targets).await
+        }
+        Command::Reclaim { only } => {
+            for outcome in reclaim::run(&config, &only).await? {
+                println!("{outcome}");
+            }
+            Ok(())
         }
         Command::Dev => roles::dev::run(&config).await,
         Command::Config(ConfigCommand::Show) => {

@@ -6,6 +6,7 @@ pub mod cdc;
 pub mod dev;
 pub mod gateway;
 pub mod migrate;
+pub mod reclaim;
 pub mod relay;
 pub mod sink;
 

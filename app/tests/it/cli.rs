@@ -15,7 +15,9 @@ fn harmony() -> Command {
 fn help_lists_every_role() {
     let output = harmony().arg("--help").output().unwrap();
     let help = String::from_utf8(output.stdout).unwrap();
-    for role in ["api", "relay", "cdc", "sink", "gateway", "migrate", "dev"] {
+    for role in [
+        "api", "relay", "cdc", "sink", "gateway", "migrate", "reclaim", "dev",
+    ] {
         assert!(
             help.contains(&format!("  {role} ")),
             "`{role}` missing from:\n{help}"
@@ -69,23 +71,7 @@ fn an_unreachable_service_fails_fast_by_name() {
 #[tokio::test]
 async fn migrate_is_idempotent() {
     let env = TestEnv::new().await;
-    let mut vars: Vec<(String, String)> = vec![
-        (
-            "POSTGRES__URL".into(),
-            env.config.postgres.url.expose().to_owned(),
-        ),
-        (
-            "DYNAMODB__CHAT_HISTORY_TABLE_NAME".into(),
-            env.config.dynamodb.chat_history_table_name.clone(),
-        ),
-    ];
-    for (key, topic) in [
-        ("MESSAGES", &env.config.topics.messages),
-        ("CHAT_EVENTS", &env.config.topics.chat_events),
-        ("USER_EVENTS", &env.config.topics.user_events),
-    ] {
-        vars.push((format!("TOPICS__{key}__NAME"), topic.name.clone()));
-    }
+    let vars = env_vars(&env);
     // TestEnv already migrated everything once; twice more must change nothing and succeed.
     for _ in 0..2 {
         let output = harmony()
@@ -147,4 +133,151 @@ async fn migrate_kafka_creates_each_topic_and_its_dead_letter_topic() {
         Some(2),
         "an unknown target is a usage error"
     );
+}
+
+/// The variables that point `harmony` at `env`'s database, table and topics.
+fn env_vars(env: &TestEnv) -> Vec<(String, String)> {
+    let mut vars: Vec<(String, String)> = vec![
+        (
+            "POSTGRES__URL".into(),
+            env.config.postgres.url.expose().to_owned(),
+        ),
+        (
+            "DYNAMODB__CHAT_HISTORY_TABLE_NAME".into(),
+            env.config.dynamodb.chat_history_table_name.clone(),
+        ),
+    ];
+    for (key, topic) in [
+        ("MESSAGES", &env.config.topics.messages),
+        ("CHAT_EVENTS", &env.config.topics.chat_events),
+        ("USER_EVENTS", &env.config.topics.user_events),
+    ] {
+        vars.push((format!("TOPICS__{key}__NAME"), topic.name.clone()));
+    }
+    vars
+}
+
+fn reclaim(vars: &[(String, String)], only: &str) -> String {
+    let output = harmony()
+        .args(["reclaim", "--only", only])
+        .envs(vars.iter().cloned())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// `reclaim` leaves the database as it was before `migrate` and deletes the
+/// table `migrate` created; `migrate` then starts over. Seen failing with
+/// `reaction_chats` left out of `MIGRATED_TABLES` (Postgres refused the drop:
+/// it references `chats`; a table without references would be listed as
+/// left behind).
+#[tokio::test]
+async fn reclaim_removes_what_migrate_created_and_migrate_starts_over() {
+    let env = TestEnv::new().await;
+    let vars = env_vars(&env);
+    let printed = reclaim(&vars, "postgres,dynamodb");
+    let name = &env.config.dynamodb.chat_history_table_name;
+    assert_eq!(
+        printed,
+        format!(
+            "postgres: dropped the migrations' tables ({})\ndynamodb: deleted table {name}\n",
+            harmony::store::postgres::MIGRATED_TABLES.join(", ")
+        )
+    );
+    let left: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = 'public' ORDER BY 1",
+    )
+    .fetch_all(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(left, Vec::<String>::new(), "left behind");
+    let described = env
+        .table
+        .client()
+        .describe_table()
+        .table_name(name)
+        .send()
+        .await;
+    assert!(described.is_err(), "the table is gone");
+    assert_eq!(
+        reclaim(&vars, "dynamodb"),
+        format!("dynamodb: table {name} does not exist\n")
+    );
+
+    let output = harmony()
+        .args(["migrate", "--only", "postgres,dynamodb"])
+        .envs(vars.iter().cloned())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        applied,
+        harmony::store::postgres::MIGRATOR.iter().count() as i64
+    );
+}
+
+/// A table `migrate` did not create (terraform's, a restored one) is kept.
+/// Seen failing with the tag check skipped in `delete_if_created`: the
+/// table was deleted.
+#[tokio::test]
+async fn reclaim_keeps_a_table_migrate_did_not_create() {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let env = TestEnv::new().await;
+    let name = format!("Terraform_{}", env.id);
+    env.table
+        .client()
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("chat_id")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("chat_id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut vars = env_vars(&env);
+    vars.retain(|(key, _)| key != "DYNAMODB__CHAT_HISTORY_TABLE_NAME");
+    vars.push(("DYNAMODB__CHAT_HISTORY_TABLE_NAME".into(), name.clone()));
+    assert_eq!(
+        reclaim(&vars, "dynamodb"),
+        format!(
+            "dynamodb: kept table {name}: harmony migrate did not create it (no harmony.chat/created-by tag)\n"
+        )
+    );
+    let described = env
+        .table
+        .client()
+        .describe_table()
+        .table_name(&name)
+        .send()
+        .await;
+    env.table.with_name(&name).delete().await.unwrap();
+    assert!(described.is_ok(), "the table is kept");
 }

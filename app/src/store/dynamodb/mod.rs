@@ -11,10 +11,15 @@ use aws_sdk_dynamodb::{
     error::SdkError,
     types::{
         AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-        TableStatus,
+        TableStatus, Tag,
     },
 };
 use harmony_config::DynamoDbConfig;
+
+/// The tag `ensure` puts on a table it creates: only such a table may
+/// `delete_if_created` delete (one terraform created, or a restored one,
+/// never carries it).
+pub const CREATED_BY: (&str, &str) = ("harmony.chat/created-by", "harmony-migrate");
 
 /// DynamoDB takes at most 25 items per BatchWriteItem.
 const BATCH_LIMIT: usize = 25;
@@ -31,6 +36,15 @@ mod writes;
 pub use item::{MessageKey, Version, from_item, to_item};
 pub use reads::{HistoryPage, UNREAD_CAP, Unread};
 pub use writes::{ChangeOutcome, QuoteUpdate};
+
+/// What became of the table on `delete_if_created`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reclaimed {
+    Deleted,
+    /// Not created by `ensure`: someone else's to delete.
+    Kept,
+    Absent,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DynamoDbError {
@@ -152,14 +166,28 @@ impl ChatHistoryTable {
             .attribute_definitions(attribute("ulid")?)
             .send()
             .await;
-        if let Err(error) = created {
-            // Another migrator may have won the race; that is fine.
-            let in_use = error
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_in_use_exception());
-            if !in_use {
-                return Err(error.into());
+        match created {
+            // Tagged apart: the local server ignores tags given at creation.
+            // A migrator stopped in between leaves the table untagged, so kept.
+            Ok(output) => {
+                let arn = output
+                    .table_description
+                    .and_then(|table| table.table_arn)
+                    .ok_or_else(|| DynamoDbError::Unexpected("CreateTable gave no ARN".into()))?;
+                let (key, value) = CREATED_BY;
+                self.client
+                    .tag_resource()
+                    .resource_arn(arn)
+                    .tags(Tag::builder().key(key).value(value).build()?)
+                    .send()
+                    .await?;
             }
+            // Another migrator may have won the race; that is fine.
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_in_use_exception()) => {}
+            Err(error) => return Err(error.into()),
         }
         for _ in 0..600 {
             if self.status().await? == Some(TableStatus::Active) {
@@ -169,6 +197,53 @@ impl ChatHistoryTable {
         }
         Err(DynamoDbError::Unexpected(format!(
             "table {} did not become ACTIVE within 60 s",
+            self.name
+        )))
+    }
+
+    /// Deletes the table if `ensure` created it (it carries `CREATED_BY`),
+    /// and waits until it is gone.
+    pub async fn delete_if_created(&self) -> Result<Reclaimed, DynamoDbError> {
+        let described = self
+            .client
+            .describe_table()
+            .table_name(&self.name)
+            .send()
+            .await;
+        let arn = match described {
+            Ok(output) => output.table.and_then(|table| table.table_arn),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                return Ok(Reclaimed::Absent);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        .ok_or_else(|| DynamoDbError::Unexpected("DescribeTable gave no ARN".into()))?;
+        let tags = self
+            .client
+            .list_tags_of_resource()
+            .resource_arn(arn)
+            .send()
+            .await?;
+        let (key, value) = CREATED_BY;
+        let created = tags
+            .tags()
+            .iter()
+            .any(|tag| tag.key() == key && tag.value() == value);
+        if !created {
+            return Ok(Reclaimed::Kept);
+        }
+        self.delete().await?;
+        for _ in 0..600 {
+            if self.status().await?.is_none() {
+                return Ok(Reclaimed::Deleted);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(DynamoDbError::Unexpected(format!(
+            "table {} was still being deleted after 60 s",
             self.name
         )))
     }
