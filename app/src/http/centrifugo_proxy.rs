@@ -125,8 +125,8 @@ pub struct PublishRequest {
     protocol: String,
     user: String,
     channel: String,
-    /// The client's publication, JSON as it sent it.
-    #[schema(value_type = Option<Object>)]
+    /// The client's publication, JSON as it sent it (any JSON; only typing is accepted).
+    #[schema(value_type = Option<Value>)]
     data: Option<Box<serde_json::value::RawValue>>,
 }
 

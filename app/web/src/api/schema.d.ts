@@ -758,8 +758,8 @@ export interface components {
         PublishRequest: {
             channel: string;
             client: string;
-            /** @description The client's publication, JSON as it sent it. */
-            data?: Record<string, never> | null;
+            /** @description The client's publication, JSON as it sent it (any JSON; only typing is accepted). */
+            data?: unknown;
             protocol: string;
             transport: string;
             user: string;
