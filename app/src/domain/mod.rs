@@ -7,6 +7,7 @@ pub mod chat;
 pub mod events;
 pub mod mention;
 pub mod message;
+pub mod typing;
 pub mod user;
 
 /// One rejected input field, in the shape FastAPI clients already parse

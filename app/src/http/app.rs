@@ -44,6 +44,8 @@ pub struct AppState {
     pub ids: MessageIds,
     /// Requests in flight per route class, and calls to DynamoDB.
     pub admission: Admission,
+    /// How often each Centrifugo connection may publish typing.
+    pub typing: crate::store::redis::typing::TypingLimit,
 }
 
 pub type App = Arc<AppState>;

@@ -1,6 +1,7 @@
 //! Centrifugo proxy endpoints: Centrifugo asks whether a connection
-//! may open and whether a user may subscribe to `chat:<id>`. Only callers
-//! holding the shared proxy secret are answered.
+//! may open, whether a user may subscribe to `chat:<id>`, and whether a
+//! client may publish there (typing). Only callers holding the shared proxy
+//! secret are answered.
 
 use axum::{
     Json,
@@ -17,6 +18,7 @@ use super::{
     error::{ApiError, ApiResult, ErrorBody, InvalidInput, UnsupportedMedia},
     extract::{ApiJson, constant_time_eq},
 };
+use crate::domain::{channels::Channel, typing};
 
 pub use harmony_config::wire::PROXY_SECRET_HEADER;
 
@@ -113,4 +115,54 @@ pub async fn subscribe(
     } else {
         Ok(refuse(1001, "Not a member of this chat"))
     }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)] // required by the protocol; only their presence is checked
+pub struct PublishRequest {
+    client: String,
+    transport: String,
+    protocol: String,
+    user: String,
+    channel: String,
+    /// The client's publication, JSON as it sent it (any JSON; only typing is accepted).
+    #[schema(value_type = Option<Value>)]
+    data: Option<Box<serde_json::value::RawValue>>,
+}
+
+/// A client publication on `chat:<id>`: only typing, only by members, at the
+/// gateway's rate per connection (`domain::typing`), never kept in history.
+#[utoipa::path(post, path = "/api/v1/ws/publish", tag = "pubsub", security(("proxy_secret" = [])), request_body = PublishRequest, responses((status = 200, description = "Centrifugo publish proxy reply: `result: {\"skip_history\": true}` (published as sent, not kept), or `error.code` 102 (not a chat channel), 103 (not a member), 107 (data is not exactly `{\"type\": \"typing\", \"active\": <bool>}`), 111 (more than 5 at once, then 1 per second, on this connection)"), (status = 401, description = "Missing proxy secret", body = ErrorBody), (status = 503, description = "Redis, where the rate is counted, did not answer", body = ErrorBody), InvalidInput, UnsupportedMedia))]
+pub async fn publish(
+    State(app): State<App>,
+    _caller: ProxyCaller,
+    ApiJson(request): ApiJson<PublishRequest>,
+) -> ApiResult<Json<Value>> {
+    let Some(Channel::Chat(chat_id)) = Channel::parse(&request.channel) else {
+        return Ok(refuse(102, "unknown channel"));
+    };
+    let member = match Uuid::parse_str(&request.user) {
+        Ok(user_id) => app.is_member(chat_id, user_id).await?,
+        Err(_) => false,
+    };
+    if !member {
+        return Ok(refuse(103, "permission denied"));
+    }
+    if !request
+        .data
+        .is_some_and(|data| typing::is_typing(data.get().as_bytes()))
+    {
+        return Ok(refuse(107, "bad request"));
+    }
+    let allowed = app
+        .typing
+        .take(&request.client)
+        .await
+        .map_err(|error| ApiError::unavailable("Cannot count publications now", error))?;
+    if !allowed {
+        return Ok(refuse(111, "too many requests"));
+    }
+    Ok(Json(
+        json!({ "result": { "skip_history": true }, "error": null }),
+    ))
 }

@@ -82,6 +82,7 @@ pub fn router(app: App) -> Router {
         .route("/realtime/token", get(connection_token::token))
         .route("/ws/connect", post(centrifugo_proxy::connect))
         .route("/ws/subscribe", post(centrifugo_proxy::subscribe))
+        .route("/ws/publish", post(centrifugo_proxy::publish))
         .merge(openapi::routes());
     Router::new()
         .route("/", get(web::root))

@@ -27,7 +27,7 @@ use super::{
         chats::create, chats::send, chats::history, chats::delete, chats::leave, chats::members, chats::add_members,
         messages::edit, messages::delete, messages::add_reaction, messages::remove_reaction,
         attention::mark_read, attention::set_notifications,
-        connection_token::token, centrifugo_proxy::connect, centrifugo_proxy::subscribe,
+        connection_token::token, centrifugo_proxy::connect, centrifugo_proxy::subscribe, centrifugo_proxy::publish,
     ),
     components(schemas(ErrorBody, crate::domain::events::ChatListEvent, crate::domain::change::MessageChange, limits::Emoji)),
     modifiers(&SecuritySchemes),

@@ -28,7 +28,10 @@ use super::{
 };
 use crate::{
     auth::TokenError,
-    domain::channels::{self, Channel},
+    domain::{
+        channels::{self, Channel},
+        typing::{self, is_typing},
+    },
 };
 
 /// A client that has not sent `connect` by then is closed as stale.
@@ -175,10 +178,9 @@ struct Connection {
     publications: Bucket,
 }
 
-/// Publications a connection may make in a burst, and how many more each
-/// second after.
-const PUBLISH_BURST: f64 = 5.0;
-const PUBLISH_PER_SECOND: f64 = 1.0;
+/// The typing rule's rate (`domain::typing`), as a token bucket's numbers.
+const PUBLISH_BURST: f64 = typing::BURST as f64;
+const PUBLISH_PER_SECOND: f64 = typing::PER_SECOND as f64;
 
 /// A token bucket: `PUBLISH_BURST` at once, then `PUBLISH_PER_SECOND`.
 struct Bucket {
@@ -205,28 +207,6 @@ impl Bucket {
         self.tokens -= 1.0;
         true
     }
-}
-
-/// The one publication a client may make: whether they are typing.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Typing {
-    #[serde(rename = "type")]
-    kind: TypingKind,
-    #[allow(dead_code)] // checked to be a boolean, delivered as sent
-    active: bool,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum TypingKind {
-    Typing,
-}
-
-/// True when `data` is exactly `{"type": "typing", "active": <bool>}`.
-fn is_typing(data: &[u8]) -> bool {
-    serde_json::from_slice::<Typing>(data)
-        .is_ok_and(|typing| matches!(typing.kind, TypingKind::Typing))
 }
 
 impl Connection {

@@ -41,6 +41,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(App, Vec<Dependency>)> {
         connection_tokens: ConnectionTokens::new(config.realtime.token_secret.expose()),
         ids: Default::default(),
         admission: http::admission::Admission::new(&config.admission),
+        typing: redis::typing::TypingLimit::new(redis.clone()),
     });
     let dependencies = vec![
         Dependency::Postgres(db),

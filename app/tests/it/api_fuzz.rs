@@ -94,6 +94,7 @@ async fn no_route_answers_5xx_to_bad_input() {
         (Method::POST, "/api/v1/chats/".into()),
         (Method::POST, "/api/v1/ws/connect".into()),
         (Method::POST, "/api/v1/ws/subscribe".into()),
+        (Method::POST, "/api/v1/ws/publish".into()),
         (Method::GET, "/api/v1/users/lookup?email=%&limit=-1".into()),
         (
             Method::GET,

@@ -78,6 +78,17 @@ impl TestApp {
         }
     }
 
+    /// Another API process over the same services and settings (its own
+    /// connections and in-memory state), as a second replica would be.
+    pub async fn replica(&self) -> Replica {
+        let (app, dependencies) = roles::api::build(&self.env.config)
+            .await
+            .expect("api builds");
+        Replica {
+            router: roles::api::router(app, dependencies, ops::Liveness::default()),
+        }
+    }
+
     pub fn get(&self, path: &str) -> Call {
         self.call(Method::GET, path)
     }
@@ -158,6 +169,21 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
+    }
+}
+
+/// A second API replica of a `TestApp` (`TestApp::replica`).
+pub struct Replica {
+    router: Router,
+}
+
+impl Replica {
+    pub fn post(&self, path: &str) -> Call {
+        Call {
+            router: self.router.clone(),
+            builder: Request::builder().method(Method::POST).uri(path),
+            body: Body::empty(),
+        }
     }
 }
 

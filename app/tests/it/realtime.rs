@@ -109,6 +109,18 @@ in_both_formats! {
             .await;
     }
 
+    /// Presence, presence stats, join/leave and typing with the Python SDK,
+    /// across two gateways. Seen failing in both formats with the bus
+    /// listener's delivery removed (`presence::deliver` returning at once:
+    /// no join within 10 s, not even the own one) and with the typing check
+    /// answering true (`domain::typing::is_typing`: no 107).
+    async fn the_python_sdk_sees_presence_join_leave_and_typing_across_gateways(format: Format) {
+        Platform::start(2, |_| {})
+            .await
+            .python_sdk("python_presence.py", format)
+            .await;
+    }
+
     /// Shutdown closes every connection with 3001, so clients reconnect (to
     /// another instance). Seen failing with the shutdown branch of
     /// `connection::serve` removed: the connection stayed open, no close came.

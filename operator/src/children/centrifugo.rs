@@ -1,7 +1,9 @@
 //! Centrifugo v6: Kafka consumers in publication-data mode on
 //! the message topic (chat channels) and the chat-event topic (personal
 //! channels), the Redis engine, connection tokens signed with the API's
-//! realtime key, connect and subscribe proxies to the API, and the `chat`
+//! realtime key, connect, subscribe and publish proxies to the API, the
+//! `chat` namespace with presence, join/leave and typing (client
+//! publications through the publish proxy, never in history) and the `chat`
 //! and `personal` namespaces with history and recovery: the channels the
 //! embedded gateway serves (app `realtime`), with the same behaviour.
 //!
@@ -41,7 +43,11 @@ pub fn config_json(instance: &Instance<'_>) -> String {
         "admin": { "enabled": false },
         "engine": {
             "type": "redis",
-            "redis": { "prefix": format!("{}.centrifugo", instance.name) },
+            "redis": {
+                "prefix": format!("{}.centrifugo", instance.name),
+                // The gateway's numbers: refreshed every 10 s, gone after 30 s.
+                "presence_ttl": "30s",
+            },
         },
         "client": client(instance),
         "channel": channel(instance),
@@ -54,7 +60,7 @@ pub fn config_json(instance: &Instance<'_>) -> String {
     serde_json::to_string_pretty(&config).unwrap_or_default()
 }
 
-/// The API's Centrifugo proxy endpoint `name` (`connect`, `subscribe`).
+/// The API's Centrifugo proxy endpoint `name` (`connect`, `subscribe`, `publish`).
 fn proxy_endpoint(instance: &Instance<'_>, name: &str) -> String {
     format!(
         "http://{}:{HTTP_PORT}/api/v1/ws/{name}",
@@ -72,6 +78,7 @@ fn proxy_headers() -> Value {
 fn client(instance: &Instance<'_>) -> Value {
     json!({
         "allowed_origins": instance.hc.spec.centrifugo.allowed_origins,
+        "presence_update_interval": "10s",
         "subscribe_to_user_personal_channel": {
             "enabled": true,
             "personal_channel_namespace": PERSONAL_NAMESPACE,
@@ -88,15 +95,30 @@ fn client(instance: &Instance<'_>) -> Value {
     })
 }
 
-/// The subscribe proxy, and the chat and personal namespaces.
+/// The subscribe and publish proxies, and the chat and personal namespaces.
 fn channel(instance: &Instance<'_>) -> Value {
     let mut chat = namespace(instance, "chat");
-    chat["presence"] = true.into();
     chat["subscribe_proxy_enabled"] = true.into();
+    // Who is on a chat, for its subscribers; joins and leaves pushed to them.
+    chat["presence"] = true.into();
+    chat["allow_presence_for_subscriber"] = true.into();
+    chat["join_leave"] = true.into();
+    chat["force_push_join_leave"] = true.into();
+    // Typing: every client publication goes to the publish proxy, which
+    // refuses all but members' typing at the gateway's rate and answers
+    // `skip_history`. Data that is not a JSON object is refused (107)
+    // before the proxy is asked.
+    chat["publish_proxy_enabled"] = true.into();
+    chat["publication_data_format"] = "json_object".into();
     json!({
         "proxy": {
             "subscribe": {
                 "endpoint": proxy_endpoint(instance, "subscribe"),
+                "timeout": "1s",
+                "http": proxy_headers(),
+            },
+            "publish": {
+                "endpoint": proxy_endpoint(instance, "publish"),
                 "timeout": "1s",
                 "http": proxy_headers(),
             },

@@ -603,9 +603,35 @@ fn centrifugo_consumes_the_message_topic_in_publication_data_mode() {
         subscribe["http"]["static_headers"]["x-harmony-proxy-secret"],
         "${CENTRIFUGO_VAR_PROXY_SECRET}"
     );
+    // Typing: client publications to the API's publish proxy, same header.
+    let publish = &config["channel"]["proxy"]["publish"];
+    assert_eq!(
+        publish["endpoint"],
+        "http://harmony-prod-api:8000/api/v1/ws/publish"
+    );
+    assert_eq!(
+        publish["http"]["static_headers"]["x-harmony-proxy-secret"],
+        "${CENTRIFUGO_VAR_PROXY_SECRET}"
+    );
     let chat = &config["channel"]["namespaces"][0];
     assert_eq!(chat["name"], "chat");
     assert_eq!(chat["presence"], true);
+    assert_eq!(chat["allow_presence_for_subscriber"], true);
+    assert_eq!(chat["join_leave"], true);
+    assert_eq!(chat["force_push_join_leave"], true);
+    assert_eq!(chat["publish_proxy_enabled"], true);
+    assert_eq!(chat["publication_data_format"], "json_object");
+    // The personal channel takes no client publications, presence or join/leave.
+    for option in ["presence", "join_leave", "publish_proxy_enabled"] {
+        assert_eq!(
+            config["channel"]["namespaces"][1][option],
+            Value::Null,
+            "{option}"
+        );
+    }
+    // Presence entries expire as the gateway's do.
+    assert_eq!(config["engine"]["redis"]["presence_ttl"], "30s");
+    assert_eq!(config["client"]["presence_update_interval"], "10s");
     assert_eq!(chat["history_size"], 200);
     assert_eq!(chat["history_ttl"], "7200s");
     assert_eq!(chat["force_recovery"], true);
@@ -1295,5 +1321,78 @@ fn lag_autoscaling_with_replicas_or_cpu_autoscaling_is_refused() {
             ]
         ),
         other => panic!("expected InvalidSpec, got {other:?}"),
+    }
+}
+
+/// Centrifugo v6 ignores a configuration key it does not know (a warning in
+/// its log), so a misspelt option would silently be off. Every key of the
+/// rendered configuration, in every variant, must be one of its config
+/// structs' (`operator/tests/centrifugo/`: the list and the script that read
+/// it from Centrifugo's source at the tag of the default image).
+#[test]
+fn the_centrifugo_config_uses_only_keys_centrifugo_knows() {
+    const KEYS: &str = include_str!("../../tests/centrifugo/v6.9.1.keys");
+    assert!(
+        crate::crd::CentrifugoSpec::default()
+            .image
+            .ends_with(":v6.9.1"),
+        "the default image changed: regenerate operator/tests/centrifugo/ for it"
+    );
+    let kinds: BTreeMap<&str, &str> = KEYS
+        .lines()
+        .filter_map(|line| line.split_once('\t'))
+        .collect();
+    /// The keys under `path` (an object's) that Centrifugo does not know.
+    fn unknown_keys(
+        path: &str,
+        value: &Value,
+        kinds: &BTreeMap<&str, &str>,
+        unknown: &mut Vec<String>,
+    ) {
+        let Value::Object(fields) = value else { return };
+        for (key, value) in fields {
+            let child = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            match kinds.get(child.as_str()).copied() {
+                None => unknown.push(child),
+                Some("struct") => unknown_keys(&child, value, kinds, unknown),
+                Some("list") => {
+                    for item in value.as_array().into_iter().flatten() {
+                        unknown_keys(&format!("{child}[]"), item, kinds, unknown);
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    for hc in variants() {
+        let children = build(&hc, &secrets()).unwrap();
+        if !children.config_maps.iter().any(|c| {
+            c.metadata.labels.as_ref().unwrap()["app.kubernetes.io/component"] == "centrifugo"
+        }) {
+            continue;
+        }
+        let config = centrifugo_config(&children);
+        let mut unknown = Vec::new();
+        unknown_keys("", &config, &kinds, &mut unknown);
+        assert_eq!(
+            unknown,
+            Vec::<String>::new(),
+            "keys Centrifugo v6.9.1 does not know"
+        );
+        // The options this platform relies on are among those checked.
+        let chat = &config["channel"]["namespaces"][0];
+        for option in [
+            "presence",
+            "join_leave",
+            "force_push_join_leave",
+            "allow_presence_for_subscriber",
+            "publish_proxy_enabled",
+        ] {
+            assert_eq!(chat[option], true, "{option}");
+        }
     }
 }

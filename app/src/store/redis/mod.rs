@@ -4,6 +4,7 @@ pub mod cache;
 pub mod local;
 pub mod presence;
 pub mod recent;
+pub mod typing;
 
 use std::time::Duration;
 

@@ -394,6 +394,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/ws/publish": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A client publication on `chat:<id>`: only typing, only by members, at the
+         *     gateway's rate per connection (`domain::typing`), never kept in history.
+         */
+        post: operations["publish"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/ws/subscribe": {
         parameters: {
             query?: never;
@@ -734,6 +754,15 @@ export interface components {
              *     only those that mention me; `muted`: none.
              */
             notifications: components["schemas"]["NotificationLevel"];
+        };
+        PublishRequest: {
+            channel: string;
+            client: string;
+            /** @description The client's publication, JSON as it sent it (any JSON; only typing is accepted). */
+            data?: unknown;
+            protocol: string;
+            transport: string;
+            user: string;
         };
         /** @description Who reacted with one emoji; its count is the number of users. */
         Reaction: {
@@ -2629,6 +2658,66 @@ export interface operations {
                 };
             };
             /** @description The server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    publish: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PublishRequest"];
+            };
+        };
+        responses: {
+            /** @description Centrifugo publish proxy reply: `result: {"skip_history": true}` (published as sent, not kept), or `error.code` 102 (not a chat channel), 103 (not a member), 107 (data is not exactly `{"type": "typing", "active": <bool>}`), 111 (more than 5 at once, then 1 per second, on this connection) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing proxy secret */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not of the declared content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: `detail` lists each problem (FastAPI shape) or states a limit */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Redis, where the rate is counted, did not answer; or the server is busy: the route's requests in flight and its queue are full, it could not start within its deadline, or a backing service is at its limit; retry after `Retry-After` seconds */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
