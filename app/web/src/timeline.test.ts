@@ -24,7 +24,7 @@ describe('timeline', () => {
       ],
       new Date('2026-12-01T12:00:00Z'),
     );
-    expect(rows.map((r) => (r.kind === 'day' ? `day:${r.label}` : `${r.key}${r.first ? '*' : ''}`))).toEqual([
+    expect(rows.map((r) => (r.kind === 'day' ? `day:${r.label}` : r.kind === 'new' ? 'new' : `${r.key}${r.first ? '*' : ''}`))).toEqual([
       'day:Yesterday',
       'a*',
       'b',

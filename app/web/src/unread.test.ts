@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Message } from './api/client';
 import type { ChatItem, MessageChange } from './api/contract';
-import { arrived, changed, counted, listed, MAX_UNREAD, shown, type Unread } from './unread';
+import { arrived, changed, counted, listed, MAX_UNREAD, missed, railName, shown } from './unread';
 
 const message = (chat: string, ulid: string, user: string, mentions?: string[]): Message => ({
   chat_id: chat,
@@ -112,5 +112,19 @@ describe('unread counts', () => {
     unread = changed(unread, change('message_deleted', '01C'), 'me');
     expect(unread.a?.stale).toBe(true);
     expect(shown(listed(unread, [item('a', '01A', 1)]).a).unread).toBe(1);
+  });
+
+  it('missed messages (a recovery that failed) take the next list’s counts', () => {
+    let unread = listed({}, [item('a', '01A', 1)]);
+    expect(missed(unread, 'zzz')).toBe(unread);
+    unread = missed(unread, 'a');
+    expect(shown(listed(unread, [item('a', '01A', 4)]).a).unread).toBe(4);
+  });
+
+  it('name a chat with its counts', () => {
+    expect(railName('Standup', { unread: 0, mentions: 0 }, false)).toBe('Standup');
+    expect(railName('Standup', { unread: 1, mentions: 0 }, false)).toBe('Standup, 1 unread message');
+    expect(railName('Standup', { unread: 2, mentions: 1 }, false)).toBe('Standup, 2 unread messages, 1 mention');
+    expect(railName('Standup', { unread: 100, mentions: 2 }, true)).toBe('Standup, 99+ unread messages, 2 mentions, muted');
   });
 });

@@ -131,5 +131,24 @@ export function useUnread(me: string) {
   const onChange = useCallback((change: MessageChange) => setUnread((current) => changed(current, change, me)), [me]);
   const onCounts = useCallback((chatId: string, counts: Counts) => setUnread((current) => counted(current, chatId, counts)), []);
   const keep = useCallback((chats: ChatItem[]) => setUnread((current) => listed(current, chats)), []);
-  return { unread, onMessage, onChange, onCounts, keep };
+  const onMissed = useCallback((chatId: string) => setUnread((current) => missed(current, chatId)), []);
+  return { unread, onMessage, onChange, onCounts, keep, onMissed };
+}
+
+/** `unread` with `chatId`'s live count no longer trusted (messages were
+ *  missed): the next chat list's counts replace it. */
+export function missed(unread: Unread, chatId: string): Unread {
+  const chat = unread[chatId];
+  return chat ? { ...unread, [chatId]: { ...chat, stale: true } } : unread;
+}
+
+const plural = (n: number, one: string, many: string) => `${n > 99 ? '99+' : n} ${n === 1 ? one : many}`;
+
+/** A chat's name in the rail: "Standup, 2 unread messages, 1 mention", ", muted" when muted. */
+export function railName(title: string, counts: { unread: number; mentions: number }, muted: boolean): string {
+  const parts = [title];
+  if (counts.unread > 0) parts.push(plural(counts.unread, 'unread message', 'unread messages'));
+  if (counts.mentions > 0) parts.push(plural(counts.mentions, 'mention', 'mentions'));
+  if (muted) parts.push('muted');
+  return parts.join(', ');
 }
