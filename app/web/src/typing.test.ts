@@ -3,6 +3,22 @@ import { describe, expect, it } from 'vitest';
 import { heard, isTyping, stopped, TYPING_REPEAT_MS, TYPING_TTL_MS, typingAt, typingSender, typingText } from './typing';
 
 describe('typing', () => {
+  it('sending says nothing (the message ends the typing); a refused typing is said again while still typing', () => {
+    let now = 0;
+    const said: boolean[] = [];
+    const sender = typingSender((active) => said.push(active), () => now);
+    sender.input('hi');
+    sender.refused();
+    expect(said).toEqual([true, true]);
+    sender.sent();
+    sender.refused();
+    sender.stop();
+    expect(said).toEqual([true, true]);
+    now = 10;
+    sender.input('next');
+    expect(said).toEqual([true, true, true]);
+  });
+
   it('says typing when writing starts, again only every few seconds, and stopped once', () => {
     let now = 0;
     const said: boolean[] = [];

@@ -22,7 +22,10 @@ export const isTyping = (data: unknown): data is Typing =>
   typeof data === 'object' && data !== null && (data as Typing).type === 'typing' && typeof (data as Typing).active === 'boolean';
 
 /** What this browser says while its person writes: `typing` when they start
- *  and every TYPING_REPEAT_MS after, `stopped` once (on send, blur or clear). */
+ *  and every TYPING_REPEAT_MS after, `stopped` once when they clear the box
+ *  or leave it. Sending says nothing: the message itself ends their typing
+ *  for the others, and a `stopped` per message would spend the gateway's
+ *  allowance (5, then 1 a second) that the next `typing` needs. */
 export function typingSender(say: (active: boolean) => void, now: () => number = Date.now) {
   let active = false;
   let said = 0;
@@ -34,13 +37,27 @@ export function typingSender(say: (active: boolean) => void, now: () => number =
       said = now();
       say(true);
     },
+    /** Cleared or left: say so. */
     stop() {
       if (!active) return;
       active = false;
       say(false);
     },
+    /** Sent: the message says it. */
+    sent() {
+      active = false;
+    },
+    /** `typing` was refused (over the allowance): say it again if still typing. */
+    refused() {
+      if (!active) return;
+      said = now();
+      say(true);
+    },
   };
 }
+
+/** The gateway's error for a publication over the allowance. */
+const TOO_MANY_REQUESTS = 111;
 
 /** Who is typing: user id → when that stops unless they say more. */
 export type Typists = Record<string, number>;
@@ -76,13 +93,18 @@ export function useTyping(chatId: string, me: string) {
   const [typists, setTypists] = useState<Typists>({});
   const [now, setNow] = useState(() => Date.now());
   const subscription = useRef<Subscription | null>(null);
-  const [sender] = useState(() =>
-    typingSender((active) => {
+  const [sender] = useState(() => {
+    const say = (active: boolean) => {
       const typing: Typing = { type: 'typing', active };
-      // Over the gateway's rate the publication is refused: nothing to do.
-      subscription.current?.publish(typing).catch(() => {});
-    }),
-  );
+      // Over the allowance a `typing` is said again a second later; a refused
+      // `stopped` is left to the others' TTL.
+      subscription.current?.publish(typing).catch((error: { code?: number }) => {
+        if (active && error.code === TOO_MANY_REQUESTS) setTimeout(() => sender.refused(), 1000);
+      });
+    };
+    const sender = typingSender(say);
+    return sender;
+  });
 
   useEffect(() => {
     if (!live) return;

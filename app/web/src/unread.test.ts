@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Message } from './api/client';
 import type { ChatItem, MessageChange } from './api/contract';
-import { arrived, changed, counted, listed, MAX_UNREAD, missed, railName, shown } from './unread';
+import { arrived, changed, counted, listed, MAX_UNREAD, missed, railCounts, shown } from './unread';
 
 const message = (chat: string, ulid: string, user: string, mentions?: string[]): Message => ({
   chat_id: chat,
@@ -122,9 +122,10 @@ describe('unread counts', () => {
   });
 
   it('name a chat with its counts', () => {
-    expect(railName('Standup', { unread: 0, mentions: 0 }, false)).toBe('Standup');
-    expect(railName('Standup', { unread: 1, mentions: 0 }, false)).toBe('Standup, 1 unread message');
-    expect(railName('Standup', { unread: 2, mentions: 1 }, false)).toBe('Standup, 2 unread messages, 1 mention');
-    expect(railName('Standup', { unread: 100, mentions: 2 }, true)).toBe('Standup, 99+ unread messages, 2 mentions, muted');
+    const name = (counts: { unread: number; mentions: number }, muted: boolean) => `Standup${railCounts(counts, muted)}`;
+    expect(name({ unread: 0, mentions: 0 }, false)).toBe('Standup');
+    expect(name({ unread: 1, mentions: 0 }, false)).toBe('Standup, 1 unread message');
+    expect(name({ unread: 2, mentions: 1 }, false)).toBe('Standup, 2 unread messages, 1 mention');
+    expect(name({ unread: 100, mentions: 2 }, true)).toBe('Standup, 99+ unread messages, 2 mentions, muted');
   });
 });

@@ -144,11 +144,13 @@ export function missed(unread: Unread, chatId: string): Unread {
 
 const plural = (n: number, one: string, many: string) => `${n > 99 ? '99+' : n} ${n === 1 ? one : many}`;
 
-/** A chat's name in the rail: "Standup, 2 unread messages, 1 mention", ", muted" when muted. */
-export function railName(title: string, counts: { unread: number; mentions: number }, muted: boolean): string {
-  const parts = [title];
+/** What follows a chat's title in its name in the rail (", 2 unread
+ *  messages, 1 mention", ", muted" when muted), so the link reads
+ *  "Standup, 2 unread messages, 1 mention". */
+export function railCounts(counts: { unread: number; mentions: number }, muted: boolean): string {
+  const parts: string[] = [];
   if (counts.unread > 0) parts.push(plural(counts.unread, 'unread message', 'unread messages'));
   if (counts.mentions > 0) parts.push(plural(counts.mentions, 'mention', 'mentions'));
   if (muted) parts.push('muted');
-  return parts.join(', ');
+  return parts.map((part) => `, ${part}`).join('');
 }

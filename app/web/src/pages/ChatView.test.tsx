@@ -357,7 +357,7 @@ describe('attention: read marks, the unread divider, mentions, presence, typing,
     await screen.findByText('1 online');
   });
 
-  it('say who is typing until they stop or send; say typing while writing and stopped on send', async () => {
+  it('say who is typing until they stop or send; say typing while writing, stopped when the box is cleared or left', async () => {
     stubApi([], (call) => json(201, { ...message('01Z', ANN, 'Done'), client_uuid: (call.body as { client_uuid: string }).client_uuid }));
     const { live, publish, said } = channel();
     show(undefined, live);
@@ -382,7 +382,13 @@ describe('attention: read marks, the unread divider, mentions, presence, typing,
     fireEvent.input(box, { target: { value: 'Do' } });
     expect(said).toEqual([{ type: 'typing', active: true }]);
     fireEvent.keyDown(box, { key: 'Enter' });
-    expect(said).toEqual([{ type: 'typing', active: true }, { type: 'typing', active: false }]);
+    expect(said).toEqual([{ type: 'typing', active: true }]);
+    fireEvent.input(box, { target: { value: 'N' } });
+    fireEvent.input(box, { target: { value: '' } });
+    fireEvent.input(box, { target: { value: 'Ne' } });
+    fireEvent.blur(box);
+    const typing = (active: boolean) => ({ type: 'typing', active });
+    expect(said).toEqual([typing(true), typing(true), typing(false), typing(true), typing(false)]);
   });
 
   it('someone silent for five seconds stops typing', async () => {

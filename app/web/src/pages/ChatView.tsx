@@ -119,7 +119,7 @@ export function ChatView({
         onTyping={(text) => sender.input(text)}
         onStop={() => sender.stop()}
         onSend={(content) => {
-          sender.stop();
+          sender.sent();
           send(content, crypto.randomUUID(), replyTo ?? undefined);
           setReplyTo(null);
         }}

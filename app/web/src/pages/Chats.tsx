@@ -9,7 +9,7 @@ import { notifyHidden, useNotificationPermission, type Level } from '../notify';
 import { Live, chatSubscription, connect, keepChatSubscriptions, type ConnectionState } from '../realtime';
 import { useTheme, type Theme } from '../theme';
 import { isTyping } from '../typing';
-import { railName, shown, useUnread } from '../unread';
+import { railCounts, shown, useUnread } from '../unread';
 import { Avatar } from './Avatar';
 import { ChatView } from './ChatView';
 import { PeoplePicker } from './People';
@@ -115,21 +115,23 @@ export function ChatsPage({ me, chatId }: { me: User; chatId?: string }) {
               const muted = chat.notifications === 'muted';
               const title = chat.meta.title || 'Untitled chat';
               return (
-                <li key={chat.chat_id}>
+                <li key={chat.chat_id} className="chat-item">
+                  {/* The name says the counts; the badges beside it show them
+                      (outside the link, so its visible text is its title). */}
                   <Link
                     href={`/chats/${chat.chat_id}`}
                     aria-current={chat.chat_id === chatId ? 'page' : undefined}
-                    aria-label={railName(title, counts, muted)}
+                    aria-label={`${title}${railCounts(counts, muted)}`}
                     className={`chat-link${counts.unread > 0 && !muted ? ' unread' : ''}${muted ? ' muted-chat' : ''}`}
                   >
                     <span className="title">{title}</span>
-                    {counts.mentions > 0 && (
-                      <span className="badge mention" aria-hidden="true" title={`${counts.mentions} mentions`}>@{counts.mentions > 99 ? '99+' : counts.mentions}</span>
-                    )}
-                    {counts.unread > 0 && (
-                      <span className={`badge${muted ? ' quiet' : ''}`} aria-hidden="true">{counts.unread > 99 ? '99+' : counts.unread}</span>
-                    )}
                   </Link>
+                  <span className="rail-badges" aria-hidden="true">
+                    {counts.mentions > 0 && (
+                      <span className="badge mention" title={`${counts.mentions} mentions`}>@{counts.mentions > 99 ? '99+' : counts.mentions}</span>
+                    )}
+                    {counts.unread > 0 && <span className={`badge${muted ? ' quiet' : ''}`}>{counts.unread > 99 ? '99+' : counts.unread}</span>}
+                  </span>
                 </li>
               );
             })}

@@ -62,14 +62,16 @@ export function MessageList({
   const members = useMembers(chatId);
   const names = useMemo(() => new Map(members.data?.map((m) => [m.user_id, m.meta.username])), [members.data]);
 
-  // Where the divider goes, fixed once the first page and the position are known.
+  // Where the divider goes, fixed once the position and a fresh newest page
+  // are known (a page cached by an earlier visit lacks what came since).
   const [divider, setDivider] = useState<string | null>(null);
   const placed = useRef(false);
+  const fresh = history.isSuccess && !history.isFetching;
   useEffect(() => {
-    if (placed.current || !opened || !history.isSuccess) return;
+    if (placed.current || !opened || !fresh) return;
     placed.current = true;
     setDivider(firstUnread(messages, opened.lastRead, opened.unread, me.user_id) ?? null);
-  }, [opened, history.isSuccess, messages, me.user_id]);
+  }, [opened, fresh, messages, me.user_id]);
 
   const onSeenRef = useRef(onSeen);
   onSeenRef.current = onSeen;
