@@ -92,6 +92,10 @@ test('counts follow the reader across devices; mentions are counted and highligh
     console.log(`# typing shown after ${Date.now() - started} ms`);
     await bob.page.screenshot({ path: join(SCREENSHOTS, 'attention-chat.png') });
     await accessible(bob.page, 'a chat with the divider, a mention, typing and who is online');
+    await bob.page.getByLabel('Theme').selectOption('dark');
+    await accessible(bob.page, 'the same, dark');
+    await bob.page.screenshot({ path: join(SCREENSHOTS, 'attention-chat-dark.png') });
+    await bob.page.getByLabel('Theme').selectOption('light');
     await box.fill('');
     await typing.waitFor({ state: 'detached', timeout: 1000 });
     started = Date.now();
