@@ -23,6 +23,9 @@ async function open(page, name, title) {
   await page.getByRole('heading', { name: title }).waitFor();
 }
 
+// Seen failing with the rail ignoring CHAT_READ (Bob's laptop kept "Standup,
+// 2 unread messages") and with the divider placed from the page cached by
+// the first visit (no divider before the mention on the second visit).
 test('counts follow the reader across devices; mentions are counted and highlighted; typing and presence are live; muting removes the emphasis; axe; screenshots', async () => {
   const [annBrowser, bobPhone, bobLaptop] = [await browser(), await browser(), await browser()];
   let bobAgain;

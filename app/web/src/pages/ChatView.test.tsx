@@ -391,6 +391,7 @@ describe('attention: read marks, the unread divider, mentions, presence, typing,
     expect(said).toEqual([typing(true), typing(true), typing(false), typing(true), typing(false)]);
   });
 
+  // Seen failing with the expiry timer of `useTyping` doing nothing.
   it('someone silent for five seconds stops typing', async () => {
     vi.useFakeTimers({ shouldAdvanceTime: true });
     try {
