@@ -306,7 +306,7 @@ describe('attention: read marks, the unread divider, mentions, presence, typing,
   });
 
   it('mark the newest message read, show where unread began, and mark a live message once it is in view', async () => {
-    stubApi([message('01A', BOB, 'Old'), message('01B', BOB, 'Unread one'), message('01C', BOB, 'Unread two')], () => json(500, {}));
+    stubApi([message('01A', BOB, 'Old'), message('01B', BOB, 'Unread one'), message('01C', BOB, 'Unread two'), message('01CA', ANN, 'Mine')], () => json(500, {}));
     const { live, publish } = channel();
     const onRead = vi.fn();
     show(undefined, live, { position: { lastRead: '01A', unread: 2 }, onRead });
@@ -317,6 +317,11 @@ describe('attention: read marks, the unread divider, mentions, presence, typing,
     expect(onRead).toHaveBeenCalledWith({ chat_id: CHAT, last_read: '01C', unread_count: 0, mention_count: 0 });
     publish(message('01D', BOB, 'Live'));
     await waitFor(() => expect(reads).toEqual(['01C', '01D']));
+    // My own message marks nothing.
+    publish(message('01E', ANN, 'Mine again'));
+    await waitFor(() => item('Mine again'));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(reads).toEqual(['01C', '01D']);
     // The divider stays where it was.
     expect(screen.getAllByText('New messages')).toHaveLength(1);
   });

@@ -75,12 +75,17 @@ export function MessageList({
 
   const onSeenRef = useRef(onSeen);
   onSeenRef.current = onSeen;
+  const messagesRef = useRef(messages);
+  messagesRef.current = messages;
+  // Only other people's messages count as unread, so the newest of theirs at
+  // or before the newest in view is what is reported (my own sends mark nothing).
   const seen = useCallback(() => {
     const element = list.current;
     if (!element || document.visibilityState !== 'visible') return;
-    const ulid = newestInView(element);
-    if (ulid) onSeenRef.current?.(ulid);
-  }, []);
+    const inView = newestInView(element);
+    const theirs = inView && [...messagesRef.current].reverse().find((m) => m.ulid <= inView && m.user_id !== me.user_id);
+    if (theirs) onSeenRef.current?.(theirs.ulid);
+  }, [me.user_id]);
   useEffect(() => {
     document.addEventListener('visibilitychange', seen);
     window.addEventListener('focus', seen);
