@@ -143,12 +143,16 @@ test('counts follow the reader across devices; mentions are counted and highligh
       }),
       ['400', 'badge quiet', '1', 'rgba(0, 0, 0, 0)'],
     );
-    await write(ann.page, 'And one more');
-    await chatLink(bob3.page, 'Standup, 2 unread messages, muted').waitFor();
+    await write(ann.page, '@bob and one more');
+    await chatLink(bob3.page, 'Standup, 2 unread messages, 1 mention, muted').waitFor();
+    assert.deepEqual(
+      await bob3.page.locator('.rail-badges .badge').evaluateAll((badges) => badges.map((b) => [b.className, b.textContent])),
+      [['badge mention quiet', '@1'], ['badge quiet', '2']],
+    );
     await accessible(bob3.page, 'the rail with a muted chat');
     await bob3.page.reload();
-    await chatLink(bob3.page, 'Standup, 2 unread messages, muted').waitFor();
-    await open(bob3.page, 'Standup, 2 unread messages, muted', 'Standup');
+    await chatLink(bob3.page, 'Standup, 2 unread messages, 1 mention, muted').waitFor();
+    await open(bob3.page, 'Standup, 2 unread messages, 1 mention, muted', 'Standup');
     assert.equal(await bob3.page.getByLabel('Notifications for this chat').inputValue(), 'muted');
   } finally {
     for (const context of [annBrowser, bobPhone, bobLaptop, bobAgain]) await context?.close();

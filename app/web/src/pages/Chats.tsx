@@ -128,7 +128,7 @@ export function ChatsPage({ me, chatId }: { me: User; chatId?: string }) {
                   </Link>
                   <span className="rail-badges" aria-hidden="true">
                     {counts.mentions > 0 && (
-                      <span className="badge mention" title={`${counts.mentions} mentions`}>@{counts.mentions > 99 ? '99+' : counts.mentions}</span>
+                      <span className={`badge mention${muted ? ' quiet' : ''}`} title={`${counts.mentions} mentions`}>@{counts.mentions > 99 ? '99+' : counts.mentions}</span>
                     )}
                     {counts.unread > 0 && <span className={`badge${muted ? ' quiet' : ''}`}>{counts.unread > 99 ? '99+' : counts.unread}</span>}
                   </span>
