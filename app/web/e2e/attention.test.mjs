@@ -25,7 +25,9 @@ async function open(page, name, title) {
 
 // Seen failing with the rail ignoring CHAT_READ (Bob's laptop kept "Standup,
 // 2 unread messages") and with the divider placed from the page cached by
-// the first visit (no divider before the mention on the second visit).
+// the first visit (no divider before the mention on the second visit), and
+// with typing=false said on every send and a refused typing not said again
+// ("Ann is typing…" never showed after her three quick messages).
 test('counts follow the reader across devices; mentions are counted and highlighted; typing and presence are live; muting removes the emphasis; axe; screenshots', async () => {
   const [annBrowser, bobPhone, bobLaptop] = [await browser(), await browser(), await browser()];
   let bobAgain;
