@@ -123,7 +123,7 @@ test('edit, delete, react and reply reach the other person live; changes are nev
     await bob.page.getByRole('link', { name: 'Elsewhere', exact: true }).click();
     await bob.page.getByRole('heading', { name: 'Elsewhere' }).waitFor();
     await write(ann.page, 'Are you there?');
-    await bob.page.getByRole('link', { name: 'Launch, 1 unread', exact: true }).waitFor();
+    await bob.page.getByRole('link', { name: 'Launch, 1 unread message', exact: true }).waitFor();
     await action(ann.page, 'Friday works for me', 'React');
     await message(ann.page, 'Friday works for me').getByRole('button', { name: 'React with 🎉' }).click();
     await action(ann.page, 'Are you there?', 'Delete');

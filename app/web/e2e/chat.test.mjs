@@ -42,10 +42,10 @@ test('two people chat live in two browsers, and logging out ends the session', a
       await ann.page.getByRole('textbox', { name: 'Message', exact: true }).fill(text);
       await ann.page.getByRole('textbox', { name: 'Message', exact: true }).press('Enter');
     }
-    await bob.page.getByRole('link', { name: 'Dinner, 2 unread', exact: true }).waitFor();
+    await bob.page.getByRole('link', { name: 'Dinner, 2 unread messages', exact: true }).waitFor();
     assert.equal(await bob.page.getByRole('link', { name: 'Lunch', exact: true }).count(), 1, 'the open chat has no unread count');
     await bob.page.reload();
-    await bob.page.getByRole('link', { name: 'Dinner, 2 unread', exact: true }).click();
+    await bob.page.getByRole('link', { name: 'Dinner, 2 unread messages', exact: true }).click();
     await bob.page.getByText('Or curry?').waitFor();
     await bob.page.getByRole('link', { name: 'Dinner', exact: true }).waitFor();
 

@@ -39,6 +39,16 @@ export async function signUp(context, name) {
   return { page, email };
 }
 
+/** Logs in as an existing account (another device of the same person). */
+export async function logIn(context, email) {
+  const page = context.pages()[0] ?? (await context.newPage());
+  await page.goto('/login');
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill('correct horse battery');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByRole('button', { name: 'New chat' }).waitFor();
+  return { page, email };
+}
 
 /** Stops or starts the API instance (listener and connections closed, as
  *  when its process stops; started again on the same port). */

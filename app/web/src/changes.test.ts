@@ -38,7 +38,8 @@ describe('the change fold (change.rs)', () => {
     expect(wire).toEqual(change({ type: 'message_edited', content: 'new' }, NIL));
   });
 
-  it('a message record is not a change', () => {
+  it('a message record and a typing publication are not changes', () => {
+    expect(isChange({ type: 'typing', active: true })).toBe(false);
     const record: unknown = JSON.parse(
       `{"chat_id":"${NIL}","ulid":"01J","client_uuid":null,"timestamp":"t","user_id":"${NIL}","content":"hi","author_metadata":null}`,
     );

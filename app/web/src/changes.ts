@@ -9,10 +9,12 @@ export const MAX_REACTIONS = 20;
 /** Characters of the quoted message a reply keeps. */
 export const EXCERPT_CHARS = 120;
 
-/** A record published on `chat:<id>` is a change when it has a `type`
- *  (message records have none). */
+const CHANGE_TYPES: ReadonlySet<string> = new Set(['message_edited', 'message_deleted', 'reaction_added', 'reaction_removed']);
+
+/** A record published on `chat:<id>` is a change when its `type` names one
+ *  (message records have none; typing publications are `typing`). */
 export function isChange(record: unknown): record is MessageChange {
-  return typeof record === 'object' && record !== null && typeof (record as { type?: unknown }).type === 'string';
+  return typeof record === 'object' && record !== null && CHANGE_TYPES.has((record as { type?: unknown }).type as string);
 }
 
 /** The start of a message, as a reply quotes it (in characters, not UTF-16 units). */

@@ -32,7 +32,8 @@ export function connect(onState: (state: ConnectionState) => void): Centrifuge {
  *  (unread counts) and the open chat (messages). */
 export function chatSubscription(client: Centrifuge, chatId: string): Subscription {
   const channel = `chat:${chatId}`;
-  const subscription = client.getSubscription(channel) ?? client.newSubscription(channel);
+  // Join and leave pushes feed presence (Centrifugo sends them only when asked).
+  const subscription = client.getSubscription(channel) ?? client.newSubscription(channel, { joinLeave: true });
   if (subscription.state === 'unsubscribed') subscription.subscribe();
   return subscription;
 }

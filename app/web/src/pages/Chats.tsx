@@ -1,13 +1,15 @@
-import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { useQuery, useQueryClient, type QueryClient } from '@tanstack/react-query';
 import type { Centrifuge } from 'centrifuge';
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { Link, useLocation } from 'wouter';
 import { api, problem, type Message, type Schemas, type User } from '../api/client';
 import type { ChatItem } from '../api/contract';
 import { isChange } from '../changes';
+import { notifyHidden, useNotificationPermission, type Level } from '../notify';
 import { Live, chatSubscription, connect, keepChatSubscriptions, type ConnectionState } from '../realtime';
 import { useTheme, type Theme } from '../theme';
-import { useUnread } from '../unread';
+import { isTyping } from '../typing';
+import { railCounts, shown, useUnread } from '../unread';
 import { Avatar } from './Avatar';
 import { ChatView } from './ChatView';
 import { PeoplePicker } from './People';
@@ -24,18 +26,23 @@ export function ChatsPage({ me, chatId }: { me: User; chatId?: string }) {
   const current = useRef(chatId);
   current.current = chatId;
 
+  const { unread, onMessage, onChange, onCounts, keep, onMissed } = useUnread(me.user_id);
+
   useEffect(() => {
     const centrifuge = connect(setState);
     centrifuge.on('publication', (ctx) => {
       if (!ctx.channel.startsWith('personal:')) return;
       const event = ctx.data as ChatListEvent;
+      // My read position or notification choice, from this or another device.
+      if (event.event_type === 'CHAT_READ') return onCounts(event.aggregate_id, event.payload);
+      if (event.event_type === 'CHAT_NOTIFICATIONS_SET') return setLevel(client, event.aggregate_id, event.payload.notifications);
       void client.invalidateQueries({ queryKey: ['chats'] });
       const gone = event.event_type === 'CHAT_DELETED' || (event.event_type === 'USER_LEFT' && event.payload.user_id === me.user_id);
       if (gone && event.aggregate_id === current.current) navigate('/chats');
     });
     setLive(centrifuge);
     return () => centrifuge.disconnect();
-  }, [client, me.user_id, navigate]);
+  }, [client, me.user_id, navigate, onCounts]);
 
   const chats = useQuery({
     queryKey: ['chats'],
@@ -46,30 +53,46 @@ export function ChatsPage({ me, chatId }: { me: User; chatId?: string }) {
     },
   });
 
-  // Every listed chat stays subscribed, so the rail counts unread messages.
-  // A chat that appears while the app is open counts its newest page too
-  // (messages sent before the subscription started).
-  const { unread, onMessage, onChange, keep } = useUnread(me.user_id, chatId);
-  const listedBefore = useRef<Set<string> | null>(null);
+  // Every listed chat stays subscribed: the rail adds live messages to the
+  // server's counts, and a message notifies while the tab is hidden.
+  const listedChats = useRef<ChatItem[]>([]);
+  listedChats.current = chats.data ?? [];
   useEffect(() => {
-    if (!live || !chats.data) return;
-    const ids = chats.data.map((chat) => chat.chat_id);
-    const appeared = listedBefore.current ? ids.filter((id) => !listedBefore.current?.has(id)) : [];
-    listedBefore.current = new Set(ids);
-    keep(ids);
-    keepChatSubscriptions(live, chatId ? [...ids, chatId] : ids);
-    // Changes to messages share the channel (records with a `type`): never counted.
-    const onPublication = (ctx: { data: unknown }) =>
-      isChange(ctx.data) ? onChange(ctx.data) : onMessage(ctx.data as Message, current.current);
-    const subscriptions = ids.map((id) => chatSubscription(live, id));
-    subscriptions.forEach((subscription) => subscription.on('publication', onPublication));
-    for (const id of appeared) {
-      void api.GET('/api/v1/chats/{chat_id}', { params: { path: { chat_id: id } } }).then(({ data }) => {
-        data?.messages.forEach((message) => onMessage(message, current.current));
-      });
-    }
-    return () => subscriptions.forEach((subscription) => subscription.removeListener('publication', onPublication));
-  }, [live, chats.data, chatId, keep, onMessage, onChange]);
+    if (chats.data) keep(chats.data);
+  }, [chats.data, keep]);
+  const ids = chats.data?.map((chat) => chat.chat_id).join(' ');
+  useEffect(() => {
+    if (!live || ids === undefined) return;
+    const listed = ids ? ids.split(' ') : [];
+    keepChatSubscriptions(live, chatId ? [...listed, chatId] : listed);
+    const subscriptions = listed.map((id) => {
+      const subscription = chatSubscription(live, id);
+      // Changes to messages share the channel (records with a `type`), and
+      // typing publications too: neither is a message.
+      const onPublication = (ctx: { data: unknown }) => {
+        if (isTyping(ctx.data)) return;
+        if (isChange(ctx.data)) return onChange(ctx.data);
+        const message = ctx.data as Message;
+        onMessage(message, current.current);
+        const chat = listedChats.current.find((c) => c.chat_id === message.chat_id);
+        if (chat) notifyHidden(message, me.user_id, chat.notifications, chat.meta.title || 'Untitled chat', (to) => navigate(`/chats/${to}`));
+      };
+      // Messages missed that the channel could not recover: the server counts again.
+      const onSubscribed = (ctx: { wasRecovering: boolean; recovered: boolean }) => {
+        if (ctx.wasRecovering && !ctx.recovered) {
+          onMissed(id);
+          void client.invalidateQueries({ queryKey: ['chats'] });
+        }
+      };
+      subscription.on('publication', onPublication);
+      subscription.on('subscribed', onSubscribed);
+      return () => {
+        subscription.removeListener('publication', onPublication);
+        subscription.removeListener('subscribed', onSubscribed);
+      };
+    });
+    return () => subscriptions.forEach((stop) => stop());
+  }, [live, ids, chatId, client, me.user_id, navigate, onMessage, onChange, onMissed]);
 
   const open: ChatItem | undefined = chats.data?.find((c) => c.chat_id === chatId);
 
@@ -87,19 +110,28 @@ export function ChatsPage({ me, chatId }: { me: User; chatId?: string }) {
           {chats.data?.length === 0 && <p className="muted">No chats yet.</p>}
           <ul className="chat-list">
             {chats.data?.map((chat) => {
-              const count = unread[chat.chat_id]?.unread.length ?? 0;
+              // The open chat is being read: no count.
+              const counts = chat.chat_id === chatId ? { unread: 0, mentions: 0 } : shown(unread[chat.chat_id]);
+              const muted = chat.notifications === 'muted';
               const title = chat.meta.title || 'Untitled chat';
               return (
-                <li key={chat.chat_id}>
+                <li key={chat.chat_id} className="chat-item">
+                  {/* The name says the counts; the badges beside it show them
+                      (outside the link, so its visible text is its title). */}
                   <Link
                     href={`/chats/${chat.chat_id}`}
                     aria-current={chat.chat_id === chatId ? 'page' : undefined}
-                    aria-label={count > 0 ? `${title}, ${count} unread` : undefined}
-                    className="chat-link"
+                    aria-label={`${title}${railCounts(counts, muted)}`}
+                    className={`chat-link${counts.unread > 0 && !muted ? ' unread' : ''}${muted ? ' muted-chat' : ''}`}
                   >
                     <span className="title">{title}</span>
-                    {count > 0 && <span className="badge" aria-hidden="true">{count > 99 ? '99+' : count}</span>}
                   </Link>
+                  <span className="rail-badges" aria-hidden="true">
+                    {counts.mentions > 0 && (
+                      <span className={`badge mention${muted ? ' quiet' : ''}`} title={`${counts.mentions} mentions`}>@{counts.mentions > 99 ? '99+' : counts.mentions}</span>
+                    )}
+                    {counts.unread > 0 && <span className={`badge${muted ? ' quiet' : ''}`}>{counts.unread > 99 ? '99+' : counts.unread}</span>}
+                  </span>
                 </li>
               );
             })}
@@ -114,6 +146,9 @@ export function ChatsPage({ me, chatId }: { me: User; chatId?: string }) {
               chatId={chatId}
               title={open?.meta.title ?? undefined}
               createdBy={open?.created_by}
+              notifications={open?.notifications}
+              position={open && unread[chatId] ? { lastRead: unread[chatId].base.last_read ?? null, unread: shown(unread[chatId]).unread } : undefined}
+              onRead={(counts) => onCounts(chatId, counts)}
             />
           ) : (
             <div className="centered muted">
@@ -158,10 +193,26 @@ function Account({ me }: { me: User }) {
           <option value="dark">Dark</option>
         </select>
       </label>
+      <BrowserNotifications />
       <button className="button" type="button" onClick={logout}>Log out</button>
       <button className="button danger" type="button" onClick={closeAccount}>Delete account</button>
     </footer>
   );
+}
+
+/** Browser notifications: a button asks for the permission; then whether they are on. */
+function BrowserNotifications() {
+  const { permission, ask } = useNotificationPermission();
+  if (permission === 'unsupported') return null;
+  if (permission === 'default') {
+    return <button className="button" type="button" onClick={() => void ask()}>Enable notifications</button>;
+  }
+  return <span className="muted small" role="status">{permission === 'granted' ? 'Notifications on' : 'Notifications blocked'}</span>;
+}
+
+/** Sets chat `chatId`'s notification choice in the chat list (the server said, or I chose). */
+export function setLevel(client: QueryClient, chatId: string, notifications: Level) {
+  client.setQueryData<ChatItem[]>(['chats'], (chats) => chats?.map((chat) => (chat.chat_id === chatId ? { ...chat, notifications } : chat)));
 }
 
 /** The create-chat dialog: title, description, members found by e-mail. */

@@ -3,16 +3,20 @@ import type { ReplyTo } from '../../api/contract';
 
 /** The message box: Enter sends (blank text is not sent), Shift+Enter adds a
  *  line. When answering a message it says so, with a button (or Escape) to
- *  stop answering. */
+ *  stop answering. Writing says "typing"; leaving the box says it stopped. */
 export function Composer({
   onSend,
   replyTo,
   onCancelReply,
+  onTyping,
+  onStop,
   input,
 }: {
   onSend: (content: string) => void;
   replyTo: ReplyTo | null;
   onCancelReply: () => void;
+  onTyping?: (text: string) => void;
+  onStop?: () => void;
   input: RefObject<HTMLTextAreaElement | null>;
 }) {
   function onKeyDown(event: KeyboardEvent<HTMLTextAreaElement>) {
@@ -51,7 +55,15 @@ export function Composer({
       )}
       <label>
         <span className="visually-hidden">Message</span>
-        <textarea ref={input} placeholder="Write a message (Enter sends, Shift+Enter adds a line)" rows={2} maxLength={4000} onKeyDown={onKeyDown} />
+        <textarea
+          ref={input}
+          placeholder="Write a message (Enter sends, Shift+Enter adds a line)"
+          rows={2}
+          maxLength={4000}
+          onKeyDown={onKeyDown}
+          onInput={(event) => onTyping?.(event.currentTarget.value)}
+          onBlur={() => onStop?.()}
+        />
       </label>
     </div>
   );

@@ -16,8 +16,8 @@ export function useMembers(chatId: string) {
   });
 }
 
-/** The members dialog: who is in the chat, and adding people to it. */
-export function Members({ chatId }: { chatId: string }) {
+/** The members dialog: who is in the chat and online, and adding people to it. */
+export function Members({ chatId, online }: { chatId: string; online: string[] | null }) {
   const client = useQueryClient();
   const dialog = useRef<HTMLDialogElement>(null);
   const [adding, setAdding] = useState<User[]>([]);
@@ -47,6 +47,7 @@ export function Members({ chatId }: { chatId: string }) {
             {members.data?.map((m) => (
               <li key={m.user_id}>
                 <Avatar id={m.user_id} name={m.meta.username} /> {m.meta.username} <span className="muted">{m.email}</span>
+                {online?.includes(m.user_id) && <span className="presence">online</span>}
               </li>
             ))}
           </ul>

@@ -1,6 +1,7 @@
 import type { Message } from '../../api/client';
 import { useEffect, useId, useRef, useState, type KeyboardEvent } from 'react';
 import type { Action, Reaction, ReplyTo } from '../../api/contract';
+import { mentionParts } from '../../mentions';
 import { Avatar } from '../Avatar';
 
 /** The emoji the picker offers. */
@@ -50,6 +51,7 @@ export function MessageItem({
   const name = authorName(message);
   const mine = message.user_id === me;
   const reactions = message.reactions ?? [];
+  const mentionsMe = Boolean(message.mentions?.includes(me));
 
   function react(emoji: string) {
     const reacted = reactions.some((r) => r.emoji === emoji && r.user_ids.includes(me));
@@ -67,7 +69,7 @@ export function MessageItem({
     <li
       id={`message-${message.ulid}`}
       tabIndex={-1}
-      className={`message${first ? '' : ' continued'}${highlighted ? ' highlight' : ''}${picking ? ' picking' : ''}`}
+      className={`message${first ? '' : ' continued'}${highlighted ? ' highlight' : ''}${picking ? ' picking' : ''}${mentionsMe && !message.deleted ? ' mentions-me' : ''}`}
     >
       {first ? <Avatar id={message.user_id} name={name} /> : <span />}
       <div className="body">
@@ -83,7 +85,9 @@ export function MessageItem({
           <Editor content={message.content} onDone={closeEditor} />
         ) : (
           <p className="text" title={first ? undefined : time(message.timestamp)}>
-            <span className="content">{message.content}</span>
+            <span className="content">
+              <Content message={message} me={me} names={names} />
+            </span>
             {message.edited_at && (
               <>
                 {' '}
@@ -133,6 +137,28 @@ export function MessageItem({
         )}
       </div>
     </li>
+  );
+}
+
+/** A message's text with the members it mentions marked (mine distinctly). */
+function Content({ message, me, names }: { message: Message; me: string; names: Map<string, string> }) {
+  const mentioned = (message.mentions ?? []).flatMap((id): [string, string][] => {
+    const name = names.get(id);
+    return name ? [[id, name]] : [];
+  });
+  if (mentioned.length === 0) return <>{message.content}</>;
+  return (
+    <>
+      {mentionParts(message.content, mentioned, me).map((part, i) =>
+        'text' in part ? (
+          part.text
+        ) : part.me ? (
+          <mark key={i} className="mention me" title="Mentions you">{part.mention}</mark>
+        ) : (
+          <span key={i} className="mention">{part.mention}</span>
+        ),
+      )}
+    </>
   );
 }
 

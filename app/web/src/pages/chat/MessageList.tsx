@@ -1,6 +1,7 @@
-import { useEffect, useLayoutEffect, useMemo, useRef, useState, type RefObject } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type RefObject } from 'react';
 import type { Message, User } from '../../api/client';
-import { timeline } from '../../timeline';
+import { firstUnread, timeline } from '../../timeline';
+import type { Position } from '../ChatView';
 import { Avatar } from '../Avatar';
 import { useMembers } from './Members';
 import { authorName, MessageItem, Quote } from './MessageItem';
@@ -9,15 +10,32 @@ import type { ChatMessages, Pending } from './useChatMessages';
 /** How long a message shown from a reply's quote stays highlighted. */
 const HIGHLIGHT_MS = 2500;
 
+/** The newest message of `list` in view, if any. Without layout (jsdom)
+ *  every message counts as in view. */
+function newestInView(list: HTMLElement): string | undefined {
+  const box = list.getBoundingClientRect();
+  const items = list.querySelectorAll<HTMLElement>('li.message[id^="message-"]');
+  for (let i = items.length - 1; i >= 0; i -= 1) {
+    const item = items[i]!.getBoundingClientRect();
+    if (box.height === 0 || (item.top < box.bottom && item.bottom > box.top)) return items[i]!.id.slice('message-'.length);
+    if (item.bottom <= box.top) return undefined;
+  }
+  return undefined;
+}
+
 /** The messages, oldest first, then this browser's pending sends. Older
  *  pages load when the top comes into view; the reader's place is kept, and
- *  the view follows new messages while `stickToBottom` holds. */
+ *  the view follows new messages while `stickToBottom` holds. A divider
+ *  shows where unread began when the chat opened; the newest message in view
+ *  while the page is visible is reported seen. */
 export function MessageList({
   me,
   chatId,
   createdByMe,
   chat,
   stickToBottom,
+  unreadFrom: opened,
+  onSeen,
   onRetry,
   onReply,
 }: {
@@ -27,6 +45,9 @@ export function MessageList({
   createdByMe: boolean;
   chat: ChatMessages;
   stickToBottom: RefObject<boolean>;
+  /** My reading when the chat opened (unknown until the chat list loads). */
+  unreadFrom?: Position;
+  onSeen?: (ulid: string) => void;
   onRetry: (pending: Pending) => void;
   onReply: (message: Message) => void;
 }) {
@@ -40,6 +61,39 @@ export function MessageList({
   const [highlighted, setHighlighted] = useState<string | null>(null);
   const members = useMembers(chatId);
   const names = useMemo(() => new Map(members.data?.map((m) => [m.user_id, m.meta.username])), [members.data]);
+
+  // Where the divider goes, fixed once the position and a fresh newest page
+  // are known (a page cached by an earlier visit lacks what came since).
+  const [divider, setDivider] = useState<string | null>(null);
+  const placed = useRef(false);
+  const fresh = history.isSuccess && !history.isFetching;
+  useEffect(() => {
+    if (placed.current || !opened || !fresh) return;
+    placed.current = true;
+    setDivider(firstUnread(messages, opened.lastRead, opened.unread, me.user_id) ?? null);
+  }, [opened, fresh, messages, me.user_id]);
+
+  const onSeenRef = useRef(onSeen);
+  onSeenRef.current = onSeen;
+  const messagesRef = useRef(messages);
+  messagesRef.current = messages;
+  // Only other people's messages count as unread, so the newest of theirs at
+  // or before the newest in view is what is reported (my own sends mark nothing).
+  const seen = useCallback(() => {
+    const element = list.current;
+    if (!element || document.visibilityState !== 'visible') return;
+    const inView = newestInView(element);
+    const theirs = inView && [...messagesRef.current].reverse().find((m) => m.ulid <= inView && m.user_id !== me.user_id);
+    if (theirs) onSeenRef.current?.(theirs.ulid);
+  }, [me.user_id]);
+  useEffect(() => {
+    document.addEventListener('visibilitychange', seen);
+    window.addEventListener('focus', seen);
+    return () => {
+      document.removeEventListener('visibilitychange', seen);
+      window.removeEventListener('focus', seen);
+    };
+  }, [seen]);
 
   useEffect(() => {
     const sentinel = top.current;
@@ -70,7 +124,8 @@ export function MessageList({
     } else if (stickToBottom.current) {
       element.scrollTop = element.scrollHeight;
     }
-  }, [messages, pending.length, pages, stickToBottom]);
+    seen();
+  }, [messages, pending.length, pages, stickToBottom, seen]);
 
   // Showing the message a quote answers: older pages load until it is there,
   // then it is scrolled to, focused and highlighted.
@@ -124,13 +179,18 @@ export function MessageList({
         onScroll={(e) => {
           const el = e.currentTarget;
           stickToBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+          seen();
         }}
       >
         <li ref={top} className="muted edge">{history.hasNextPage ? 'Loading older messages…' : messages.length ? 'The beginning of this chat' : ''}</li>
-        {timeline(messages).map((row) =>
+        {timeline(messages, new Date(), divider ?? undefined).map((row) =>
           row.kind === 'day' ? (
             <li key={row.key} className="day">
               <span>{row.label}</span>
+            </li>
+          ) : row.kind === 'new' ? (
+            <li key={row.key} className="day new-messages">
+              <span>New messages</span>
             </li>
           ) : (
             <MessageItem

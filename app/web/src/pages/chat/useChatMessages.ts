@@ -4,6 +4,7 @@ import { api, problem, type Message, type User } from '../../api/client';
 import type { Action, MessageChange, ReplyTo } from '../../api/contract';
 import { isChange, withChanges, type Snapshot } from '../../changes';
 import { chatSubscription, useLive } from '../../realtime';
+import { isTyping } from '../../typing';
 
 /** A message this browser sent that the server has not acknowledged yet. */
 export interface Pending {
@@ -90,8 +91,9 @@ export function useChatMessages(me: User, chatId: string) {
     if (!live) return;
     const subscription = chatSubscription(live, chatId);
     // Changes are records with a `type` on the same channel: folded in,
-    // never shown as messages.
+    // never shown as messages; typing publications are not messages either.
     const onPublication = (ctx: { data: unknown }) => {
+      if (isTyping(ctx.data)) return;
       if (isChange(ctx.data)) loggedRef.current(ctx.data);
       else arriveRef.current(ctx.data as Message);
     };
