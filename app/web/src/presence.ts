@@ -5,6 +5,11 @@ import type { Subscription } from 'centrifuge';
 import { useEffect, useState } from 'react';
 import { chatSubscription, useLive } from './realtime';
 
+/** How often the list is read again: the gateway pushes joins and leaves
+ *  only while a channel holds at most `realtime.join_leave_limit` clients
+ *  (1,000), so on a bigger chat only this keeps the count current. */
+export const PRESENCE_REFRESH_MS = 60_000;
+
 /** Connections on the channel: client id → user id. */
 export type Present = Record<string, string>;
 
@@ -67,7 +72,9 @@ export function usePresence(chatId: string): string[] | null {
     subscription.on('join', onJoin);
     subscription.on('leave', onLeave);
     if (subscription.state === 'subscribed') load();
+    const refresh = setInterval(() => subscription.state === 'subscribed' && load(), PRESENCE_REFRESH_MS);
     return () => {
+      clearInterval(refresh);
       current += 1;
       subscription.removeListener('subscribed', load);
       subscription.removeListener('subscribing', onGone);

@@ -11,6 +11,7 @@ import type { Message, User } from '../api/client';
 import { Live } from '../realtime';
 import type { MessageChange } from '../api/contract';
 import { ChatView } from './ChatView';
+import { PRESENCE_REFRESH_MS } from '../presence';
 
 const CHAT = '11111111-1111-4111-8111-111111111111';
 const ANN = '00000000-0000-4000-8000-00000000000a';
@@ -360,6 +361,23 @@ describe('attention: read marks, the unread divider, mentions, presence, typing,
     await screen.findByText('2 online');
     emit('leave', { info: { user: BOB, client: 'c3' } });
     await screen.findByText('1 online');
+  });
+
+  // Seen failing without the interval in `usePresence` (still "1 online").
+  it('read who is online again every minute (big chats get no joins or leaves)', async () => {
+    stubApi([], () => json(500, {}));
+    const present: Record<string, { user: string; client: string }> = { c1: { user: ANN, client: 'c1' } };
+    const { live } = channel(present);
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    try {
+      show(undefined, live);
+      await screen.findByText('1 online');
+      present.c2 = { user: BOB, client: 'c2' };
+      await vi.advanceTimersByTimeAsync(PRESENCE_REFRESH_MS);
+      await screen.findByText('2 online');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('say who is typing until they stop or send; say typing while writing, stopped when the box is cleared or left', async () => {
