@@ -4,8 +4,9 @@
 //! 1. management: the `harmony.chat/managed: "false"` annotation stops
 //!    everything (a finalizer of ours is released so deletion never waits);
 //! 2. deletion: topics deleted with `kafka.reclaimPolicy: Delete` (given
-//!    up after `Settings::deletion_grace`), an Event saying what became of
-//!    the table and the database objects, then the finalizer removed;
+//!    up after `Settings::deletion_grace`), the reclaim Job run for the
+//!    table and the database objects with `Delete`, an Event saying what
+//!    became of them, then the finalizer removed;
 //! 3. the finalizer: present only while some reclaim policy is `Delete`;
 //! 4. validate (pure): an invalid spec is a `Degraded` condition, no retry;
 //! 5. topics (Kafka admin API), then build (pure), the `harmony` Deployments
@@ -24,7 +25,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{DeleteParams, ListParams, PartialObjectMeta, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
@@ -36,7 +38,7 @@ use serde_json::json;
 use crate::apply::{FIELD_MANAGER, ReconcileError, apply_children, generated_secrets};
 use crate::children::keda::ScaledObject;
 use crate::children::meta::{instance_selector, managed_selector};
-use crate::children::{ChildKind, Children, EachKind, ForKind, Instance};
+use crate::children::{ChildKind, Children, EachKind, ForKind, Instance, job, service_account};
 use crate::crd::{HarmonyChat, HarmonyChatStatus, ReclaimPolicy};
 use crate::status::{self, Migration, Observation, Upgrade};
 use crate::topics::{
@@ -123,49 +125,61 @@ pub fn wants_finalizer(hc: &HarmonyChat) -> bool {
     .contains(&ReclaimPolicy::Delete)
 }
 
-/// What deleting the HarmonyChat did to the table and the database objects
-/// (the migrate Job's work), as an Event: Warning when a `Delete` policy was
-/// not carried out. Neither is deleted: the harmony image has no command
-/// that drops a table or the migrations' objects, and the operator cannot
-/// tell whether its migrate Job created the table (terraform creates
-/// production's table and database, which are never the operator's).
-pub fn data_reclaim_report(hc: &HarmonyChat) -> (EventType, &'static str, String) {
+/// The stores whose reclaim policy is `Delete`, as `harmony reclaim` names
+/// them: what the reclaim Job deletes.
+pub fn stores_to_reclaim(hc: &HarmonyChat) -> Vec<&'static str> {
     let spec = &hc.spec;
-    let table = &spec.dynamodb.table;
+    [
+        (spec.postgres.reclaim_policy, "postgres"),
+        (spec.dynamodb.reclaim_policy, "dynamodb"),
+    ]
+    .into_iter()
+    .filter(|(policy, _)| *policy == ReclaimPolicy::Delete)
+    .map(|(_, store)| store)
+    .collect()
+}
+
+/// What deleting the HarmonyChat did to the table and the database objects,
+/// as an Event: what `Retain` kept, and for `Delete` the reclaim Job's
+/// outcome (`Ok`: its own account of what it deleted, or kept because
+/// `harmony migrate` did not create it; `Err`: why nothing is known to be
+/// deleted, a Warning).
+pub fn data_reclaim_report(
+    hc: &HarmonyChat,
+    reclaimed: Option<Result<String, String>>,
+) -> (EventType, &'static str, String) {
+    let spec = &hc.spec;
     let mut notes = Vec::new();
-    let mut not_done = false;
-    match spec.dynamodb.reclaim_policy {
-        ReclaimPolicy::Retain => {
-            notes.push(format!(
-                "kept DynamoDB table {table} (reclaimPolicy Retain)"
-            ));
-        }
-        ReclaimPolicy::Delete => {
-            not_done = true;
-            notes.push(format!(
-                "did not delete DynamoDB table {table} (reclaimPolicy Delete): the harmony image has no command that drops a table, and whether the migrate Job created it is not known; delete it yourself if only this instance used it"
-            ));
-        }
+    if spec.dynamodb.reclaim_policy == ReclaimPolicy::Retain {
+        notes.push(format!(
+            "kept DynamoDB table {} (reclaimPolicy Retain)",
+            spec.dynamodb.table
+        ));
     }
-    let database = format!(
-        "the migrations' objects in the database of Secret {}",
-        spec.postgres.url_secret_ref.name
-    );
-    match spec.postgres.reclaim_policy {
-        ReclaimPolicy::Retain => notes.push(format!("kept {database} (reclaimPolicy Retain)")),
-        ReclaimPolicy::Delete => {
-            not_done = true;
-            notes.push(format!(
-                "did not delete {database} (reclaimPolicy Delete): the harmony image has no command that drops them; the database itself is never the operator's to delete"
-            ));
+    if spec.postgres.reclaim_policy == ReclaimPolicy::Retain {
+        notes.push(format!(
+            "kept the migrations' objects in the database of Secret {} (reclaimPolicy Retain)",
+            spec.postgres.url_secret_ref.name
+        ));
+    }
+    let (type_, reason) = match reclaimed {
+        None => (EventType::Normal, "DataRetained"),
+        Some(Ok(outcome)) => {
+            notes.insert(0, outcome);
+            (EventType::Normal, "DataReclaimed")
         }
-    }
-    let note = notes.join("; ");
-    if not_done {
-        (EventType::Warning, "DataNotDeleted", note)
-    } else {
-        (EventType::Normal, "DataRetained", note)
-    }
+        Some(Err(why)) => {
+            notes.insert(
+                0,
+                format!(
+                    "did not delete {} (reclaimPolicy Delete): {why}",
+                    stores_to_reclaim(hc).join(" and ")
+                ),
+            );
+            (EventType::Warning, "DataNotDeleted")
+        }
+    };
+    (type_, reason, notes.join("; "))
 }
 
 pub async fn reconcile<T: TopicAdmin>(
@@ -500,10 +514,130 @@ async fn finalize<T: TopicAdmin>(
     {
         return Ok(retry);
     }
-    let (type_, reason, note) = data_reclaim_report(hc);
+    let stores = stores_to_reclaim(hc);
+    let reclaimed = if stores.is_empty() {
+        None
+    } else {
+        match reclaim(hc, ctx, deleted_at, &stores).await? {
+            Reclaim::Waiting(action) => return Ok(action),
+            Reclaim::Done(outcome) => Some(outcome),
+        }
+    };
+    let (type_, reason, note) = data_reclaim_report(hc, reclaimed);
     publish(ctx, hc, type_, reason, note).await;
     set_finalizer(hc, ctx, false).await?;
     Ok(Action::await_change())
+}
+
+enum Reclaim {
+    Waiting(Action),
+    Done(Result<String, String>),
+}
+
+/// Runs the reclaim Job (and its ServiceAccount, when the operator's) to
+/// completion, then deletes both: `Done` with its outcome once it finished,
+/// failed or took longer than the deletion grace.
+async fn reclaim<T>(
+    hc: &HarmonyChat,
+    ctx: &Context<T>,
+    deleted_at: Timestamp,
+    stores: &[&str],
+) -> Result<Reclaim, ControllerError> {
+    let instance = match Instance::new(hc) {
+        Ok(instance) => instance,
+        Err(error) => return Ok(Reclaim::Done(Err(format!("no reclaim Job: {error}")))),
+    };
+    let namespace = instance.namespace.as_str();
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
+    let accounts: Api<ServiceAccount> = Api::namespaced(ctx.client.clone(), namespace);
+    let account = service_account::for_reclaim(&instance);
+    let name = job::reclaim_job_name(&instance);
+    let found = jobs
+        .get_opt(&name)
+        .await
+        .map_err(kube_error(format!("reading Job {name}")))?;
+    let Some(found) = found else {
+        let apply = PatchParams::apply(FIELD_MANAGER).force();
+        if let Some(account) = &account {
+            let account_name = account.name_any();
+            accounts
+                .patch(&account_name, &apply, &Patch::Apply(account))
+                .await
+                .map_err(kube_error(format!(
+                    "applying ServiceAccount {account_name}"
+                )))?;
+        }
+        jobs.patch(
+            &name,
+            &apply,
+            &Patch::Apply(job::reclaim(&instance, stores)),
+        )
+        .await
+        .map_err(kube_error(format!("applying Job {name}")))?;
+        return Ok(Reclaim::Waiting(Action::requeue(ctx.settings.requeue_busy)));
+    };
+    let grace = ctx.settings.deletion_grace;
+    let outcome = match status::migration(&found) {
+        Migration::Running if !give_up_deletion(deleted_at, Timestamp::now(), grace) => {
+            return Ok(Reclaim::Waiting(Action::requeue(ctx.settings.requeue_busy)));
+        }
+        Migration::Running => Err(format!(
+            "the reclaim Job {name} did not finish within {grace:?}"
+        )),
+        Migration::Failed { message, .. } => Err(format!(
+            "the reclaim Job {name} failed ({message}); its pods' logs say why"
+        )),
+        Migration::Succeeded => Ok(termination_message(ctx, namespace, &name)
+            .await
+            .unwrap_or_else(|| format!("the reclaim Job {name} succeeded"))),
+    };
+    let background = DeleteParams::background();
+    let deleted = jobs.delete(&name, &background).await.map(drop);
+    ignore_not_found(deleted).map_err(kube_error(format!("deleting Job {name}")))?;
+    if let Some(account) = &account {
+        let account_name = account.name_any();
+        let deleted = accounts.delete(&account_name, &background).await.map(drop);
+        ignore_not_found(deleted).map_err(kube_error(format!(
+            "deleting ServiceAccount {account_name}"
+        )))?;
+    }
+    Ok(Reclaim::Done(outcome))
+}
+
+fn ignore_not_found(result: Result<(), kube::Error>) -> Result<(), kube::Error> {
+    match result {
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        other => other,
+    }
+}
+
+/// What the Job's succeeded pod said it did (`harmony reclaim` writes one
+/// line per store to its termination message), lines joined by "; ".
+async fn termination_message<T>(ctx: &Context<T>, namespace: &str, job: &str) -> Option<String> {
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
+    let listed = pods
+        .list(&ListParams::default().labels(&format!("job-name={job}")))
+        .await
+        .inspect_err(|error| tracing::warn!(%error, job, "cannot read the reclaim Job's pods"))
+        .ok()?;
+    listed
+        .items
+        .iter()
+        .flat_map(|pod| {
+            pod.status
+                .iter()
+                .flat_map(|s| s.container_statuses.iter().flatten())
+        })
+        .filter_map(|status| status.state.as_ref()?.terminated.as_ref())
+        .filter(|terminated| terminated.exit_code == 0)
+        .find_map(|terminated| terminated.message.clone())
+        .map(|message| {
+            message
+                .lines()
+                .filter(|line| !line.trim().is_empty())
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
 }
 
 /// Deletes the topics; `Some(requeue)` while a failing deletion is retried

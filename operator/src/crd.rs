@@ -292,9 +292,9 @@ pub struct PostgresSpec {
     pub url_secret_ref: SecretKeyRef,
     /// What happens, when the HarmonyChat is deleted, to the database objects
     /// the migration Job created (the migrations' tables and `_sqlx_migrations`);
-    /// the database itself is never the operator's to delete. `Delete` is not
-    /// carried out yet (the harmony image has no command that drops them): they
-    /// are kept and a Warning Event `DataNotDeleted` says so.
+    /// the database itself is never the operator's to delete. `Delete`: the
+    /// finalizer runs the reclaim Job (`harmony reclaim`), which drops them;
+    /// an Event says what it did.
     #[serde(default)]
     pub reclaim_policy: ReclaimPolicy,
 }
@@ -332,10 +332,10 @@ pub struct DynamoDbSpec {
     /// Static credentials: a Secret with keys `access-key-id` and `secret-access-key` (local servers; prefer an identity on AWS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret_ref: Option<SecretRef>,
-    /// What happens to the table when the HarmonyChat is deleted. `Delete` is
-    /// not carried out yet (the harmony image has no command that drops a
-    /// table, and only a table the migration Job created may go, never
-    /// terraform's): it is kept and a Warning Event `DataNotDeleted` says so.
+    /// What happens to the table when the HarmonyChat is deleted. `Delete`:
+    /// the finalizer runs the reclaim Job (`harmony reclaim`), which deletes
+    /// it only if the migration Job created it (tagged so), never terraform's
+    /// or a restored one; an Event says what it did.
     #[serde(default)]
     pub reclaim_policy: ReclaimPolicy,
 }

@@ -74,6 +74,8 @@ struct Cluster {
     migration: JobState,
     /// Patches of the HarmonyChat answer 409 (someone else changed it).
     conflict: bool,
+    /// Objects a GET of their path answers (others: 404).
+    objects: HashMap<String, Value>,
 }
 
 #[derive(Default, Clone, Copy, PartialEq)]
@@ -121,6 +123,16 @@ fn answer(cluster: &mut Cluster, call: &Call) -> Response<Body> {
     match call.method.as_str() {
         "GET" if cluster.unserved.contains(&call.path) => {
             respond(StatusCode::NOT_FOUND, &status_body(404, "NotFound"))
+        }
+        "GET" if cluster.objects.contains_key(&call.path) => {
+            respond(StatusCode::OK, &cluster.objects[&call.path])
+        }
+        "GET" if call.path.ends_with("/pods") => {
+            let items = cluster.listed.get(&call.path).cloned().unwrap_or_default();
+            respond(
+                StatusCode::OK,
+                &json!({ "apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": items }),
+            )
         }
         "GET" if call.query.contains_key("labelSelector") => {
             let items: Vec<Value> = cluster
@@ -296,6 +308,7 @@ async fn run_result(
 ) -> (Result<Action, ControllerError>, Outcome) {
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let mut cluster = cluster;
+    let deleting = hc.metadata.deletion_timestamp.is_some();
     let server = tokio::spawn(async move {
         let mut calls = Vec::new();
         while let Some((request, send)) = handle.next_request().await {
@@ -327,7 +340,7 @@ async fn run_result(
                 content_type,
                 body,
             };
-            check_contract(&call);
+            check_contract(&call, deleting);
             send.send_response(answer(&mut cluster, &call));
             calls.push(call);
         }
@@ -367,7 +380,9 @@ async fn run_result(
 }
 
 /// What holds for every request of its kind, whatever the scenario.
-fn check_contract(call: &Call) {
+/// While the HarmonyChat is being deleted, what is applied (the reclaim Job
+/// and its ServiceAccount) has no owner: foreground deletion would delete it.
+fn check_contract(call: &Call, deleting: bool) {
     match call.method.as_str() {
         "PATCH" if call.content_type == "application/apply-patch+yaml" => {
             assert_eq!(
@@ -380,7 +395,13 @@ fn check_contract(call: &Call) {
                 Some("true"),
                 "{call:?}"
             );
-            if !call.path.ends_with("/status") {
+            if deleting {
+                assert_eq!(
+                    call.body["metadata"]["ownerReferences"],
+                    Value::Null,
+                    "{call:?}"
+                );
+            } else if !call.path.ends_with("/status") {
                 assert_eq!(call.body["metadata"]["namespace"], NAMESPACE);
                 let owner = &call.body["metadata"]["ownerReferences"][0];
                 assert_eq!(owner["uid"], UID, "{call:?}");
@@ -407,6 +428,12 @@ fn check_contract(call: &Call) {
             assert_eq!(call.body["regarding"]["uid"], UID);
             assert_eq!(call.body["reportingController"], "harmony-operator");
         }
+        "GET" if call.path.ends_with("/pods") => {
+            assert_eq!(
+                call.query["labelSelector"],
+                "job-name%3Dharmony-dev-reclaim"
+            );
+        }
         "GET" if call.query.contains_key("labelSelector") => {
             assert_eq!(
                 call.query["labelSelector"],
@@ -414,7 +441,8 @@ fn check_contract(call: &Call) {
             );
         }
         "GET" => assert!(
-            call.path.starts_with("/api/v1/namespaces/harmony/secrets/"),
+            call.path.starts_with("/api/v1/namespaces/harmony/secrets/")
+                || call.path == RECLAIM_JOB,
             "{call:?}"
         ),
         // A ScaledObject in the foreground: KEDA's HPA, which it owns, goes first.
@@ -433,6 +461,10 @@ fn core(resource: &str, name: &str) -> String {
 fn group(group_version: &str, resource: &str, name: &str) -> String {
     format!("/apis/{group_version}/namespaces/{NAMESPACE}/{resource}/{name}")
 }
+
+const RECLAIM_JOB: &str = "/apis/batch/v1/namespaces/harmony/jobs/harmony-dev-reclaim";
+const RECLAIM_PODS: &str = "/api/v1/namespaces/harmony/pods";
+const MIGRATE_ACCOUNT: &str = "/api/v1/namespaces/harmony/serviceaccounts/harmony-dev-migrate";
 
 const HPAS: &str = "/apis/autoscaling/v2/namespaces/harmony/horizontalpodautoscalers";
 const SCALED_OBJECTS: &str = "/apis/keda.sh/v1alpha1/namespaces/harmony/scaledobjects";
@@ -1575,56 +1607,201 @@ async fn a_table_or_database_delete_policy_holds_the_finalizer_too() {
     }
 }
 
-/// `Delete` on the table and the database objects cannot be carried out
-/// (no command of the harmony image drops them, and the table may be
-/// terraform's): the topics go as their policy says, nothing else is touched
-/// (no Job, no other request), a Warning Event names what was kept and why,
-/// and the finalizer is released. Seen failing with the Event removed from
-/// `finalize` (no DataNotDeleted), and with topics deleted whatever
-/// `kafka.reclaimPolicy` says (a delete call with Retain).
-#[tokio::test]
-async fn deletion_keeps_the_table_and_database_objects_and_says_so() {
-    let mut hc = deleting(ReclaimPolicy::Retain, true, 0);
+fn deleting_data(seconds_ago: i64) -> HarmonyChat {
+    let mut hc = deleting(ReclaimPolicy::Retain, true, seconds_ago);
     hc.spec.dynamodb.reclaim_policy = ReclaimPolicy::Delete;
     hc.spec.postgres.reclaim_policy = ReclaimPolicy::Delete;
+    hc
+}
+
+/// The reclaim Job as the apiserver answers it, with `status`.
+fn reclaim_job(status: Value) -> Value {
+    json!({ "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": { "name": "harmony-dev-reclaim", "namespace": NAMESPACE }, "status": status })
+}
+
+/// A cluster where the reclaim Job succeeded and its pod said `message`.
+fn reclaimed(message: &str) -> Cluster {
+    let pod = json!({ "apiVersion": "v1", "kind": "Pod",
+        "metadata": { "name": "harmony-dev-reclaim-x7k2p", "namespace": NAMESPACE },
+        "status": { "containerStatuses": [{ "name": "reclaim", "image": "harmony", "imageID": "",
+            "ready": false, "restartCount": 0,
+            "state": { "terminated": { "exitCode": 0, "message": message } } }] } });
+    let mut cluster = Cluster::default();
+    cluster
+        .objects
+        .insert(RECLAIM_JOB.into(), reclaim_job(json!({ "succeeded": 1 })));
+    cluster.listed.insert(RECLAIM_PODS.into(), vec![pod]);
+    cluster
+}
+
+/// `Delete` on the table and the database objects: the finalizer starts the
+/// reclaim Job, with no owner (foreground deletion deletes the HarmonyChat's
+/// children first) and only the settings `harmony reclaim` reads (the
+/// generated auth Secret may be gone), its ServiceAccount applied again
+/// without an owner, and waits. Seen failing with the Job keeping its owner
+/// reference (the contract) and with the environment unfiltered (AUTH__*).
+#[tokio::test]
+async fn deletion_starts_the_reclaim_job_without_an_owner_and_waits() {
     let outcome = run(
-        hc,
+        deleting_data(0),
         Cluster::default(),
         FakeTopics::default(),
         Settings::default(),
     )
     .await;
-    assert!(outcome.topic_calls.is_empty(), "{:?}", outcome.topic_calls);
     assert_eq!(
         outcome.lines(),
         [
+            format!("GET {RECLAIM_JOB}"),
+            format!("PATCH {MIGRATE_ACCOUNT}"),
+            format!("PATCH {RECLAIM_JOB}"),
+        ]
+    );
+    let job = &outcome.find("PATCH", RECLAIM_JOB).body;
+    let pod = &job["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["containers"][0]["args"],
+        json!(["reclaim", "--only", "postgres,dynamodb"])
+    );
+    assert_eq!(pod["serviceAccountName"], "harmony-dev-migrate");
+    let env: Vec<&str> = pod["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|var| var["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        env,
+        [
+            "APP__ENV",
+            "POSTGRES__URL",
+            "DYNAMODB__URL",
+            "DYNAMODB__REGION",
+            "DYNAMODB__CHAT_HISTORY_TABLE_NAME",
+            "DYNAMODB__ACCESS_KEY_ID",
+            "DYNAMODB__SECRET_ACCESS_KEY",
+        ]
+    );
+    assert_eq!(
+        outcome.action,
+        Action::requeue(Settings::default().requeue_busy)
+    );
+}
+
+/// Once the Job succeeded, its pod's own account of what it deleted or kept
+/// is the Event, the Job and its ServiceAccount are deleted, and the
+/// finalizer is released. Seen failing with the termination message not
+/// read (the note said only that the Job succeeded).
+#[tokio::test]
+async fn deletion_reports_what_the_reclaim_job_did_then_releases() {
+    let outcome = run(
+        deleting_data(0),
+        reclaimed("postgres: dropped the migrations' tables (users, chats)\ndynamodb: kept table local_chat_history: harmony migrate did not create it (no harmony.chat/created-by tag)\n"),
+        FakeTopics::default(),
+        Settings::default(),
+    )
+    .await;
+    assert_eq!(
+        outcome.lines(),
+        [
+            format!("GET {RECLAIM_JOB}"),
+            format!("GET {RECLAIM_PODS}"),
+            format!("DELETE {RECLAIM_JOB}"),
+            format!("DELETE {MIGRATE_ACCOUNT}"),
             "POST /apis/events.k8s.io/v1/namespaces/harmony/events".to_owned(),
             format!("PATCH {HC_PATH}"),
         ]
     );
     assert_eq!(
         outcome.events(),
-        [("Warning".into(), "DataNotDeleted".into())]
+        [("Normal".into(), "DataReclaimed".into())]
     );
     assert_eq!(
-        outcome.calls[0].body["note"],
-        "did not delete DynamoDB table local_chat_history (reclaimPolicy Delete): the harmony image has no command that drops a table, and whether the migrate Job created it is not known; delete it yourself if only this instance used it; did not delete the migrations' objects in the database of Secret harmony-dev-backends (reclaimPolicy Delete): the harmony image has no command that drops them; the database itself is never the operator's to delete"
+        outcome.calls[4].body["note"],
+        "postgres: dropped the migrations' tables (users, chats); dynamodb: kept table local_chat_history: harmony migrate did not create it (no harmony.chat/created-by tag)"
     );
-    assert_eq!(outcome.calls[1].body["metadata"]["finalizers"], json!([]));
+    assert_eq!(outcome.calls[5].body["metadata"]["finalizers"], json!([]));
     assert_eq!(outcome.action, Action::await_change());
 }
 
-/// Every policy Delete: the topics are deleted, the table is reported kept
-/// while the database objects' Retain is honoured, in one Event after the
-/// topics'. Seen failing with the report published before the topics are
-/// deleted (the Event order).
+/// A failed Job, or one still running after the deletion grace, is a
+/// Warning naming what was not deleted and why; the namespace is never
+/// wedged: the Job goes and the finalizer is released. A Job running within
+/// the grace is waited for. Seen failing with the grace not applied to the
+/// Job (it waited forever).
+#[tokio::test]
+async fn deletion_gives_up_on_a_failed_or_stuck_reclaim_job() {
+    let failed = json!({ "failed": 4, "conditions": [{ "type": "Failed", "status": "True",
+        "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit" }] });
+    for (status, seconds_ago, why) in [
+        (
+            failed,
+            0,
+            "the reclaim Job harmony-dev-reclaim failed (BackoffLimitExceeded: Job has reached the specified backoff limit); its pods' logs say why",
+        ),
+        (
+            json!({ "active": 1 }),
+            600,
+            "the reclaim Job harmony-dev-reclaim did not finish within 300s",
+        ),
+    ] {
+        let mut cluster = Cluster::default();
+        cluster
+            .objects
+            .insert(RECLAIM_JOB.into(), reclaim_job(status));
+        let outcome = run(
+            deleting_data(seconds_ago),
+            cluster,
+            FakeTopics::default(),
+            Settings::default(),
+        )
+        .await;
+        assert_eq!(
+            outcome.events(),
+            [("Warning".into(), "DataNotDeleted".into())]
+        );
+        let event = outcome.find("POST", "/apis/events.k8s.io/v1/namespaces/harmony/events");
+        assert_eq!(
+            event.body["note"],
+            format!("did not delete postgres and dynamodb (reclaimPolicy Delete): {why}")
+        );
+        outcome.find("DELETE", RECLAIM_JOB);
+        assert_eq!(
+            outcome.calls.last().unwrap().body["metadata"]["finalizers"],
+            json!([])
+        );
+    }
+
+    let mut cluster = Cluster::default();
+    cluster
+        .objects
+        .insert(RECLAIM_JOB.into(), reclaim_job(json!({ "active": 1 })));
+    let outcome = run(
+        deleting_data(10),
+        cluster,
+        FakeTopics::default(),
+        Settings::default(),
+    )
+    .await;
+    assert_eq!(outcome.lines(), [format!("GET {RECLAIM_JOB}")]);
+    assert_eq!(
+        outcome.action,
+        Action::requeue(Settings::default().requeue_busy)
+    );
+}
+
+/// Topics and the table `Delete`, the database objects `Retain`: the topics
+/// first, then the reclaim Job (the table only), and one Event with its
+/// outcome and what was kept. Seen failing with the report published before
+/// the topics are deleted (the Event order).
 #[tokio::test]
 async fn deletion_deletes_the_topics_then_reports_the_rest() {
     let mut hc = deleting(ReclaimPolicy::Delete, true, 0);
     hc.spec.dynamodb.reclaim_policy = ReclaimPolicy::Delete;
     let outcome = run(
         hc,
-        Cluster::default(),
+        reclaimed("dynamodb: deleted table local_chat_history"),
         FakeTopics::default(),
         Settings::default(),
     )
@@ -1635,17 +1812,20 @@ async fn deletion_deletes_the_topics_then_reports_the_rest() {
         outcome.events(),
         [
             ("Normal".into(), "TopicsDeleted".into()),
-            ("Warning".into(), "DataNotDeleted".into())
+            ("Normal".into(), "DataReclaimed".into())
         ]
     );
-    let note = outcome.calls[1].body["note"].as_str().unwrap();
-    assert!(
-        note.starts_with("did not delete DynamoDB table local_chat_history (reclaimPolicy Delete)"),
-        "{note}"
+    let events: Vec<&Call> = outcome
+        .calls
+        .iter()
+        .filter(|c| c.path.ends_with("/events"))
+        .collect();
+    assert_eq!(
+        events[1].body["note"],
+        "dynamodb: deleted table local_chat_history; kept the migrations' objects in the database of Secret harmony-dev-backends (reclaimPolicy Retain)"
     );
-    assert!(
-        note.ends_with("; kept the migrations' objects in the database of Secret harmony-dev-backends (reclaimPolicy Retain)"),
-        "{note}"
+    assert_eq!(
+        outcome.calls.last().unwrap().body["metadata"]["finalizers"],
+        json!([])
     );
-    assert_eq!(outcome.calls[2].body["metadata"]["finalizers"], json!([]));
 }

@@ -686,6 +686,15 @@ pub struct ConfigError(String);
 impl Config {
     /// Reads the optional file named by `HARMONY_CONFIG_FILE`, then the process environment.
     pub fn load() -> Result<Self, ConfigError> {
+        let config = Self::load_unvalidated()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// `load` without `validate`: for `harmony reclaim`, which serves and
+    /// signs nothing, so it runs after the auth Secret was deleted with its
+    /// HarmonyChat.
+    pub fn load_unvalidated() -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Ok(path) = std::env::var(CONFIG_FILE_ENV) {
             if !std::path::Path::new(&path).is_file() {
@@ -705,9 +714,11 @@ impl Config {
     pub fn from_env_pairs<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, ConfigError> {
-        Self::extract(
+        let config = Self::extract(
             Figment::from(Serialized::defaults(Config::default())).merge(env_provider(pairs)?),
-        )
+        )?;
+        config.validate()?;
+        Ok(config)
     }
 
     /// Refuses settings that are unsafe for the configured environment.
@@ -782,7 +793,6 @@ impl Config {
                 .collect();
             ConfigError(messages.join("; "))
         })?;
-        config.validate()?;
         Ok(config)
     }
 }

@@ -2,7 +2,8 @@
 //! local server through a recorder of the actions it makes, readiness
 //! included, while the platform is used end to end; terraform must grant
 //! each role's service account exactly those actions
-//! (terraform/modules/iam/table-actions.json, read by the iam module).
+//! (terraform/modules/iam/table-actions.json, read by the iam module). The
+//! reclaim Job runs as the migrate role.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -22,6 +23,7 @@ use harmony::{
     roles::{
         cdc::Cdc,
         migrate::{self, Target},
+        reclaim::{self, Store},
         relay::Relay,
         sink::Sink,
     },
@@ -105,6 +107,26 @@ impl Drop for Recorder {
 #[tokio::test]
 async fn terraform_grants_each_role_exactly_the_dynamodb_actions_it_calls() {
     let env = TestEnv::new().await;
+    // Terraform's table does not carry the tag `harmony migrate` puts on one it creates.
+    let arn = env
+        .table
+        .client()
+        .describe_table()
+        .table_name(env.table.name())
+        .send()
+        .await
+        .unwrap()
+        .table
+        .and_then(|table| table.table_arn)
+        .unwrap();
+    env.table
+        .client()
+        .untag_resource()
+        .resource_arn(arn)
+        .tag_keys(harmony::store::dynamodb::CREATED_BY.0)
+        .send()
+        .await
+        .unwrap();
     let upstream = &env.config.dynamodb.url;
     let recorders: BTreeMap<&str, Recorder> = futures::future::join_all(
         ["api", "sink", "cdc", "migrate"]
@@ -243,6 +265,12 @@ async fn terraform_grants_each_role_exactly_the_dynamodb_actions_it_calls() {
             .is_empty()
     })
     .await;
+
+    // The reclaim Job (the migrate role) of a deleted HarmonyChat keeps terraform's table.
+    let kept = reclaim::run(&migrate_config, &[Store::Dynamodb])
+        .await
+        .expect("reclaim reads the table's tags");
+    assert!(kept[0].starts_with("dynamodb: kept table"), "{kept:?}");
 
     let recorded: BTreeMap<String, BTreeSet<String>> = recorders
         .iter()

@@ -1,5 +1,6 @@
 //! The migration Job, one per image: a new image gets a new Job name, so
-//! its migrations run once, and Job templates never need mutating.
+//! its migrations run once, and Job templates never need mutating. And the
+//! reclaim Job, run while a deleted HarmonyChat is finalized.
 
 use std::collections::BTreeMap;
 
@@ -63,3 +64,64 @@ pub fn migration(instance: &Instance<'_>) -> Job {
         ..Job::default()
     }
 }
+
+/// `<name>-reclaim`.
+pub fn reclaim_job_name(instance: &Instance<'_>) -> String {
+    format!("{}-reclaim", instance.name)
+}
+
+/// Deletes what the migrations created in `stores` (`postgres`,
+/// `dynamodb`). Built to survive foreground deletion, which deletes the
+/// HarmonyChat's children while its finalizer holds it: no owner (it would
+/// be deleted with them), and only the settings `harmony reclaim` reads
+/// (Postgres and DynamoDB, from Secrets the spec names, not generated
+/// ones). Its outcome is the container's termination message.
+pub fn reclaim(instance: &Instance<'_>, stores: &[&str]) -> Job {
+    let image = instance
+        .hc
+        .status
+        .as_ref()
+        .and_then(|status| status.current_image.clone())
+        .unwrap_or_else(|| instance.hc.spec.image.clone());
+    let mut metadata = instance.metadata(reclaim_job_name(instance), Component::Migrate);
+    metadata.owner_references = None;
+    let mut container = harmony_container(
+        instance,
+        Role::Migrate,
+        &image,
+        vec!["reclaim".to_owned(), "--only".to_owned(), stores.join(",")],
+    );
+    container.name = "reclaim".to_owned();
+    if let Some(env) = container.env.as_mut() {
+        env.retain(|var| {
+            RECLAIM_SETTINGS
+                .iter()
+                .any(|prefix| var.name.starts_with(prefix))
+        });
+    }
+    container.termination_message_policy = Some("FallbackToLogsOnError".to_owned());
+    container.resources = Some(default_resources());
+    let mut pod = pod_spec(
+        vec![container],
+        Some(instance.aws_service_account(Component::Migrate)),
+    );
+    pod.restart_policy = Some("OnFailure".to_owned());
+    Job {
+        metadata,
+        spec: Some(JobSpec {
+            backoff_limit: Some(3),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(instance.labels(Component::Migrate)),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(pod),
+            },
+            ..JobSpec::default()
+        }),
+        ..Job::default()
+    }
+}
+
+/// The settings `harmony reclaim` reads.
+const RECLAIM_SETTINGS: [&str; 3] = ["APP__", "POSTGRES__", "DYNAMODB__"];

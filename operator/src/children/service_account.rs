@@ -43,17 +43,35 @@ pub fn for_pods(instance: &Instance<'_>, children: &Children) -> Vec<ServiceAcco
     AWS_COMPONENTS
         .into_iter()
         .filter(|component| named.contains(&instance.aws_service_account(*component).as_str()))
-        .map(|component| {
-            let mut metadata = instance.component_metadata(component);
-            metadata.annotations = dynamodb
-                .role_arn
-                .as_ref()
-                .map(|arn| BTreeMap::from([(IRSA_ROLE_ANNOTATION.to_owned(), arn.clone())]));
-            ServiceAccount {
-                metadata,
-                automount_service_account_token: Some(false),
-                ..ServiceAccount::default()
-            }
-        })
+        .map(|component| account(instance, component))
         .collect()
+}
+
+/// The reclaim Job's ServiceAccount when it is one of the operator's (the
+/// migrate component's), without an owner: foreground deletion of the
+/// HarmonyChat may have deleted it already, and its AWS role is bound to
+/// its name. The finalizer deletes it after the Job.
+pub fn for_reclaim(instance: &Instance<'_>) -> Option<ServiceAccount> {
+    if instance.hc.spec.dynamodb.service_account_name.is_some() {
+        return None;
+    }
+    let mut account = account(instance, Component::Migrate);
+    account.metadata.owner_references = None;
+    Some(account)
+}
+
+fn account(instance: &Instance<'_>, component: Component) -> ServiceAccount {
+    let mut metadata = instance.component_metadata(component);
+    metadata.annotations = instance
+        .hc
+        .spec
+        .dynamodb
+        .role_arn
+        .as_ref()
+        .map(|arn| BTreeMap::from([(IRSA_ROLE_ANNOTATION.to_owned(), arn.clone())]));
+    ServiceAccount {
+        metadata,
+        automount_service_account_token: Some(false),
+        ..ServiceAccount::default()
+    }
 }

@@ -14,8 +14,8 @@ locals {
   )
 
   # The actions that read or write items: only these make DynamoDB use the
-  # table's KMS key for the caller. Control-plane calls (DescribeTable,
-  # migrate's only one) read no item and get no key access.
+  # table's KMS key for the caller. Control-plane calls (DescribeTable and
+  # ListTagsOfResource, migrate's only ones) read no item and get no key access.
   item_actions = [
     "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem",
     "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:GetRecords", "dynamodb:PartiQLDelete",
