@@ -5,7 +5,7 @@
 //! subscribers. Nothing here is stored in a channel's history or on Kafka.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex, MutexGuard},
     time::Duration,
 };
@@ -103,12 +103,14 @@ impl Presence {
         shutdown: CancellationToken,
     ) {
         tokio::spawn(self.clone().listen(gateway, shutdown.clone()));
+        // This instance's clients whose join was announced: their leave is.
+        let mut announced = HashSet::new();
         let mut refresh = tokio::time::interval(REFRESH);
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = refresh.tick() => self.refresh().await,
+                _ = refresh.tick() => self.refresh(&mut announced).await,
                 received = queue.recv() => {
                     let Some(first) = received else { return };
                     let mut batch = vec![first];
@@ -118,7 +120,7 @@ impl Presence {
                             Err(_) => break,
                         }
                     }
-                    if let Err(error) = self.store.apply(&batch).await {
+                    if let Err(error) = self.store.apply(&batch, &mut announced).await {
                         tracing::warn!(%error, "presence: changes not written");
                     }
                 }
@@ -126,7 +128,7 @@ impl Presence {
         }
     }
 
-    async fn refresh(&self) {
+    async fn refresh(&self, announced: &mut HashSet<(String, String)>) {
         let entries: Vec<Change> = self
             .local()
             .iter()
@@ -139,7 +141,7 @@ impl Presence {
             })
             .collect();
         for chunk in entries.chunks(BATCH) {
-            if let Err(error) = self.store.apply(chunk).await {
+            if let Err(error) = self.store.apply(chunk, announced).await {
                 tracing::warn!(%error, "presence: entries not refreshed");
                 return;
             }

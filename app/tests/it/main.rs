@@ -24,6 +24,7 @@ mod iam;
 mod local_copy;
 mod ops;
 mod platform;
+mod presence;
 mod realtime;
 mod recent;
 mod restore;

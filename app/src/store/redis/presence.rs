@@ -6,6 +6,7 @@
 //! not rewritten within `TTL` (its instance died) is no longer listed, and
 //! the hash itself expires when no instance refreshes any of it.
 
+use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -73,6 +74,17 @@ pub enum Change {
     },
 }
 
+/// Runs `pipe` unless it holds no command (Redis refuses an empty one).
+async fn query_unless_empty<T: redis::FromRedisValue + Default>(
+    pipe: &redis::Pipeline,
+    conn: &mut ConnectionManager,
+) -> redis::RedisResult<T> {
+    if pipe.cmd_iter().next().is_none() {
+        return Ok(T::default());
+    }
+    pipe.query_async(conn).await
+}
+
 fn key(channel: &str) -> String {
     format!("presence:{channel}")
 }
@@ -102,10 +114,16 @@ impl PresenceStore {
 
     /// Applies `changes` in their order: first every write, then what they
     /// announce (a join is written before it is announced, so whoever hears
-    /// it finds it listed). Joins and leaves are announced only on channels
-    /// of at most `join_leave_limit` clients: on a channel of N clients each
-    /// one is N pushes, so a reconnect storm on a big channel would cost N².
-    pub async fn apply(&self, changes: &[Change]) -> redis::RedisResult<()> {
+    /// it finds it listed). A join is announced only when its channel then
+    /// holds at most `join_leave_limit` clients (on a channel of N clients
+    /// each one is N pushes, so a reconnect storm on a big channel would
+    /// cost N²), and a leave exactly when its join was: `announced` holds
+    /// this instance's announced (channel, client) pairs across calls.
+    pub async fn apply(
+        &self,
+        changes: &[Change],
+        announced: &mut HashSet<(String, String)>,
+    ) -> redis::RedisResult<()> {
         let expires = now_ms() + u64::try_from(TTL.as_millis()).unwrap_or(u64::MAX);
         let key_ttl = i64::try_from(TTL.as_secs() * 2).unwrap_or(i64::MAX);
         let mut writes = redis::pipe();
@@ -129,18 +147,12 @@ impl PresenceStore {
                 }
                 Change::Remove { channel, present } => {
                     writes.hdel(key(channel), &present.client).ignore();
-                    writes.hlen(key(channel));
                 }
                 Change::Publish { .. } => {}
             }
         }
         let mut conn = self.conn.clone();
-        // A batch of publications alone has nothing to write.
-        let counts: Vec<usize> = if writes.cmd_iter().next().is_some() {
-            writes.query_async(&mut conn).await?
-        } else {
-            Vec::new()
-        };
+        let counts: Vec<usize> = query_unless_empty(&writes, &mut conn).await?;
         let mut counts = counts.into_iter();
         let mut announcements = redis::pipe();
         for change in changes {
@@ -149,12 +161,12 @@ impl PresenceStore {
                     channel,
                     present,
                     announce: true,
-                } => (counts.next().unwrap_or(0) <= self.join_leave_limit)
-                    .then(|| announcement(channel, present, Kind::Join, None)),
+                } => (counts.next().unwrap_or(0) <= self.join_leave_limit
+                    && announced.insert((channel.clone(), present.client.clone())))
+                .then(|| announcement(channel, present, Kind::Join, None)),
                 Change::Put { .. } => None,
-                // Fewer than the limit left: it was within the limit when it joined.
-                Change::Remove { channel, present } => (counts.next().unwrap_or(0)
-                    < self.join_leave_limit)
+                Change::Remove { channel, present } => announced
+                    .remove(&(channel.clone(), present.client.clone()))
                     .then(|| announcement(channel, present, Kind::Leave, None)),
                 Change::Publish {
                     channel,
@@ -168,7 +180,8 @@ impl PresenceStore {
                 announcements.publish(BUS, text).ignore();
             }
         }
-        announcements.query_async::<()>(&mut conn).await
+        query_unless_empty::<()>(&announcements, &mut conn).await?;
+        Ok(())
     }
 
     /// The clients on `channel` now; expired entries are dropped on the way.
