@@ -40,11 +40,26 @@ export function useNotificationPermission() {
   return { permission, ask };
 }
 
+/** Notifications on screen, per chat, until read, left, muted or signed out. */
+const pending = new Map<string, Set<Notification>>();
+
+/** Closes what is on screen for `chatId`, or for every chat. */
+export function dismiss(chatId?: string): void {
+  for (const [id, shown] of pending) {
+    if (chatId !== undefined && id !== chatId) continue;
+    shown.forEach((n) => n.close());
+    pending.delete(id);
+  }
+}
+
 /** Shows `message` as a browser notification when the tab is hidden and it notifies. */
 export function notifyHidden(message: Message, me: string, level: Level, chatTitle: string, open: (chatId: string) => void): void {
   if (document.visibilityState !== 'hidden' || current() !== 'granted' || !notifies(message, me, level)) return;
   const { title, body } = notification(message, chatTitle, me);
   const shown = new Notification(title, { body, tag: message.chat_id });
+  const chat = pending.get(message.chat_id) ?? new Set();
+  pending.set(message.chat_id, chat.add(shown));
+  shown.onclose = () => chat.delete(shown);
   shown.onclick = () => {
     window.focus();
     open(message.chat_id);

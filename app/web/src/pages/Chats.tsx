@@ -5,7 +5,7 @@ import { Link, useLocation } from 'wouter';
 import { api, problem, type Message, type Schemas, type User } from '../api/client';
 import type { ChatItem } from '../api/contract';
 import { isChange } from '../changes';
-import { notifyHidden, useNotificationPermission, type Level } from '../notify';
+import { dismiss, notifyHidden, useNotificationPermission, type Level } from '../notify';
 import { Live, chatSubscription, connect, keepChatSubscriptions, type ConnectionState } from '../realtime';
 import { useTheme, type Theme } from '../theme';
 import { isTyping } from '../typing';
@@ -34,10 +34,18 @@ export function ChatsPage({ me, chatId }: { me: User; chatId?: string }) {
       if (!ctx.channel.startsWith('personal:')) return;
       const event = ctx.data as ChatListEvent;
       // My read position or notification choice, from this or another device.
-      if (event.event_type === 'CHAT_READ') return onCounts(event.aggregate_id, event.payload);
-      if (event.event_type === 'CHAT_NOTIFICATIONS_SET') return setLevel(client, event.aggregate_id, event.payload.notifications);
+      // What was read, muted or left no longer waits on screen.
+      if (event.event_type === 'CHAT_READ') {
+        dismiss(event.aggregate_id);
+        return onCounts(event.aggregate_id, event.payload);
+      }
+      if (event.event_type === 'CHAT_NOTIFICATIONS_SET') {
+        if (event.payload.notifications === 'muted') dismiss(event.aggregate_id);
+        return setLevel(client, event.aggregate_id, event.payload.notifications);
+      }
       void client.invalidateQueries({ queryKey: ['chats'] });
       const gone = event.event_type === 'CHAT_DELETED' || (event.event_type === 'USER_LEFT' && event.payload.user_id === me.user_id);
+      if (gone) dismiss(event.aggregate_id);
       if (gone && event.aggregate_id === current.current) navigate('/chats');
     });
     setLive(centrifuge);
@@ -166,6 +174,7 @@ function Account({ me }: { me: User }) {
   const [, navigate] = useLocation();
   const [theme, setTheme] = useTheme();
   function signedOut() {
+    dismiss();
     client.clear();
     client.setQueryData(['me'], null);
     navigate('/');
