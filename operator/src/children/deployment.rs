@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
-    Container, PodSpec, PodTemplateSpec, ResourceRequirements, TopologySpreadConstraint,
+    Container, EnvVar, PodSpec, PodTemplateSpec, ResourceRequirements, TopologySpreadConstraint,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
 use super::env::{self, Role};
@@ -116,6 +117,35 @@ pub fn harmony_container(
     container
 }
 
+/// Read by the async runtime (tokio), not by the app's configuration.
+pub const WORKER_THREADS_ENV: &str = "TOKIO_WORKER_THREADS";
+
+/// The async runtime's worker threads for a container given `resources`:
+/// the CPUs it may use (its limit, else its request), rounded up, at least
+/// one. Left alone, the runtime starts one per CPU of the node, and on a
+/// pod of one CPU those threads only wake each other: one worker per core
+/// spent 15 % less CPU per send at 1,000/s (bench/README.md).
+pub fn worker_threads(resources: &ResourceRequirements) -> u32 {
+    let cpu = |map: &Option<BTreeMap<String, Quantity>>| map.as_ref()?.get("cpu").and_then(cores);
+    let cores = cpu(&resources.limits)
+        .or_else(|| cpu(&resources.requests))
+        .unwrap_or(1.0);
+    // A finite, positive number of cores: the cast cannot truncate anything that matters.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let workers = cores.ceil().clamp(1.0, 1024.0) as u32;
+    workers
+}
+
+/// Cores in a CPU quantity: `500m`, `0.5`, `2`.
+fn cores(quantity: &Quantity) -> Option<f64> {
+    let text = quantity.0.trim();
+    let cores = match text.strip_suffix('m') {
+        Some(millis) => millis.parse::<f64>().ok()? / 1000.0,
+        None => text.parse::<f64>().ok()?,
+    };
+    (cores.is_finite() && cores > 0.0).then_some(cores)
+}
+
 /// The Deployment of a long-running `harmony` role.
 pub fn harmony(
     instance: &Instance<'_>,
@@ -129,7 +159,13 @@ pub fn harmony(
         &instance.serving_image,
         vec![role.as_str().to_owned()],
     );
-    container.resources = Some(resources.cloned().unwrap_or_else(default_resources));
+    let resources = resources.cloned().unwrap_or_else(default_resources);
+    container.env.get_or_insert_default().push(EnvVar {
+        name: WORKER_THREADS_ENV.to_owned(),
+        value: Some(worker_threads(&resources).to_string()),
+        value_from: None,
+    });
+    container.resources = Some(resources);
     let service_account = role
         .uses_aws()
         .then(|| instance.aws_service_account(role.component()));

@@ -153,7 +153,8 @@ fn every_harmony_environment_is_accepted_by_the_app_config() {
             let env = resolved_env(&container);
             for (name, _) in &env {
                 assert!(
-                    harmony_config::settings().iter().any(|s| &s.env == name),
+                    name == deployment::WORKER_THREADS_ENV
+                        || harmony_config::settings().iter().any(|s| &s.env == name),
                     "{owner}: {name} is not a harmony setting"
                 );
             }
@@ -1394,5 +1395,46 @@ fn the_centrifugo_config_uses_only_keys_centrifugo_knows() {
         ] {
             assert_eq!(chat[option], true, "{option}");
         }
+    }
+}
+
+/// Seen failing with the limit ignored (a 500m request under a 3-CPU limit
+/// gave 1) and with millicores read as cores (1500m gave 1500).
+#[test]
+fn worker_threads_follow_the_cpu_limit_else_the_request() {
+    use k8s_openapi::api::core::v1::ResourceRequirements;
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+    let resources = |requests: Option<&str>, limits: Option<&str>| ResourceRequirements {
+        requests: requests
+            .map(|cpu| BTreeMap::from([("cpu".to_owned(), Quantity(cpu.to_owned()))])),
+        limits: limits.map(|cpu| BTreeMap::from([("cpu".to_owned(), Quantity(cpu.to_owned()))])),
+        ..ResourceRequirements::default()
+    };
+    for (requests, limits, workers) in [
+        (Some("100m"), None, 1),
+        (Some("1"), None, 1),
+        (Some("1500m"), None, 2),
+        (Some("2"), None, 2),
+        (Some("0.5"), Some("3"), 3),
+        (None, None, 1),
+        (Some("lots"), None, 1),
+    ] {
+        assert_eq!(
+            deployment::worker_threads(&resources(requests, limits)),
+            workers,
+            "{requests:?} {limits:?}"
+        );
+    }
+    // Every long-running harmony container says it.
+    let hc = sample();
+    let children = build(&hc, &secrets()).unwrap();
+    let serving = harmony_containers(&hc, &children)
+        .into_iter()
+        .filter(|(name, _)| !name.contains("-migrate"));
+    for (name, container) in serving {
+        let set = resolved_env(&container)
+            .into_iter()
+            .find(|(var, _)| var == deployment::WORKER_THREADS_ENV);
+        assert!(set.is_some(), "{name}");
     }
 }
