@@ -132,8 +132,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             migrate::run(&config, &targets).await
         }
         Command::Reclaim { only } => {
-            let outcome = reclaim::run(&config, &only).await?.join("\n");
-            println!("{outcome}");
+            // Said as each is done: a failed pod's termination message is its log's tail.
+            let outcome = reclaim::run(&config, &only, |line| println!("{line}"))
+                .await?
+                .join("\n");
             // In a Kubernetes container: the operator reads it from the pod's status.
             if std::path::Path::new(TERMINATION_LOG).exists() {
                 std::fs::write(TERMINATION_LOG, &outcome)?;

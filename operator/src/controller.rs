@@ -526,6 +526,11 @@ async fn finalize<T: TopicAdmin>(
     let (type_, reason, note) = data_reclaim_report(hc, reclaimed);
     publish(ctx, hc, type_, reason, note).await;
     set_finalizer(hc, ctx, false).await?;
+    // Only after the release: were it refused (a conflict), the next pass
+    // finds the finished Job and reports it again, rather than running it twice.
+    if !stores.is_empty() {
+        remove_reclaim_job(hc, ctx).await;
+    }
     Ok(Action::await_change())
 }
 
@@ -535,8 +540,8 @@ enum Reclaim {
 }
 
 /// Runs the reclaim Job (and its ServiceAccount, when the operator's) to
-/// completion, then deletes both: `Done` with its outcome once it finished,
-/// failed or took longer than the deletion grace.
+/// completion: `Done` with its outcome once it finished, failed, or could
+/// not start or finish within the deletion grace.
 async fn reclaim<T>(
     hc: &HarmonyChat,
     ctx: &Context<T>,
@@ -549,59 +554,90 @@ async fn reclaim<T>(
     };
     let namespace = instance.namespace.as_str();
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
-    let accounts: Api<ServiceAccount> = Api::namespaced(ctx.client.clone(), namespace);
-    let account = service_account::for_reclaim(&instance);
     let name = job::reclaim_job_name(&instance);
+    let grace = ctx.settings.deletion_grace;
+    let late = give_up_deletion(deleted_at, Timestamp::now(), grace);
+    let waiting = Reclaim::Waiting(Action::requeue(ctx.settings.requeue_busy));
     let found = jobs
         .get_opt(&name)
         .await
         .map_err(kube_error(format!("reading Job {name}")))?;
     let Some(found) = found else {
-        let apply = PatchParams::apply(FIELD_MANAGER).force();
-        if let Some(account) = &account {
-            let account_name = account.name_any();
-            accounts
-                .patch(&account_name, &apply, &Patch::Apply(account))
-                .await
-                .map_err(kube_error(format!(
-                    "applying ServiceAccount {account_name}"
-                )))?;
-        }
-        jobs.patch(
-            &name,
-            &apply,
-            &Patch::Apply(job::reclaim(&instance, stores)),
-        )
-        .await
-        .map_err(kube_error(format!("applying Job {name}")))?;
-        return Ok(Reclaim::Waiting(Action::requeue(ctx.settings.requeue_busy)));
+        return match start_reclaim_job(&instance, ctx, stores).await {
+            Ok(()) => Ok(waiting),
+            // A namespace being deleted refuses new objects: never wedge it.
+            Err(error) if late => Ok(Reclaim::Done(Err(format!(
+                "the reclaim Job {name} could not be started within {grace:?}: {error}"
+            )))),
+            Err(error) => Err(error),
+        };
     };
-    let grace = ctx.settings.deletion_grace;
-    let outcome = match status::migration(&found) {
-        Migration::Running if !give_up_deletion(deleted_at, Timestamp::now(), grace) => {
-            return Ok(Reclaim::Waiting(Action::requeue(ctx.settings.requeue_busy)));
-        }
+    let said = || termination_message(ctx, namespace, &found);
+    Ok(Reclaim::Done(match status::migration(&found) {
+        Migration::Running if !late => return Ok(waiting),
         Migration::Running => Err(format!(
             "the reclaim Job {name} did not finish within {grace:?}"
         )),
-        Migration::Failed { message, .. } => Err(format!(
-            "the reclaim Job {name} failed ({message}); its pods' logs say why"
-        )),
-        Migration::Succeeded => Ok(termination_message(ctx, namespace, &name)
+        Migration::Failed { message, .. } => Err(match said().await {
+            Some(last) => {
+                format!("the reclaim Job {name} failed ({message}); its last pod said: {last}")
+            }
+            None => format!("the reclaim Job {name} failed ({message})"),
+        }),
+        Migration::Succeeded => Ok(said()
             .await
             .unwrap_or_else(|| format!("the reclaim Job {name} succeeded"))),
-    };
-    let background = DeleteParams::background();
-    let deleted = jobs.delete(&name, &background).await.map(drop);
-    ignore_not_found(deleted).map_err(kube_error(format!("deleting Job {name}")))?;
-    if let Some(account) = &account {
-        let account_name = account.name_any();
-        let deleted = accounts.delete(&account_name, &background).await.map(drop);
-        ignore_not_found(deleted).map_err(kube_error(format!(
-            "deleting ServiceAccount {account_name}"
-        )))?;
+    }))
+}
+
+async fn start_reclaim_job<T>(
+    instance: &Instance<'_>,
+    ctx: &Context<T>,
+    stores: &[&str],
+) -> Result<(), ControllerError> {
+    let apply = PatchParams::apply(FIELD_MANAGER).force();
+    let namespace = instance.namespace.as_str();
+    if let Some(account) = service_account::for_reclaim(instance) {
+        let name = account.name_any();
+        Api::<ServiceAccount>::namespaced(ctx.client.clone(), namespace)
+            .patch(&name, &apply, &Patch::Apply(&account))
+            .await
+            .map_err(kube_error(format!("applying ServiceAccount {name}")))?;
     }
-    Ok(Reclaim::Done(outcome))
+    let name = job::reclaim_job_name(instance);
+    Api::<Job>::namespaced(ctx.client.clone(), namespace)
+        .patch(&name, &apply, &Patch::Apply(job::reclaim(instance, stores)))
+        .await
+        .map_err(kube_error(format!("applying Job {name}")))?;
+    Ok(())
+}
+
+/// Deletes the reclaim Job and the ServiceAccount applied for it. Best
+/// effort: the HarmonyChat is gone; the Job's TTL removes it if this fails.
+async fn remove_reclaim_job<T>(hc: &HarmonyChat, ctx: &Context<T>) {
+    let Ok(instance) = Instance::new(hc) else {
+        return;
+    };
+    let namespace = instance.namespace.as_str();
+    let background = DeleteParams::background();
+    let name = job::reclaim_job_name(&instance);
+    let deleted = Api::<Job>::namespaced(ctx.client.clone(), namespace)
+        .delete(&name, &background)
+        .await
+        .map(drop);
+    if let Err(error) = ignore_not_found(deleted) {
+        tracing::warn!(%error, job = name, "the reclaim Job was not deleted");
+    }
+    if let Some(account) = service_account::for_reclaim(&instance) {
+        let name = account.name_any();
+        let deleted = Api::<ServiceAccount>::namespaced(ctx.client.clone(), namespace)
+            .delete(&name, &background)
+            .await
+            .map(drop);
+        if let Err(error) = ignore_not_found(deleted) {
+            tracing::warn!(%error, account = name, "the reclaim Job's ServiceAccount was not deleted");
+        }
+    }
 }
 
 fn ignore_not_found(result: Result<(), kube::Error>) -> Result<(), kube::Error> {
@@ -611,16 +647,19 @@ fn ignore_not_found(result: Result<(), kube::Error>) -> Result<(), kube::Error> 
     }
 }
 
-/// What the Job's succeeded pod said it did (`harmony reclaim` writes one
-/// line per store to its termination message), lines joined by "; ".
-async fn termination_message<T>(ctx: &Context<T>, namespace: &str, job: &str) -> Option<String> {
+/// What the Job's pod said: `harmony reclaim` writes one line per store to
+/// its termination message; a failed pod's is the tail of its log. The
+/// succeeded pod's if there is one, else the newest failed pod's; lines
+/// joined by "; ".
+async fn termination_message<T>(ctx: &Context<T>, namespace: &str, job: &Job) -> Option<String> {
+    let uid = job.metadata.uid.as_deref()?;
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
     let listed = pods
-        .list(&ListParams::default().labels(&format!("job-name={job}")))
+        .list(&ListParams::default().labels(&format!("batch.kubernetes.io/controller-uid={uid}")))
         .await
-        .inspect_err(|error| tracing::warn!(%error, job, "cannot read the reclaim Job's pods"))
+        .inspect_err(|error| tracing::warn!(%error, "cannot read the reclaim Job's pods"))
         .ok()?;
-    listed
+    let terminated: Vec<_> = listed
         .items
         .iter()
         .flat_map(|pod| {
@@ -629,15 +668,25 @@ async fn termination_message<T>(ctx: &Context<T>, namespace: &str, job: &str) ->
                 .flat_map(|s| s.container_statuses.iter().flatten())
         })
         .filter_map(|status| status.state.as_ref()?.terminated.as_ref())
-        .filter(|terminated| terminated.exit_code == 0)
-        .find_map(|terminated| terminated.message.clone())
-        .map(|message| {
-            message
-                .lines()
-                .filter(|line| !line.trim().is_empty())
-                .collect::<Vec<_>>()
-                .join("; ")
-        })
+        .filter(|terminated| terminated.message.is_some())
+        .collect();
+    let chosen = terminated
+        .iter()
+        .find(|terminated| terminated.exit_code == 0)
+        .or_else(|| {
+            terminated
+                .iter()
+                .max_by_key(|terminated| terminated.finished_at.clone())
+        })?;
+    let message = chosen.message.as_deref()?;
+    Some(
+        message
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
 }
 
 /// Deletes the topics; `Some(requeue)` while a failing deletion is retried

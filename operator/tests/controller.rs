@@ -76,6 +76,8 @@ struct Cluster {
     conflict: bool,
     /// Objects a GET of their path answers (others: 404).
     objects: HashMap<String, Value>,
+    /// Paths whose PATCH is refused with 403 (a namespace being deleted).
+    forbidden: Vec<String>,
 }
 
 #[derive(Default, Clone, Copy, PartialEq)]
@@ -161,6 +163,9 @@ fn answer(cluster: &mut Cluster, call: &Call) -> Response<Body> {
             respond(StatusCode::OK, &object)
         }
         "DELETE" => respond(StatusCode::OK, &status_body(200, "")),
+        "PATCH" if cluster.forbidden.contains(&call.path) => {
+            respond(StatusCode::FORBIDDEN, &status_body(403, "Forbidden"))
+        }
         "PATCH" if cluster.conflict && call.path.starts_with(HC_PATH) => {
             respond(StatusCode::CONFLICT, &status_body(409, "Conflict"))
         }
@@ -431,7 +436,7 @@ fn check_contract(call: &Call, deleting: bool) {
         "GET" if call.path.ends_with("/pods") => {
             assert_eq!(
                 call.query["labelSelector"],
-                "job-name%3Dharmony-dev-reclaim"
+                format!("batch.kubernetes.io%2Fcontroller-uid%3D{RECLAIM_JOB_UID}")
             );
         }
         "GET" if call.query.contains_key("labelSelector") => {
@@ -464,6 +469,7 @@ fn group(group_version: &str, resource: &str, name: &str) -> String {
 
 const RECLAIM_JOB: &str = "/apis/batch/v1/namespaces/harmony/jobs/harmony-dev-reclaim";
 const RECLAIM_PODS: &str = "/api/v1/namespaces/harmony/pods";
+const RECLAIM_JOB_UID: &str = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0";
 const MIGRATE_ACCOUNT: &str = "/api/v1/namespaces/harmony/serviceaccounts/harmony-dev-migrate";
 
 const HPAS: &str = "/apis/autoscaling/v2/namespaces/harmony/horizontalpodautoscalers";
@@ -1617,21 +1623,34 @@ fn deleting_data(seconds_ago: i64) -> HarmonyChat {
 /// The reclaim Job as the apiserver answers it, with `status`.
 fn reclaim_job(status: Value) -> Value {
     json!({ "apiVersion": "batch/v1", "kind": "Job",
-        "metadata": { "name": "harmony-dev-reclaim", "namespace": NAMESPACE }, "status": status })
+        "metadata": { "name": "harmony-dev-reclaim", "namespace": NAMESPACE, "uid": RECLAIM_JOB_UID },
+        "status": status })
 }
 
-/// A cluster where the reclaim Job succeeded and its pod said `message`.
-fn reclaimed(message: &str) -> Cluster {
-    let pod = json!({ "apiVersion": "v1", "kind": "Pod",
-        "metadata": { "name": "harmony-dev-reclaim-x7k2p", "namespace": NAMESPACE },
+/// A pod of the reclaim Job that ended with `exit_code`, saying `message`.
+fn terminated_pod(exit_code: i32, message: &str) -> Value {
+    json!({ "apiVersion": "v1", "kind": "Pod",
+        "metadata": { "name": format!("harmony-dev-reclaim-{exit_code}"), "namespace": NAMESPACE },
         "status": { "containerStatuses": [{ "name": "reclaim", "image": "harmony", "imageID": "",
             "ready": false, "restartCount": 0,
-            "state": { "terminated": { "exitCode": 0, "message": message } } }] } });
+            "state": { "terminated": { "exitCode": exit_code, "message": message } } }] } })
+}
+
+/// A cluster where the reclaim Job succeeded (after a failed attempt) and
+/// its succeeded pod said `message`.
+fn reclaimed(message: &str) -> Cluster {
     let mut cluster = Cluster::default();
-    cluster
-        .objects
-        .insert(RECLAIM_JOB.into(), reclaim_job(json!({ "succeeded": 1 })));
-    cluster.listed.insert(RECLAIM_PODS.into(), vec![pod]);
+    cluster.objects.insert(
+        RECLAIM_JOB.into(),
+        reclaim_job(json!({ "succeeded": 1, "failed": 1 })),
+    );
+    cluster.listed.insert(
+        RECLAIM_PODS.into(),
+        vec![
+            terminated_pod(1, "harmony: postgres: cannot connect"),
+            terminated_pod(0, message),
+        ],
+    );
     cluster
 }
 
@@ -1690,9 +1709,11 @@ async fn deletion_starts_the_reclaim_job_without_an_owner_and_waits() {
 }
 
 /// Once the Job succeeded, its pod's own account of what it deleted or kept
-/// is the Event, the Job and its ServiceAccount are deleted, and the
-/// finalizer is released. Seen failing with the termination message not
-/// read (the note said only that the Job succeeded).
+/// is the Event, the finalizer is released, then the Job and its
+/// ServiceAccount are deleted (after: a refused release finds the finished
+/// Job again instead of running a second one). Seen failing with the
+/// termination message not read (the note said only that the Job
+/// succeeded), and with the Job deleted before the release (the order).
 #[tokio::test]
 async fn deletion_reports_what_the_reclaim_job_did_then_releases() {
     let outcome = run(
@@ -1707,10 +1728,10 @@ async fn deletion_reports_what_the_reclaim_job_did_then_releases() {
         [
             format!("GET {RECLAIM_JOB}"),
             format!("GET {RECLAIM_PODS}"),
-            format!("DELETE {RECLAIM_JOB}"),
-            format!("DELETE {MIGRATE_ACCOUNT}"),
             "POST /apis/events.k8s.io/v1/namespaces/harmony/events".to_owned(),
             format!("PATCH {HC_PATH}"),
+            format!("DELETE {RECLAIM_JOB}"),
+            format!("DELETE {MIGRATE_ACCOUNT}"),
         ]
     );
     assert_eq!(
@@ -1718,38 +1739,39 @@ async fn deletion_reports_what_the_reclaim_job_did_then_releases() {
         [("Normal".into(), "DataReclaimed".into())]
     );
     assert_eq!(
-        outcome.calls[4].body["note"],
+        outcome.calls[2].body["note"],
         "postgres: dropped the migrations' tables (users, chats); dynamodb: kept table local_chat_history: harmony migrate did not create it (no harmony.chat/created-by tag)"
     );
-    assert_eq!(outcome.calls[5].body["metadata"]["finalizers"], json!([]));
+    assert_eq!(outcome.calls[3].body["metadata"]["finalizers"], json!([]));
     assert_eq!(outcome.action, Action::await_change());
 }
 
-/// A failed Job, or one still running after the deletion grace, is a
+/// A failed Job (with what its last pod said), one still running after the
+/// deletion grace, or one that could not be started within it, is a
 /// Warning naming what was not deleted and why; the namespace is never
-/// wedged: the Job goes and the finalizer is released. A Job running within
-/// the grace is waited for. Seen failing with the grace not applied to the
-/// Job (it waited forever).
+/// wedged: the finalizer is released. A Job running within the grace is
+/// waited for. Seen failing with the grace not applied to the running Job
+/// (it waited forever) nor to starting it (a refused apply was retried
+/// forever).
 #[tokio::test]
 async fn deletion_gives_up_on_a_failed_or_stuck_reclaim_job() {
     let failed = json!({ "failed": 4, "conditions": [{ "type": "Failed", "status": "True",
         "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit" }] });
-    for (status, seconds_ago, why) in [
-        (
-            failed,
-            0,
-            "the reclaim Job harmony-dev-reclaim failed (BackoffLimitExceeded: Job has reached the specified backoff limit); its pods' logs say why",
-        ),
-        (
-            json!({ "active": 1 }),
-            600,
-            "the reclaim Job harmony-dev-reclaim did not finish within 300s",
-        ),
-    ] {
+    let stopped = "the reclaim Job harmony-dev-reclaim failed (BackoffLimitExceeded: Job has reached the specified backoff limit); its last pod said: postgres: dropped the migrations' tables (users); harmony: dynamodb request failed";
+    let slow = "the reclaim Job harmony-dev-reclaim did not finish within 300s";
+    for (status, seconds_ago, why) in [(failed, 0, stopped), (json!({ "active": 1 }), 600, slow)] {
         let mut cluster = Cluster::default();
         cluster
             .objects
             .insert(RECLAIM_JOB.into(), reclaim_job(status));
+        // A failed pod's message is the tail of its log.
+        cluster.listed.insert(
+            RECLAIM_PODS.into(),
+            vec![terminated_pod(
+                1,
+                "postgres: dropped the migrations' tables (users)\nharmony: dynamodb request failed\n",
+            )],
+        );
         let outcome = run(
             deleting_data(seconds_ago),
             cluster,
@@ -1766,12 +1788,42 @@ async fn deletion_gives_up_on_a_failed_or_stuck_reclaim_job() {
             event.body["note"],
             format!("did not delete postgres and dynamodb (reclaimPolicy Delete): {why}")
         );
-        outcome.find("DELETE", RECLAIM_JOB);
         assert_eq!(
-            outcome.calls.last().unwrap().body["metadata"]["finalizers"],
+            outcome.find("PATCH", HC_PATH).body["metadata"]["finalizers"],
             json!([])
         );
+        outcome.find("DELETE", RECLAIM_JOB);
     }
+
+    // The namespace is being deleted: no Job can start. Within the grace it
+    // is retried (an error); after it, given up.
+    let mut refusing = Cluster::default();
+    refusing.forbidden.push(MIGRATE_ACCOUNT.into());
+    let (result, _) = run_result(
+        deleting_data(10),
+        refusing.clone(),
+        FakeTopics::default(),
+        Settings::default(),
+    )
+    .await;
+    assert!(result.is_err());
+    let outcome = run(
+        deleting_data(600),
+        refusing,
+        FakeTopics::default(),
+        Settings::default(),
+    )
+    .await;
+    let event = outcome.find("POST", "/apis/events.k8s.io/v1/namespaces/harmony/events");
+    let note = event.body["note"].as_str().unwrap();
+    assert!(
+        note.starts_with("did not delete postgres and dynamodb (reclaimPolicy Delete): the reclaim Job harmony-dev-reclaim could not be started within 300s: "),
+        "{note}"
+    );
+    assert_eq!(
+        outcome.find("PATCH", HC_PATH).body["metadata"]["finalizers"],
+        json!([])
+    );
 
     let mut cluster = Cluster::default();
     cluster
@@ -1825,7 +1877,7 @@ async fn deletion_deletes_the_topics_then_reports_the_rest() {
         "dynamodb: deleted table local_chat_history; kept the migrations' objects in the database of Secret harmony-dev-backends (reclaimPolicy Retain)"
     );
     assert_eq!(
-        outcome.calls.last().unwrap().body["metadata"]["finalizers"],
+        outcome.find("PATCH", HC_PATH).body["metadata"]["finalizers"],
         json!([])
     );
 }

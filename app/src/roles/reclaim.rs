@@ -19,11 +19,16 @@ pub enum Store {
     Dynamodb,
 }
 
-/// One line per store saying what became of it.
-pub async fn run(config: &Config, stores: &[Store]) -> anyhow::Result<Vec<String>> {
+/// One line per store saying what became of it, each handed to `done` as
+/// soon as it is true (a later store's failure leaves the earlier lines said).
+pub async fn run(
+    config: &Config,
+    stores: &[Store],
+    mut done: impl FnMut(&str),
+) -> anyhow::Result<Vec<String>> {
     let mut outcomes = Vec::new();
     for store in stores {
-        outcomes.push(match store {
+        let outcome = match store {
             Store::Postgres => {
                 let pool = postgres::connect(&config.postgres).await?;
                 postgres::drop_migrated(&pool).await?;
@@ -45,7 +50,9 @@ pub async fn run(config: &Config, stores: &[Store]) -> anyhow::Result<Vec<String
                     Reclaimed::Absent => format!("dynamodb: table {name} does not exist"),
                 }
             }
-        });
+        };
+        done(&outcome);
+        outcomes.push(outcome);
     }
     Ok(outcomes)
 }

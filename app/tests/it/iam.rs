@@ -267,7 +267,7 @@ async fn terraform_grants_each_role_exactly_the_dynamodb_actions_it_calls() {
     .await;
 
     // The reclaim Job (the migrate role) of a deleted HarmonyChat keeps terraform's table.
-    let kept = reclaim::run(&migrate_config, &[Store::Dynamodb])
+    let kept = reclaim::run(&migrate_config, &[Store::Dynamodb], |_| {})
         .await
         .expect("reclaim reads the table's tags");
     assert!(kept[0].starts_with("dynamodb: kept table"), "{kept:?}");

@@ -105,11 +105,15 @@ pub fn reclaim(instance: &Instance<'_>, stores: &[&str]) -> Job {
         vec![container],
         Some(instance.aws_service_account(Component::Migrate)),
     );
-    pod.restart_policy = Some("OnFailure".to_owned());
+    // A fresh pod per attempt: one started before its AWS credentials were
+    // injected would fail every restart in place.
+    pod.restart_policy = Some("Never".to_owned());
     Job {
         metadata,
         spec: Some(JobSpec {
             backoff_limit: Some(3),
+            // The finalizer deletes it; this only catches a deletion that failed.
+            ttl_seconds_after_finished: Some(RECLAIM_JOB_TTL_SECONDS),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(instance.labels(Component::Migrate)),
@@ -122,6 +126,9 @@ pub fn reclaim(instance: &Instance<'_>, stores: &[&str]) -> Job {
         ..Job::default()
     }
 }
+
+/// A day: long enough for an operator that was down to read the outcome.
+const RECLAIM_JOB_TTL_SECONDS: i32 = 86_400;
 
 /// The settings `harmony reclaim` reads.
 const RECLAIM_SETTINGS: [&str; 3] = ["APP__", "POSTGRES__", "DYNAMODB__"];

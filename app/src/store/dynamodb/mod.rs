@@ -155,6 +155,8 @@ impl ChatHistoryTable {
                 .attribute_type(ScalarAttributeType::S)
                 .build()
         };
+        let (tag_key, tag_value) = CREATED_BY;
+        let tag = Tag::builder().key(tag_key).value(tag_value).build()?;
         let created = self
             .client
             .create_table()
@@ -164,33 +166,33 @@ impl ChatHistoryTable {
             .key_schema(key("ulid", KeyType::Range)?)
             .attribute_definitions(attribute("chat_id")?)
             .attribute_definitions(attribute("ulid")?)
+            .tags(tag.clone())
             .send()
             .await;
-        match created {
-            // Tagged apart: the local server ignores tags given at creation.
-            // A migrator stopped in between leaves the table untagged, so kept.
-            Ok(output) => {
-                let arn = output
-                    .table_description
-                    .and_then(|table| table.table_arn)
-                    .ok_or_else(|| DynamoDbError::Unexpected("CreateTable gave no ARN".into()))?;
-                let (key, value) = CREATED_BY;
-                self.client
-                    .tag_resource()
-                    .resource_arn(arn)
-                    .tags(Tag::builder().key(key).value(value).build()?)
-                    .send()
-                    .await?;
-            }
+        let arn = match created {
+            Ok(output) => output.table_description.and_then(|table| table.table_arn),
             // Another migrator may have won the race; that is fine.
             Err(error)
                 if error
                     .as_service_error()
-                    .is_some_and(|e| e.is_resource_in_use_exception()) => {}
+                    .is_some_and(|e| e.is_resource_in_use_exception()) =>
+            {
+                None
+            }
             Err(error) => return Err(error.into()),
-        }
+        };
         for _ in 0..600 {
             if self.status().await? == Some(TableStatus::Active) {
+                // Tagged again once active (a table being created may refuse
+                // it): the local server ignores tags given at creation.
+                if let Some(arn) = arn {
+                    self.client
+                        .tag_resource()
+                        .resource_arn(arn)
+                        .tags(tag)
+                        .send()
+                        .await?;
+                }
                 return Ok(true);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -221,18 +223,7 @@ impl ChatHistoryTable {
             Err(e) => return Err(e.into()),
         }
         .ok_or_else(|| DynamoDbError::Unexpected("DescribeTable gave no ARN".into()))?;
-        let tags = self
-            .client
-            .list_tags_of_resource()
-            .resource_arn(arn)
-            .send()
-            .await?;
-        let (key, value) = CREATED_BY;
-        let created = tags
-            .tags()
-            .iter()
-            .any(|tag| tag.key() == key && tag.value() == value);
-        if !created {
+        if !self.created_by_ensure(&arn).await? {
             return Ok(Reclaimed::Kept);
         }
         self.delete().await?;
@@ -246,6 +237,32 @@ impl ChatHistoryTable {
             "table {} was still being deleted after 60 s",
             self.name
         )))
+    }
+
+    /// Whether the table carries `CREATED_BY` (tags come in pages).
+    async fn created_by_ensure(&self, arn: &str) -> Result<bool, DynamoDbError> {
+        let (key, value) = CREATED_BY;
+        let mut next = None;
+        loop {
+            let page = self
+                .client
+                .list_tags_of_resource()
+                .resource_arn(arn)
+                .set_next_token(next)
+                .send()
+                .await?;
+            if page
+                .tags()
+                .iter()
+                .any(|tag| tag.key() == key && tag.value() == value)
+            {
+                return Ok(true);
+            }
+            next = page.next_token;
+            if next.is_none() {
+                return Ok(false);
+            }
+        }
     }
 
     pub async fn delete(&self) -> Result<(), DynamoDbError> {

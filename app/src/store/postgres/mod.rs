@@ -51,15 +51,21 @@ pub const MIGRATED_TABLES: [&str; 9] = [
 ];
 
 /// Drops what the migrations created (their indexes go with the tables);
-/// anything else in the database depending on them makes it fail, dropping nothing.
+/// anything else in the database depending on them makes it fail, dropping
+/// nothing. A table still in use by a serving pod makes it fail after 30 s
+/// rather than wait without end (the Job tries again).
 pub async fn drop_migrated(pool: &PgPool) -> Result<(), sqlx::Error> {
     let tables = MIGRATED_TABLES.join(", ");
+    let mut transaction = pool.begin().await?;
+    sqlx::query("SET LOCAL lock_timeout = '30s'")
+        .execute(&mut *transaction)
+        .await?;
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "DROP TABLE IF EXISTS {tables}"
     )))
-    .execute(pool)
-    .await
-    .map(drop)
+    .execute(&mut *transaction)
+    .await?;
+    transaction.commit().await
 }
 
 pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
