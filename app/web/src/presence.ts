@@ -5,10 +5,16 @@ import type { Subscription } from 'centrifuge';
 import { useEffect, useState } from 'react';
 import { chatSubscription, useLive } from './realtime';
 
-/** How often the list is read again: the gateway pushes joins and leaves
- *  only while a channel holds at most `realtime.join_leave_limit` clients
- *  (1,000), so on a bigger chat only this keeps the count current. */
+/** The gateway pushes joins and leaves only while a channel holds at most
+ *  `realtime.join_leave_limit` clients (1,000 by default): on a chat that
+ *  big, the count is read again (presence stats: two numbers, not the list)
+ *  every `PRESENCE_REFRESH_MS`. */
+export const BIG_CHAT_CLIENTS = 1000;
 export const PRESENCE_REFRESH_MS = 60_000;
+
+/** Who is online in a chat: the people (null: not known), and how many
+ *  (in a big chat, from presence stats; the people may then be stale). */
+export type Online = { people: string[] | null; count: number | null };
 
 /** Connections on the channel: client id → user id. */
 export type Present = Record<string, string>;
@@ -31,17 +37,19 @@ type Heard = { kind: 'join' | 'leave'; client: string; user: string };
 export const replay = (present: Present, heard: Heard[]): Present =>
   heard.reduce((p, h) => (h.kind === 'join' ? joined(p, h.client, h.user) : left(p, h.client)), present);
 
-/** The people online in chat `chatId`, or null while it is not known
+/** Who is online in chat `chatId`; null while it is not known
  *  (connecting, or the gateway could not say). */
-export function usePresence(chatId: string): string[] | null {
+export function usePresence(chatId: string): Online {
   const live = useLive();
   const [present, setPresent] = useState<Present | null>(null);
+  const [stats, setStats] = useState<number | null>(null);
   useEffect(() => {
     if (!live) return;
     const subscription: Subscription = chatSubscription(live, chatId);
     // Joins and leaves heard while the list is read apply after it.
     let heard: Heard[] | null = null;
     let current = 0;
+    let big = false;
     const load = () => {
       const asked = ++current;
       heard = [];
@@ -49,6 +57,8 @@ export function usePresence(chatId: string): string[] | null {
         (result) => {
           if (asked !== current) return;
           const listed = Object.fromEntries(Object.entries(result.clients).map(([client, info]) => [client, info.user]));
+          big = Object.keys(listed).length >= BIG_CHAT_CLIENTS;
+          setStats(null);
           setPresent(replay(listed, heard ?? []));
           heard = null;
         },
@@ -72,7 +82,15 @@ export function usePresence(chatId: string): string[] | null {
     subscription.on('join', onJoin);
     subscription.on('leave', onLeave);
     if (subscription.state === 'subscribed') load();
-    const refresh = setInterval(() => subscription.state === 'subscribed' && load(), PRESENCE_REFRESH_MS);
+    const recount = () => {
+      if (subscription.state !== 'subscribed' || heard || !big) return;
+      const asked = current;
+      subscription.presenceStats().then(
+        (result) => asked === current && setStats(result.numUsers),
+        () => {},
+      );
+    };
+    const refresh = setInterval(recount, PRESENCE_REFRESH_MS);
     return () => {
       clearInterval(refresh);
       current += 1;
@@ -83,5 +101,6 @@ export function usePresence(chatId: string): string[] | null {
       subscription.removeListener('leave', onLeave);
     };
   }, [live, chatId]);
-  return present ? online(present) : null;
+  const people = present ? online(present) : null;
+  return { people, count: stats ?? people?.length ?? null };
 }

@@ -11,7 +11,7 @@ import type { Message, User } from '../api/client';
 import { Live } from '../realtime';
 import type { MessageChange } from '../api/contract';
 import { ChatView } from './ChatView';
-import { PRESENCE_REFRESH_MS } from '../presence';
+import { BIG_CHAT_CLIENTS, PRESENCE_REFRESH_MS } from '../presence';
 
 const CHAT = '11111111-1111-4111-8111-111111111111';
 const ANN = '00000000-0000-4000-8000-00000000000a';
@@ -81,12 +81,17 @@ const changeFor = (call: Call, fields: Partial<MessageChange>): MessageChange =>
 /** The chat's channel: what `publish` sends reaches the view as Centrifugo's
  *  publications do (`info` for a client's publication); `present` answers
  *  presence; `said` holds what the view published. */
-function channel(present: Record<string, { user: string; client: string }> = {}) {
+function channel(present: Record<string, { user: string; client: string }> = {}, numUsers = 0) {
   const said: unknown[] = [];
+  let statsAsked = 0;
   const subscription = Object.assign(new EventEmitter(), {
     channel: `chat:${CHAT}`,
     state: 'subscribed',
     presence: async () => ({ clients: present }),
+    presenceStats: async () => {
+      statsAsked += 1;
+      return { numUsers, numClients: numUsers };
+    },
     publish: async (data: unknown) => {
       said.push(data);
       return {};
@@ -98,6 +103,7 @@ function channel(present: Record<string, { user: string; client: string }> = {})
     publish: (data: unknown, info?: { user: string; client: string }) => subscription.emit('publication', { data, info }),
     emit: (event: string, ctx: unknown) => subscription.emit(event, ctx),
     said,
+    statsAsked: () => statsAsked,
   };
 }
 
@@ -363,18 +369,27 @@ describe('attention: read marks, the unread divider, mentions, presence, typing,
     await screen.findByText('1 online');
   });
 
-  // Seen failing without the interval in `usePresence` (still "1 online").
-  it('read who is online again every minute (big chats get no joins or leaves)', async () => {
+  // Seen failing without the recount in `usePresence` (still "1000 online"),
+  // and with a small chat recounted too (stats asked for).
+  it('count a big chat again every minute (it gets no joins or leaves); a small one never', async () => {
     stubApi([], () => json(500, {}));
-    const present: Record<string, { user: string; client: string }> = { c1: { user: ANN, client: 'c1' } };
-    const { live } = channel(present);
+    const clients = Object.fromEntries(
+      Array.from({ length: BIG_CHAT_CLIENTS }, (_, i) => [`c${i}`, { user: `user-${i}`, client: `c${i}` }]),
+    );
+    const big = channel(clients, 1200);
     vi.useFakeTimers({ shouldAdvanceTime: true });
     try {
-      show(undefined, live);
-      await screen.findByText('1 online');
-      present.c2 = { user: BOB, client: 'c2' };
+      show(undefined, big.live);
+      await screen.findByText('1000 online');
       await vi.advanceTimersByTimeAsync(PRESENCE_REFRESH_MS);
-      await screen.findByText('2 online');
+      await screen.findByText('1200 online');
+      cleanup();
+      const small = channel({ c1: { user: ANN, client: 'c1' } }, 7);
+      show(undefined, small.live);
+      await screen.findByText('1 online');
+      await vi.advanceTimersByTimeAsync(PRESENCE_REFRESH_MS);
+      expect(small.statsAsked()).toBe(0);
+      expect(screen.getByText('1 online')).toBeTruthy();
     } finally {
       vi.useRealTimers();
     }

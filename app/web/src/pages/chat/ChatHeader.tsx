@@ -3,6 +3,7 @@ import { useState } from 'react';
 import { useLocation } from 'wouter';
 import { api, problem } from '../../api/client';
 import { LEVELS, type Level } from '../../notify';
+import type { Online } from '../../presence';
 import { setLevel } from '../Chats';
 import { Members } from './Members';
 
@@ -16,8 +17,8 @@ export function ChatHeader({
 }: {
   chatId: string;
   title: string;
-  /** The people online (null: not known). */
-  online: string[] | null;
+  /** Who is online. */
+  online: Online;
   notifications?: Level;
 }) {
   const client = useQueryClient();
@@ -55,7 +56,7 @@ export function ChatHeader({
     <>
       <header className="chat-head">
         <h1>{title}</h1>
-        {online && <span className="online-count">{online.length} online</span>}
+        {online.count !== null && <span className="online-count">{online.count} online</span>}
         <label className="notify-level">
           <span className="visually-hidden">Notifications for this chat</span>
           <select value={notifications ?? 'mentions'} disabled={!notifications} onChange={(e) => void choose(e.target.value as Level)}>
@@ -64,7 +65,7 @@ export function ChatHeader({
             ))}
           </select>
         </label>
-        <Members chatId={chatId} online={online} />
+        <Members chatId={chatId} online={online.people} />
         <button className="button" type="button" onClick={leave}>Leave chat</button>
         <button className="button danger" type="button" onClick={remove}>Delete chat</button>
       </header>
