@@ -201,6 +201,21 @@ async fn reclaim_removes_what_migrate_created_and_migrate_starts_over() {
     .await
     .unwrap();
     assert_eq!(left, Vec::<String>::new(), "left behind");
+    let types: Vec<String> = sqlx::query_scalar(
+        "SELECT t.typname::text FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+         WHERE n.nspname = 'public'
+         UNION ALL
+         SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+         WHERE n.nspname = 'public'",
+    )
+    .fetch_all(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        types,
+        Vec::<String>::new(),
+        "types or functions left behind"
+    );
     let described = env
         .table
         .client()

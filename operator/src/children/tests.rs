@@ -1438,3 +1438,44 @@ fn worker_threads_follow_the_cpu_limit_else_the_request() {
         assert!(set.is_some(), "{name}");
     }
 }
+
+/// The reclaim Job runs while foreground deletion removes the HarmonyChat's
+/// children: its environment may read only Secrets the spec names (none the
+/// operator generated), only settings `harmony reclaim` knows, and it runs
+/// as the migrate ServiceAccount (its AWS role). Seen failing with the
+/// environment unfiltered (the generated `-auth` Secret was read).
+#[test]
+fn the_reclaim_job_reads_nothing_deleted_with_its_harmonychat() {
+    for hc in variants() {
+        let children = build(&hc, &secrets()).unwrap();
+        let generated: Vec<String> = children
+            .secrets
+            .iter()
+            .filter_map(|secret| secret.metadata.name.clone())
+            .collect();
+        let instance = Instance::new(&hc).unwrap();
+        let job = job::reclaim(&instance, &["postgres", "dynamodb"]);
+        let pod = job.spec.unwrap().template.spec.unwrap();
+        assert_eq!(
+            pod.service_account_name,
+            Some(instance.aws_service_account(Component::Migrate))
+        );
+        for var in pod.containers[0].env.iter().flatten() {
+            assert!(
+                harmony_config::settings().iter().any(|s| s.env == var.name),
+                "{}",
+                var.name
+            );
+            let secret = var
+                .value_from
+                .as_ref()
+                .and_then(|from| from.secret_key_ref.as_ref())
+                .map(|secret| secret.name.clone());
+            assert!(
+                secret.is_none_or(|name| !generated.contains(&name)),
+                "{} reads a generated Secret",
+                var.name
+            );
+        }
+    }
+}
