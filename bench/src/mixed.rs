@@ -28,7 +28,22 @@ pub async fn one(target: &Target, lane: &Lane) -> bool {
     let pick = turn.wrapping_mul(2_654_435_761) % 100;
     let chat = format!("/api/v1/chats/{}", lane.chat);
     let token = Some(lane.token.as_str());
-    let expect = |result: anyhow::Result<(StatusCode, bytes::Bytes)>, status: StatusCode| matches!(result, Ok((got, _)) if got == status);
+    // A failure says what it got: the scenario's failures must be explainable.
+    let expect =
+        |result: anyhow::Result<(StatusCode, bytes::Bytes)>, status: StatusCode| match result {
+            Ok((got, _)) if got == status => true,
+            Ok((got, body)) => {
+                eprintln!(
+                    "mixed: expected {status}, got {got}: {}",
+                    String::from_utf8_lossy(&body)
+                );
+                false
+            }
+            Err(error) => {
+                eprintln!("mixed: expected {status}, got {error:#}");
+                false
+            }
+        };
     let body = |value: serde_json::Value| Some(("application/json", value.to_string()));
     match pick {
         0..34 => expect(
@@ -51,14 +66,20 @@ pub async fn one(target: &Target, lane: &Lane) -> bool {
                 lane.created.lock().await.push(id);
                 true
             }
-            Err(_) => false,
+            Err(error) => {
+                eprintln!("mixed: creating a chat failed: {error:#}");
+                false
+            }
         },
         63..67 => match sign_up(target).await {
             Ok((new_token, _)) => {
                 lane.accounts.lock().await.push(new_token);
                 true
             }
-            Err(_) => false,
+            Err(error) => {
+                eprintln!("mixed: signing up failed: {error:#}");
+                false
+            }
         },
         67..71 => {
             if turn.is_multiple_of(2)

@@ -106,12 +106,16 @@ impl AppState {
         failed: &'static str,
     ) -> ApiResult<Vec<Unread>> {
         let chat_ids: Vec<Uuid> = positions.iter().map(|(chat_id, _)| *chat_id).collect();
-        let newest = self.recent.newest_ulids(&chat_ids).await;
+        let known = self.recent.newest_and_sent(&chat_ids, reader).await;
         let counts: Vec<_> = positions
             .iter()
-            .zip(newest)
-            .map(|((chat_id, after), newest)| {
-                self.count_unread(*chat_id, after.clone(), newest, reader, failed)
+            .zip(known)
+            .map(|((chat_id, position), (newest, sent))| {
+                // Sending reads a chat: what came before my newest message is not new.
+                let after = sent
+                    .filter(|sent| sent > position)
+                    .unwrap_or_else(|| position.clone());
+                self.count_unread(*chat_id, after, newest, reader, failed)
             })
             .collect();
         stream::iter(counts)

@@ -161,6 +161,14 @@ test('counts follow the reader across devices; mentions are counted and highligh
   }
 });
 
+// A notification choice, once the server saved it (the wait starts before
+// the change, so a fast answer cannot be missed).
+async function choose(page, label) {
+  const saved = page.waitForResponse((r) => r.url().endsWith('/notifications') && r.status() === 200);
+  await page.getByLabel('Notifications for this chat').selectOption({ label });
+  await saved;
+}
+
 // The page's Notification API is replaced by a recorder, and the page told
 // it is hidden: headless Chromium shows no notifications a test could see.
 const HIDDEN_WITH_NOTIFICATIONS = () => {
@@ -208,23 +216,20 @@ test('while the tab is hidden, mentions notify, every message of a chat set to A
     assert.deepEqual(await notes(), [{ title: 'Ann mentioned you in Ops', body: '@bob please watch the dashboards' }]);
 
     // All: every message.
-    await bob.page.getByLabel('Notifications for this chat').selectOption({ label: 'All messages' });
-    await bob.page.waitForResponse((r) => r.url().endsWith('/notifications') && r.status() === 200);
+    await choose(bob.page, 'All messages');
     await write(ann.page, 'deploying now');
     await bob.page.waitForFunction(() => window.__notifications.length > 1);
     assert.deepEqual((await notes())[1], { title: 'Ann in Ops', body: 'deploying now' });
 
     // Muted: what is on screen for the chat closes; nothing new, not even a
     // mention. Seen failing without `dismiss` on CHAT_NOTIFICATIONS_SET.
-    await bob.page.getByLabel('Notifications for this chat').selectOption({ label: 'Muted' });
-    await bob.page.waitForResponse((r) => r.url().endsWith('/notifications') && r.status() === 200);
+    await choose(bob.page, 'Muted');
     await bob.page.waitForFunction(() => window.__closed.length === 2);
     assert.deepEqual(await bob.page.evaluate(() => window.__closed), ['@bob please watch the dashboards', 'deploying now']);
     await write(ann.page, '@bob rollback?');
     await bob.page.getByText('@bob rollback?').waitFor();
     // A visible tab: nothing either.
-    await bob.page.getByLabel('Notifications for this chat').selectOption({ label: 'All messages' });
-    await bob.page.waitForResponse((r) => r.url().endsWith('/notifications') && r.status() === 200);
+    await choose(bob.page, 'All messages');
     await bob.page.evaluate(() => {
       window.__hidden = false;
     });

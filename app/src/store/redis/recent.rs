@@ -32,14 +32,22 @@ pub struct RecentHistory {
 }
 
 /// The chat's keys, in one Redis Cluster slot (the `{...}` hash tag) so one
-/// script may use all four.
-fn keys(chat_id: Uuid) -> [String; 4] {
+/// script may use all five.
+fn keys(chat_id: Uuid) -> [String; 5] {
     [
         format!("recent:{{{chat_id}}}"),
         format!("recent:{{{chat_id}}}:filled"),
         format!("recent:{{{chat_id}}}:version"),
         newest_key(chat_id),
+        sent_key(chat_id),
     ]
+}
+
+/// Per member of the chat, the ULID of the newest message they sent that
+/// is stored: what comes before it counts as read (sending reads a chat).
+/// Kept without expiry, like the newest.
+fn sent_key(chat_id: Uuid) -> String {
+    format!("recent:{{{chat_id}}}:sent")
 }
 
 /// The ULID of the chat's newest stored message; kept without expiry (a
@@ -56,24 +64,29 @@ fn member(message: &ChatMessage) -> Result<String, serde_json::Error> {
     ))
 }
 
-/// ARGV: size, ttl, the number of stored messages, then the stored messages
-/// (each replaces its member or is added), then changed messages (each
-/// replaces its member only: one absent is older than the kept ones).
+/// ARGV: size, ttl, the number of stored messages, the number of changed
+/// messages, then the stored messages (each replaces its member or is
+/// added), then changed messages (each replaces its member only: one absent
+/// is older than the kept ones), then the stored messages' authors.
 /// A member is found by its ULID prefix: `[ulid` to `(ulid\xff` in lex order.
 static UPDATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 redis.call('INCR', KEYS[3])
 redis.call('EXPIRE', KEYS[3], 2 * tonumber(ARGV[2]))
-local stored = 3 + tonumber(ARGV[3])
+local stored = 4 + tonumber(ARGV[3])
+local members = stored + tonumber(ARGV[4])
 local newest = redis.call('GET', KEYS[4]) or ''
-for i = 4, stored do
+for i = 5, stored do
   local ulid = string.sub(ARGV[i], 1, 26)
   if ulid > newest then newest = ulid end
+  local author = ARGV[members + i - 4]
+  local sent = redis.call('HGET', KEYS[5], author)
+  if not sent or ulid > sent then redis.call('HSET', KEYS[5], author, ulid) end
 end
 if newest ~= '' then redis.call('SET', KEYS[4], newest) end
 if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
-for i = 4, #ARGV do
+for i = 5, members do
   local ulid = string.sub(ARGV[i], 1, 26)
   local present = redis.call('ZREMRANGEBYLEX', KEYS[1], '[' .. ulid, '(' .. ulid .. '\255')
   if i <= stored or present > 0 then redis.call('ZADD', KEYS[1], 0, ARGV[i]) end
@@ -114,7 +127,7 @@ return {older, redis.call('ZCARD', KEYS[1]), redis.call('ZREVRANGE', KEYS[1], 0,
 static PURGE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[4])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[4], KEYS[5])
 redis.call('INCR', KEYS[3])
 redis.call('EXPIRE', KEYS[3], 2 * tonumber(ARGV[1]))
 return 1",
@@ -162,31 +175,36 @@ impl RecentHistory {
         if self.size == 0 {
             return Ok(());
         }
-        let mut by_chat: std::collections::BTreeMap<Uuid, (Vec<String>, Vec<String>)> =
-            Default::default();
+        #[derive(Default)]
+        struct Batch {
+            stored: Vec<String>,
+            changed: Vec<String>,
+            authors: Vec<String>,
+        }
+        let mut by_chat: std::collections::BTreeMap<Uuid, Batch> = Default::default();
         for message in stored {
-            by_chat
-                .entry(message.chat_id)
-                .or_default()
-                .0
-                .push(member(message)?);
+            let batch = by_chat.entry(message.chat_id).or_default();
+            batch.stored.push(member(message)?);
+            batch.authors.push(message.user_id.to_string());
         }
         for message in changed {
             by_chat
                 .entry(message.chat_id)
                 .or_default()
-                .1
+                .changed
                 .push(member(message)?);
         }
         let mut conn = self.conn.clone();
-        for (chat_id, (stored, changed)) in by_chat {
+        for (chat_id, batch) in by_chat {
             let mut call = UPDATE.prepare_invoke();
             call.key(&keys(chat_id))
                 .arg(self.size)
                 .arg(self.ttl)
-                .arg(stored.len())
-                .arg(stored)
-                .arg(changed);
+                .arg(batch.stored.len())
+                .arg(batch.changed.len())
+                .arg(batch.stored)
+                .arg(batch.changed)
+                .arg(batch.authors);
             let _: i64 = call.invoke_async(&mut conn).await?;
         }
         Ok(())
@@ -222,7 +240,7 @@ impl RecentHistory {
     /// unreachable (then nothing is filled).
     pub async fn version(&self, chat_id: Uuid) -> Option<String> {
         let mut conn = self.conn.clone();
-        let [_, _, version, _] = keys(chat_id);
+        let [_, _, version, _, _] = keys(chat_id);
         redis::cmd("GET")
             .arg(version)
             .query_async::<Option<i64>>(&mut conn)
@@ -268,23 +286,34 @@ impl RecentHistory {
             .await
     }
 
-    /// The ULID of each chat's newest stored message (`0`: none), `None`
-    /// where unknown (never recorded, or Redis unreachable): one round trip.
-    pub async fn newest_ulids(&self, chat_ids: &[Uuid]) -> Vec<Option<String>> {
+    /// Per chat: the ULID of its newest stored message (`0`: none) and of
+    /// the newest one `reader` sent; `None` where unknown (never recorded,
+    /// or Redis unreachable). One round trip.
+    pub async fn newest_and_sent(
+        &self,
+        chat_ids: &[Uuid],
+        reader: Uuid,
+    ) -> Vec<(Option<String>, Option<String>)> {
         if self.size == 0 || chat_ids.is_empty() {
-            return vec![None; chat_ids.len()];
+            return vec![(None, None); chat_ids.len()];
         }
         let mut pipe = redis::pipe();
         for chat_id in chat_ids {
             pipe.get(newest_key(*chat_id));
+            pipe.hget(sent_key(*chat_id), reader.to_string());
         }
         let mut conn = self.conn.clone();
-        pipe.query_async(&mut conn)
+        let answers: Vec<Option<String>> = pipe
+            .query_async(&mut conn)
             .await
             .inspect_err(
                 |error| tracing::warn!(%error, "newest messages unknown; counting in DynamoDB"),
             )
-            .unwrap_or_else(|_| vec![None; chat_ids.len()])
+            .unwrap_or_else(|_| vec![None; 2 * chat_ids.len()]);
+        answers
+            .chunks(2)
+            .map(|pair| (pair[0].clone(), pair.get(1).cloned().flatten()))
+            .collect()
     }
 
     /// Forgets a deleted chat's messages (and voids any fill in flight).
