@@ -74,25 +74,9 @@ async fn migrate_is_idempotent() {
     let vars = env_vars(&env);
     // TestEnv already migrated everything once; twice more must change nothing and succeed.
     for _ in 0..2 {
-        let output = harmony()
-            .arg("migrate")
-            .envs(vars.iter().cloned())
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        migrate(&vars, &[]);
     }
-    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
-        .fetch_one(&env.pool)
-        .await
-        .unwrap();
-    assert_eq!(
-        applied,
-        harmony::store::postgres::MIGRATOR.iter().count() as i64
-    );
+    assert_every_migration_applied(&env).await;
     assert_eq!(
         env.admin
             .partitions(&env.config.topics.messages.name)
@@ -155,6 +139,32 @@ fn env_vars(env: &TestEnv) -> Vec<(String, String)> {
         vars.push((format!("TOPICS__{key}__NAME"), topic.name.clone()));
     }
     vars
+}
+
+/// `harmony migrate` with `args`, which must succeed.
+fn migrate(vars: &[(String, String)], args: &[&str]) {
+    let output = harmony()
+        .arg("migrate")
+        .args(args)
+        .envs(vars.iter().cloned())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+async fn assert_every_migration_applied(env: &TestEnv) {
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        applied,
+        harmony::store::postgres::MIGRATOR.iter().count() as i64
+    );
 }
 
 /// `harmony reclaim` as the operator's Job runs it: no auth secrets.
@@ -229,24 +239,8 @@ async fn reclaim_removes_what_migrate_created_and_migrate_starts_over() {
         format!("dynamodb: table {name} does not exist\n")
     );
 
-    let output = harmony()
-        .args(["migrate", "--only", "postgres,dynamodb"])
-        .envs(vars.iter().cloned())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
-        .fetch_one(&env.pool)
-        .await
-        .unwrap();
-    assert_eq!(
-        applied,
-        harmony::store::postgres::MIGRATOR.iter().count() as i64
-    );
+    migrate(&vars, &["--only", "postgres,dynamodb"]);
+    assert_every_migration_applied(&env).await;
 }
 
 /// A table `migrate` did not create (terraform's, a restored one) is kept.

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
-use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::api::core::v1::{Container, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::deployment::harmony_container;
@@ -32,7 +32,7 @@ pub fn migration(instance: &Instance<'_>) -> Job {
         IMAGE_ANNOTATION.to_owned(),
         image.clone(),
     )]));
-    let mut container = harmony_container(
+    let container = harmony_container(
         instance,
         Role::Migrate,
         &image,
@@ -42,16 +42,28 @@ pub fn migration(instance: &Instance<'_>) -> Job {
             "postgres,dynamodb".to_owned(),
         ],
     );
+    migrate_component_job(instance, metadata, container, "OnFailure", 6)
+}
+
+/// A Job of one `harmony` container run as the migrate component (its
+/// labels and AWS ServiceAccount), with default resources.
+fn migrate_component_job(
+    instance: &Instance<'_>,
+    metadata: ObjectMeta,
+    mut container: Container,
+    restart_policy: &str,
+    backoff_limit: i32,
+) -> Job {
     container.resources = Some(default_resources());
     let mut pod = pod_spec(
         vec![container],
         Some(instance.aws_service_account(Component::Migrate)),
     );
-    pod.restart_policy = Some("OnFailure".to_owned());
+    pod.restart_policy = Some(restart_policy.to_owned());
     Job {
         metadata,
         spec: Some(JobSpec {
-            backoff_limit: Some(6),
+            backoff_limit: Some(backoff_limit),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(instance.labels(Component::Migrate)),
@@ -100,31 +112,14 @@ pub fn reclaim(instance: &Instance<'_>, stores: &[&str]) -> Job {
         });
     }
     container.termination_message_policy = Some("FallbackToLogsOnError".to_owned());
-    container.resources = Some(default_resources());
-    let mut pod = pod_spec(
-        vec![container],
-        Some(instance.aws_service_account(Component::Migrate)),
-    );
     // A fresh pod per attempt: one started before its AWS credentials were
     // injected would fail every restart in place.
-    pod.restart_policy = Some("Never".to_owned());
-    Job {
-        metadata,
-        spec: Some(JobSpec {
-            backoff_limit: Some(3),
-            // The finalizer deletes it; this only catches a deletion that failed.
-            ttl_seconds_after_finished: Some(RECLAIM_JOB_TTL_SECONDS),
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(instance.labels(Component::Migrate)),
-                    ..ObjectMeta::default()
-                }),
-                spec: Some(pod),
-            },
-            ..JobSpec::default()
-        }),
-        ..Job::default()
+    let mut job = migrate_component_job(instance, metadata, container, "Never", 3);
+    if let Some(spec) = job.spec.as_mut() {
+        // The finalizer deletes it; this only catches a deletion that failed.
+        spec.ttl_seconds_after_finished = Some(RECLAIM_JOB_TTL_SECONDS);
     }
+    job
 }
 
 /// A day: long enough for an operator that was down to read the outcome.
