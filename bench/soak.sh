@@ -6,13 +6,13 @@
 # bench/README.md records. Uses its own data directory and ports, so the
 # services of the README's commands are left alone.
 #   bench/soak.sh [MESSAGES] [RATE]        (default 200000 at 1000/s; release build)
-#   SOAK_PROFILE=debug bench/soak.sh 6000  (the test command's small run)
+#   SOAK_BIN_DIR=DIR bench/soak.sh 6000    (the test command's small run, with
+#                                           the binaries of its own build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/cargo-env.sh
 MESSAGES=${1:-200000}
 RATE=${2:-1000}
-PROFILE=${SOAK_PROFILE:-release}
 export HARMONY_DATA_DIR=${SOAK_DATA_DIR:-/var/lib/harmony-soak}
 # Below Linux's ephemeral range (32768-60999): an outgoing connection can
 # never be holding one of these ports when a service binds it.
@@ -23,10 +23,12 @@ say() { echo "soak: $*"; }
 source bench/lib.sh
 trap 'kill "${PLATFORM:-}" 2>/dev/null || true; scripts/services.sh stop >/dev/null 2>&1 || true' EXIT
 fresh_services
-flag=(); [[ $PROFILE == release ]] && flag=(--release)
-cargo build -q "${flag[@]}" -p harmony -p harmony-bench --bin harmony --bin soak
-BIN=$CARGO_TARGET_DIR/$PROFILE
-BROKER=$CARGO_TARGET_DIR/release/harmony-broker
+BIN=${SOAK_BIN_DIR:-}
+if [[ -z $BIN ]]; then
+  cargo build -q --release -p harmony -p harmony-bench --bin harmony --bin soak
+  BIN=$CARGO_TARGET_DIR/release
+fi
+BROKER=${HARMONY_BROKER_BIN:-$CARGO_TARGET_DIR/release/harmony-broker}
 
 start_platform() {
   HTTP__BIND=127.0.0.1:$PORT HTTP__PUBLIC_URL=$URL APP__LOG_FILTER=warn "$BIN/harmony" dev \

@@ -19,8 +19,6 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 tf_root="$root/terraform"
 tools_src="$tf_root/tests/tools"
-cache="${HARMONY_CACHE_DIR:-$HOME/.cache/harmony}"
-node_tools="$cache/terraform-tools"
 source "$root/scripts/lib/tools.sh"
 terraform_bin="${TERRAFORM:-terraform}"
 
@@ -28,7 +26,6 @@ terraform_bin="${TERRAFORM:-terraform}"
 # checkov would otherwise try to reach its platform for guideline mappings.
 export TF_CLI_CONFIG_FILE=/dev/null TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1
 export BC_SKIP_MAPPING=TRUE
-export NODE_PATH="$node_tools/node_modules"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -64,16 +61,8 @@ if ! command -v "$terraform_bin" >/dev/null; then
   exit 2
 fi
 
-lock_sum=$(sha256sum "$tools_src/package-lock.json" | cut -d' ' -f1)
-if [ "$(cat "$node_tools/.lock-sha256" 2>/dev/null)" != "$lock_sum" ]; then
-  echo "check-terraform: installing node tools into $node_tools (npm ci)" >&2
-  rm -rf "$node_tools"
-  mkdir -p "$node_tools"
-  cp "$tools_src/package.json" "$tools_src/package-lock.json" "$node_tools/"
-  (cd "$node_tools" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >&2)
-  echo "$lock_sum" >"$node_tools/.lock-sha256"
-fi
-
+ensure_terraform_node_tools
+export NODE_PATH="$terraform_node_tools/node_modules"
 ensure_checkov
 ensure_validate_venv
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes the broker's request decoder (app/broker/fuzz) for a bounded time:
 #   scripts/fuzz.sh [SECONDS]   (default 60)
+#   scripts/fuzz.sh build       (only build the target; the test command
+#                                builds it while the tests run)
 # cargo-fuzz drives libFuzzer, which needs nightly compiler flags
 # (-Zsanitizer, sanitizer coverage); this machine has stable Rust only, so
 # RUSTC_BOOTSTRAP=1 lets stable accept them. Any input that panics, or that
@@ -9,11 +11,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/cargo-env.sh
-seconds=${1:-60}
-if ! cargo fuzz --version 2>/dev/null | grep -q '0.13.2'; then
-  echo "harmony fuzz: installing cargo-fuzz 0.13.2"
-  cargo install cargo-fuzz --version 0.13.2 --locked
+source scripts/lib/tools.sh
+ensure_cargo_fuzz
+if [[ ${1:-} == build ]]; then
+  exec env RUSTC_BOOTSTRAP=1 cargo fuzz build --fuzz-dir app/broker/fuzz decode_request
 fi
+seconds=${1:-60}
 corpus=$HOME/.cache/harmony/fuzz-corpus/decode_request
 mkdir -p "$corpus"
 RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir app/broker/fuzz decode_request "$corpus" -- \

@@ -202,12 +202,15 @@ stop_redis() { stop_pid redis "$REDIS_PID" redis-server; }
 # The project's own single-node Kafka-compatible broker (app/broker), built
 # from this checkout; docs/operations.md says why it replaced tansu.
 KAFKA_DIR=$D/kafka KAFKA_LOG=$D/kafka/kafka.log KAFKA_PID=$D/kafka/kafka.pid
-BROKER=$CARGO_TARGET_DIR/release/harmony-broker
+# HARMONY_BROKER_BIN: a broker the caller built (the dev and test commands
+# take it from their own build, which shares every dependency).
+BROKER=${HARMONY_BROKER_BIN:-$CARGO_TARGET_DIR/release/harmony-broker}
 # Listening is not enough: a broker can accept connections and never answer.
 kafka_ready() { "$BROKER" probe --broker "127.0.0.1:$KAFKA_PORT" --timeout-secs 5; }
 
 install_kafka() {
   # Built from this checkout; rebuilt only when its sources changed (start runs this too).
+  [[ -n ${HARMONY_BROKER_BIN:-} ]] && return 0
   if [[ -x $BROKER && -z $(find "$ROOT/app/broker" "$ROOT/Cargo.lock" -newer "$BROKER" -print -quit) ]]; then return 0; fi
   command -v cargo >/dev/null || die "kafka: cargo not found; install Rust (rustup) to build the broker"
   local log=$TOOLS/broker-build.log

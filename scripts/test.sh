@@ -1,73 +1,97 @@
 #!/usr/bin/env bash
 # Runs every test against the real local services. Installs and starts
-# whatever is missing first (scripts/services.sh), so it works on a fresh machine.
+# whatever is missing first, so it works on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/cargo-env.sh
-
-scripts/services.sh start
-scripts/services.sh sweep-tests
-eval "$(scripts/services.sh env)"
-
-# The gateway tests drive the official centrifuge client from Node; the web
-# app is built and driven in Debian's Chromium.
 source scripts/lib/web.sh
-npm_ci_if_stale app/tests/realtime
-build_web_if_stale
-(cd app/web && npm run --silent test)
-# The colour emoji font draws the reaction picker and chips in screenshots.
-if ! command -v chromium >/dev/null || ! dpkg -s fonts-noto-color-emoji >/dev/null 2>&1; then
-  echo "harmony test: installing chromium and its emoji font (apt)"
-  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-color-emoji) >/dev/null
-fi
-
-# The API's contract test runs schemathesis (pinned) from its own venv.
-schemathesis_venv=$HOME/.cache/harmony/venv-schemathesis
-if ! "$schemathesis_venv/bin/schemathesis" --version 2>/dev/null | grep -q 4.32.5; then
-  echo "harmony test: installing schemathesis 4.32.5 into $schemathesis_venv"
-  python3 -m venv "$schemathesis_venv"
-  "$schemathesis_venv/bin/pip" install --quiet --disable-pip-version-check schemathesis==4.32.5
-fi
-
-# The gateway's Python SDK test (realtime::{json,protobuf}::the_python_sdk_*)
-# runs centrifuge-python (pinned, with its dependencies) from its own venv.
-centrifuge_venv=$HOME/.cache/harmony/venv-centrifuge
-if ! "$centrifuge_venv/bin/python" -c 'import importlib.metadata as m; print(m.version("centrifuge-python"))' 2>/dev/null | grep -qx 0.7.0; then
-  echo "harmony test: installing centrifuge-python 0.7.0 into $centrifuge_venv"
-  python3 -m venv "$centrifuge_venv"
-  "$centrifuge_venv/bin/pip" install --quiet --disable-pip-version-check centrifuge-python==0.7.0 websockets==17.4 protobuf==7.36.2
-fi
-
-# The broker's second client family: kafka-python (pinned) from its own venv
-# (app/broker/tests/python.rs).
-kafka_python_venv=$HOME/.cache/harmony/venv-kafka-python
-if ! "$kafka_python_venv/bin/python" -c 'import kafka, sys; sys.exit(kafka.__version__ != "3.0.12")' 2>/dev/null; then
-  echo "harmony test: installing kafka-python 3.0.12 into $kafka_python_venv"
-  python3 -m venv "$kafka_python_venv"
-  "$kafka_python_venv/bin/pip" install --quiet --disable-pip-version-check kafka-python==3.0.12
-fi
-
-# The restore drill (restore::) runs scripts/backup.sh and scripts/restore.sh:
-# boto3 and kafka-python (pinned) from their own venv.
+source scripts/lib/venv.sh
 source scripts/lib/backup-venv.sh
-ensure_backup_venv
+source scripts/lib/tools.sh
 
+# Every binary the steps below run comes from this one build: the services'
+# broker, the soak's platform, the manifest checks' operator. A per-package
+# `cargo build` would resolve other features and compile most crates again.
+export HARMONY_BROKER_BIN=$CARGO_TARGET_DIR/debug/harmony-broker
+bins=$CARGO_TARGET_DIR/debug
+
+# What the tests use besides the Rust build. Mostly downloads, so it runs
+# while the compiler does; cargo-fuzz's build is the one part that competes.
+install_test_tools() {
+  scripts/services.sh install
+  # Debian's Chromium drives the web app; the colour emoji font draws the
+  # reaction picker and chips in screenshots.
+  if ! command -v chromium >/dev/null || ! dpkg -s fonts-noto-color-emoji >/dev/null 2>&1; then
+    echo "harmony test: installing chromium and its emoji font (apt)"
+    (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-color-emoji) >/dev/null
+  fi
+  # The gateway tests drive the official centrifuge client from Node.
+  npm_ci_if_stale app/tests/realtime
+  build_web_if_stale
+  # Pinned clients we did not write, each in its own venv: schemathesis
+  # (the API's contract test), centrifuge-python (the gateway's Python SDK
+  # test), kafka-python (the broker's second client family, app/broker/tests/python.rs),
+  # and the backup tools the restore drill runs.
+  ensure_venv "$HOME/.cache/harmony/venv-schemathesis" schemathesis==4.32.5
+  ensure_venv "$HOME/.cache/harmony/venv-centrifuge" centrifuge-python==0.7.0 websockets==17.4 protobuf==7.36.2
+  ensure_venv "$HOME/.cache/harmony/venv-kafka-python" kafka-python==3.0.12
+  ensure_backup_venv
+  # The platform path's offline checkers and the fuzzer's driver.
+  ensure_validate_venv
+  ensure_promtool
+  ensure_helm
+  ensure_helmfile
+  ensure_manifest_validators
+  ensure_checkov
+  ensure_terraform_node_tools
+  ensure_cargo_fuzz
+}
+# Background work ends with this script, whichever way it ends.
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
+installs_log=$(mktemp)
+install_test_tools >"$installs_log" 2>&1 &
+installs=$!
 if ! command -v cargo-nextest >/dev/null; then
   echo "harmony test: installing cargo-nextest"
   cargo install cargo-nextest --locked
 fi
+echo "harmony test: building every binary and test binary (dev profile); installing tools meanwhile, log: $installs_log"
+cargo build --workspace --locked --lib --bins --tests
+if ! wait "$installs"; then
+  cat "$installs_log"
+  echo "harmony test: installing the tools failed (above)" >&2
+  exit 1
+fi
+cat "$installs_log"
+
+# The fuzz target (its own build: sanitizer flags, release) compiles at the
+# lowest priority while the tests run; they leave a core idle much of the time.
+fuzz_log=$(mktemp)
+nice -n 19 bash scripts/fuzz.sh build >"$fuzz_log" 2>&1 &
+fuzz_build=$!
+
+scripts/services.sh start
+scripts/services.sh sweep-tests
+eval "$(scripts/services.sh env)"
+(cd app/web && npm run --silent test)
+
 # The services' state is shared; each test isolates itself (own database, topics, table).
 # The fault tests kill workers and restart the broker, so they run afterwards, alone.
-cargo nextest run --workspace --no-fail-fast -E 'not test(/^fault::/)' "$@"
-cargo nextest run -p harmony --no-fail-fast --test-threads 1 -E 'test(/^fault::/)' "$@"
+cargo nextest run --workspace --locked --no-fail-fast -E 'not test(/^fault::/)' "$@"
+cargo nextest run --workspace --locked --no-fail-fast --test-threads 1 -E 'test(/^fault::/)' "$@"
 # The broker's request decoder under libFuzzer for a minute: no input may
 # panic or allocate without bound (scripts/fuzz.sh).
+if ! wait "$fuzz_build"; then
+  cat "$fuzz_log"
+  echo "harmony test: building the fuzz target failed (above)" >&2
+  exit 1
+fi
 bash scripts/fuzz.sh 60
 # A small soak on its own services: sends, SIGKILL of broker and platform,
 # restart, every acknowledged message in history exactly once.
-SOAK_PROFILE=debug bench/soak.sh 6000
+SOAK_BIN_DIR=$bins bench/soak.sh 6000
 # The platform path, offline: every Kubernetes manifest (operator, gitops
 # environments, charts, helmfile), the Argo CD health check, checkov; then
 # terraform (fmt, HCL, provider schemas, tests, checkov).
-bash scripts/validate-manifests.sh
+bash scripts/validate-manifests.sh "$bins/harmony-operator"
 bash scripts/check-terraform.sh

@@ -43,21 +43,6 @@ if [ ! -x "$operator" ]; then
 fi
 
 source "$root/scripts/lib/tools.sh"
-# promtool (the operator's alert tests) from Debian's prometheus package,
-# unpacked without installing it (no service, no user created).
-ensure_promtool() {
-  promtool="$tools_dir/promtool/promtool"
-  if ! "$promtool" --version >/dev/null 2>&1; then
-    echo "tools: unpacking promtool from Debian's prometheus package into $tools_dir/promtool" >&2
-    local work
-    work=$(mktemp -d)
-    (cd "$work" && { apt-get download prometheus >/dev/null 2>&1 || { apt-get update -qq && apt-get download prometheus; }; })
-    dpkg-deb -x "$work"/prometheus_*.deb "$work/root"
-    mkdir -p "$tools_dir/promtool"
-    cp "$work/root/usr/bin/promtool" "$promtool"
-    rm -rf "$work"
-  fi
-}
 ensure_validate_venv
 ensure_promtool
 ensure_helm

@@ -70,3 +70,44 @@ ensure_checkov() {
     touch "$HOME/.cache/harmony/venv-checkov/.checkov-$checkov_version"
   fi
 }
+
+# promtool (the operator's alert tests) from Debian's prometheus package,
+# unpacked without installing it (no service, no user created).
+ensure_promtool() {
+  promtool="$tools_dir/promtool/promtool"
+  if ! "$promtool" --version >/dev/null 2>&1; then
+    echo "tools: unpacking promtool from Debian's prometheus package into $tools_dir/promtool" >&2
+    local work
+    work=$(mktemp -d)
+    (cd "$work" && { apt-get download prometheus >/dev/null 2>&1 || { apt-get update -qq && apt-get download prometheus; }; })
+    dpkg-deb -x "$work"/prometheus_*.deb "$work/root"
+    mkdir -p "$tools_dir/promtool"
+    cp "$work/root/usr/bin/promtool" "$promtool"
+    rm -rf "$work"
+  fi
+}
+
+# The terraform check's Node tools (HCL parser, schema validator), from the
+# lock file committed under terraform/tests/tools.
+ensure_terraform_node_tools() {
+  local src="$tools_lib/../../terraform/tests/tools" lock_sum
+  terraform_node_tools="$HOME/.cache/harmony/terraform-tools"
+  lock_sum=$(sha256sum "$src/package-lock.json" | cut -d' ' -f1)
+  if [ "$(cat "$terraform_node_tools/.lock-sha256" 2>/dev/null)" != "$lock_sum" ]; then
+    echo "tools: installing the terraform check's node tools into $terraform_node_tools (npm ci)" >&2
+    rm -rf "$terraform_node_tools"
+    mkdir -p "$terraform_node_tools"
+    cp "$src/package.json" "$src/package-lock.json" "$terraform_node_tools/"
+    (cd "$terraform_node_tools" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >&2)
+    echo "$lock_sum" >"$terraform_node_tools/.lock-sha256"
+  fi
+}
+
+# cargo-fuzz (scripts/fuzz.sh), pinned, built from crates.io.
+ensure_cargo_fuzz() {
+  if ! cargo fuzz --version 2>/dev/null | grep -q '0.13.2'; then
+    echo "tools: installing cargo-fuzz 0.13.2 (cargo install)" >&2
+    # cargo picks a temporary target dir: the shared one may be busy building.
+    env -u CARGO_TARGET_DIR cargo install cargo-fuzz --version 0.13.2 --locked >&2
+  fi
+}

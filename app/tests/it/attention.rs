@@ -55,6 +55,23 @@ async fn counts(t: &TestApp, user: &User, chat: Uuid) -> (Value, Value, Value) {
     )
 }
 
+/// The chat's newest stored ULID and each author's newest sent one, as the
+/// sink recorded them in Redis (what the unread count starts from).
+async fn recorded(t: &TestApp, chat: Uuid) -> String {
+    let mut redis = t.env.cache.clone();
+    let newest: Option<String> = ::redis::cmd("GET")
+        .arg(format!("recent:{{{chat}}}:newest"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let sent: Vec<(String, String)> = ::redis::cmd("HGETALL")
+        .arg(format!("recent:{{{chat}}}:sent"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    format!("newest {newest:?}, sent {sent:?}")
+}
+
 /// The outbox events of `event_type`, as `(aggregate_id, payload)`, oldest first.
 async fn events(t: &TestApp, event_type: &str) -> Vec<(String, Value)> {
     sqlx::query_as(
@@ -78,7 +95,7 @@ async fn the_read_position_only_moves_forward_and_is_announced_to_the_reader() {
     let chat = t.chat(&ann, &[&bob]).await;
     let first = sent(&t, &bob, chat, "one").await;
     let second = sent(&t, &bob, chat, "two").await;
-    sent(&t, &bob, chat, "three").await;
+    let third = sent(&t, &bob, chat, "three").await;
     assert_eq!(
         counts(&t, &ann, chat).await,
         (json!(3), json!(0), Value::Null)
@@ -89,7 +106,12 @@ async fn the_read_position_only_moves_forward_and_is_announced_to_the_reader() {
         json!({ "chat_id": chat, "last_read": second, "unread_count": 1, "mention_count": 0 });
     assert_eq!((moved.status, &moved.body), (StatusCode::OK, &want));
     let back = mark_read(&t, &ann, chat, &first).await;
-    assert_eq!((back.status, &back.body), (StatusCode::OK, &want), "kept");
+    assert_eq!(
+        (back.status, &back.body),
+        (StatusCode::OK, &want),
+        "kept; sent {first} {second} {third}; the sink's record in Redis: {}",
+        recorded(&t, chat).await
+    );
     assert_eq!(
         counts(&t, &ann, chat).await,
         (json!(1), json!(0), json!(second))

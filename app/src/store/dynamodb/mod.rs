@@ -14,6 +14,7 @@ use aws_sdk_dynamodb::{
         TableStatus, Tag,
     },
 };
+use aws_smithy_http_client::tls;
 use harmony_config::DynamoDbConfig;
 
 /// The tag `ensure` puts on a table it creates: only such a table may
@@ -86,7 +87,13 @@ impl ChatHistoryTable {
             .operation_attempt_timeout(Duration::from_secs(5))
             .operation_timeout(Duration::from_secs(15))
             .build();
+        let https = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(https)
             .region(Region::new(config.region.clone()))
             .timeout_config(timeouts);
         if !config.url.is_empty() {
