@@ -31,12 +31,16 @@ pub async fn run(
         let outcome = match store {
             Store::Postgres => {
                 let pool = postgres::connect(&config.postgres).await?;
-                postgres::drop_migrated(&pool).await?;
+                let dropped = postgres::drop_migrated(&pool).await?;
                 pool.close().await;
-                format!(
-                    "postgres: dropped the migrations' tables ({})",
-                    postgres::MIGRATED_TABLES.join(", ")
-                )
+                if dropped.is_empty() {
+                    "postgres: none of the migrations' tables exist".to_owned()
+                } else {
+                    format!(
+                        "postgres: dropped the migrations' tables ({})",
+                        dropped.join(", ")
+                    )
+                }
             }
             Store::Dynamodb => {
                 let table = ChatHistoryTable::new(&config.dynamodb).await;

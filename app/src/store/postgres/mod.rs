@@ -53,19 +53,30 @@ pub const MIGRATED_TABLES: [&str; 9] = [
 /// Drops what the migrations created (their indexes go with the tables);
 /// anything else in the database depending on them makes it fail, dropping
 /// nothing. A table still in use by a serving pod makes it fail after 30 s
-/// rather than wait without end (the Job tries again).
-pub async fn drop_migrated(pool: &PgPool) -> Result<(), sqlx::Error> {
-    let tables = MIGRATED_TABLES.join(", ");
+/// rather than wait without end (the Job tries again). The tables that
+/// existed, in `MIGRATED_TABLES`' order.
+pub async fn drop_migrated(pool: &PgPool) -> Result<Vec<String>, sqlx::Error> {
     let mut transaction = pool.begin().await?;
     sqlx::query("SET LOCAL lock_timeout = '30s'")
         .execute(&mut *transaction)
         .await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP TABLE IF EXISTS {tables}"
-    )))
-    .execute(&mut *transaction)
+    let existing: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM unnest($1::text[]) WITH ORDINALITY AS t(name, n)
+         WHERE to_regclass(format('public.%I', name)) IS NOT NULL ORDER BY n",
+    )
+    .bind(&MIGRATED_TABLES[..])
+    .fetch_all(&mut *transaction)
     .await?;
-    transaction.commit().await
+    if !existing.is_empty() {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP TABLE {}",
+            existing.join(", ")
+        )))
+        .execute(&mut *transaction)
+        .await?;
+    }
+    transaction.commit().await?;
+    Ok(existing)
 }
 
 pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
