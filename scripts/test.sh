@@ -37,12 +37,7 @@ install_test_tools() {
   ensure_venv "$HOME/.cache/harmony/venv-kafka-python" kafka-python==3.0.12
   ensure_backup_venv
   # The platform path's offline checkers and the fuzzer's driver.
-  ensure_validate_venv
-  ensure_promtool
-  ensure_helm
-  ensure_helmfile
-  ensure_manifest_validators
-  ensure_checkov
+  ensure_manifest_check_tools
   ensure_terraform_node_tools
   ensure_cargo_fuzz
 }

@@ -43,12 +43,7 @@ if [ ! -x "$operator" ]; then
 fi
 
 source "$root/scripts/lib/tools.sh"
-ensure_validate_venv
-ensure_promtool
-ensure_helm
-ensure_helmfile
-ensure_manifest_validators
-ensure_checkov
+ensure_manifest_check_tools
 venv=$validate_venv
 
 work=$(mktemp -d)

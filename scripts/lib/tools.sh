@@ -111,3 +111,13 @@ ensure_cargo_fuzz() {
     env -u CARGO_TARGET_DIR cargo install cargo-fuzz --version 0.13.2 --locked >&2
   fi
 }
+
+# Everything scripts/validate-manifests.sh runs.
+ensure_manifest_check_tools() {
+  ensure_validate_venv
+  ensure_promtool
+  ensure_helm
+  ensure_helmfile
+  ensure_manifest_validators
+  ensure_checkov
+}
