@@ -14,12 +14,15 @@
 # during the send and history runs (reports in $HARMONY_DATA_DIR/perf-*.txt, and
 # perf-*-components.txt: self time by component, bench/profiles/components.py).
 #   bench/cost.sh [SECONDS]   (default 10)
+# ONLY="send history" runs only those scenarios (and no gateway run unless it
+# names realtime); BENCH_RESULTS=FILE appends to FILE when it exists, so
+# several settings compared on one machine share one table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/cargo-env.sh
 SECONDS_=${1:-10}
 # Harmony settings the caller chose (before the services' own are exported), for the results' header.
-settings=$(env | grep -E '^[A-Z]+__[A-Z_]+=' | grep -v -E 'URL|SECRET|PASSWORD|^HTTP__|^APP__' | sort | tr '\n' ' ' || true)
+settings=$(env | grep -E '^[A-Z]+__[A-Z_]+=|^TOKIO_WORKER_THREADS=' | grep -v -E 'URL|SECRET|PASSWORD|^HTTP__|^APP__' | sort | tr '\n' ' ' || true)
 export HARMONY_DATA_DIR=${BENCH_DATA_DIR:-/var/lib/harmony-cost-bench}
 export HARMONY_PG_PORT=27432 HARMONY_REDIS_PORT=27379 HARMONY_KAFKA_PORT=27092 HARMONY_DYNAMODB_PORT=27000
 URL=http://127.0.0.1:27100
@@ -44,9 +47,7 @@ API_PID=${PIDS[0]}
 GATEWAY_PID=${PIDS[4]}
 RESULTS=${BENCH_RESULTS:-bench/results/$(date -u +%Y-%m-%dT%H%M)-$(git rev-parse --short HEAD).md}
 mkdir -p "$(dirname "$RESULTS")"
-{
-  echo "# bench/cost.sh $SECONDS_"
-  echo
+table_head() {
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ' (with uncommitted changes)');" \
     "$(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), $(free -g | awk '/Mem:/ {print $2}') GiB;" \
     "load generator, platform and services on the same machine"
@@ -55,12 +56,18 @@ mkdir -p "$(dirname "$RESULTS")"
   echo
   echo "| scenario | mode | throughput | failed | p50 | p95 | p99 | CPU per request (user + system) |"
   echo "|---|---|---|---|---|---|---|---|"
-} >"$RESULTS"
+}
+if [[ -s $RESULTS ]]; then
+  { echo; echo "## bench/cost.sh $SECONDS_${ONLY:+ (ONLY=$ONLY)}"; echo; table_head; } >>"$RESULTS"
+else
+  { echo "# bench/cost.sh $SECONDS_${ONLY:+ (ONLY=$ONLY)}"; echo; table_head; } >"$RESULTS"
+fi
 CPU+=(--cpu "postgres=$(head -1 "$HARMONY_DATA_DIR/postgres/data/postmaster.pid")"
   --cpu "redis=$(cat "$HARMONY_DATA_DIR/redis/redis.pid")"
   --cpu "broker=$(cat "$HARMONY_DATA_DIR/kafka/kafka.pid")"
   --cpu "dynamodb=$(cat "$HARMONY_DATA_DIR/dynamodb/dynamodb.pid")")
 run() {
+  [[ -z ${ONLY:-} || " $ONLY " == *" $1 "* ]] || return 0
   echo "== harmony-bench $*"
   if [[ ${PROFILE:-0} == 1 && $1 != login && $1 != sign-up ]]; then
     # Sample the api process for the measured window (after the warm-up).
@@ -86,6 +93,7 @@ run mixed --concurrency 20 --chats 20
 run churn --rate 200 --chats 8
 run visibility --rate 100
 # Through the gateway: idle connections, fan-out, send -> live delivery.
+[[ -z ${ONLY:-} || " $ONLY " == *" realtime "* ]] || { echo "results: $RESULTS"; exit 0; }
 echo "== realtime-bench"
 "$BIN/realtime-bench" --api "$URL" --gateway "http://127.0.0.1:27104" --gateway-pid "$GATEWAY_PID" \
   --connections "${CONNECTIONS:-10000}" --rate 1000 --seconds "$SECONDS_" --results "$RESULTS"

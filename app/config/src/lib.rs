@@ -189,6 +189,11 @@ pub struct KafkaConfig {
     pub ssl_ca_location: Option<String>,
     /// Milliseconds a produce may wait for the broker's acknowledgement.
     pub message_timeout_ms: u64,
+    /// Milliseconds a produced record may wait for others to share its
+    /// request to the broker (librdkafka's `linger.ms`): longer means fewer,
+    /// larger requests (less CPU per message at a steady rate), each send
+    /// answered that much later.
+    pub linger_ms: u64,
     /// Use Kafka's idempotent producer (no duplicates on retry). When off,
     /// one request is in flight per connection so retries cannot reorder.
     pub idempotence: bool,
@@ -230,6 +235,7 @@ impl Default for KafkaConfig {
             sasl_password: None,
             ssl_ca_location: None,
             message_timeout_ms: 10_000,
+            linger_ms: 2,
             stall_timeout_ms: 30_000,
             max_stall_rejoins: 3,
             idempotence: true,
@@ -480,6 +486,11 @@ pub struct CacheConfig {
     /// Profiles and membership answers each API and gateway process keeps in
     /// memory, kept coherent by Redis client tracking (Redis 6 or later); 0 turns the local copy off.
     pub local_entries: usize,
+    /// Milliseconds an acknowledged send's idempotency record may wait to be
+    /// written with the next send's claim (one Redis round trip per send
+    /// instead of two); until written, a retry through another API process
+    /// is answered 409. 0: written before the send is answered.
+    pub acknowledged_write_delay_ms: u64,
 }
 
 impl Default for CacheConfig {
@@ -490,6 +501,7 @@ impl Default for CacheConfig {
             recent_messages: 50,
             recent_messages_ttl_seconds: 86_400,
             local_entries: 50_000,
+            acknowledged_write_delay_ms: 5,
         }
     }
 }
@@ -768,6 +780,18 @@ impl Config {
             if limits.concurrency == 0 {
                 problems.push(format!("ADMISSION__{name}__CONCURRENCY must be at least 1"));
             }
+        }
+        if self.cache.acknowledged_write_delay_ms > 1000 {
+            problems.push(format!(
+                "CACHE__ACKNOWLEDGED_WRITE_DELAY_MS={} must be at most 1000",
+                self.cache.acknowledged_write_delay_ms
+            ));
+        }
+        if self.kafka.linger_ms >= self.kafka.message_timeout_ms {
+            problems.push(format!(
+                "KAFKA__LINGER_MS={} must be below KAFKA__MESSAGE_TIMEOUT_MS={}",
+                self.kafka.linger_ms, self.kafka.message_timeout_ms
+            ));
         }
         if admission.dynamodb_concurrency == 0 {
             problems.push("ADMISSION__DYNAMODB_CONCURRENCY must be at least 1".into());

@@ -61,6 +61,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let (app, dependencies) = build(config).await?;
     let shutdown = ops::shutdown_token();
     tokio::spawn(purge_expired_sessions(app.clone(), shutdown.clone()));
+    let cache = app.cache.clone();
     ops::serve(
         config.http.bind.clone(),
         // The api runs no consumer group: nothing to judge.
@@ -68,6 +69,8 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         shutdown,
     )
     .await?;
+    // Drained: no claim will carry what still waits.
+    cache.write_acknowledged().await;
     Ok(())
 }
 

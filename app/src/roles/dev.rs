@@ -29,9 +29,11 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         app.clone(),
         shutdown.clone(),
     ));
+    let cache = app.cache.clone();
     let router =
         roles::api::router(app, dependencies, liveness).merge(crate::realtime::router(&gateway));
     ops::serve_on(listener, router, shutdown).await?;
+    cache.write_acknowledged().await;
     gateway.drain().await;
     sink.await?;
     cdc.await?;

@@ -24,7 +24,7 @@ pub async fn run(config: &Config, targets: &[Target]) -> anyhow::Result<()> {
                 let pool = postgres::connect(&config.postgres).await?;
                 postgres::migrate(&pool).await?;
                 tracing::info!(
-                    migrations = postgres::MIGRATOR.iter().count(),
+                    migrations = postgres::migrator().iter().count(),
                     "postgres schema up to date"
                 );
                 pool.close().await;

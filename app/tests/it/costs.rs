@@ -1,5 +1,5 @@
 //! The hot paths' fixed costs, counted rather than timed, so the check holds
-//! on a busy machine: the Redis commands one send and one newest history
+//! on a busy machine: the Redis commands sends and one newest history
 //! page issue, read from a private Redis's `INFO commandstats`. An extra
 //! round trip (a regression of the send path, bench/README.md) fails it.
 
@@ -63,17 +63,25 @@ fn counts(expected: &[(&str, u64)]) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// A send with a `client_uuid`, warm: the author's profile and the
-/// membership come from the API's local copy (no command), then the claim
-/// (one script: lock, look, plan) and the acknowledgement with the lock's
-/// release (one MULTI pipeline): 2 round trips. The newest history page:
-/// one script (no DynamoDB query; the page here is empty, so no authors'
-/// MGET). (With the local copy off, `get` rose to 3 and the test failed.)
+/// Sends with a `client_uuid`, warm: the author's profile and the
+/// membership come from the API's local copy (no command); each send's
+/// claim (one script: record what waited, lock, look, plan) also records the
+/// send acknowledged before it, so two sends in a row take 2 round trips,
+/// and the last one's record is written after the delay (one MULTI
+/// pipeline). The newest history page: one script (no DynamoDB query; the
+/// page here is empty, so no authors' MGET). (With the local copy off, `get`
+/// rose and the test failed; with `CACHE__ACKNOWLEDGED_WRITE_DELAY_MS=0`
+/// each send also ran its own MULTI and the test failed.)
 #[tokio::test]
 async fn a_send_and_a_newest_page_cost_a_fixed_number_of_redis_commands() {
     let redis = PrivateRedis::start().await;
     let url = redis.url.clone();
-    let t = TestApp::with_config(move |config| config.redis.url = Secret::new(url)).await;
+    let t = TestApp::with_config(move |config| {
+        config.redis.url = Secret::new(url);
+        // Longer than the test: only the claims and `write_acknowledged` write.
+        config.cache.acknowledged_write_delay_ms = 1000;
+    })
+    .await;
     let ann = t.user("ann").await;
     let chat = t.chat(&ann, &[]).await;
     let path = format!("/api/v1/chats/{chat}");
@@ -94,19 +102,22 @@ async fn a_send_and_a_newest_page_cost_a_fixed_number_of_redis_commands() {
     send().await;
     read().await;
     read().await;
+    t.app.cache.write_acknowledged().await;
 
     assert_eq!(
-        redis.spent_by(send()).await,
-        // Commands a script runs count too: its SET NX, GET and SET.
-        counts(&[
-            ("get", 1),
-            ("set", 2),
-            ("evalsha", 1),
-            ("multi", 1),
-            ("setex", 1),
-            ("del", 1),
-            ("exec", 1)
-        ])
+        redis
+            .spent_by(async {
+                send().await;
+                send().await;
+            })
+            .await,
+        // Commands a script runs count too: each claim's SET NX, GET and SET
+        // of the plan; the second's SET and DEL of the first's record and lock.
+        counts(&[("evalsha", 2), ("get", 2), ("set", 5), ("del", 1)])
+    );
+    assert_eq!(
+        redis.spent_by(t.app.cache.write_acknowledged()).await,
+        counts(&[("multi", 1), ("setex", 1), ("del", 1), ("exec", 1)])
     );
     // The page's script: the filled marker's GET, ZCARD, ZREVRANGE.
     assert_eq!(

@@ -48,14 +48,15 @@ pub fn client_config(config: &KafkaConfig) -> ClientConfig {
 }
 
 /// A producer whose acknowledgement means the record is durable: acks=all,
-/// idempotent (no duplicates or reordering on retry), short linger for batching.
+/// idempotent (no duplicates or reordering on retry), lingering
+/// `linger_ms` so concurrent sends share a request.
 pub fn reliable_producer(
     config: &KafkaConfig,
 ) -> Result<rdkafka::producer::FutureProducer, KafkaError> {
     let mut producer = client_config(config);
     producer
         .set("acks", "all")
-        .set("linger.ms", "2")
+        .set("linger.ms", config.linger_ms.to_string())
         .set("message.timeout.ms", config.message_timeout_ms.to_string());
     if config.idempotence {
         producer.set("enable.idempotence", "true");

@@ -7,7 +7,7 @@
 //! commands write the authoritative answer with a plain `SET` after commit,
 //! so a fill racing a leave can never re-insert a stale `true`.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use harmony_config::CacheConfig;
 use redis::{AsyncCommands, aio::ConnectionManager};
@@ -25,6 +25,7 @@ pub struct Cache {
     local: Option<LocalCopy>,
     user_ttl: u64,
     membership_ttl: u64,
+    acknowledged: Arc<sends::Acknowledged>,
 }
 
 fn user_key(user_id: Uuid) -> String {
@@ -47,6 +48,9 @@ impl Cache {
             local: None,
             user_ttl: config.user_ttl_seconds,
             membership_ttl: config.membership_ttl_seconds,
+            acknowledged: sends::Acknowledged::new(Duration::from_millis(
+                config.acknowledged_write_delay_ms,
+            )),
         }
     }
 

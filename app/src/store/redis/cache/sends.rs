@@ -2,10 +2,21 @@
 //! change to a message) is published and recorded once the broker
 //! acknowledged it, so a retry gets the original back or publishes the same
 //! record again.
+//!
+//! An acknowledged send's record may wait a few milliseconds to be written
+//! in the next claim's round trip (or, when no claim comes, in one write for
+//! all that waited): at a steady rate each send then costs one round trip
+//! to Redis, not two. A retry through the same process finds it (its claim
+//! writes what waited first); through another, it is answered 409 until the
+//! record is written.
 
-use std::sync::LazyLock;
+use std::{
+    sync::{Arc, LazyLock, Mutex, OnceLock},
+    time::Duration,
+};
 
-use redis::{AsyncCommands, Script};
+use redis::{AsyncCommands, Script, aio::ConnectionManager};
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::Cache;
@@ -76,10 +87,91 @@ impl SendKey {
     }
 }
 
-/// Lock, look, plan: KEYS lock, record; ARGV in-flight TTL, message, TTL.
+/// Acknowledged sends whose records wait to share a later round trip.
+pub(super) struct Acknowledged {
+    waiting: Mutex<Vec<Ack>>,
+    /// Set when `waiting` stops being empty.
+    queued: Notify,
+    delay: Duration,
+    writer: OnceLock<()>,
+}
+
+struct Ack {
+    send: SendKey,
+    message_json: String,
+    ttl: u64,
+}
+
+impl Acknowledged {
+    pub(super) fn new(delay: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            waiting: Mutex::new(Vec::new()),
+            queued: Notify::new(),
+            delay,
+            writer: OnceLock::new(),
+        })
+    }
+
+    fn take(&self) -> Vec<Ack> {
+        std::mem::take(&mut *self.waiting.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn put(&self, acks: Vec<Ack>) {
+        if acks.is_empty() {
+            return;
+        }
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        let was_empty = waiting.is_empty();
+        waiting.extend(acks);
+        drop(waiting);
+        if was_empty {
+            self.queued.notify_one();
+        }
+    }
+
+    /// Writes whatever waited longer than the delay: one write for all.
+    async fn write_late(self: Arc<Self>, conn: ConnectionManager) {
+        loop {
+            self.queued.notified().await;
+            tokio::time::sleep(self.delay).await;
+            write(&conn, self.take()).await;
+        }
+    }
+}
+
+/// Records acknowledged sends and releases their locks (one round trip).
+async fn write(conn: &ConnectionManager, acks: Vec<Ack>) {
+    if acks.is_empty() {
+        return;
+    }
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    for ack in &acks {
+        pipe.set_ex(
+            ack.send.record(),
+            format!("{SENT}{}", ack.message_json),
+            ack.ttl,
+        )
+        .ignore()
+        .del(ack.send.lock())
+        .ignore();
+    }
+    let result: Result<(), _> = pipe.query_async(&mut conn.clone()).await;
+    if let Err(error) = result {
+        tracing::warn!(%error, sends = acks.len(), "could not record sent client_uuids; a retry publishes them again (same messages)");
+    }
+}
+
+/// Record what waited, then lock, look, plan. KEYS lock, record, then each
+/// acknowledged send's record and lock; ARGV in-flight TTL, message, TTL,
+/// then each acknowledged send's TTL and message.
 static CLAIM_SEND: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
+for j = 1, (#KEYS - 2) / 2 do
+  redis.call('SET', KEYS[1 + 2 * j], 'sent:' .. ARGV[3 + 2 * j], 'EX', ARGV[2 + 2 * j])
+  redis.call('DEL', KEYS[2 + 2 * j])
+end
 if not redis.call('SET', KEYS[1], 1, 'NX', 'EX', ARGV[1]) then return {'in-flight'} end
 local record = redis.call('GET', KEYS[2])
 if record and string.sub(record, 1, 5) == 'sent:' then
@@ -98,6 +190,8 @@ impl Cache {
     /// then what earlier attempts left (the acknowledged message, or the one
     /// planned), else records `message_json` as this attempt's plan before it
     /// is published, so a retry publishes the same message whatever happens.
+    /// Acknowledged sends' records waiting in this process go first, in the
+    /// same round trip.
     pub async fn claim_send(
         &self,
         send: SendKey,
@@ -105,15 +199,26 @@ impl Cache {
         message_json: &str,
         ttl: u64,
     ) -> SendClaim {
-        let mut conn = self.conn.clone();
-        let claimed: Result<Vec<String>, _> = CLAIM_SEND
+        let carried = self.acknowledged.take();
+        let mut claim = CLAIM_SEND.prepare_invoke();
+        claim
             .key(send.lock())
             .key(send.record())
             .arg(in_flight_ttl)
             .arg(message_json)
-            .arg(ttl)
-            .invoke_async(&mut conn)
-            .await;
+            .arg(ttl);
+        for ack in &carried {
+            claim
+                .key(ack.send.record())
+                .key(ack.send.lock())
+                .arg(ack.ttl)
+                .arg(&ack.message_json);
+        }
+        let claimed: Result<Vec<String>, _> = claim.invoke_async(&mut self.conn.clone()).await;
+        if claimed.is_err() {
+            // Not written: they wait for the next try.
+            self.acknowledged.put(carried);
+        }
         match claimed.as_deref() {
             Ok([outcome]) if outcome == "in-flight" => SendClaim::InFlight,
             Ok([outcome, message]) if outcome == "sent" => SendClaim::Done(message.clone()),
@@ -127,19 +232,27 @@ impl Cache {
     }
 
     /// The broker acknowledged: retries get this message back, and the
-    /// attempt's lock goes (one round trip).
+    /// attempt's lock goes. Written with the next claim, or after the delay
+    /// (`CACHE__ACKNOWLEDGED_WRITE_DELAY_MS`; 0: now, one round trip).
     pub async fn complete_send(&self, send: SendKey, message_json: &str, ttl: u64) {
-        let result: Result<(), _> = redis::pipe()
-            .atomic()
-            .set_ex(send.record(), format!("{SENT}{message_json}"), ttl)
-            .ignore()
-            .del(send.lock())
-            .ignore()
-            .query_async(&mut self.conn.clone())
-            .await;
-        if let Err(error) = result {
-            tracing::warn!(%error, "could not record a sent client_uuid; a retry publishes it again (same message)");
+        let ack = Ack {
+            send,
+            message_json: message_json.to_owned(),
+            ttl,
+        };
+        let acknowledged = &self.acknowledged;
+        if acknowledged.delay.is_zero() {
+            return write(&self.conn, vec![ack]).await;
         }
+        acknowledged.writer.get_or_init(|| {
+            tokio::spawn(acknowledged.clone().write_late(self.conn.clone()));
+        });
+        acknowledged.put(vec![ack]);
+    }
+
+    /// Writes the acknowledged sends' records that wait (before shutting down).
+    pub async fn write_acknowledged(&self) {
+        write(&self.conn, self.acknowledged.take()).await;
     }
 
     /// Ends a fresh attempt that was refused before publishing: its plan
