@@ -22,9 +22,10 @@ pub fn migrator() -> sqlx::migrate::Migrator {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PostgresError {
+    // The cause is in the message (not a `source`), so `{:#}` says it once.
     #[error("postgres: cannot connect ({0}); is it running? (scripts/services.sh status)")]
-    Connect(#[source] sqlx::Error),
-    #[error("postgres: migration failed: {0}")]
+    Connect(sqlx::Error),
+    #[error("postgres: migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
