@@ -62,16 +62,16 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let shutdown = ops::shutdown_token();
     tokio::spawn(purge_expired_sessions(app.clone(), shutdown.clone()));
     let cache = app.cache.clone();
-    ops::serve(
+    let served = ops::serve(
         config.http.bind.clone(),
         // The api runs no consumer group: nothing to judge.
         router(app, dependencies, ops::Liveness::default()),
         shutdown,
     )
-    .await?;
-    // Drained: no claim will carry what still waits.
+    .await;
+    // Drained (or failed): no claim will carry what still waits.
     cache.write_acknowledged().await;
-    Ok(())
+    Ok(served?)
 }
 
 /// Expired refresh-token rows are deleted hourly.

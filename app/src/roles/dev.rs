@@ -32,8 +32,9 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let cache = app.cache.clone();
     let router =
         roles::api::router(app, dependencies, liveness).merge(crate::realtime::router(&gateway));
-    ops::serve_on(listener, router, shutdown).await?;
+    let served = ops::serve_on(listener, router, shutdown).await;
     cache.write_acknowledged().await;
+    served?;
     gateway.drain().await;
     sink.await?;
     cdc.await?;

@@ -134,13 +134,14 @@ async fn a_retry_through_the_same_process_gets_the_original_while_its_record_wai
 }
 
 /// Through another API process the retry is answered 409 until the record
-/// is written, which happens after the delay even when no other send
-/// follows. (Seen failing, still 409 after 3 s, with that late write
+/// is written, which happens after the delay (3 s here, so the first retry
+/// comes well before it on a slow machine) even when no other send
+/// follows. (Seen failing, still 409 after the delay, with that late write
 /// removed: only the in-flight lock's expiry, 11 s, would have freed it,
 /// and the retry would then have published the message again.)
 #[tokio::test]
 async fn a_retry_through_another_process_gets_the_original_once_the_record_is_written() {
-    let t = TestApp::with_config(|config| config.cache.acknowledged_write_delay_ms = 1000).await;
+    let t = TestApp::with_config(|config| config.cache.acknowledged_write_delay_ms = 3000).await;
     let replica = t.replica().await;
     let ann = t.user("ann").await;
     let chat = t.chat(&ann, &[]).await;
@@ -162,7 +163,8 @@ async fn a_retry_through_another_process_gets_the_original_once_the_record_is_wr
     };
     let early = retry().await;
     assert_eq!(early.status, StatusCode::CONFLICT, "{}", early.body);
-    let written_by = Instant::now() + Duration::from_secs(3);
+    // Past the delay, before the in-flight lock's expiry.
+    let written_by = Instant::now() + Duration::from_secs(8);
     let late = loop {
         let reply = retry().await;
         if reply.status != StatusCode::CONFLICT || Instant::now() > written_by {

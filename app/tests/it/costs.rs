@@ -78,8 +78,10 @@ async fn a_send_and_a_newest_page_cost_a_fixed_number_of_redis_commands() {
     let url = redis.url.clone();
     let t = TestApp::with_config(move |config| {
         config.redis.url = Secret::new(url);
-        // Longer than the test: only the claims and `write_acknowledged` write.
-        config.cache.acknowledged_write_delay_ms = 1000;
+        // Far longer than the test (past the setting's checked maximum,
+        // which TestApp does not apply): only the claims and
+        // `write_acknowledged` write, however slow the machine.
+        config.cache.acknowledged_write_delay_ms = 600_000;
     })
     .await;
     let ann = t.user("ann").await;

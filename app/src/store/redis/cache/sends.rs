@@ -7,8 +7,9 @@
 //! in the next claim's round trip (or, when no claim comes, in one write for
 //! all that waited): at a steady rate each send then costs one round trip
 //! to Redis, not two. A retry through the same process finds it (its claim
-//! writes what waited first); through another, it is answered 409 until the
-//! record is written.
+//! writes what waited first, unless another request's claim is carrying it
+//! at that instant); through another, it is answered 409 until the record
+//! is written.
 
 use std::{
     sync::{Arc, LazyLock, Mutex, OnceLock},
@@ -139,6 +140,19 @@ impl Acknowledged {
     }
 }
 
+/// Acknowledged sends a claim carries: they wait again unless its script ran
+/// (also when the claim is dropped midway, its client gone).
+struct Carried<'a> {
+    acks: Vec<Ack>,
+    home: &'a Acknowledged,
+}
+
+impl Drop for Carried<'_> {
+    fn drop(&mut self) {
+        self.home.put(std::mem::take(&mut self.acks));
+    }
+}
+
 /// Records acknowledged sends and releases their locks (one round trip).
 async fn write(conn: &ConnectionManager, acks: Vec<Ack>) {
     if acks.is_empty() {
@@ -199,7 +213,10 @@ impl Cache {
         message_json: &str,
         ttl: u64,
     ) -> SendClaim {
-        let carried = self.acknowledged.take();
+        let mut carried = Carried {
+            acks: self.acknowledged.take(),
+            home: &self.acknowledged,
+        };
         let mut claim = CLAIM_SEND.prepare_invoke();
         claim
             .key(send.lock())
@@ -207,7 +224,7 @@ impl Cache {
             .arg(in_flight_ttl)
             .arg(message_json)
             .arg(ttl);
-        for ack in &carried {
+        for ack in &carried.acks {
             claim
                 .key(ack.send.record())
                 .key(ack.send.lock())
@@ -215,9 +232,8 @@ impl Cache {
                 .arg(&ack.message_json);
         }
         let claimed: Result<Vec<String>, _> = claim.invoke_async(&mut self.conn.clone()).await;
-        if claimed.is_err() {
-            // Not written: they wait for the next try.
-            self.acknowledged.put(carried);
+        if claimed.is_ok() {
+            carried.acks.clear();
         }
         match claimed.as_deref() {
             Ok([outcome]) if outcome == "in-flight" => SendClaim::InFlight,
