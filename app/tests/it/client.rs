@@ -30,6 +30,11 @@ impl TestApp {
         Self::build(true, |_| {}).await
     }
 
+    /// The sink too, with settings of the test's own on top.
+    pub async fn with_sink_and_config(tune: impl FnOnce(&mut harmony::config::Config)) -> Self {
+        Self::build(true, tune).await
+    }
+
     /// With settings of the test's own on top.
     pub async fn with_config(tune: impl FnOnce(&mut harmony::config::Config)) -> Self {
         Self::build(false, tune).await
