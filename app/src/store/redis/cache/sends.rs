@@ -95,6 +95,8 @@ pub(super) struct Acknowledged {
     queued: Notify,
     delay: Duration,
     writer: OnceLock<()>,
+    /// Held while the late write runs, so the drain at shutdown waits for it.
+    writing: tokio::sync::Mutex<()>,
 }
 
 struct Ack {
@@ -110,6 +112,7 @@ impl Acknowledged {
             queued: Notify::new(),
             delay,
             writer: OnceLock::new(),
+            writing: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -135,6 +138,7 @@ impl Acknowledged {
         loop {
             self.queued.notified().await;
             tokio::time::sleep(self.delay).await;
+            let _writing = self.writing.lock().await;
             write(&conn, self.take()).await;
         }
     }
@@ -266,8 +270,10 @@ impl Cache {
         acknowledged.put(vec![ack]);
     }
 
-    /// Writes the acknowledged sends' records that wait (before shutting down).
+    /// Writes the acknowledged sends' records that wait, after a late write
+    /// under way (before shutting down).
     pub async fn write_acknowledged(&self) {
+        let _writing = self.acknowledged.writing.lock().await;
         write(&self.conn, self.acknowledged.take()).await;
     }
 
