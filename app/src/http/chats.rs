@@ -165,7 +165,7 @@ pub struct SendBody {
 
 /// Publishes a message to the chat's Kafka log and answers once the broker
 /// acknowledged it. A retry with the same `client_uuid` returns the original.
-#[utoipa::path(post, path = "/api/v1/chats/{chat_id}", tag = "chat", security(("bearer" = []), ("cookie" = [])), params(("chat_id" = Uuid, Path)), request_body = SendBody, responses((status = 201, description = "Acknowledged by Kafka; a retry with the same client_uuid returns the original", body = ChatMessage), (status = 409, description = "The same client_uuid is still being sent", body = ErrorBody), (status = 503, description = "Failed to send message.", body = ErrorBody), Unauthenticated, NotMember, InvalidInput, UnsupportedMedia))]
+#[utoipa::path(post, path = "/api/v1/chats/{chat_id}", tag = "chat", security(("bearer" = []), ("cookie" = [])), params(("chat_id" = Uuid, Path)), request_body = SendBody, responses((status = 201, description = "Acknowledged by Kafka; a retry with the same client_uuid returns the original", body = ChatMessage), (status = 409, description = "The same client_uuid is still being sent (through another API process, also for a few milliseconds after its acknowledgement): retry shortly", body = ErrorBody), (status = 503, description = "Failed to send message.", body = ErrorBody), Unauthenticated, NotMember, InvalidInput, UnsupportedMedia))]
 pub async fn send(
     State(app): State<App>,
     user: AuthUser,

@@ -140,7 +140,7 @@ pub enum Refused {
     NotFound(ErrorBody),
     #[response(
         status = 409,
-        description = "The message was deleted; it has 20 different reactions already; or the same client_uuid is still being sent or names another change"
+        description = "The message was deleted; it has 20 different reactions already; or the same client_uuid is still being sent (through another API process, also for a few milliseconds after its acknowledgement) or names another change"
     )]
     Conflict(ErrorBody),
     #[response(status = 503, description = "Failed to save the change.")]

@@ -1430,7 +1430,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The same client_uuid is still being sent */
+            /** @description The same client_uuid is still being sent (through another API process, also for a few milliseconds after its acknowledgement): retry shortly */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1778,7 +1778,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The message was deleted; it has 20 different reactions already; or the same client_uuid is still being sent or names another change */
+            /** @description The message was deleted; it has 20 different reactions already; or the same client_uuid is still being sent (through another API process, also for a few milliseconds after its acknowledgement) or names another change */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1862,7 +1862,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The message was deleted; it has 20 different reactions already; or the same client_uuid is still being sent or names another change */
+            /** @description The message was deleted; it has 20 different reactions already; or the same client_uuid is still being sent (through another API process, also for a few milliseconds after its acknowledgement) or names another change */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1955,7 +1955,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The message was deleted; it has 20 different reactions already; or the same client_uuid is still being sent or names another change */
+            /** @description The message was deleted; it has 20 different reactions already; or the same client_uuid is still being sent (through another API process, also for a few milliseconds after its acknowledgement) or names another change */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2039,7 +2039,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The message was deleted; it has 20 different reactions already; or the same client_uuid is still being sent or names another change */
+            /** @description The message was deleted; it has 20 different reactions already; or the same client_uuid is still being sent (through another API process, also for a few milliseconds after its acknowledgement) or names another change */
             409: {
                 headers: {
                     [name: string]: unknown;
