@@ -59,11 +59,16 @@ if ! wait "$installs"; then
 fi
 cat "$installs_log"
 
-# The fuzz target (its own build: sanitizer flags, release) compiles at the
-# lowest priority while the tests run; they leave a core idle much of the time.
+# The fuzz target (its own build: sanitizer flags, release) and the previous
+# release's binary (its own tree and target directory) compile at the lowest
+# priority while the tests run; they leave a core idle much of the time.
 fuzz_log=$(mktemp)
 nice -n 19 bash scripts/fuzz.sh build >"$fuzz_log" 2>&1 &
 fuzz_build=$!
+previous_log=$(mktemp)
+previous_bin=$(mktemp)
+nice -n 19 scripts/previous-release.sh >"$previous_bin" 2>"$previous_log" &
+previous_build=$!
 
 scripts/services.sh start
 scripts/services.sh sweep-tests
@@ -71,9 +76,16 @@ eval "$(scripts/services.sh env)"
 (cd app/web && npm run --silent test)
 
 # The services' state is shared; each test isolates itself (own database, topics, table).
-# The fault tests kill workers and restart the broker, so they run afterwards, alone.
-cargo nextest run --workspace --locked --no-fail-fast -E 'not test(/^fault::/)' "$@"
-cargo nextest run --workspace --locked --no-fail-fast --test-threads 1 -E 'test(/^fault::/)' "$@"
+# The fault tests kill workers and restart the broker, so they run afterwards,
+# alone; with them the upgrade test, which runs the previous release's build.
+cargo nextest run --workspace --locked --no-fail-fast -E 'not test(/^(fault|upgrade)::/)' "$@"
+if ! wait "$previous_build"; then
+  cat "$previous_log"
+  echo "harmony test: building the previous release failed (above)" >&2
+  exit 1
+fi
+HARMONY_PREVIOUS_RELEASE_BIN=$(cat "$previous_bin") \
+  cargo nextest run --workspace --locked --no-fail-fast --test-threads 1 -E 'test(/^(fault|upgrade)::/)' "$@"
 # The broker's request decoder under libFuzzer for a minute: no input may
 # panic or allocate without bound (scripts/fuzz.sh).
 if ! wait "$fuzz_build"; then

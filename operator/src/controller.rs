@@ -106,10 +106,11 @@ pub fn is_managed(hc: &HarmonyChat) -> bool {
         .is_none_or(|value| value != "false")
 }
 
-/// Whether a failing topic deletion has been retried long enough.
-pub fn give_up_deletion(deleted_at: Timestamp, now: Timestamp, grace: Duration) -> bool {
+/// Whether a step of a deletion (a failing topic deletion, the reclaim
+/// Job) started at `since` has had its grace.
+pub fn give_up_deletion(since: Timestamp, now: Timestamp, grace: Duration) -> bool {
     let grace = SignedDuration::try_from(grace).unwrap_or(SignedDuration::MAX);
-    now.duration_since(deleted_at) >= grace
+    now.duration_since(since) >= grace
 }
 
 /// Whether deleting `hc` must pass through the operator: some data is to be
@@ -540,8 +541,10 @@ enum Reclaim {
 }
 
 /// Runs the reclaim Job (and its ServiceAccount, when the operator's) to
-/// completion: `Done` with its outcome once it finished, failed, or could
-/// not start or finish within the deletion grace.
+/// completion: `Done` with its outcome once it finished, failed, could not
+/// start within the deletion grace (counted from the deletion), or did not
+/// finish within the grace counted from its own creation (slow topic
+/// deletions before it take none of its time).
 async fn reclaim<T>(
     hc: &HarmonyChat,
     ctx: &Context<T>,
@@ -556,7 +559,6 @@ async fn reclaim<T>(
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
     let name = job::reclaim_job_name(&instance);
     let grace = ctx.settings.deletion_grace;
-    let late = give_up_deletion(deleted_at, Timestamp::now(), grace);
     let waiting = Reclaim::Waiting(Action::requeue(ctx.settings.requeue_busy));
     let found = jobs
         .get_opt(&name)
@@ -566,13 +568,21 @@ async fn reclaim<T>(
         return match start_reclaim_job(&instance, ctx, stores).await {
             Ok(()) => Ok(waiting),
             // A namespace being deleted refuses new objects: never wedge it.
-            Err(error) if late => Ok(Reclaim::Done(Err(format!(
-                "the reclaim Job {name} could not be started within {grace:?}: {error}"
-            )))),
+            Err(error) if give_up_deletion(deleted_at, Timestamp::now(), grace) => {
+                Ok(Reclaim::Done(Err(format!(
+                    "the reclaim Job {name} could not be started within {grace:?}: {error}"
+                ))))
+            }
             Err(error) => Err(error),
         };
     };
     let said = || termination_message(ctx, namespace, &found);
+    let created_at = found
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map_or(deleted_at, |created| created.0);
+    let late = give_up_deletion(created_at, Timestamp::now(), grace);
     Ok(Reclaim::Done(match status::migration(&found) {
         Migration::Running if !late => return Ok(waiting),
         Migration::Running => Err(format!(

@@ -1620,10 +1620,14 @@ fn deleting_data(seconds_ago: i64) -> HarmonyChat {
     hc
 }
 
-/// The reclaim Job as the apiserver answers it, with `status`.
-fn reclaim_job(status: Value) -> Value {
+/// The reclaim Job as the apiserver answers it, created `seconds_ago`, with `status`.
+fn reclaim_job(seconds_ago: i64, status: Value) -> Value {
+    let created = Timestamp::now()
+        .checked_sub(SignedDuration::from_secs(seconds_ago))
+        .unwrap();
     json!({ "apiVersion": "batch/v1", "kind": "Job",
-        "metadata": { "name": "harmony-dev-reclaim", "namespace": NAMESPACE, "uid": RECLAIM_JOB_UID },
+        "metadata": { "name": "harmony-dev-reclaim", "namespace": NAMESPACE, "uid": RECLAIM_JOB_UID,
+            "creationTimestamp": Time(created) },
         "status": status })
 }
 
@@ -1642,7 +1646,7 @@ fn reclaimed(message: &str) -> Cluster {
     let mut cluster = Cluster::default();
     cluster.objects.insert(
         RECLAIM_JOB.into(),
-        reclaim_job(json!({ "succeeded": 1, "failed": 1 })),
+        reclaim_job(0, json!({ "succeeded": 1, "failed": 1 })),
     );
     cluster.listed.insert(
         RECLAIM_PODS.into(),
@@ -1746,13 +1750,15 @@ async fn deletion_reports_what_the_reclaim_job_did_then_releases() {
     assert_eq!(outcome.action, Action::await_change());
 }
 
-/// A failed Job (with what its last pod said), one still running after the
-/// deletion grace, or one that could not be started within it, is a
-/// Warning naming what was not deleted and why; the namespace is never
-/// wedged: the finalizer is released. A Job running within the grace is
-/// waited for. Seen failing with the grace not applied to the running Job
-/// (it waited forever) nor to starting it (a refused apply was retried
-/// forever).
+/// A failed Job (with what its last pod said), one still running the
+/// deletion grace after it was created, or one that could not be started
+/// within the grace of the deletion, is a Warning naming what was not
+/// deleted and why; the namespace is never wedged: the finalizer is
+/// released. A Job running within its grace is waited for, however long
+/// the deletion took before it. Seen failing with the grace not applied to
+/// the running Job (it waited forever), nor to starting it (a refused apply
+/// was retried forever), and with the running Job's grace counted from the
+/// deletion (the Job created 10 s ago was given up).
 #[tokio::test]
 async fn deletion_gives_up_on_a_failed_or_stuck_reclaim_job() {
     let failed = json!({ "failed": 4, "conditions": [{ "type": "Failed", "status": "True",
@@ -1763,7 +1769,7 @@ async fn deletion_gives_up_on_a_failed_or_stuck_reclaim_job() {
         let mut cluster = Cluster::default();
         cluster
             .objects
-            .insert(RECLAIM_JOB.into(), reclaim_job(status));
+            .insert(RECLAIM_JOB.into(), reclaim_job(seconds_ago, status));
         // A failed pod's message is the tail of its log.
         cluster.listed.insert(
             RECLAIM_PODS.into(),
@@ -1828,9 +1834,9 @@ async fn deletion_gives_up_on_a_failed_or_stuck_reclaim_job() {
     let mut cluster = Cluster::default();
     cluster
         .objects
-        .insert(RECLAIM_JOB.into(), reclaim_job(json!({ "active": 1 })));
+        .insert(RECLAIM_JOB.into(), reclaim_job(10, json!({ "active": 1 })));
     let outcome = run(
-        deleting_data(10),
+        deleting_data(600),
         cluster,
         FakeTopics::default(),
         Settings::default(),

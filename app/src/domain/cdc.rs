@@ -21,6 +21,10 @@ pub enum Effect {
     PurgeHistory(Uuid),
     /// Write the closed profile to the cache.
     CacheClosedProfile(Uuid),
+    /// Forget the (closed) user's read positions and notification choices.
+    /// The API does it as it closes the account; this covers an account
+    /// closed by a release from before read positions, during a roll.
+    ForgetAttention(Uuid),
     /// Log a `reaction_removed` for every reaction of this (closed) user in
     /// the chats they are a member of (`reactions_to_remove`).
     RemoveReactions(Uuid),
@@ -85,6 +89,7 @@ pub fn effects(record: &OutboxRecord) -> Result<Vec<Effect>, Malformed> {
         ],
         Event::Tombstoned(_) => vec![
             Effect::CacheClosedProfile(aggregate),
+            Effect::ForgetAttention(aggregate),
             Effect::RemoveReactions(aggregate),
         ],
         // Only the member's own devices react (through their personal channel).
@@ -206,6 +211,7 @@ mod tests {
             effects(&event("user", &u, "TOMBSTONED", json!({})).unwrap()).unwrap(),
             [
                 Effect::CacheClosedProfile(user),
+                Effect::ForgetAttention(user),
                 Effect::RemoveReactions(user)
             ]
         );

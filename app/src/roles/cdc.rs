@@ -174,6 +174,10 @@ impl Handler {
                 }
                 tracing::info!(%user_id, removed, "reactions of a closed account removed");
             }
+            Effect::ForgetAttention(user_id) => {
+                let mut conn = self.pool.acquire().await?;
+                chats::forget_attention(&mut conn, user_id).await?
+            }
             // The closed profile from Postgres, written (not deleted) so that
             // a racing cache fill cannot re-cache the open account.
             Effect::CacheClosedProfile(user_id) => {

@@ -16,8 +16,17 @@ use crate::support::TestEnv;
 pub struct TestApp {
     pub env: TestEnv,
     pub app: App,
-    router: Router,
+    api: Api,
     shutdown: CancellationToken,
+}
+
+/// The API is called through `TestApp` as through any other `Api`.
+impl std::ops::Deref for TestApp {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 impl TestApp {
@@ -74,24 +83,43 @@ impl TestApp {
             liveness = ops::Liveness::of([sink.health()]);
             tokio::spawn(sink.run(shutdown.clone()));
         }
-        let router = roles::api::router(app.clone(), dependencies, liveness);
+        let api = Api::new(roles::api::router(app.clone(), dependencies, liveness));
         Self {
             env,
             app,
-            router,
+            api,
             shutdown,
         }
     }
 
     /// Another API process over the same services and settings (its own
     /// connections and in-memory state), as a second replica would be.
-    pub async fn replica(&self) -> Replica {
+    pub async fn replica(&self) -> Api {
         let (app, dependencies) = roles::api::build(&self.env.config)
             .await
             .expect("api builds");
-        Replica {
-            router: roles::api::router(app, dependencies, ops::Liveness::default()),
-        }
+        Api::new(roles::api::router(
+            app,
+            dependencies,
+            ops::Liveness::default(),
+        ))
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// One API process's router, called in-process, and what tests do through it.
+pub struct Api {
+    router: Router,
+}
+
+impl Api {
+    pub fn new(router: Router) -> Self {
+        Self { router }
     }
 
     pub fn get(&self, path: &str) -> Call {
@@ -168,27 +196,6 @@ impl TestApp {
             .json(json!({ "content": content }))
             .send()
             .await
-    }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-/// A second API replica of a `TestApp` (`TestApp::replica`).
-pub struct Replica {
-    router: Router,
-}
-
-impl Replica {
-    pub fn post(&self, path: &str) -> Call {
-        Call {
-            router: self.router.clone(),
-            builder: Request::builder().method(Method::POST).uri(path),
-            body: Body::empty(),
-        }
     }
 }
 

@@ -39,38 +39,12 @@ impl Worker {
 
     /// A worker with settings of its own on top of the test's.
     fn with_env(role: &'static str, t: &TestApp, index: usize, extra: &[(&str, String)]) -> Self {
-        let c = &t.env.config;
-        let env = vec![
-            ("POSTGRES__URL".into(), c.postgres.url.expose().to_owned()),
-            ("REDIS__URL".into(), c.redis.url.expose().to_owned()),
-            (
-                "KAFKA__BOOTSTRAP_SERVERS".into(),
-                c.kafka.bootstrap_servers.clone(),
-            ),
-            ("DYNAMODB__URL".into(), c.dynamodb.url.clone()),
-            (
-                "DYNAMODB__CHAT_HISTORY_TABLE_NAME".into(),
-                c.dynamodb.chat_history_table_name.clone(),
-            ),
-            (
-                "TOPICS__MESSAGES__NAME".into(),
-                c.topics.messages.name.clone(),
-            ),
-            (
-                "TOPICS__CHAT_EVENTS__NAME".into(),
-                c.topics.chat_events.name.clone(),
-            ),
-            (
-                "TOPICS__USER_EVENTS__NAME".into(),
-                c.topics.user_events.name.clone(),
-            ),
+        let mut env = t.env.process_env();
+        env.extend([
             ("SINK__GROUP_ID".into(), format!("sink-{}", t.env.id)),
             ("CDC__GROUP_ID".into(), format!("cdc-{}", t.env.id)),
-            ("HTTP__BIND".into(), "127.0.0.1:0".into()),
-            ("RUST_LOG".into(), "warn".into()),
-            ("KAFKA__IDEMPOTENCE".into(), c.kafka.idempotence.to_string()),
             ("KAFKA__SESSION_TIMEOUT_MS".into(), "6000".into()),
-        ];
+        ]);
         let env: Vec<(String, String)> = env
             .into_iter()
             .filter(|(name, _)| !extra.iter().any(|(n, _)| n == name))

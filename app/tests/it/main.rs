@@ -31,4 +31,5 @@ mod restore;
 mod services;
 mod support;
 mod tls;
+mod upgrade;
 mod web;

@@ -73,6 +73,43 @@ impl TestEnv {
     }
 }
 
+impl TestEnv {
+    /// The settings that point a `harmony` process at this environment's
+    /// services, database, table and topics (on top of the test's own
+    /// environment, which the process inherits).
+    pub fn process_env(&self) -> Vec<(String, String)> {
+        let c = &self.config;
+        [
+            ("POSTGRES__URL", c.postgres.url.expose().to_owned()),
+            ("REDIS__URL", c.redis.url.expose().to_owned()),
+            (
+                "KAFKA__BOOTSTRAP_SERVERS",
+                c.kafka.bootstrap_servers.clone(),
+            ),
+            ("KAFKA__IDEMPOTENCE", c.kafka.idempotence.to_string()),
+            ("DYNAMODB__URL", c.dynamodb.url.clone()),
+            (
+                "DYNAMODB__CHAT_HISTORY_TABLE_NAME",
+                c.dynamodb.chat_history_table_name.clone(),
+            ),
+            ("TOPICS__MESSAGES__NAME", c.topics.messages.name.clone()),
+            (
+                "TOPICS__CHAT_EVENTS__NAME",
+                c.topics.chat_events.name.clone(),
+            ),
+            (
+                "TOPICS__USER_EVENTS__NAME",
+                c.topics.user_events.name.clone(),
+            ),
+            ("HTTP__BIND", "127.0.0.1:0".into()),
+            ("RUST_LOG", "warn".into()),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect()
+    }
+}
+
 /// Replaces the database name of a Postgres URL.
 pub fn with_database(url: &str, database: &str) -> String {
     let (base, query) = url
