@@ -4,16 +4,17 @@
 # `upgrade::` tests run it against this tree's schema
 # (HARMONY_PREVIOUS_RELEASE_BIN).
 #
-# The previous release is the newest `v*` tag behind HEAD. No release is
-# tagged yet; until one is, the stand-in is main just before the newest
-# migration (20261202000002, read positions), so the test crosses a real
-# schema change.
+# The previous release is the newest `v*` tag behind HEAD's parent (a
+# tagged HEAD is the release being made; operator/tests/migrations.rs asks
+# git the same). No release is tagged yet; until one is, the stand-in is
+# main just before the newest migration (20261202000002, read positions), so
+# the test crosses a real schema change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/cargo-env.sh
 
 stand_in=6fdd8da426d595502bacbcf63adeb0f221ef5b11
-release=$(git describe --tags --abbrev=0 --match 'v[0-9]*' HEAD 2>/dev/null || echo "$stand_in")
+release=$(git describe --tags --abbrev=0 --match 'v[0-9]*' HEAD^ 2>/dev/null || echo "$stand_in")
 if ! commit=$(git rev-parse --verify --quiet "$release^{commit}"); then
   echo "previous-release: $release is not in this clone; clone with its history (no --depth)" >&2
   exit 1
@@ -33,4 +34,9 @@ fi
 # the binary to the same path.
 target=$cache/target
 CARGO_TARGET_DIR=$target cargo build --locked --quiet --manifest-path "$src/Cargo.toml" -p harmony --bin harmony >&2
-echo "$target/debug/harmony"
+# A path of its own per release: another build (another clone, a new tag)
+# writes the target's binary while a test may be starting this one.
+mkdir -p "$cache/bin"
+cp "$target/debug/harmony" "$cache/bin/harmony-$commit.partial"
+mv "$cache/bin/harmony-$commit.partial" "$cache/bin/harmony-$commit"
+echo "$cache/bin/harmony-$commit"

@@ -9,7 +9,8 @@
 #      the ApplicationSet; Kubernetes kinds against the 1.33 schemas, custom
 #      resources against their projects' own schemas (scripts/manifests),
 #      sync waves in order; the ApplicationSet's patches applied with the
-#      annotations terraform writes, each landing where it should;
+#      annotations terraform writes, each landing where it should, and the
+#      patched HarmonyChat rendered by the operator, its children validated;
 #   4. every HarmonyChat (samples, environments) against the CRD's
 #      openAPIV3Schema (jsonschema; unknown fields refused as the apiserver's
 #      strict field validation would; CEL rules are covered by the Rust tests);
@@ -170,6 +171,17 @@ for environment in "$root"/terraform/environments/*/; do
     validate_objects "gitops/environments/$name + ApplicationSet patches" "$work/appset-$name.yaml" ||
       fail "gitops/environments/$name with the ApplicationSet's patches does not validate"
     samples+=("$work/harmonychats-gitops-environments-$name-+-ApplicationSet-patches.yaml")
+    # What the operator makes of the environment's HarmonyChat as deployed:
+    # its own checks (replicas within partitions, ...) and every child
+    # (the consumers' ScaledObjects among them) against its schema.
+    patched="$work/harmonychats-gitops-environments-$name-+-ApplicationSet-patches.yaml"
+    if "$operator" render -f "$patched" >"$work/appset-$name-children.yaml" 2>"$work/render.log"; then
+      validate_objects "children of gitops/environments/$name's HarmonyChat" "$work/appset-$name-children.yaml" ||
+        fail "children of gitops/environments/$name's HarmonyChat do not validate"
+    else
+      cat "$work/render.log" >&2
+      fail "harmony-operator render of gitops/environments/$name's HarmonyChat (with the ApplicationSet's patches) failed"
+    fi
   else
     grep -v '^ok: ' "$work/appset.log" >&2
     fail "gitops/apps/environments.yaml: a patch of $name misses its target or an annotation's value does not land (scripts/manifests/appset_patches.py)"

@@ -75,7 +75,10 @@ fn is_destructive(statement: &str) -> bool {
     dropped || has("RENAME") || has("TRUNCATE") || retyped || set_not_null || required_column
 }
 
-/// Migration file names in the newest `v*` tag, if git and a tag are there.
+/// Migration file names in the previous release, the newest `v*` tag behind
+/// HEAD's parent (a tagged HEAD is the release being made, not the previous
+/// one; `scripts/previous-release.sh` asks git the same), if git and a tag
+/// are there.
 fn released_in_last_tag(dir: &Path) -> BTreeSet<String> {
     let git = |args: &[&str]| {
         Command::new("git")
@@ -86,9 +89,15 @@ fn released_in_last_tag(dir: &Path) -> BTreeSet<String> {
             .filter(|o| o.status.success())
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
     };
-    let Some(tag) = git(&["tag", "--list", "v*", "--sort=-v:refname"])
-        .and_then(|tags| tags.lines().next().map(str::to_owned))
-    else {
+    let Some(tag) = git(&[
+        "describe",
+        "--tags",
+        "--abbrev=0",
+        "--match",
+        "v[0-9]*",
+        "HEAD^",
+    ])
+    .map(|tag| tag.trim().to_owned()) else {
         return BTreeSet::new();
     };
     git(&["ls-tree", "--name-only", &tag, "--", "./"])

@@ -231,10 +231,12 @@ pub async fn set_read_position(
 }
 
 /// A closed account keeps its memberships but not where it read or what
-/// notified it.
+/// notified it. Rows already forgotten (`mentions` is the column's default)
+/// are not written again: the cdc repeats this after the API.
 pub async fn forget_attention(conn: &mut PgConnection, user_id: Uuid) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE user_chats SET last_read = NULL, notifications = DEFAULT WHERE user_id = $1",
+        "UPDATE user_chats SET last_read = NULL, notifications = DEFAULT \
+         WHERE user_id = $1 AND (last_read IS NOT NULL OR notifications <> 'mentions')",
     )
     .bind(user_id)
     .execute(conn)
