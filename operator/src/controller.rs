@@ -576,6 +576,14 @@ async fn reclaim<T>(
             Err(error) => Err(error),
         };
     };
+    if found.annotations().get(job::RECLAIMS_ANNOTATION) != hc.metadata.uid.as_ref() {
+        // An earlier HarmonyChat's of the same name: its outcome is not
+        // this one's. Deleted (its pods with it); the next pass starts ours.
+        let deleted = jobs.delete(&name, &DeleteParams::background()).await;
+        ignore_not_found(deleted.map(drop))
+            .map_err(kube_error(format!("deleting the stale Job {name}")))?;
+        return Ok(waiting);
+    }
     let said = || termination_message(ctx, namespace, &found);
     let created_at = found
         .metadata

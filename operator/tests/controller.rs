@@ -1620,14 +1620,15 @@ fn deleting_data(seconds_ago: i64) -> HarmonyChat {
     hc
 }
 
-/// The reclaim Job as the apiserver answers it, created `seconds_ago`, with `status`.
+/// The reclaim Job of the sample as the apiserver answers it, created
+/// `seconds_ago`, with `status`.
 fn reclaim_job(seconds_ago: i64, status: Value) -> Value {
     let created = Timestamp::now()
         .checked_sub(SignedDuration::from_secs(seconds_ago))
         .unwrap();
     json!({ "apiVersion": "batch/v1", "kind": "Job",
         "metadata": { "name": "harmony-dev-reclaim", "namespace": NAMESPACE, "uid": RECLAIM_JOB_UID,
-            "creationTimestamp": Time(created) },
+            "creationTimestamp": Time(created), "annotations": { "harmony.chat/reclaims": UID } },
         "status": status })
 }
 
@@ -1682,6 +1683,7 @@ async fn deletion_starts_the_reclaim_job_without_an_owner_and_waits() {
         ]
     );
     let job = &outcome.find("PATCH", RECLAIM_JOB).body;
+    assert_eq!(job["metadata"]["annotations"]["harmony.chat/reclaims"], UID);
     let pod = &job["spec"]["template"]["spec"];
     assert_eq!(
         pod["containers"][0]["args"],
@@ -1843,6 +1845,38 @@ async fn deletion_gives_up_on_a_failed_or_stuck_reclaim_job() {
     )
     .await;
     assert_eq!(outcome.lines(), [format!("GET {RECLAIM_JOB}")]);
+    assert_eq!(
+        outcome.action,
+        Action::requeue(Settings::default().requeue_busy)
+    );
+}
+
+/// A reclaim Job left by an earlier HarmonyChat of the same name (the
+/// finalizer's removal of it failed; it has no owner) is deleted and ours
+/// started afresh, never read as ours. Seen failing without the uid check
+/// (the earlier Job's success was reported and the finalizer released
+/// with nothing deleted).
+#[tokio::test]
+async fn deletion_does_not_take_an_earlier_objects_reclaim_job_for_its_own() {
+    let mut cluster = reclaimed("postgres: dropped the migrations' tables (users, chats)");
+    let mut earlier = reclaim_job(0, json!({ "succeeded": 1 }));
+    earlier["metadata"]["annotations"]["harmony.chat/reclaims"] = json!("uid-of-an-earlier-object");
+    cluster.objects.insert(RECLAIM_JOB.into(), earlier);
+    let outcome = run(
+        deleting_data(0),
+        cluster,
+        FakeTopics::default(),
+        Settings::default(),
+    )
+    .await;
+    assert_eq!(
+        outcome.lines(),
+        [
+            format!("GET {RECLAIM_JOB}"),
+            format!("DELETE {RECLAIM_JOB}")
+        ]
+    );
+    assert_eq!(outcome.events(), []);
     assert_eq!(
         outcome.action,
         Action::requeue(Settings::default().requeue_busy)

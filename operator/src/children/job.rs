@@ -16,6 +16,10 @@ use super::sha256_hex;
 
 /// Annotation naming the image a migration Job ran.
 pub const IMAGE_ANNOTATION: &str = "harmony.chat/image";
+/// On the reclaim Job: the uid of the HarmonyChat whose data it deletes.
+/// It has no owner, so a Job left by an earlier object of the same name
+/// (its removal failed) is told apart by this.
+pub const RECLAIMS_ANNOTATION: &str = "harmony.chat/reclaims";
 
 /// `<name>-migrate-<first 8 hex of sha256(image)>`.
 pub fn migration_job_name(instance: &Instance<'_>) -> String {
@@ -97,6 +101,10 @@ pub fn reclaim(instance: &Instance<'_>, stores: &[&str]) -> Job {
         .unwrap_or_else(|| instance.hc.spec.image.clone());
     let mut metadata = instance.metadata(reclaim_job_name(instance), Component::Migrate);
     metadata.owner_references = None;
+    metadata.annotations = Some(BTreeMap::from([(
+        RECLAIMS_ANNOTATION.to_owned(),
+        instance.hc.metadata.uid.clone().unwrap_or_default(),
+    )]));
     let mut container = harmony_container(
         instance,
         Role::Migrate,
