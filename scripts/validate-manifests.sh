@@ -15,6 +15,8 @@
 #      openAPIV3Schema (jsonschema; unknown fields refused as the apiserver's
 #      strict field validation would; CEL rules are covered by the Rust tests);
 #   5. the local Helm charts: `helm lint --strict`, `helm template` validated;
+#      every Deployment that may run several pods (the operator's, the
+#      rendered components') has a disruption budget and zone/node spread;
 #      the operator's alerts under `promtool test rules`; the Grafana
 #      dashboard's JSON; helmfile's values for every environment, the Argo CD
 #      health check in them;
@@ -315,6 +317,25 @@ for watch in "" harmony; do
     fail "operator chart (watchNamespace='$watch') does not validate against Kubernetes $k8s_version"
   fi
 done
+# Drains and a zone's loss: every Deployment that may run several pods (the
+# operator's own, and each instance's components as the operator renders
+# them for the samples and the environments) has one budget of at most one
+# unavailable pod and spreads over zones and nodes; the chart without its
+# budget must fail the check.
+for rendered in "$work/chart-all.yaml" "$work"/*-children.yaml; do
+  if "$venv/bin/python" "$validators/disruption.py" "$rendered" >"$work/disruption.log" 2>&1; then
+    echo "ok: ${rendered#"$work"/}: $(tail -1 "$work/disruption.log")"
+  else
+    cat "$work/disruption.log" >&2
+    fail "${rendered#"$work"/}: a Deployment that may run several pods lacks its disruption budget or spread"
+  fi
+done
+"$venv/bin/python" -c 'import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d["kind"] != "PodDisruptionBudget"]
+yaml.safe_dump_all(docs, open(sys.argv[2], "w"))' "$work/chart-all.yaml" "$work/chart-without-budget.yaml"
+if "$venv/bin/python" "$validators/disruption.py" "$work/chart-without-budget.yaml" >/dev/null 2>&1; then
+  fail "the disruption check passed the operator chart without its PodDisruptionBudget"
+fi
 # The operator chart as the environments install it (metrics.serviceMonitor):
 # the ServiceMonitor and PrometheusRule against the prometheus-operator
 # schemas, the rules through promtool (check, then the unit tests of
