@@ -12,7 +12,7 @@ import { parseAllDocuments, stringify } from 'yaml';
 const models = {
   'argoproj.io/v1alpha1': ['@kubernetes-models/argo-cd/argoproj.io/v1alpha1', ['Application', 'ApplicationSet', 'AppProject']],
   'kafka.strimzi.io/v1': ['@kubernetes-models/strimzi-kafka-operator/kafka.strimzi.io/v1', ['Kafka', 'KafkaNodePool']],
-  'postgresql.cnpg.io/v1': ['@kubernetes-models/cloudnative-pg/postgresql.cnpg.io/v1', ['Cluster']],
+  'postgresql.cnpg.io/v1': ['@kubernetes-models/cloudnative-pg/postgresql.cnpg.io/v1', ['Cluster', 'ScheduledBackup']],
   'external-secrets.io/v1': ['@kubernetes-models/external-secrets/external-secrets.io/v1', ['ExternalSecret', 'SecretStore']],
   'monitoring.coreos.com/v1': ['@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1', ['PodMonitor', 'PrometheusRule', 'ServiceMonitor']],
   'karpenter.sh/v1': ['@kubernetes-models/karpenter/karpenter.sh/v1', ['NodePool']],
