@@ -35,8 +35,11 @@ fi
 target=$cache/target
 CARGO_TARGET_DIR=$target cargo build --locked --quiet --manifest-path "$src/Cargo.toml" -p harmony --bin harmony >&2
 # A path of its own per release: another build (another clone, a new tag)
-# writes the target's binary while a test may be starting this one.
+# replaces the target's binary while a test may be starting this one. A
+# hard link, not a copy: cargo replaces the file (a new inode) rather than
+# writing into it, and a copy wrote 160 MB on every run while the tests'
+# Postgres waited on fsync.
 mkdir -p "$cache/bin"
-cp "$target/debug/harmony" "$cache/bin/harmony-$commit.partial"
+ln -f "$target/debug/harmony" "$cache/bin/harmony-$commit.partial"
 mv "$cache/bin/harmony-$commit.partial" "$cache/bin/harmony-$commit"
 echo "$cache/bin/harmony-$commit"

@@ -136,7 +136,21 @@ for environment in "$root"/gitops/environments/*/; do
   # Waves: namespaces, CRDs, operator, platform dependencies, HarmonyChat.
   "$venv/bin/python" "$validators/sync_waves.py" "$work/gitops-$name.yaml" ||
     fail "gitops/environments/$name: sync waves out of order"
+  # What the Application's AppProject lets it sync (Argo CD refuses the
+  # whole sync for one object it does not).
+  if "$venv/bin/python" "$validators/project_kinds.py" "$root/gitops/apps/project.yaml" "$work/gitops-$name.yaml" >"$work/project.log" 2>&1; then
+    echo "ok: gitops/environments/$name: $(tail -1 "$work/project.log")"
+  else
+    cat "$work/project.log" >&2
+    fail "gitops/environments/$name holds what AppProject harmony (gitops/apps/project.yaml) does not allow"
+  fi
 done
+# The project check must be able to fail: prod without PodDisruptionBudgets
+# in the whitelist (the operator chart ships one).
+grep -v 'kind: PodDisruptionBudget' "$root/gitops/apps/project.yaml" >"$work/project-without-budgets.yaml"
+if "$venv/bin/python" "$validators/project_kinds.py" "$work/project-without-budgets.yaml" "$work/gitops-prod.yaml" >/dev/null 2>&1; then
+  fail "the AppProject check passed a project that does not allow the operator's PodDisruptionBudget"
+fi
 validate_objects "gitops/bootstrap and gitops/apps" "$root"/gitops/bootstrap/*.yaml "$root"/gitops/apps/*.yaml ||
   fail "gitops/bootstrap or gitops/apps does not validate"
 samples+=("$work"/harmonychats-gitops-environments-*.yaml "$root"/gitops/argocd/health-fixtures/*.yaml)
@@ -331,11 +345,17 @@ for rendered in "$work/chart-all.yaml" "$work"/*-children.yaml; do
   fi
 done
 "$venv/bin/python" -c 'import sys, yaml
-docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d["kind"] != "PodDisruptionBudget"]
-yaml.safe_dump_all(docs, open(sys.argv[2], "w"))' "$work/chart-all.yaml" "$work/chart-without-budget.yaml"
-if "$venv/bin/python" "$validators/disruption.py" "$work/chart-without-budget.yaml" >/dev/null 2>&1; then
-  fail "the disruption check passed the operator chart without its PodDisruptionBudget"
-fi
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+yaml.safe_dump_all([d for d in docs if d["kind"] != "PodDisruptionBudget"], open(sys.argv[2], "w"))
+for d in docs:
+    if d["kind"] == "Deployment":
+        d["spec"]["template"]["spec"].pop("topologySpreadConstraints", None)
+yaml.safe_dump_all(docs, open(sys.argv[3], "w"))' "$work/chart-all.yaml" "$work/chart-without-budget.yaml" "$work/chart-without-spread.yaml"
+for broken in without-budget without-spread; do
+  if "$venv/bin/python" "$validators/disruption.py" "$work/chart-$broken.yaml" >/dev/null 2>&1; then
+    fail "the disruption check passed the operator chart ${broken/-/ its }"
+  fi
+done
 # The operator chart as the environments install it (metrics.serviceMonitor):
 # the ServiceMonitor and PrometheusRule against the prometheus-operator
 # schemas, the rules through promtool (check, then the unit tests of

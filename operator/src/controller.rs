@@ -576,12 +576,16 @@ async fn reclaim<T>(
             Err(error) => Err(error),
         };
     };
-    if found.annotations().get(job::RECLAIMS_ANNOTATION) != hc.metadata.uid.as_ref() {
+    let reclaims = found.annotations().get(job::RECLAIMS_ANNOTATION);
+    if reclaims.map(String::as_str) != Some(hc.uid().unwrap_or_default().as_str()) {
         // An earlier HarmonyChat's of the same name: its outcome is not
-        // this one's. Deleted (its pods with it); the next pass starts ours.
-        let deleted = jobs.delete(&name, &DeleteParams::background()).await;
-        ignore_not_found(deleted.map(drop))
-            .map_err(kube_error(format!("deleting the stale Job {name}")))?;
+        // this one's. Deleted in the foreground, so it is gone only once
+        // its pods are: ours starts after that, never beside it.
+        if found.metadata.deletion_timestamp.is_none() {
+            let deleted = jobs.delete(&name, &DeleteParams::foreground()).await;
+            ignore_not_found(deleted.map(drop))
+                .map_err(kube_error(format!("deleting the stale Job {name}")))?;
+        }
         return Ok(waiting);
     }
     let said = || termination_message(ctx, namespace, &found);

@@ -454,6 +454,13 @@ fn check_contract(call: &Call, deleting: bool) {
         "DELETE" if call.path.contains("/scaledobjects/") => {
             assert_eq!(call.body["propagationPolicy"], "Foreground", "{call:?}")
         }
+        // The reclaim Job: an earlier object's in the foreground (its pods
+        // go first), ours, finished, in the background (its own tests say which).
+        "DELETE" if call.path == RECLAIM_JOB => assert!(
+            ["Foreground", "Background"]
+                .contains(&call.body["propagationPolicy"].as_str().unwrap_or_default()),
+            "{call:?}"
+        ),
         "DELETE" => assert_eq!(call.body["propagationPolicy"], "Background", "{call:?}"),
         other => panic!("unexpected method {other}: {call:?}"),
     }
@@ -1749,6 +1756,10 @@ async fn deletion_reports_what_the_reclaim_job_did_then_releases() {
         "postgres: dropped the migrations' tables (users, chats); dynamodb: kept table local_chat_history: harmony migrate did not create it (no harmony.chat/created-by tag)"
     );
     assert_eq!(outcome.calls[3].body["metadata"]["finalizers"], json!([]));
+    assert_eq!(
+        outcome.find("DELETE", RECLAIM_JOB).body["propagationPolicy"],
+        "Background"
+    );
     assert_eq!(outcome.action, Action::await_change());
 }
 
@@ -1852,10 +1863,10 @@ async fn deletion_gives_up_on_a_failed_or_stuck_reclaim_job() {
 }
 
 /// A reclaim Job left by an earlier HarmonyChat of the same name (the
-/// finalizer's removal of it failed; it has no owner) is deleted and ours
-/// started afresh, never read as ours. Seen failing without the uid check
-/// (the earlier Job's success was reported and the finalizer released
-/// with nothing deleted).
+/// finalizer's removal of it failed; it has no owner) is deleted in the
+/// foreground and ours started once it is gone, never read as ours nor run
+/// beside it. Seen failing without the uid check (the earlier Job's success
+/// was reported and the finalizer released with nothing deleted).
 #[tokio::test]
 async fn deletion_does_not_take_an_earlier_objects_reclaim_job_for_its_own() {
     let mut cluster = reclaimed("postgres: dropped the migrations' tables (users, chats)");
@@ -1876,11 +1887,30 @@ async fn deletion_does_not_take_an_earlier_objects_reclaim_job_for_its_own() {
             format!("DELETE {RECLAIM_JOB}")
         ]
     );
+    assert_eq!(
+        outcome.find("DELETE", RECLAIM_JOB).body["propagationPolicy"],
+        "Foreground"
+    );
     assert_eq!(outcome.events(), []);
     assert_eq!(
         outcome.action,
         Action::requeue(Settings::default().requeue_busy)
     );
+
+    // Still being deleted (its pods not yet gone): wait, start nothing.
+    let mut cluster = Cluster::default();
+    let mut going = reclaim_job(0, json!({ "active": 1 }));
+    going["metadata"]["annotations"]["harmony.chat/reclaims"] = json!("uid-of-an-earlier-object");
+    going["metadata"]["deletionTimestamp"] = json!(Time(Timestamp::now()));
+    cluster.objects.insert(RECLAIM_JOB.into(), going);
+    let outcome = run(
+        deleting_data(0),
+        cluster,
+        FakeTopics::default(),
+        Settings::default(),
+    )
+    .await;
+    assert_eq!(outcome.lines(), [format!("GET {RECLAIM_JOB}")]);
 }
 
 /// Topics and the table `Delete`, the database objects `Retain`: the topics

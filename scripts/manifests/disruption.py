@@ -10,22 +10,34 @@ import yaml
 
 
 def matches(selector, labels):
-    """Whether a LabelSelector (matchLabels only, as ours are) selects labels."""
-    if not selector or selector.get("matchExpressions"):
+    """Whether a LabelSelector selects labels (an empty one selects all)."""
+    if selector is None:
         return False
-    wanted = selector.get("matchLabels") or {}
-    return bool(wanted) and all(labels.get(k) == v for k, v in wanted.items())
+    for expression in selector.get("matchExpressions") or []:
+        key, operator, values = expression["key"], expression["operator"], expression.get("values") or []
+        if not {
+            "In": key in labels and labels[key] in values,
+            "NotIn": labels.get(key) not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[operator]:
+            return False
+    return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
 
 
 def may_scale_out(deployment, objects):
     if (deployment["spec"].get("replicas") or 1) > 1:
         return True
-    name = deployment["metadata"]["name"]
+    meta = deployment["metadata"]
     for o in objects:
-        if o["kind"] == "HorizontalPodAutoscaler" and o["spec"]["scaleTargetRef"]["name"] == name:
-            return o["spec"]["maxReplicas"] > 1
-        if o["kind"] == "ScaledObject" and o["spec"]["scaleTargetRef"]["name"] == name:
-            return o["spec"].get("maxReplicaCount", 100) > 1
+        target = o.get("spec", {}).get("scaleTargetRef", {})
+        if (o["kind"] not in ("HorizontalPodAutoscaler", "ScaledObject")
+                or o["metadata"].get("namespace") != meta.get("namespace")
+                or target.get("kind", "Deployment") != "Deployment"
+                or target.get("name") != meta["name"]):
+            continue
+        # KEDA's default maximum is 100.
+        return o["spec"].get("maxReplicas", o["spec"].get("maxReplicaCount", 100)) > 1
     return False
 
 
