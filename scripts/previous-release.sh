@@ -40,6 +40,8 @@ CARGO_TARGET_DIR=$target cargo build --locked --quiet --manifest-path "$src/Carg
 # writing into it, and a copy wrote 160 MB on every run while the tests'
 # Postgres waited on fsync.
 mkdir -p "$cache/bin"
-ln -f "$target/debug/harmony" "$cache/bin/harmony-$commit.partial"
-mv "$cache/bin/harmony-$commit.partial" "$cache/bin/harmony-$commit"
+if ! [ "$target/debug/harmony" -ef "$cache/bin/harmony-$commit" ]; then
+  ln -f "$target/debug/harmony" "$cache/bin/harmony-$commit.partial"
+  mv -f "$cache/bin/harmony-$commit.partial" "$cache/bin/harmony-$commit"
+fi
 echo "$cache/bin/harmony-$commit"

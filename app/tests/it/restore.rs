@@ -366,3 +366,97 @@ async fn a_restore_brings_back_every_acknowledged_message_and_every_chat() {
     }
     drop(redis);
 }
+
+/// `scripts/restore-aws.sh ENV TIME` with a stand-in `aws` on PATH that
+/// records each call and answers the describe calls as AWS would (text
+/// output); `fail_on` makes the call starting with it exit 255, as the CLI
+/// does on a service error. Returns the exit code, stderr and the calls.
+fn restore_aws(args: &[&str], fail_on: &str) -> (i32, String, Vec<String>) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let calls = dir.path().join("calls");
+    let aws = dir.path().join("aws");
+    std::fs::write(
+        &aws,
+        format!(
+            r#"#!/bin/sh
+echo "$*" >> "{calls}"
+case "$*" in
+  "{fail_on}"*) echo "An error occurred (InvalidRestoreFault)" >&2; exit 255 ;;
+  "rds describe-db-instances"*) printf 'harmony-prod-postgres\tsg-1,sg-2\tharmony-prod-postgres-logical\tTrue\n' ;;
+  "dynamodb describe-table"*) echo arn:aws:kms:eu-west-1:111:key/k1 ;;
+  "dynamodb describe-continuous-backups"*) echo 35 ;;
+esac
+"#,
+            calls = calls.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&aws, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let output = std::process::Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scripts/restore-aws.sh"
+    ))
+    .args(args)
+    .env("PATH", path)
+    .output()
+    .unwrap();
+    let calls = std::fs::read_to_string(&calls).unwrap_or_default();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+        calls.lines().map(str::to_owned).collect(),
+    )
+}
+
+/// The AWS restore runs the runbook's calls in its order, with the source's
+/// network, parameters, key and recovery window; a failed step stops it, so
+/// the damaged instance keeps its name unless the restored one is
+/// available; bad input makes no call. (AWS cannot run here: the calls are
+/// checked, not their effect.) Seen failing with `set -e` removed (the
+/// renames ran after a failed restore).
+#[test]
+fn the_aws_restore_makes_the_runbooks_calls_and_stops_at_a_failed_step() {
+    let (code, stderr, calls) = restore_aws(&["prod", "2026-12-02T09:55:00Z"], "never");
+    assert_eq!(code, 0, "{stderr}");
+    let db = "harmony-prod-postgres";
+    assert_eq!(
+        calls,
+        [
+            format!("rds describe-db-instances --db-instance-identifier {db} --output text --query DBInstances[0].[DBSubnetGroup.DBSubnetGroupName, join(`,`, VpcSecurityGroups[].VpcSecurityGroupId), DBParameterGroups[0].DBParameterGroupName, MultiAZ]"),
+            format!("rds restore-db-instance-to-point-in-time --source-db-instance-identifier {db} --target-db-instance-identifier {db}-restored --restore-time 2026-12-02T09:55:00Z --db-subnet-group-name harmony-prod-postgres --vpc-security-group-ids sg-1 sg-2 --db-parameter-group-name harmony-prod-postgres-logical --multi-az --deletion-protection"),
+            format!("rds wait db-instance-available --db-instance-identifier {db}-restored"),
+            format!("rds modify-db-instance --db-instance-identifier {db} --new-db-instance-identifier {db}-damaged --apply-immediately"),
+            format!("rds wait db-instance-available --db-instance-identifier {db}-damaged"),
+            format!("rds modify-db-instance --db-instance-identifier {db}-restored --new-db-instance-identifier {db} --apply-immediately"),
+            format!("rds wait db-instance-available --db-instance-identifier {db}"),
+            "dynamodb describe-table --table-name harmony-prod-chat-history --output text --query Table.SSEDescription.KMSMasterKeyArn".to_owned(),
+            "dynamodb describe-continuous-backups --table-name harmony-prod-chat-history --output text --query ContinuousBackupsDescription.PointInTimeRecoveryDescription.RecoveryPeriodInDays".to_owned(),
+            "dynamodb restore-table-to-point-in-time --source-table-name harmony-prod-chat-history --target-table-name harmony-prod-chat-history-202612020955 --restore-date-time 2026-12-02T09:55:00Z --sse-specification-override Enabled=true,SSEType=KMS,KMSMasterKeyId=arn:aws:kms:eu-west-1:111:key/k1".to_owned(),
+            "dynamodb wait table-exists --table-name harmony-prod-chat-history-202612020955".to_owned(),
+            "dynamodb update-continuous-backups --table-name harmony-prod-chat-history-202612020955 --point-in-time-recovery-specification PointInTimeRecoveryEnabled=true,RecoveryPeriodInDays=35".to_owned(),
+        ]
+    );
+
+    let (code, stderr, calls) = restore_aws(
+        &["prod", "2026-12-02T09:55:00Z"],
+        "rds wait db-instance-available --db-instance-identifier harmony-prod-postgres-restored",
+    );
+    assert_ne!(code, 0, "{stderr}");
+    assert!(stderr.contains("InvalidRestoreFault"), "{stderr}");
+    assert!(
+        calls.last().unwrap().starts_with("rds wait") && calls.len() == 3,
+        "{calls:?}"
+    );
+
+    for bad in [&["prod", "yesterday"][..], &["qa", "2026-12-02T09:55:00Z"]] {
+        let (code, stderr, calls) = restore_aws(bad, "never");
+        assert_eq!((code, calls.len()), (2, 0), "{bad:?}: {stderr}");
+        assert!(stderr.contains("usage: scripts/restore-aws.sh"), "{stderr}");
+    }
+}
