@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::{
     api_changes::{delete, edit, sent, stored_when},
-    client::{Reply, TestApp, User},
+    client::{Api, Reply, TestApp, User},
 };
 
 async fn mark_read(t: &TestApp, user: &User, chat: Uuid, ulid: &str) -> Reply {
@@ -28,9 +28,9 @@ async fn set_notifications(t: &TestApp, user: &User, chat: Uuid, level: &str) ->
         .await
 }
 
-/// The chat's entry in the user's chat list.
-async fn listed(t: &TestApp, user: &User, chat: Uuid) -> Value {
-    let list = t
+/// The chat's entry in the user's chat list through `api` (null if absent).
+pub async fn listed(api: &Api, user: &User, chat: Uuid) -> Value {
+    let list = api
         .get("/api/v1/users/me/chats")
         .bearer(&user.access)
         .send()

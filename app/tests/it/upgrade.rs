@@ -25,7 +25,10 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::client::{Api, TestApp, User};
+use crate::{
+    attention::listed,
+    client::{Api, TestApp, User},
+};
 
 /// The previous release's `harmony api` on the test's services, and an
 /// `Api` that reaches it over HTTP.
@@ -139,23 +142,6 @@ async fn history_when(
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// The chat's entry in the user's chat list through `api` (null if absent).
-async fn listed(api: &Api, user: &User, chat: Uuid) -> Value {
-    let reply = api
-        .get("/api/v1/users/me/chats")
-        .bearer(&user.access)
-        .send()
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    reply.body["chats"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["chat_id"] == chat.to_string())
-        .cloned()
-        .unwrap_or(Value::Null)
 }
 
 /// A message as the previous release shows it: without what it does not know.
