@@ -319,6 +319,9 @@ cmd_env() {
 # topics (t_<id>_*), swept before a run rather than by each test.
 cmd_sweep_tests() {
   local db topics
+  # An upgrade test stopped on a timeout leaves its previous release's
+  # process (scripts/previous-release.sh's binary) running.
+  pkill -f '/previous-release/bin/harmony-' || true
   for db in $("$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "SELECT datname FROM pg_database WHERE datname ~ '^test_[0-9a-f]{12}$'"); do
     "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"
   done
