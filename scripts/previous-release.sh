@@ -20,28 +20,47 @@ if ! commit=$(git rev-parse --verify --quiet "$release^{commit}"); then
   exit 1
 fi
 
+repo=$PWD
 cache=$HOME/.cache/harmony/previous-release
-src=$cache/src-$commit
+src=$cache/tree-$commit
 if [ ! -f "$src/Cargo.toml" ]; then
   rm -rf "$src.partial"
   mkdir -p "$src.partial"
   git archive "$commit" | tar -x -C "$src.partial"
+  if [ "$commit" = "$stand_in" ]; then
+    # The stand-in predates this tree's build settings (the AWS SDK's HTTPS
+    # client on rustls with ring, dependencies without debug info, the lock
+    # without aws-lc); with them it can reuse this tree's dependencies. No
+    # behaviour changes.
+    (cd "$src.partial" && git apply -p1 "$repo/scripts/previous-release-stand-in.patch")
+  fi
+  # Its own version: cargo names a workspace member's artifacts by name,
+  # version and path inside the workspace, so under this tree's version the
+  # two trees would replace each other's crates in the shared build
+  # directory.
+  sed -i '/^\[workspace.package\]/,/^\[/ s/^version = "\(.*\)"$/version = "\1-previous"/' "$src.partial/Cargo.toml"
+  (cd "$src.partial" && cargo update --workspace --offline --quiet)
+  # An empty test target: built with the binary, it makes cargo resolve the
+  # dependencies' features as the test build (`--workspace --tests`) does,
+  # so the binary links the dependencies that build compiled. Selected
+  # alone, the binary would get other features and compile about 120 crates
+  # again (95 s on this machine, cold).
+  : >"$src.partial/app/tests/unify_features.rs"
   mv "$src.partial" "$src"
 fi
-# A target directory of its own: in the shared one the two trees' crates
-# get the same hashes (cargo hashes a workspace member by its path inside
-# the workspace), so each build would evict the other's, and both write
-# the binary to the same path.
-target=$cache/target
-CARGO_TARGET_DIR=$target cargo build --locked --quiet --manifest-path "$src/Cargo.toml" -p harmony --bin harmony >&2
+# Intermediate artifacts in the shared build directory; the binary in a
+# target directory of its own, so it does not replace this tree's `harmony`.
+CARGO_BUILD_BUILD_DIR=$CARGO_TARGET_DIR \
+  cargo build --locked --quiet --manifest-path "$src/Cargo.toml" \
+  --target-dir "$cache/target" --workspace --bin harmony --test unify_features >&2
 # A path of its own per release: another build (another clone, a new tag)
 # replaces the target's binary while a test may be starting this one. A
 # hard link, not a copy: cargo replaces the file (a new inode) rather than
 # writing into it, and a copy wrote 160 MB on every run while the tests'
 # Postgres waited on fsync.
 mkdir -p "$cache/bin"
-if ! [ "$target/debug/harmony" -ef "$cache/bin/harmony-$commit" ]; then
-  ln -f "$target/debug/harmony" "$cache/bin/harmony-$commit.partial"
+if ! [ "$cache/target/debug/harmony" -ef "$cache/bin/harmony-$commit" ]; then
+  ln -f "$cache/target/debug/harmony" "$cache/bin/harmony-$commit.partial"
   mv -f "$cache/bin/harmony-$commit.partial" "$cache/bin/harmony-$commit"
 fi
 echo "$cache/bin/harmony-$commit"

@@ -59,15 +59,17 @@ if ! wait "$installs"; then
 fi
 cat "$installs_log"
 
-# The fuzz target (its own build: sanitizer flags, release) and the previous
-# release's binary (its own tree and target directory) compile at the lowest
-# priority while the tests run; they leave a core idle much of the time.
+# The fuzz target (its own build: sanitizer flags, release) compiles at the
+# lowest priority while the tests run; they leave a core idle much of the
+# time. The previous release's binary reuses this build's dependencies and
+# compiles only its own crates, while the services start; it holds the
+# shared build directory's lock, so it ends before the tests' cargo starts.
 fuzz_log=$(mktemp)
 nice -n 19 bash scripts/fuzz.sh build >"$fuzz_log" 2>&1 &
 fuzz_build=$!
 previous_log=$(mktemp)
 previous_bin=$(mktemp)
-nice -n 19 scripts/previous-release.sh >"$previous_bin" 2>"$previous_log" &
+scripts/previous-release.sh >"$previous_bin" 2>"$previous_log" &
 previous_build=$!
 
 scripts/services.sh start
@@ -75,15 +77,15 @@ scripts/services.sh sweep-tests
 eval "$(scripts/services.sh env)"
 (cd app/web && npm run --silent test)
 
-# The services' state is shared; each test isolates itself (own database, topics, table).
-# The fault tests kill workers and restart the broker, so they run afterwards,
-# alone; with them the upgrade test, which runs the previous release's build.
-cargo nextest run --workspace --locked --no-fail-fast -E 'not test(/^(fault|upgrade)::/)' "$@"
 if ! wait "$previous_build"; then
   cat "$previous_log"
   echo "harmony test: building the previous release failed (above)" >&2
   exit 1
 fi
+# The services' state is shared; each test isolates itself (own database, topics, table).
+# The fault tests kill workers and restart the broker, so they run afterwards,
+# alone; with them the upgrade test, which runs the previous release's build.
+cargo nextest run --workspace --locked --no-fail-fast -E 'not test(/^(fault|upgrade)::/)' "$@"
 HARMONY_PREVIOUS_RELEASE_BIN=$(cat "$previous_bin") \
   cargo nextest run --workspace --locked --no-fail-fast --test-threads 1 -E 'test(/^(fault|upgrade)::/)' "$@"
 # The broker's request decoder under libFuzzer for a minute: no input may
