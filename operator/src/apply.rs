@@ -18,6 +18,10 @@ use crate::secret_material::RandomError;
 /// The one field manager of everything the operator applies.
 pub const FIELD_MANAGER: &str = "harmony-operator";
 
+/// Holds a Deployment's `replicas` at their live value while its autoscaler
+/// takes them over (`hand_over_replicas`).
+pub const REPLICAS_HANDOVER_MANAGER: &str = "harmony-operator-handover";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
     #[error(transparent)]
@@ -101,6 +105,13 @@ impl EachKind for Apply<'_> {
         let mut applied = Vec::with_capacity(objects.len());
         for object in objects {
             let name = object.name_any();
+            hand_over_replicas(&api, object)
+                .await
+                .map_err(|source| ReconcileError::Apply {
+                    kind: K::kind(&()).into_owned(),
+                    name: name.clone(),
+                    source,
+                })?;
             let live = api
                 .patch(&name, &params, &Patch::Apply(object))
                 .await
@@ -113,4 +124,50 @@ impl EachKind for Apply<'_> {
         }
         Ok(applied)
     }
+}
+
+/// A Deployment the operator applies without `replicas` (an autoscaler owns
+/// them now) whose live `replicas` the operator applied last: another field
+/// manager applies them first, at their live value. Server-side apply
+/// removes a field its only manager stops applying, and Kubernetes would
+/// default the Deployment to one pod until the autoscaler scales it back.
+/// Reads the live object only for a Deployment without `replicas`.
+async fn hand_over_replicas<K: ChildKind>(api: &Api<K>, object: &K) -> Result<(), kube::Error> {
+    if K::kind(&()) != "Deployment" {
+        return Ok(());
+    }
+    let applied = serde_json::to_value(object).map_err(kube::Error::SerdeError)?;
+    if !applied["spec"]["replicas"].is_null() {
+        return Ok(());
+    }
+    let name = object.name_any();
+    let Some(live) = api.get_opt(&name).await? else {
+        return Ok(());
+    };
+    let ours = live.meta().managed_fields.iter().flatten().any(|entry| {
+        entry.manager.as_deref() == Some(FIELD_MANAGER)
+            && entry.operation.as_deref() == Some("Apply")
+            && entry
+                .fields_v1
+                .as_ref()
+                .is_some_and(|fields| fields.0.pointer("/f:spec/f:replicas").is_some())
+    });
+    let replicas =
+        serde_json::to_value(&live).map_err(kube::Error::SerdeError)?["spec"]["replicas"].clone();
+    if !ours || replicas.is_null() {
+        return Ok(());
+    }
+    let handover = serde_json::json!({
+        "apiVersion": applied["apiVersion"],
+        "kind": "Deployment",
+        "metadata": { "name": name, "namespace": applied["metadata"]["namespace"] },
+        "spec": { "replicas": replicas },
+    });
+    api.patch(
+        &name,
+        &PatchParams::apply(REPLICAS_HANDOVER_MANAGER).force(),
+        &Patch::Apply(handover),
+    )
+    .await?;
+    Ok(())
 }

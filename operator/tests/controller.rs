@@ -78,6 +78,47 @@ struct Cluster {
     objects: HashMap<String, Value>,
     /// Paths whose PATCH is refused with 403 (a namespace being deleted).
     forbidden: Vec<String>,
+    /// Live Deployments (by path) and who manages their `replicas`.
+    replicas: HashMap<String, Replicas>,
+}
+
+/// A live Deployment's `replicas` under server-side apply: an apply that
+/// leaves the field out gives up its manager's share, and a field no
+/// manager holds is removed, so Kubernetes defaults it to 1.
+#[derive(Clone, Debug, PartialEq)]
+struct Replicas {
+    value: i64,
+    managers: Vec<String>,
+}
+
+impl Replicas {
+    fn apply(&mut self, call: &Call) {
+        let manager = call.query["fieldManager"].clone();
+        self.managers.retain(|m| *m != manager);
+        match call.body["spec"]["replicas"].as_i64() {
+            Some(value) => {
+                self.value = value;
+                self.managers.push(manager);
+            }
+            None if self.managers.is_empty() => self.value = 1,
+            None => {}
+        }
+    }
+
+    /// The live Deployment as a GET answers it.
+    fn object(&self, name: &str) -> Value {
+        let managed: Vec<Value> = self
+            .managers
+            .iter()
+            .map(|manager| {
+                json!({ "manager": manager, "operation": "Apply", "apiVersion": "apps/v1",
+                "fieldsType": "FieldsV1", "fieldsV1": { "f:spec": { "f:replicas": {} } } })
+            })
+            .collect();
+        json!({ "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": { "name": name, "namespace": NAMESPACE, "managedFields": managed },
+            "spec": { "replicas": self.value, "selector": {}, "template": {} } })
+    }
 }
 
 #[derive(Default, Clone, Copy, PartialEq)]
@@ -126,6 +167,10 @@ fn answer(cluster: &mut Cluster, call: &Call) -> Response<Body> {
         "GET" if cluster.unserved.contains(&call.path) => {
             respond(StatusCode::NOT_FOUND, &status_body(404, "NotFound"))
         }
+        "GET" if cluster.replicas.contains_key(&call.path) => respond(
+            StatusCode::OK,
+            &cluster.replicas[&call.path].object(split_path(&call.path).1),
+        ),
         "GET" if cluster.objects.contains_key(&call.path) => {
             respond(StatusCode::OK, &cluster.objects[&call.path])
         }
@@ -172,6 +217,10 @@ fn answer(cluster: &mut Cluster, call: &Call) -> Response<Body> {
         "POST" => respond(StatusCode::CREATED, &call.body),
         "PATCH" => {
             let mut object = call.body.clone();
+            if let Some(replicas) = cluster.replicas.get_mut(&call.path) {
+                replicas.apply(call);
+                object["spec"]["replicas"] = json!(replicas.value);
+            }
             if object["kind"] == "Deployment" && cluster.deployments_available {
                 let replicas = object["spec"]["replicas"].as_i64().unwrap_or(1);
                 object["spec"]["replicas"] = json!(replicas);
@@ -267,6 +316,8 @@ struct Outcome {
     action: Action,
     calls: Vec<Call>,
     topic_calls: Vec<String>,
+    /// The Deployments' `replicas` after the pass (`Cluster::replicas`).
+    replicas: HashMap<String, Replicas>,
 }
 
 impl Outcome {
@@ -349,7 +400,7 @@ async fn run_result(
             send.send_response(answer(&mut cluster, &call));
             calls.push(call);
         }
-        calls
+        (calls, cluster.replicas)
     });
     let client = Client::new(service, NAMESPACE);
     let recorder = Recorder::new(
@@ -370,7 +421,7 @@ async fn run_result(
         .await
         .expect("reconcile hung");
     // The context (and with it every client) is gone: the server loop ends.
-    let calls = tokio::time::timeout(Duration::from_secs(5), server)
+    let (calls, replicas) = tokio::time::timeout(Duration::from_secs(5), server)
         .await
         .expect("server did not stop")
         .expect("scripted apiserver failed");
@@ -380,15 +431,96 @@ async fn run_result(
         action,
         calls,
         topic_calls,
+        replicas,
     };
     (result, outcome)
+}
+
+/// The operator chart's role (its `rules`, which the template leaves
+/// static) grants `call`: the group, resource (with subresource) and verb
+/// as the apiserver's authorizer derives them from the request.
+fn assert_the_chart_allows(call: &Call) {
+    #[derive(serde::Deserialize)]
+    struct Rule {
+        #[serde(rename = "apiGroups")]
+        api_groups: Vec<String>,
+        resources: Vec<String>,
+        verbs: Vec<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Role {
+        rules: Vec<Rule>,
+    }
+    let template = include_str!("../../helmfile/charts/harmony-operator/templates/rbac.yaml");
+    let rules = &template[template.find("\nrules:").unwrap()..template.find("\n---").unwrap()];
+    let role: Role = serde_yaml::from_str(rules).unwrap();
+    // /api/v1/namespaces/{ns}/{resource}[/{name}[/{sub}]] or /apis/{group}/{version}/...
+    let segments: Vec<&str> = call.path.trim_start_matches('/').split('/').collect();
+    let (group, rest) = match segments[0] {
+        "api" => ("", &segments[2..]),
+        _ => (segments[1], &segments[3..]),
+    };
+    assert_eq!(rest[0], "namespaces", "{call:?}");
+    let (resource, named) = match &rest[2..] {
+        [resource] => (resource.to_string(), false),
+        [resource, _name] => (resource.to_string(), true),
+        [resource, _name, sub] => (format!("{resource}/{sub}"), true),
+        _ => panic!("unexpected path {call:?}"),
+    };
+    let verb = match (call.method.as_str(), named) {
+        ("GET", true) => "get",
+        ("GET", false) if call.query.get("watch").is_some_and(|w| w == "true") => "watch",
+        ("GET", false) => "list",
+        ("POST", _) => "create",
+        ("PUT", _) => "update",
+        ("PATCH", _) => "patch",
+        ("DELETE", _) => "delete",
+        _ => panic!("unexpected method {call:?}"),
+    };
+    let allows = |verb: &str| {
+        role.rules.iter().any(|rule| {
+            rule.api_groups.iter().any(|g| g == group)
+                && rule.resources.contains(&resource)
+                && rule.verbs.iter().any(|v| v == verb)
+        })
+    };
+    // A server-side apply creates the object when it does not exist yet.
+    let creates = call.content_type == "application/apply-patch+yaml" && !resource.contains('/');
+    for verb in std::iter::once(verb).chain(creates.then_some("create")) {
+        assert!(
+            allows(verb),
+            "the operator's role does not allow {verb} {group}/{resource}: {call:?}"
+        );
+    }
 }
 
 /// What holds for every request of its kind, whatever the scenario.
 /// While the HarmonyChat is being deleted, what is applied (the reclaim Job
 /// and its ServiceAccount) has no owner: foreground deletion would delete it.
 fn check_contract(call: &Call, deleting: bool) {
+    assert_the_chart_allows(call);
     match call.method.as_str() {
+        // Only a Deployment's replicas, held while its autoscaler takes them over.
+        "PATCH"
+            if call.query.get("fieldManager").map(String::as_str)
+                == Some("harmony-operator-handover") =>
+        {
+            assert_eq!(call.content_type, "application/apply-patch+yaml");
+            assert!(
+                call.path
+                    .starts_with("/apis/apps/v1/namespaces/harmony/deployments/"),
+                "{call:?}"
+            );
+            let name = split_path(&call.path).1;
+            let replicas = &call.body["spec"]["replicas"];
+            assert!(replicas.is_i64(), "{call:?}");
+            assert_eq!(
+                call.body,
+                json!({ "apiVersion": "apps/v1", "kind": "Deployment",
+                    "metadata": { "name": name, "namespace": NAMESPACE },
+                    "spec": { "replicas": replicas } })
+            );
+        }
         "PATCH" if call.content_type == "application/apply-patch+yaml" => {
             assert_eq!(
                 call.query.get("fieldManager").map(String::as_str),
@@ -447,6 +579,9 @@ fn check_contract(call: &Call, deleting: bool) {
         }
         "GET" => assert!(
             call.path.starts_with("/api/v1/namespaces/harmony/secrets/")
+                || call
+                    .path
+                    .starts_with("/apis/apps/v1/namespaces/harmony/deployments/")
                 || call.path == RECLAIM_JOB,
             "{call:?}"
         ),
@@ -524,14 +659,16 @@ fn applies(hc: &HarmonyChat, autoscaled: &[&str]) -> Vec<String> {
         format!("PATCH {}", group("batch/v1", "jobs", &job_name(hc))),
     ];
     for component in ["api", "relay", "cdc", "sink", "centrifugo"] {
-        lines.push(format!(
-            "PATCH {}",
-            group(
-                "apps/v1",
-                "deployments",
-                &format!("harmony-dev-{component}")
-            )
-        ));
+        let deployment = group(
+            "apps/v1",
+            "deployments",
+            &format!("harmony-dev-{component}"),
+        );
+        // Applied without replicas: who manages them now is read first.
+        if autoscaled.contains(&component) {
+            lines.push(format!("GET {deployment}"));
+        }
+        lines.push(format!("PATCH {deployment}"));
     }
     for component in ["api", "centrifugo"] {
         lines.push(format!(
@@ -816,7 +953,7 @@ async fn turning_autoscaling_on_applies_hpa_and_budget_and_drops_replicas_then_o
         Settings::default(),
     )
     .await;
-    assert_eq!(outcome.lines()[..21], applies(&on, &["api"])[..]);
+    assert_eq!(outcome.lines()[..22], applies(&on, &["api"])[..]);
     let hpa = outcome.find(
         "PATCH",
         &group(
@@ -1224,6 +1361,88 @@ fn cdc_cpu_autoscaled() -> HarmonyChat {
         target_cpu_utilization_percentage: 80,
     });
     hc
+}
+
+/// Guarantee: a component that ran fixed `replicas` keeps its pods when it
+/// starts autoscaling. The operator applies its Deployment without
+/// `replicas` from then on; under server-side apply that removes a field
+/// only the operator managed, and Kubernetes would run one pod until the
+/// autoscaler scaled back. So the live value is first applied by a field
+/// manager of its own. Seen failing (the cdc at 1 pod, no manager) with the
+/// handover PATCH skipped, and (`assert_the_chart_allows`: get apps/deployments
+/// refused) with `get` taken out of the chart's Deployment rule.
+#[tokio::test]
+async fn turning_autoscaling_on_keeps_the_live_replicas_until_the_autoscaler_takes_them() {
+    let cdc = group("apps/v1", "deployments", "harmony-dev-cdc");
+    let ran_fixed = |managers: &[&str]| Cluster {
+        replicas: [(
+            cdc.clone(),
+            Replicas {
+                value: 2,
+                managers: managers.iter().map(|m| (*m).to_owned()).collect(),
+            },
+        )]
+        .into(),
+        ..Cluster::default()
+    };
+    let cdc_calls = |outcome: &Outcome| -> Vec<String> {
+        outcome
+            .calls
+            .iter()
+            .filter(|call| call.path == cdc)
+            .map(|call| {
+                format!(
+                    "{} {}",
+                    call.method,
+                    call.query.get("fieldManager").map_or("", String::as_str)
+                )
+            })
+            .collect()
+    };
+
+    let outcome = run(
+        cdc_lag_autoscaled(),
+        ran_fixed(&["harmony-operator"]),
+        FakeTopics::default(),
+        Settings::default(),
+    )
+    .await;
+    assert_eq!(
+        outcome.replicas[&cdc],
+        Replicas {
+            value: 2,
+            managers: vec!["harmony-operator-handover".into()]
+        }
+    );
+    assert_eq!(
+        cdc_calls(&outcome),
+        [
+            "GET ",
+            "PATCH harmony-operator-handover",
+            "PATCH harmony-operator"
+        ]
+    );
+
+    // Handed over already (or never the operator's): read, not applied again.
+    let outcome = run(
+        cdc_lag_autoscaled(),
+        ran_fixed(&["harmony-operator-handover"]),
+        FakeTopics::default(),
+        Settings::default(),
+    )
+    .await;
+    assert_eq!(cdc_calls(&outcome), ["GET ", "PATCH harmony-operator"]);
+    assert_eq!(outcome.replicas[&cdc].value, 2);
+
+    // Fixed replicas: applied as they are, nothing read.
+    let outcome = run(
+        sample(),
+        ran_fixed(&["harmony-operator"]),
+        FakeTopics::default(),
+        Settings::default(),
+    )
+    .await;
+    assert_eq!(cdc_calls(&outcome), ["PATCH harmony-operator"]);
 }
 
 fn position(outcome: &Outcome, line: &str) -> Option<usize> {
