@@ -86,21 +86,33 @@ fi
 # The fault tests kill workers and restart the broker, so they run afterwards,
 # alone; with them the upgrade test, which runs the previous release's build.
 cargo nextest run --workspace --locked --no-fail-fast -E 'not test(/^(fault|upgrade)::/)' "$@"
-HARMONY_PREVIOUS_RELEASE_BIN=$(cat "$previous_bin") \
-  cargo nextest run --workspace --locked --no-fail-fast --test-threads 1 -E 'test(/^(fault|upgrade)::/)' "$@"
-# The broker's request decoder under libFuzzer for a minute: no input may
-# panic or allocate without bound (scripts/fuzz.sh).
 if ! wait "$fuzz_build"; then
   cat "$fuzz_log"
   echo "harmony test: building the fuzz target failed (above)" >&2
   exit 1
 fi
-bash scripts/fuzz.sh 60
+# The checks that need none of the services run beside the fault tests,
+# which run one at a time and mostly wait, at the lowest priority:
+# - the broker's request decoder under libFuzzer for a minute: no input may
+#   panic or allocate without bound (scripts/fuzz.sh);
+# - the platform path, offline: every Kubernetes manifest (operator, gitops
+#   environments, charts, helmfile), the Argo CD health check, checkov;
+#   then terraform (fmt, HCL, provider schemas, tests, checkov).
+offline_log=$(mktemp)
+nice -n 19 bash -c 'set -e
+  bash scripts/fuzz.sh 60
+  bash scripts/validate-manifests.sh "$1"
+  bash scripts/check-terraform.sh' _ "$bins/harmony-operator" >"$offline_log" 2>&1 &
+offline_checks=$!
+HARMONY_PREVIOUS_RELEASE_BIN=$(cat "$previous_bin") \
+  cargo nextest run --workspace --locked --no-fail-fast --test-threads 1 -E 'test(/^(fault|upgrade)::/)' "$@"
 # A small soak on its own services: sends, SIGKILL of broker and platform,
 # restart, every acknowledged message in history exactly once.
 SOAK_BIN_DIR=$bins bench/soak.sh 6000
-# The platform path, offline: every Kubernetes manifest (operator, gitops
-# environments, charts, helmfile), the Argo CD health check, checkov; then
-# terraform (fmt, HCL, provider schemas, tests, checkov).
-bash scripts/validate-manifests.sh "$bins/harmony-operator"
-bash scripts/check-terraform.sh
+offline_ok=true
+wait "$offline_checks" || offline_ok=false
+cat "$offline_log"
+if ! $offline_ok; then
+  echo "harmony test: the fuzzing or the offline checks of the platform path failed (above)" >&2
+  exit 1
+fi
