@@ -41,6 +41,8 @@ install_test_tools() {
   ensure_terraform_node_tools
   ensure_cargo_fuzz
 }
+# Each step's start, in seconds since this script's: where a run's time goes.
+step() { echo "harmony test: [${SECONDS}s] $*"; }
 # Background work ends with this script, whichever way it ends.
 trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
 installs_log=$(mktemp)
@@ -50,7 +52,7 @@ if ! command -v cargo-nextest >/dev/null; then
   echo "harmony test: installing cargo-nextest"
   cargo install cargo-nextest --locked
 fi
-echo "harmony test: building every binary and test binary (dev profile); installing tools meanwhile, log: $installs_log"
+step "building every binary and test binary (dev profile); installing tools meanwhile, log: $installs_log"
 cargo build --workspace --locked --lib --bins --tests
 if ! wait "$installs"; then
   cat "$installs_log"
@@ -72,6 +74,7 @@ previous_bin=$(mktemp)
 scripts/previous-release.sh >"$previous_bin" 2>"$previous_log" &
 previous_build=$!
 
+step "starting the services; building the previous release"
 scripts/services.sh start
 scripts/services.sh sweep-tests
 eval "$(scripts/services.sh env)"
@@ -82,10 +85,12 @@ if ! wait "$previous_build"; then
   echo "harmony test: building the previous release failed (above)" >&2
   exit 1
 fi
+step "phase 1: the tests but the fault and upgrade tests"
 # The services' state is shared; each test isolates itself (own database, topics, table).
 # The fault tests kill workers and restart the broker, so they run afterwards,
 # alone; with them the upgrade test, which runs the previous release's build.
 cargo nextest run --workspace --locked --no-fail-fast -E 'not test(/^(fault|upgrade)::/)' "$@"
+step "waiting for the fuzz target's build"
 if ! wait "$fuzz_build"; then
   cat "$fuzz_log"
   echo "harmony test: building the fuzz target failed (above)" >&2
@@ -104,11 +109,14 @@ nice -n 19 bash -c 'set -e
   bash scripts/validate-manifests.sh "$1"
   bash scripts/check-terraform.sh' _ "$bins/harmony-operator" >"$offline_log" 2>&1 &
 offline_checks=$!
+step "phase 2: the fault and upgrade tests, one at a time; fuzzing and offline checks beside them, log: $offline_log"
 HARMONY_PREVIOUS_RELEASE_BIN=$(cat "$previous_bin") \
   cargo nextest run --workspace --locked --no-fail-fast --test-threads 1 -E 'test(/^(fault|upgrade)::/)' "$@"
 # A small soak on its own services: sends, SIGKILL of broker and platform,
 # restart, every acknowledged message in history exactly once.
+step "the soak"
 SOAK_BIN_DIR=$bins bench/soak.sh 6000
+step "waiting for the fuzzing and the offline checks"
 offline_ok=true
 wait "$offline_checks" || offline_ok=false
 cat "$offline_log"
@@ -116,3 +124,4 @@ if ! $offline_ok; then
   echo "harmony test: the fuzzing or the offline checks of the platform path failed (above)" >&2
   exit 1
 fi
+step "done"
