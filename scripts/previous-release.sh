@@ -22,35 +22,52 @@ fi
 
 repo=$PWD
 cache=$HOME/.cache/harmony/previous-release
-src=$cache/tree-$commit
+# The prepared tree is the release's, as this script and the stand-in's
+# patch make it: a change to either prepares it again.
+recipe=$(cat scripts/previous-release.sh scripts/previous-release-stand-in.patch | sha256sum | cut -c1-12)
+src=$cache/tree-$commit-$recipe
 if [ ! -f "$src/Cargo.toml" ]; then
-  rm -rf "$src.partial"
-  mkdir -p "$src.partial"
-  git archive "$commit" | tar -x -C "$src.partial"
+  mkdir -p "$cache"
+  partial=$(mktemp -d "$cache/partial.XXXXXX")
+  git archive "$commit" | tar -x -C "$partial"
   if [ "$commit" = "$stand_in" ]; then
     # The stand-in predates this tree's build settings (the AWS SDK's HTTPS
     # client on rustls with ring, dependencies without debug info, the lock
     # without aws-lc); with them it can reuse this tree's dependencies. No
     # behaviour changes.
-    (cd "$src.partial" && git apply -p1 "$repo/scripts/previous-release-stand-in.patch")
+    patch -p1 --forward --batch --quiet -d "$partial" <"$repo/scripts/previous-release-stand-in.patch"
   fi
-  # Its own version: cargo names a workspace member's artifacts by name,
-  # version and path inside the workspace, so under this tree's version the
-  # two trees would replace each other's crates in the shared build
-  # directory.
-  sed -i '/^\[workspace.package\]/,/^\[/ s/^version = "\(.*\)"$/version = "\1-previous"/' "$src.partial/Cargo.toml"
-  (cd "$src.partial" && cargo update --workspace --offline --quiet)
+  # A version of its own, per release: cargo names a workspace member's
+  # artifacts by name, version and path inside the workspace, so under
+  # another tree's version two trees would share artifacts in the shared
+  # build directory (and a release's sources, older than the other tree's
+  # artifacts, would look built).
+  sed -i "/^\\[workspace.package\\]/,/^\\[/ s/^version = \"\\(.*\\)\"\$/version = \"\\1-previous-${commit:0:12}\"/" "$partial/Cargo.toml"
+  (cd "$partial" && { cargo update --workspace --offline --quiet 2>/dev/null || cargo update --workspace --quiet; })
+  if ! (cd "$partial" && cargo metadata --no-deps --offline --format-version 1) |
+    python3 -c 'import json, sys; m = json.load(sys.stdin); sys.exit(any(not p["version"].endswith(sys.argv[1]) for p in m["packages"]))' "-previous-${commit:0:12}"; then
+    echo "previous-release: could not give every package of $release a version of its own (its [workspace.package] version)" >&2
+    exit 1
+  fi
   # An empty test target: built with the binary, it makes cargo resolve the
   # dependencies' features as the test build (`--workspace --tests`) does,
   # so the binary links the dependencies that build compiled. Selected
   # alone, the binary would get other features and compile about 120 crates
   # again (95 s on this machine, cold).
-  : >"$src.partial/app/tests/unify_features.rs"
-  mv "$src.partial" "$src"
+  : >"$partial/app/tests/unify_features.rs"
+  # Another run may have prepared the same tree meanwhile.
+  mv -T "$partial" "$src" 2>/dev/null || rm -rf "$partial"
 fi
 # Intermediate artifacts in the shared build directory; the binary in a
 # target directory of its own, so it does not replace this tree's `harmony`.
-CARGO_BUILD_BUILD_DIR=$CARGO_TARGET_DIR \
+# The vendored kafka-protocol is outside the workspace and keeps its id, so
+# it is shared only if the release's copy is this tree's; otherwise the
+# release builds in a directory of its own.
+build_dir=$CARGO_TARGET_DIR
+if ! git diff --quiet "$commit" -- app/broker/vendor; then
+  build_dir=$cache/build
+fi
+CARGO_BUILD_BUILD_DIR=$build_dir \
   cargo build --locked --quiet --manifest-path "$src/Cargo.toml" \
   --target-dir "$cache/target" --workspace --bin harmony --test unify_features >&2
 # A path of its own per release: another build (another clone, a new tag)

@@ -43,8 +43,11 @@ install_test_tools() {
 }
 # Each step's start, in seconds since this script's: where a run's time goes.
 step() { echo "harmony test: [${SECONDS}s] $*"; }
-# Background work ends with this script, whichever way it ends.
-trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
+# Background work ends with this script, whichever way it ends: each job
+# runs in a process group of its own (job control), which the trap ends
+# whole (a job's cargo or fuzzer too, not only its shell).
+set -m
+trap 'for job in $(jobs -p); do kill -- -"$job" 2>/dev/null || true; done' EXIT
 installs_log=$(mktemp)
 install_test_tools >"$installs_log" 2>&1 &
 installs=$!

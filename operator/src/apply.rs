@@ -34,6 +34,12 @@ pub enum ReconcileError {
         #[source]
         source: kube::Error,
     },
+    #[error("handing the replicas of Deployment {name} to its autoscaler: {source}")]
+    HandOverReplicas {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
     #[error("applying {kind} {name}: {source}")]
     Apply {
         kind: String,
@@ -105,13 +111,12 @@ impl EachKind for Apply<'_> {
         let mut applied = Vec::with_capacity(objects.len());
         for object in objects {
             let name = object.name_any();
-            hand_over_replicas(&api, object)
-                .await
-                .map_err(|source| ReconcileError::Apply {
-                    kind: K::kind(&()).into_owned(),
+            hand_over_replicas(&api, object).await.map_err(|source| {
+                ReconcileError::HandOverReplicas {
                     name: name.clone(),
                     source,
-                })?;
+                }
+            })?;
             let live = api
                 .patch(&name, &params, &Patch::Apply(object))
                 .await
@@ -163,11 +168,17 @@ async fn hand_over_replicas<K: ChildKind>(api: &Api<K>, object: &K) -> Result<()
         "metadata": { "name": name, "namespace": applied["metadata"]["namespace"] },
         "spec": { "replicas": replicas },
     });
-    api.patch(
-        &name,
-        &PatchParams::apply(REPLICAS_HANDOVER_MANAGER).force(),
-        &Patch::Apply(handover),
-    )
-    .await?;
-    Ok(())
+    // Not forced: a conflict means the autoscaler changed them since they
+    // were read, and so already manages them.
+    match api
+        .patch(
+            &name,
+            &PatchParams::apply(REPLICAS_HANDOVER_MANAGER),
+            &Patch::Apply(handover),
+        )
+        .await
+    {
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        outcome => outcome.map(|_| ()),
+    }
 }

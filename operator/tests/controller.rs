@@ -93,7 +93,7 @@ struct Replicas {
 
 impl Replicas {
     fn apply(&mut self, call: &Call) {
-        let manager = call.query["fieldManager"].clone();
+        let manager = call.query.get("fieldManager").cloned().unwrap_or_default();
         self.managers.retain(|m| *m != manager);
         match call.body["spec"]["replicas"].as_i64() {
             Some(value) => {
