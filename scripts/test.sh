@@ -41,8 +41,19 @@ install_test_tools() {
   ensure_terraform_node_tools
   ensure_cargo_fuzz
 }
-# Each step's start, in seconds since this script's: where a run's time goes.
-step() { echo "harmony test: [${SECONDS}s] $*"; }
+# Each step's start, in seconds since this script's, and how busy the CPU
+# was since the step before (/proc/stat): where a run's time goes, and
+# whether waiting or computing filled it.
+step() {
+  local -a cpu
+  read -ra cpu </proc/stat # cpu user nice system idle iowait irq softirq steal
+  local busy=$((cpu[1] + cpu[2] + cpu[3] + cpu[6] + cpu[7] + cpu[8])) idle=$((cpu[4] + cpu[5])) load=
+  if [[ -n ${step_busy:-} ]] && ((busy + idle > step_busy + step_idle)); then
+    load=", CPU $((100 * (busy - step_busy) / (busy + idle - step_busy - step_idle)))% busy since the last step"
+  fi
+  step_busy=$busy step_idle=$idle
+  echo "harmony test: [${SECONDS}s$load] $*"
+}
 # Background work ends with this script, whichever way it ends: each job
 # runs in a process group of its own (job control), which the trap ends
 # whole (a job's cargo or fuzzer too, not only its shell).
@@ -99,32 +110,52 @@ if ! wait "$fuzz_build"; then
   echo "harmony test: building the fuzz target failed (above)" >&2
   exit 1
 fi
-# The checks that need none of the services run beside the fault tests,
-# which run one at a time and mostly wait, at the lowest priority:
+# The fault tests run one at a time and mostly wait; beside them run the
+# steps that need none of the shared services, each on its own:
 # - the broker's request decoder under libFuzzer for a minute: no input may
 #   panic or allocate without bound (scripts/fuzz.sh);
 # - the platform path, offline: every Kubernetes manifest (operator, gitops
-#   environments, charts, helmfile), the Argo CD health check, checkov;
-#   then terraform (fmt, HCL, provider schemas, tests, checkov).
-offline_log=$(mktemp)
-nice -n 19 bash -c 'set -e
-  bash scripts/fuzz.sh 60
-  bash scripts/validate-manifests.sh "$1"
-  bash scripts/check-terraform.sh' _ "$bins/harmony-operator" >"$offline_log" 2>&1 &
-offline_checks=$!
-step "phase 2: the fault and upgrade tests, one at a time; fuzzing and offline checks beside them, log: $offline_log"
+#   environments, charts, helmfile), the Argo CD health check, checkov; and
+#   terraform (fmt, HCL, provider schemas, tests, checkov);
+# - a small soak on services of its own (own data directory and ports):
+#   sends, SIGKILL of broker and platform, restart, every acknowledged
+#   message in history exactly once.
+# The fault tests keep the first claim on the CPU: their refusals must come
+# within a second.
+fuzzing_log=$(mktemp)
+nice -n 19 bash scripts/fuzz.sh 60 >"$fuzzing_log" 2>&1 &
+fuzzing=$!
+manifests_log=$(mktemp)
+nice -n 19 bash scripts/validate-manifests.sh "$bins/harmony-operator" >"$manifests_log" 2>&1 &
+manifests=$!
+terraform_log=$(mktemp)
+nice -n 19 bash scripts/check-terraform.sh >"$terraform_log" 2>&1 &
+terraform=$!
+soak_log=$(mktemp)
+SOAK_BIN_DIR=$bins nice -n 10 bench/soak.sh 6000 >"$soak_log" 2>&1 &
+soak=$!
+step "phase 2: the fault and upgrade tests, one at a time; beside them the fuzzing ($fuzzing_log), the manifests' ($manifests_log) and terraform's ($terraform_log) offline checks, and the soak ($soak_log)"
+phase_2_ok=true
 HARMONY_PREVIOUS_RELEASE_BIN=$(cat "$previous_bin") \
-  cargo nextest run --workspace --locked --no-fail-fast --test-threads 1 -E 'test(/^(fault|upgrade)::/)' "$@"
-# A small soak on its own services: sends, SIGKILL of broker and platform,
-# restart, every acknowledged message in history exactly once.
-step "the soak"
-SOAK_BIN_DIR=$bins bench/soak.sh 6000
-step "waiting for the fuzzing and the offline checks"
-offline_ok=true
-wait "$offline_checks" || offline_ok=false
-cat "$offline_log"
-if ! $offline_ok; then
-  echo "harmony test: the fuzzing or the offline checks of the platform path failed (above)" >&2
+  cargo nextest run --workspace --locked --no-fail-fast --test-threads 1 -E 'test(/^(fault|upgrade)::/)' "$@" ||
+  phase_2_ok=false
+# finish NAME PID LOG: waits for a background step, prints its log, and
+# fails the run if it failed.
+finish() {
+  local ok=true
+  wait "$2" || ok=false
+  step "$1: $($ok && echo passed || echo FAILED)"
+  cat "$3"
+  $ok || background_failed+=("$1")
+}
+background_failed=()
+finish "the soak" "$soak" "$soak_log"
+finish "the fuzzing" "$fuzzing" "$fuzzing_log"
+finish "the manifests' offline checks" "$manifests" "$manifests_log"
+finish "terraform's offline checks" "$terraform" "$terraform_log"
+if ! $phase_2_ok || ((${#background_failed[@]})); then
+  $phase_2_ok || echo "harmony test: phase 2 failed (above)" >&2
+  for failed in "${background_failed[@]}"; do echo "harmony test: $failed failed (above)" >&2; done
   exit 1
 fi
 step "done"

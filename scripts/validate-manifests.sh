@@ -161,10 +161,6 @@ samples+=("$work"/harmonychats-gitops-environments-*.yaml "$root"/gitops/argocd/
 # environment's kustomization.yaml and built; every patch must match an
 # object and every annotation's value land at the path its patch names
 # (scripts/manifests/appset_patches.py).
-if ! "$venv/bin/python" -c 'import hcl2' 2>/dev/null; then
-  echo "tools: installing python-hcl2 into $venv (terraform's annotations and node groups)" >&2
-  "$venv/bin/pip" install --quiet --disable-pip-version-check python-hcl2==8.1.4
-fi
 appset_copy="$work/appset"
 mkdir -p "$appset_copy" && cp -r "$root/gitops" "$appset_copy/gitops" && ln -s "$root/helmfile" "$appset_copy/helmfile"
 # Renders, builds and verifies ENV with the ApplicationSet file APPSET.

@@ -6,13 +6,14 @@ tools_lib="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 validate_venv="${HARMONY_VALIDATE_VENV:-$HOME/.cache/harmony/venv}"
 
 # Python: kubernetes-validate (Kubernetes' schemas, 1.25-1.37), jsonschema,
-# yamllint, lupa (a real Lua, for Argo CD's health check).
+# yamllint, lupa (a real Lua, for Argo CD's health check), python-hcl2
+# (terraform's annotations and node groups, read by scripts/manifests).
 ensure_validate_venv() {
-  if ! "$validate_venv/bin/python" -c 'import kubernetes_validate, jsonschema, yamllint, lupa' 2>/dev/null; then
-    echo "tools: installing kubernetes-validate, jsonschema, yamllint and lupa into $validate_venv" >&2
+  if ! "$validate_venv/bin/python" -c 'import kubernetes_validate, jsonschema, yamllint, lupa, hcl2' 2>/dev/null; then
+    echo "tools: installing kubernetes-validate, jsonschema, yamllint, lupa and python-hcl2 into $validate_venv" >&2
     python3 -m venv "$validate_venv"
     "$validate_venv/bin/pip" install --quiet --disable-pip-version-check \
-      kubernetes-validate==1.37.0 jsonschema yamllint==1.38.0 lupa==2.6
+      kubernetes-validate==1.37.0 jsonschema yamllint==1.38.0 lupa==2.6 python-hcl2==8.1.4
   fi
 }
 

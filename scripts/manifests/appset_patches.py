@@ -70,7 +70,7 @@ def unquote(text):
 
 def terraform_annotations(module_dir):
     """Names of the annotations in the module's locals.annotations."""
-    import hcl2  # python-hcl2, installed into the validate venv by validate-manifests.sh
+    import hcl2  # python-hcl2, installed into the validate venv by scripts/lib/tools.sh
 
     names = []
     for path in sorted(glob.glob(os.path.join(module_dir, "*.tf"))):

@@ -154,7 +154,7 @@ class Unresolved(Exception):
 
 
 def hcl_load_dir(directory):
-    import hcl2  # python-hcl2, installed into the validate venv by validate-manifests.sh
+    import hcl2  # python-hcl2, installed into the validate venv by scripts/lib/tools.sh
 
     merged = {}
     for path in sorted(glob.glob(os.path.join(directory, "*.tf"))):
