@@ -20,6 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/cargo-env.sh
+claim_workspace_build
 SECONDS_=${1:-10}
 # Harmony settings the caller chose (before the services' own are exported), for the results' header.
 settings=$(env | grep -E '^[A-Z]+__[A-Z_]+=|^TOKIO_WORKER_THREADS=' | grep -v -E 'URL|SECRET|PASSWORD|^HTTP__|^APP__' | sort | tr '\n' ' ' || true)

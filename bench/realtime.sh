@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/cargo-env.sh
+claim_workspace_build
 CONNECTIONS=${1:-10000}
 RATE=${2:-1000}
 export HARMONY_DATA_DIR=${BENCH_DATA_DIR:-/var/lib/harmony-realtime-bench}

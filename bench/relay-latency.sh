@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/cargo-env.sh
+claim_workspace_build
 SEND_RATE=${1:-500} CHURN_RATE=${2:-100} SECONDS_=${3:-20}
 export HARMONY_DATA_DIR=${BENCH_DATA_DIR:-/var/lib/harmony-relay-bench}
 export HARMONY_PG_PORT=26432 HARMONY_REDIS_PORT=26379 HARMONY_KAFKA_PORT=26092 HARMONY_DYNAMODB_PORT=26000

@@ -11,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/cargo-env.sh
+claim_workspace_build
 MESSAGES=${1:-200000}
 RATE=${2:-1000}
 export HARMONY_DATA_DIR=${SOAK_DATA_DIR:-/var/lib/harmony-soak}

@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/cargo-env.sh
+claim_workspace_build
 source scripts/lib/web.sh
 
 # The platform and the local broker come from one build (they share every

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/cargo-env.sh
+claim_workspace_build
 source scripts/lib/web.sh
 source scripts/lib/venv.sh
 source scripts/lib/backup-venv.sh
