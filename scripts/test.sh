@@ -53,6 +53,14 @@ step() {
   step_busy=$busy step_idle=$idle
   echo "harmony test: [${SECONDS}s$load] $*"
 }
+# finish NAME PID LOG [--log-on-failure]: waits for a background step and
+# prints its log (or only when it failed); a failed step ends the run.
+finish() {
+  local ok=true
+  wait "$2" || ok=false
+  if ! $ok || [[ ${4:-} != --log-on-failure ]]; then cat "$3"; fi
+  $ok || { echo "harmony test: $1 failed (above)" >&2; exit 1; }
+}
 # Background work ends with this script, whichever way it ends: each job
 # runs in a process group of its own (job control), which the trap ends
 # whole (a job's cargo or fuzzer too, not only its shell).
@@ -67,12 +75,7 @@ if ! command -v cargo-nextest >/dev/null; then
 fi
 step "building every binary and test binary (dev profile); installing tools meanwhile, log: $installs_log"
 cargo build --workspace --locked --lib --bins --tests
-if ! wait "$installs"; then
-  cat "$installs_log"
-  echo "harmony test: installing the tools failed (above)" >&2
-  exit 1
-fi
-cat "$installs_log"
+finish "installing the tools" "$installs" "$installs_log"
 
 # The previous release's binary reuses this build's dependencies and
 # compiles only its own crates, while the services start; it holds the
@@ -88,11 +91,7 @@ scripts/services.sh sweep-tests
 eval "$(scripts/services.sh env)"
 (cd app/web && npm run --silent test)
 
-if ! wait "$previous_build"; then
-  cat "$previous_log"
-  echo "harmony test: building the previous release failed (above)" >&2
-  exit 1
-fi
+finish "building the previous release" "$previous_build" "$previous_log" --log-on-failure
 # Phase 1 leaves a core idle for about 40 % of its time (tests that wait
 # on a timeout, a browser, a subprocess). The steps that need none of the
 # services fill it, at the lowest priority, each installing its tools first:
@@ -114,11 +113,7 @@ step "phase 1: the tests but the fault and upgrade tests; beside them the fuzz t
 # alone; with them the upgrade test, which runs the previous release's build.
 cargo nextest run --workspace --locked --no-fail-fast -E 'not test(/^(fault|upgrade)::/)' "$@"
 step "waiting for the fuzz target's build"
-if ! wait "$fuzz_build"; then
-  cat "$fuzz_log"
-  echo "harmony test: building the fuzz target failed (above)" >&2
-  exit 1
-fi
+finish "building the fuzz target" "$fuzz_build" "$fuzz_log" --log-on-failure
 # The broker's request decoder under libFuzzer for a minute (no input may
 # panic or allocate without bound; scripts/fuzz.sh), at the lowest priority
 # beside phase 2, which runs one test at a time and mostly waits.
@@ -134,20 +129,8 @@ HARMONY_PREVIOUS_RELEASE_BIN=$(cat "$previous_bin") \
 # minute (106,581 retries) and its sink stalled 58 s.
 step "the soak"
 SOAK_BIN_DIR=$bins bench/soak.sh 6000
-# finish NAME PID LOG: waits for a background step, prints its log, and
-# fails the run if it failed.
-finish() {
-  local ok=true
-  wait "$2" || ok=false
-  step "$1: $($ok && echo passed || echo FAILED)"
-  cat "$3"
-  $ok || background_failed+=("$1")
-}
-background_failed=()
+step "the fuzzing"
 finish "the fuzzing" "$fuzzing" "$fuzzing_log"
+step "the offline checks of the platform path"
 finish "the offline checks of the platform path" "$offline_checks" "$offline_log"
-if ((${#background_failed[@]})); then
-  for failed in "${background_failed[@]}"; do echo "harmony test: $failed failed (above)" >&2; done
-  exit 1
-fi
 step "done"
